@@ -1,0 +1,1 @@
+"""Pulumi ComponentResources for latticework, one AWS concept per module, and the typed spec."""

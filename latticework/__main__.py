@@ -1,0 +1,5 @@
+"""`python -m latticework` runs the CLI."""
+
+from latticework.cli import main
+
+main()

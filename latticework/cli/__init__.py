@@ -1,0 +1,52 @@
+"""The `latticework` command line.
+
+Each command lives in its own module under `latticework.cli` and exposes a click command
+named `command`; `_COMMAND_MODULES` lists them. Errors derived from `LatticeworkError` and
+`SpecError` become a one-line message on stderr and their own exit code; anything else is a
+bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from components.errors import SpecError
+from latticework.errors import ExitCode, LatticeworkError
+
+_COMMAND_MODULES: tuple[str, ...] = ()
+
+
+class _LatticeworkGroup(click.Group):
+    """A click group that turns expected failures into one line and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SpecError as exc:
+            _fail(str(exc), ExitCode.USAGE)
+        except LatticeworkError as exc:
+            _fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted", ExitCode.INTERRUPTED)
+
+
+def _fail(message: str, code: ExitCode) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(int(code))
+
+
+@click.group(cls=_LatticeworkGroup)
+@click.version_option(package_name="latticework")
+def main() -> None:
+    """Plan, check and deploy microservices on ECS, VPC Lattice and Verified Permissions."""
+
+
+for _module_name in _COMMAND_MODULES:
+    _module = importlib.import_module(f"latticework.cli.{_module_name}")
+    main.add_command(_module.command)
+
+__all__ = ["main"]

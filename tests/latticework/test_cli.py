@@ -1,0 +1,49 @@
+"""The CLI group: expected failures become one line and their own exit code."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from components.errors import SpecError
+from latticework.cli import main
+from latticework.errors import ExitCode, StackLockedError
+
+
+@pytest.fixture
+def failing_main() -> Iterator[click.Group]:
+    """The real group with two extra commands that fail the expected ways."""
+
+    @main.command("fail-spec", hidden=True)
+    def fail_spec() -> None:
+        raise SpecError("stacks/services.yaml", "services[0].port", "1-65535", "0", "Set port.")
+
+    @main.command("fail-locked", hidden=True)
+    def fail_locked() -> None:
+        raise StackLockedError("stack dev is locked by another update")
+
+    yield main
+    main.commands.pop("fail-spec")
+    main.commands.pop("fail-locked")
+
+
+def test_spec_error_is_one_line_and_exit_2(failing_main: click.Group) -> None:
+    """A bad spec prints the file, key path and fix on one line and exits 2."""
+    result = CliRunner().invoke(failing_main, ["fail-spec"])
+
+    assert result.exit_code == ExitCode.USAGE
+    assert result.stderr.strip().splitlines() == [
+        "error: stacks/services.yaml: services[0].port: expected 1-65535, found 0. Set port."
+    ]
+
+
+def test_latticework_error_uses_its_own_exit_code(failing_main: click.Group) -> None:
+    """Each LatticeworkError subclass exits with the code it declares, without a traceback."""
+    result = CliRunner().invoke(failing_main, ["fail-locked"])
+
+    assert result.exit_code == ExitCode.STACK_LOCKED
+    assert "Traceback" not in result.output
+    assert "locked by another update" in result.stderr
