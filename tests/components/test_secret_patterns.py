@@ -1,0 +1,242 @@
+"""Tests for the one detector of secret-looking names and values."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from components import secret_patterns
+from components.secret_patterns import (
+    AWS_ACCESS_KEY,
+    BEARER_TOKEN,
+    HEX_KEY,
+    JWT_TOKEN,
+    PEM_PRIVATE_KEY,
+    SECRET_NAME_WITH_VALUE,
+    URL_WITH_PASSWORD,
+    VENDOR_TOKEN,
+    SecretMatch,
+    classify_variable,
+    compile_name_patterns,
+    is_reference_or_plain,
+    is_secret_name,
+    match_secret_value,
+    name_words,
+)
+
+# Built from pieces so no scanner mistakes this test file for a leaked key.
+FAKE_ACCESS_KEY = "AKIA" + "IOSFODNN7EXAMPLE"
+FAKE_PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----"
+FAKE_JWT = "eyJhbGciOiJIUzI1NiJ9." + "eyJzdWIiOiIxMjM0In0." + "c2lnbmF0dXJlLWJ5dGVz"
+FAKE_BASIC = base64.b64encode(b"admin:hunter2").decode()
+FAKE_HEX = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (FAKE_ACCESS_KEY, AWS_ACCESS_KEY),
+        ("ASIA" + "Y34FZKBOKMUTVV7A", AWS_ACCESS_KEY),
+        (f"-Daws.key={FAKE_ACCESS_KEY} -Xmx512m", AWS_ACCESS_KEY),
+        (FAKE_PEM, PEM_PRIVATE_KEY),
+        ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbg==", PEM_PRIVATE_KEY),
+        ("-----BEGIN PRIVATE KEY-----", PEM_PRIVATE_KEY),
+        ("postgres://orders:s3cr3t-pw@db.internal:5432/orders", URL_WITH_PASSWORD),
+        ("https://user:pass@example.com/", URL_WITH_PASSWORD),
+        ("amqp://guest:guest@rabbit/", URL_WITH_PASSWORD),
+        (FAKE_JWT, JWT_TOKEN),
+        ("Bearer abcdef0123456789abcdefXYZ", BEARER_TOKEN),
+        (f"Basic {FAKE_BASIC}", BEARER_TOKEN),
+        ("ghp_" + "a" * 36, VENDOR_TOKEN),
+        ("xoxb-" + "1234567890-abcdefghij", VENDOR_TOKEN),
+        ("sk_live_" + "abcdefghijklmnop1234", VENDOR_TOKEN),
+        (FAKE_HEX, HEX_KEY),
+        ("0123456789ABCDEF0123456789ABCDEF", HEX_KEY),
+    ],
+)
+def test_secret_values_are_detected_under_any_name(value: str, expected: SecretMatch) -> None:
+    """A credential-shaped value is reported with its kind whatever the variable is called."""
+
+    match = classify_variable("SOME_SETTING", value)
+
+    assert match == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "   ",
+        "info",
+        "8080",
+        "0.25",
+        "true",
+        "OFF",
+        "https://orders.example.com/api",
+        "redis://cache.internal:6379/0",
+        "https://user@example.com/",
+        "postgres://orders:${DB_PASSWORD}@db/orders",
+        "arn:aws:secretsmanager:eu-west-1:111122223333:secret:latticework/dev/orders/db-AbCdEf",
+        "/latticework/dev/orders/database",
+        "Bearer authentication-required",
+        "basic authentication",
+        "12345678901234567890123456789012345",
+        "eu-west-1",
+    ],
+)
+def test_plain_values_under_plain_names_are_not_secrets(value: str) -> None:
+    """Settings, public URLs, ARNs, paths, numbers and prose are no finding under a plain name."""
+
+    match = classify_variable("SOME_SETTING", value)
+
+    assert match is None
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "DB_PASSWORD",
+        "dbPassword",
+        "API_KEY",
+        "apiKey",
+        "APIKey",
+        "CLIENT_SECRET",
+        "GITHUB_TOKEN",
+        "AWS_SECRET_ACCESS_KEY",
+        "SIGNING_KEY",
+        "passwd",
+        "SERVICE_CREDENTIALS",
+        "private-key",
+    ],
+)
+def test_secret_like_names_are_recognised(name: str) -> None:
+    """Names that say they hold a password, key, token or credential are secret-like."""
+
+    assert is_secret_name(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "LOG_LEVEL",
+        "LATTICEWORK_SECRET_DATABASE_ARN",
+        "DB_PASSWORD_FILE",
+        "AWS_ACCESS_KEY_ID",
+        "TOKEN_TTL",
+        "PASSWORD_POLICY",
+        "CACHE_KEY",
+        "KEYBOARD_LAYOUT",
+        "BYPASS_CACHE",
+        "TOKEN_ENDPOINT",
+        "",
+    ],
+)
+def test_names_that_describe_secrets_or_are_plain_are_not_secret_like(name: str) -> None:
+    """References (`*_ARN`, `*_FILE`, `*_ID`), settings about secrets and plain names pass."""
+
+    assert not is_secret_name(name)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "hunter2",
+        "Tr0ub4dor&3",
+        "correct horse battery staple",
+        "s3cr3t/Value",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    ],
+)
+def test_real_values_under_secret_names_are_findings(value: str) -> None:
+    """A secret-like name with a real value is reported without repeating the value."""
+
+    match = classify_variable("DB_PASSWORD", value)
+
+    assert match == SECRET_NAME_WITH_VALUE
+    assert value not in match.description
+    assert value not in repr(match)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DB_PASSWORD", ""),
+        ("DB_PASSWORD", "arn:aws:secretsmanager:eu-west-1:111122223333:secret:db-AbCdEf"),
+        ("DB_PASSWORD", "/run/secrets/db-password"),
+        ("DB_PASSWORD", "latticework/dev/orders/database"),
+        ("API_TOKEN", "{{resolve:secretsmanager:latticework/dev/orders/api}}"),
+        ("API_TOKEN", "${API_TOKEN}"),
+        ("SESSION_SECRET", "42"),
+        ("SECRET_ROTATION_ENABLED", "true"),
+        ("ENABLE_SECRETS", "false"),
+        ("AUTH_TOKEN", "https://auth.example.com/token"),
+        ("API_KEY", "/latticework/dev/orders/api-key"),
+        ("DB_PASSWORD_FILE", "./secrets/db"),
+    ],
+)
+def test_references_under_secret_names_are_not_findings(name: str, value: str) -> None:
+    """ARNs, SSM paths, secret names, placeholders, numbers, booleans and URLs are references."""
+
+    match = classify_variable(name, value)
+
+    assert match is None
+
+
+def test_hex_digests_under_digest_names_are_not_keys() -> None:
+    """A long hex value named as a commit or digest is a revision, not a key."""
+
+    assert classify_variable("GIT_COMMIT_SHA", FAKE_HEX) is None
+    assert classify_variable("IMAGE_DIGEST", FAKE_HEX) is None
+
+
+def test_digest_exemption_does_not_override_a_secret_name() -> None:
+    """A secret-like name with a hex value stays a finding even when it also says digest."""
+
+    match = classify_variable("SIGNING_KEY_SHA", FAKE_HEX)
+
+    assert match == SECRET_NAME_WITH_VALUE
+
+
+def test_extra_name_patterns_extend_the_secret_names() -> None:
+    """A configured pattern makes an otherwise plain name secret-like, case-insensitively."""
+    patterns = compile_name_patterns([r"^license_", r"pin$"])
+
+    assert classify_variable("LICENSE_BLOB", "abc-def-ghi", extra_name_patterns=patterns) == (
+        SECRET_NAME_WITH_VALUE
+    )
+    assert classify_variable("CARD_PIN", "abcd", extra_name_patterns=patterns) is not None
+    assert classify_variable("LICENSE_BLOB", "abc-def-ghi") is None
+
+
+def test_invalid_extra_name_pattern_is_a_clear_error() -> None:
+    """A pattern that is not a regular expression is rejected with the pattern named."""
+
+    with pytest.raises(ValueError, match=r"secret-name pattern '\(unclosed'"):
+        compile_name_patterns(["(unclosed"])
+
+
+def test_value_patterns_do_not_depend_on_reference_rules() -> None:
+    """A URL with a password is a finding even though other URLs are plain."""
+
+    assert match_secret_value("https://a:b@host/") == URL_WITH_PASSWORD
+    assert not is_reference_or_plain("https://a:b@host/")
+    assert is_reference_or_plain("https://host/")
+
+
+def test_name_words_split_snake_kebab_and_camel_case() -> None:
+    """Names are split into words the same way whatever their case convention."""
+
+    assert name_words("dbPassword") == ("DB", "PASSWORD")
+    assert name_words("APIKey") == ("API", "KEY")
+    assert name_words("aws-secret_access.KEY2") == ("AWS", "SECRET", "ACCESS", "KEY", "2")
+
+
+def test_module_has_no_pulumi_dependency() -> None:
+    """The detector is importable by the spec loader and the pack without the Pulumi SDK."""
+
+    source = secret_patterns.__file__
+
+    with open(source, encoding="utf-8") as module_file:
+        text = module_file.read()
+    assert "import pulumi" not in text
