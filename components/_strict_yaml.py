@@ -1,0 +1,83 @@
+"""A YAML loader for the stack and catalog files that rejects duplicate keys.
+
+PyYAML's safe loader silently keeps the last of two equal keys, so a service declared twice
+under the same key, or a setting overridden three screens further down, would go unnoticed.
+This loader raises `SpecError` naming the file, the line and both keys instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.errors import SpecError
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A safe loader whose mappings refuse a key they already hold."""
+
+    source: Path
+
+
+def _construct_strict_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    mapping: dict[Any, Any] = {}
+    first_lines: dict[Any, int] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if key in first_lines:
+            raise SpecError(
+                loader.source,
+                f"line {line}",
+                "each key at most once per mapping",
+                f"key {key!r} again (first on line {first_lines[key]})",
+                "Remove one of the two entries or merge them.",
+            )
+
+        first_lines[key] = line
+        mapping[key] = loader.construct_object(value_node, deep=True)
+    return mapping
+
+
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_strict_mapping,
+)
+
+
+def load_yaml_file(path: Path) -> Any:
+    """Parse one YAML file, rejecting duplicate keys; a missing or unparsable file is a
+    `SpecError` naming the file and, where YAML knows it, the line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise SpecError(
+            path, "(file)", "an existing file", "no such file", "Create it or fix the path."
+        ) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(
+            path, "(file)", "a readable UTF-8 file", type(exc).__name__, "Check the file."
+        ) from exc
+
+    loader = _StrictLoader(text)
+    loader.source = path
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        raise SpecError(
+            path, where, "valid YAML", str(exc.problem), "Fix the YAML syntax there."
+        ) from exc
+    except yaml.YAMLError as exc:
+        raise SpecError(
+            path, "(file)", "valid YAML", type(exc).__name__, "Fix the YAML syntax."
+        ) from exc
+    finally:
+        loader.dispose()
+
+
+__all__ = ["load_yaml_file"]

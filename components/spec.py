@@ -1,0 +1,972 @@
+"""The typed, validated spec of one environment: its stack settings and the service catalog.
+
+`load_spec(env, stacks_dir=...)` reads ``stacks/Pulumi.<env>.yaml`` and ``stacks/services.yaml``
+(or another catalog) and returns a frozen `StackSpec`. Both the Pulumi program and the offline
+engine go through it, so a bad file fails the same way everywhere: one `SpecError` naming the
+file, the key path, what was expected, what was found and the fix. The checks run in order:
+YAML (duplicate keys rejected), then shapes and types (pydantic, strict scalars, unknown keys
+rejected), then the rules that span entries (duplicate names, callers, replica overrides).
+
+The YAML keys are camelCase; the Python attributes are snake_case.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from components._strict_yaml import load_yaml_file
+from components.errors import SpecError
+from components.secret_patterns import classify_variable
+
+SERVICES_FILE_NAME = "services.yaml"
+"""The catalog's file name inside the stacks directory."""
+
+#: Fargate's valid task sizes: CPU units -> allowed memory (MiB).
+FARGATE_TASK_SIZES: Mapping[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
+
+_RESERVED_ENV_PREFIX = "LATTICEWORK_"
+_RESERVED_ENV_NAMES = frozenset({"AWS_REGION", "AWS_DEFAULT_REGION"})
+_PULUMI_STACK_FILE_KEYS = frozenset({"config", "secretsprovider", "encryptedkey", "encryptionsalt"})
+_SETTINGS_KEY = "latticework:settings"
+_POLICIES_KEY = "latticework:policies"
+_SERVICES_FILE_KEY = "latticework:servicesFile"
+_REGION_KEY = "aws:region"
+_LATTICEWORK_CONFIG_KEYS = (_SETTINGS_KEY, _POLICIES_KEY, _SERVICES_FILE_KEY)
+_PASS_THROUGH_NAMESPACES = ("aws:", "pulumi:")
+
+
+def _spec_error(expected: str, found: str, fix: str, *, key: str = "") -> PydanticCustomError:
+    """A validation failure carrying the parts of a `SpecError`; the key path comes later.
+
+    `key` names the key the failure is about when a whole-entry check raises it.
+    """
+    return PydanticCustomError(
+        "latticework_spec",
+        "{expected}",
+        {"expected": expected, "found": found, "fix": fix, "key": key},
+    )
+
+
+def _describe(value: object) -> str:
+    """Say what a value is without repeating anything that might be a secret."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        if _secret_kind("", value) is not None or len(value) > 80:
+            return f"a string of {len(value)} characters"
+        return f"the string {value!r}"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, Sequence):
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
+def _secret_kind(name: str, value: str) -> str | None:
+    """What secret `value` (stored under `name`) looks like, or None when it looks plain.
+
+    This is the only place the spec asks the shared detector, so the loader and the policy
+    pack agree on what counts as a secret. The answer describes the kind, never the value.
+    """
+    match = classify_variable(name, value)
+    return None if match is None else match.description
+
+
+def _pattern(regex: str, expected: str, fix: str) -> AfterValidator:
+    compiled = re.compile(regex)
+
+    def check(value: str) -> str:
+        if compiled.fullmatch(value) is None:
+            raise _spec_error(expected, _describe(value), fix)
+        return value
+
+    return AfterValidator(check)
+
+
+def _in_range(low: int, high: int, fix: str) -> AfterValidator:
+    def check(value: int) -> int:
+        if not low <= value <= high:
+            raise _spec_error(f"an integer from {low} to {high}", _describe(value), fix)
+        return value
+
+    return AfterValidator(check)
+
+
+ServiceName = Annotated[
+    StrictStr,
+    _pattern(
+        r"[a-z][a-z0-9-]{0,23}",
+        "a lowercase name of 1-24 characters: a letter, then letters, digits or '-'",
+        "Rename it, e.g. 'orders' or 'order-history'.",
+    ),
+]
+SecretName = Annotated[
+    StrictStr,
+    _pattern(
+        r"[a-z][a-z0-9-]{0,31}",
+        "a lowercase name of 1-32 characters: a letter, then letters, digits or '-'",
+        "Rename it, e.g. 'database' or 'stripe-api-key'.",
+    ),
+]
+AccountId = Annotated[
+    StrictStr,
+    _pattern(r"\d{12}", "a 12-digit AWS account id in quotes", 'Write it quoted: "111122223333".'),
+]
+RoleArn = Annotated[
+    StrictStr,
+    _pattern(
+        r"arn:aws(-[a-z]+)*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}",
+        "an IAM role ARN (arn:aws:iam::<account>:role/<name>)",
+        "Give the ARN of the caller's IAM role.",
+    ),
+]
+Port = Annotated[StrictInt, _in_range(1, 65535, "Use the port the container listens on.")]
+Replicas = Annotated[
+    StrictInt, _in_range(0, 1000, "Set a desired task count from 0 (stopped) to 1000.")
+]
+
+
+class _Model(BaseModel):
+    """Frozen, camelCase-keyed, and closed: an unknown key is an error, not ignored."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+
+_ModelT = TypeVar("_ModelT", bound=_Model)
+
+
+# --- the catalog -------------------------------------------------------------------------
+
+
+class Callers(_Model):
+    """Who may invoke a service through Lattice: catalog services and external IAM roles."""
+
+    services: tuple[ServiceName, ...] = ()
+    iam_principals: tuple[RoleArn, ...] = ()
+
+
+class SecretSpec(_Model):
+    """A secret a service reads at run time; only its ARN ever reaches the container."""
+
+    name: SecretName
+    rotation_days: (
+        Annotated[
+            StrictInt,
+            _in_range(1, 1000, "Secrets Manager rotates every 1 to 1000 days; pick one."),
+        ]
+        | None
+    ) = None
+
+    @property
+    def env_suffix(self) -> str:
+        """The `<NAME>` part of ``LATTICEWORK_SECRET_<NAME>_ARN``."""
+        return self.name.upper().replace("-", "_")
+
+
+class RouteResource(_Model):
+    """The Cedar resource a route acts on: an entity type and an id (may use placeholders)."""
+
+    type: Annotated[
+        StrictStr,
+        _pattern(
+            r"[A-Z][A-Za-z0-9_]{0,63}",
+            "a Cedar entity type name such as 'Order'",
+            "Use the entity type of the authz schema, without the namespace.",
+        ),
+    ]
+    id: Annotated[
+        StrictStr,
+        _pattern(
+            r"[^\s]{1,200}",
+            "an entity id or a path placeholder such as '{orderId}'",
+            "Set id to a fixed id or to a '{placeholder}' of the path.",
+        ),
+    ]
+
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class RouteSpec(_Model):
+    """One line of the PEP route table: method + path template -> Cedar action and resource."""
+
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    path: Annotated[
+        StrictStr,
+        _pattern(
+            r"/[A-Za-z0-9._~{}/-]*",
+            "a path template starting with '/', e.g. /orders/{orderId}",
+            "Write the path as it appears in the URL, with {name} for variable parts.",
+        ),
+    ]
+    action: (
+        Annotated[
+            StrictStr,
+            _pattern(
+                r"[A-Za-z][A-Za-z0-9_]{0,63}",
+                "a Cedar action name such as 'GetOrder'",
+                "Use the action id of the authz schema.",
+            ),
+        ]
+        | None
+    ) = None
+    resource: RouteResource | None = None
+    public: StrictBool = False
+
+    @model_validator(mode="after")
+    def _action_matches_public(self) -> Self:
+        if self.public and (self.action is not None or self.resource is not None):
+            raise _spec_error(
+                "a public route without action and resource",
+                "public: true together with an action or resource",
+                "Drop action and resource, or set public: false to authorize the route.",
+            )
+        if not self.public and (self.action is None or self.resource is None):
+            raise _spec_error(
+                "an action and a resource (or public: true)",
+                "a route without them",
+                "Add action and resource so the PEP can ask Verified Permissions.",
+            )
+        if self.resource is not None:
+            placeholders = set(_PLACEHOLDER.findall(self.path))
+            for used in _PLACEHOLDER.findall(self.resource.id):
+                if used not in placeholders:
+                    raise _spec_error(
+                        f"resource.id placeholders taken from the path {self.path}",
+                        f"{{{used}}}, which the path does not contain",
+                        "Use a placeholder of the path or a fixed id.",
+                        key="resource.id",
+                    )
+        return self
+
+
+class ServiceSpec(_Model):
+    """One microservice of the catalog."""
+
+    name: ServiceName
+    image: Annotated[
+        StrictStr,
+        _pattern(
+            r"[a-z0-9][A-Za-z0-9._/:@-]{0,254}",
+            "a container image reference such as public.ecr.aws/org/name:1.0.0",
+            "Give the full image reference with a tag or digest.",
+        ),
+    ]
+    port: Port
+    cpu: StrictInt
+    memory: StrictInt
+    desired_count: Replicas = 1
+    health_check_path: Annotated[
+        StrictStr,
+        _pattern(r"/[A-Za-z0-9._~/-]*", "a path starting with '/'", "Use e.g. /health."),
+    ] = "/health"
+    callers: Callers = Field(default_factory=Callers)
+    secrets: tuple[SecretSpec, ...] = ()
+    routes: tuple[RouteSpec, ...] = ()
+    environment: Mapping[str, StrictStr] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _fargate_task_size(self) -> Self:
+        memories = FARGATE_TASK_SIZES.get(self.cpu)
+        if memories is None:
+            raise _spec_error(
+                "cpu in Fargate CPU units: " + ", ".join(map(str, FARGATE_TASK_SIZES)),
+                f"cpu {self.cpu}",
+                "Pick one of the listed CPU sizes.",
+                key="cpu",
+            )
+        if self.memory not in memories:
+            raise _spec_error(
+                f"memory valid for cpu {self.cpu}: {_describe_memories(memories)} MiB",
+                f"memory {self.memory}",
+                "Pick a Fargate cpu/memory pair (see docs/catalog.md).",
+                key="memory",
+            )
+        return self
+
+    @property
+    def caller_services(self) -> tuple[str, ...]:
+        """Names of the catalog services that may invoke this one."""
+        return self.callers.services
+
+
+def _describe_memories(memories: tuple[int, ...]) -> str:
+    if len(memories) <= 4:
+        return ", ".join(map(str, memories))
+    step = memories[1] - memories[0]
+    return f"{memories[0]} to {memories[-1]} in steps of {step}"
+
+
+class ServiceCatalog(_Model):
+    """The services every environment runs, in catalog order."""
+
+    services: tuple[ServiceSpec, ...] = Field(min_length=1)
+
+    def service(self, name: str) -> ServiceSpec:
+        """The service called `name`; KeyError when the catalog has none."""
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise KeyError(name)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Service names in catalog order."""
+        return tuple(service.name for service in self.services)
+
+    def callees_of(self, name: str) -> tuple[str, ...]:
+        """The services that list `name` as a caller: the peers `name` may call."""
+        return tuple(service.name for service in self.services if name in service.callers.services)
+
+
+# --- the stack settings ------------------------------------------------------------------
+
+
+class NetworkSettings(_Model):
+    """Either a new VPC (vpcCidr, availabilityZones) or an existing one (vpcId, subnets)."""
+
+    vpc_cidr: (
+        Annotated[
+            StrictStr,
+            _pattern(
+                r"(\d{1,3}\.){3}\d{1,3}/(1[6-9]|2[0-4])",
+                "an IPv4 CIDR from /16 to /24, e.g. 10.20.0.0/16",
+                "Give the new VPC's address range.",
+            ),
+        ]
+        | None
+    ) = None
+    availability_zones: (
+        Annotated[StrictInt, _in_range(2, 6, "Spread private subnets over 2 to 6 zones.")] | None
+    ) = None
+    vpc_id: (
+        Annotated[
+            StrictStr,
+            _pattern(r"vpc-[0-9a-f]{8,17}", "a VPC id such as vpc-0a1b2c3d", "Copy the VPC id."),
+        ]
+        | None
+    ) = None
+    private_subnet_ids: (
+        tuple[
+            Annotated[
+                StrictStr,
+                _pattern(
+                    r"subnet-[0-9a-f]{8,17}",
+                    "a subnet id such as subnet-0a1b2c3d",
+                    "Copy the private subnet ids.",
+                ),
+            ],
+            ...,
+        ]
+        | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> Self:
+        new = self.vpc_cidr is not None or self.availability_zones is not None
+        existing = self.vpc_id is not None or self.private_subnet_ids is not None
+        if new and existing:
+            raise _spec_error(
+                "either {vpcCidr, availabilityZones} or {vpcId, privateSubnetIds}",
+                "keys of both",
+                "Keep the keys of one network kind only.",
+            )
+        if existing and (self.vpc_id is None or len(self.private_subnet_ids or ()) < 2):
+            raise _spec_error(
+                "vpcId and at least two privateSubnetIds",
+                "an incomplete existing network",
+                "Name the VPC and two or more private subnets in different zones.",
+            )
+        if not new and not existing:
+            raise _spec_error(
+                "vpcCidr (new VPC) or vpcId with privateSubnetIds (existing VPC)",
+                "neither",
+                "Add vpcCidr: 10.20.0.0/16, or vpcId and privateSubnetIds.",
+            )
+        if new and self.vpc_cidr is None:
+            raise _spec_error(
+                "vpcCidr for a new VPC", "availabilityZones alone", "Add vpcCidr: 10.20.0.0/16."
+            )
+        return self
+
+    @property
+    def creates_vpc(self) -> bool:
+        """True when latticework builds the VPC; False when it uses an existing one."""
+        return self.vpc_cidr is not None
+
+    @property
+    def zone_count(self) -> int:
+        """How many availability zones a new VPC spans."""
+        return self.availability_zones or 2
+
+
+class AllowedPrincipals(_Model):
+    """The organisation and/or accounts allowed to use the environment's service network."""
+
+    organization_id: (
+        Annotated[
+            StrictStr,
+            _pattern(
+                r"o-[a-z0-9]{10,32}",
+                "an AWS Organizations id such as o-abc123def4",
+                "Copy the id from the Organizations console.",
+            ),
+        ]
+        | None
+    ) = None
+    account_ids: tuple[AccountId, ...] = ()
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if self.organization_id is None and not self.account_ids:
+            raise _spec_error(
+                "organizationId and/or accountIds",
+                "neither",
+                "Name who may use the service network; an empty list would admit nobody.",
+            )
+        return self
+
+
+class IdentitySourceSettings(_Model):
+    """The end-user identity source of the policy store: a Cognito user pool or OIDC issuer."""
+
+    cognito_user_pool_arn: (
+        Annotated[
+            StrictStr,
+            _pattern(
+                r"arn:aws(-[a-z]+)*:cognito-idp:[a-z0-9-]+:\d{12}:userpool/[\w-]+_[0-9A-Za-z]+",
+                "a Cognito user pool ARN",
+                "Copy the user pool ARN from the Cognito console.",
+            ),
+        ]
+        | None
+    ) = None
+    oidc_issuer: (
+        Annotated[
+            StrictStr,
+            _pattern(
+                r"https://[A-Za-z0-9.-]+(:\d+)?(/[^\s]*)?",
+                "an https:// OIDC issuer URL",
+                "Give the issuer URL exactly as it appears in its tokens.",
+            ),
+        ]
+        | None
+    ) = None
+    client_ids: tuple[
+        Annotated[
+            StrictStr,
+            _pattern(r"[\w.:/-]{1,255}", "a client id", "Copy the app client id."),
+        ],
+        ...,
+    ] = Field(default=(), min_length=1)
+    principal_entity_type: Annotated[
+        StrictStr,
+        _pattern(
+            r"[A-Z][A-Za-z0-9_]*::[A-Z][A-Za-z0-9_]*",
+            "a namespaced Cedar entity type such as Latticework::User",
+            "Use Latticework::User.",
+        ),
+    ] = "Latticework::User"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.cognito_user_pool_arn is None) == (self.oidc_issuer is None):
+            raise _spec_error(
+                "exactly one of cognitoUserPoolArn and oidcIssuer",
+                "both" if self.oidc_issuer is not None else "neither",
+                "Keep the one identity source the environment uses.",
+            )
+        return self
+
+
+class RolloutSettings(_Model):
+    """Gates `latticework rollout` applies before promoting to this environment."""
+
+    require_approval: StrictBool = False
+    health_urls: tuple[
+        Annotated[
+            StrictStr,
+            _pattern(
+                r"https?://[^\s]+",
+                "an http(s) URL",
+                "Give a health URL that answers 2xx when the environment is healthy.",
+            ),
+        ],
+        ...,
+    ] = ()
+
+
+class EnvironmentSettings(_Model):
+    """The `latticework:settings` of one stack file."""
+
+    account_id: AccountId
+    network: NetworkSettings
+    allowed_principals: AllowedPrincipals
+    replicas: Mapping[ServiceName, Replicas] = Field(default_factory=dict)
+    rotation_function_arn: (
+        Annotated[
+            StrictStr,
+            _pattern(
+                r"arn:aws(-[a-z]+)*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}"
+                r"(:[A-Za-z0-9$_-]+)?",
+                "a Lambda function ARN",
+                "Give the ARN of the Secrets Manager rotation function.",
+            ),
+        ]
+        | None
+    ) = None
+    deletion_protection: StrictBool = False
+    identity_source: IdentitySourceSettings | None = None
+    rollout: RolloutSettings = Field(default_factory=RolloutSettings)
+
+
+# --- the whole spec ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    """Everything one environment needs: its settings, the catalog and the policy config."""
+
+    env: str
+    region: str
+    settings: EnvironmentSettings
+    catalog: ServiceCatalog
+    stack_file: Path
+    services_file: Path
+    policies: Mapping[str, Any] = field(default_factory=dict)
+    """`latticework:policies`, passed untouched to the policy pack, which validates it."""
+
+    def desired_count(self, service: ServiceSpec) -> int:
+        """The service's task count here: the stack's override, else the catalog's."""
+        return self.settings.replicas.get(service.name, service.desired_count)
+
+    @property
+    def protected(self) -> bool:
+        """True when stateful resources get deletion protection in this environment."""
+        return self.settings.deletion_protection
+
+
+_ENV_NAME = re.compile(r"[a-z][a-z0-9-]{0,31}")
+
+
+def load_spec(env: str, *, stacks_dir: Path, services_file: Path | None = None) -> StackSpec:
+    """Load and validate ``<stacks_dir>/Pulumi.<env>.yaml`` and the service catalog.
+
+    The catalog is `services_file` when given, else the stack's ``latticework:servicesFile``,
+    else ``<stacks_dir>/services.yaml``; a relative ``latticework:servicesFile`` is resolved
+    against the project directory (the parent of `stacks_dir`).
+    Raises `SpecError` for the first problem found.
+    """
+    stack_file = stacks_dir / f"Pulumi.{env}.yaml"
+    if _ENV_NAME.fullmatch(env) is None:
+        raise SpecError(
+            stack_file,
+            "(stack name)",
+            "a lowercase environment name such as dev, staging or prod",
+            _describe(env),
+            "Pass --env with a lowercase name.",
+        )
+
+    stack_config = _load_stack_config(stack_file)
+    if services_file is None:
+        configured = stack_config.get(_SERVICES_FILE_KEY)
+        if configured is None:
+            services_file = stacks_dir / SERVICES_FILE_NAME
+        else:
+            services_file = stacks_dir.parent / str(configured)
+
+    catalog = load_catalog(services_file)
+    settings = _validate(
+        EnvironmentSettings,
+        stack_config[_SETTINGS_KEY],
+        stack_file,
+        f"config.{_SETTINGS_KEY}",
+    )
+    _check_replicas(settings, catalog, stack_file)
+    return StackSpec(
+        env=env,
+        region=stack_config[_REGION_KEY],
+        settings=settings,
+        catalog=catalog,
+        stack_file=stack_file,
+        services_file=services_file,
+        policies=stack_config.get(_POLICIES_KEY) or {},
+    )
+
+
+def load_catalog(services_file: Path) -> ServiceCatalog:
+    """Load and validate one service catalog file; raises `SpecError` on the first problem."""
+    document = load_yaml_file(services_file)
+    catalog = _validate(ServiceCatalog, document, services_file, "")
+    _check_catalog(catalog, services_file)
+    return catalog
+
+
+def _load_stack_config(stack_file: Path) -> dict[str, Any]:
+    document = load_yaml_file(stack_file)
+    if not isinstance(document, Mapping):
+        raise SpecError(
+            stack_file,
+            "(top level)",
+            "a mapping with a config key",
+            _describe(document),
+            "Start the file with 'config:'.",
+        )
+    for key in document:
+        if key not in _PULUMI_STACK_FILE_KEYS:
+            raise SpecError(
+                stack_file,
+                str(key),
+                "one of the stack file keys: " + ", ".join(sorted(_PULUMI_STACK_FILE_KEYS)),
+                f"unknown key {key!r}",
+                "Move settings under config.latticework:settings.",
+            )
+
+    config = document.get("config")
+    if not isinstance(config, Mapping):
+        raise SpecError(
+            stack_file,
+            "config",
+            "a mapping of config keys",
+            _describe(config),
+            "Add 'config:' with aws:region and latticework:settings.",
+        )
+    for key in config:
+        if str(key).startswith(_PASS_THROUGH_NAMESPACES) or key in _LATTICEWORK_CONFIG_KEYS:
+            continue
+        raise SpecError(
+            stack_file,
+            f"config.{key}",
+            "aws:* keys or one of " + ", ".join(_LATTICEWORK_CONFIG_KEYS),
+            f"unknown key {key!r}",
+            "Rename or remove it; latticework's settings go under latticework:settings.",
+        )
+
+    region = config.get(_REGION_KEY)
+    if not isinstance(region, str) or re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", region) is None:
+        raise SpecError(
+            stack_file,
+            f"config.{_REGION_KEY}",
+            "an AWS region such as eu-west-1",
+            _describe(region),
+            "Set aws:region to the environment's region.",
+        )
+    if _SETTINGS_KEY not in config:
+        raise SpecError(
+            stack_file,
+            f"config.{_SETTINGS_KEY}",
+            "the environment's settings",
+            "no such key",
+            "Add latticework:settings (see docs/catalog.md).",
+        )
+    policies = config.get(_POLICIES_KEY)
+    if policies is not None and not isinstance(policies, Mapping):
+        raise SpecError(
+            stack_file,
+            f"config.{_POLICIES_KEY}",
+            "a mapping (the policy pack's config)",
+            _describe(policies),
+            "Write it as a mapping or remove it.",
+        )
+    services_file = config.get(_SERVICES_FILE_KEY)
+    if services_file is not None and not isinstance(services_file, str):
+        raise SpecError(
+            stack_file,
+            f"config.{_SERVICES_FILE_KEY}",
+            "a catalog file path",
+            _describe(services_file),
+            "Give the path as a string or remove the key.",
+        )
+    return dict(config)
+
+
+def _validate(model: type[_ModelT], document: object, file: Path, prefix: str) -> _ModelT:
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        raise _to_spec_error(exc.errors()[0], document, file, prefix) from None
+
+
+def _to_spec_error(error: ErrorDetails, document: object, file: Path, prefix: str) -> SpecError:
+    """Turn pydantic's first error into a `SpecError` in the words of the YAML file."""
+    location = _strip_validator_tags(error["loc"])
+    key_path = _key_path(location, document, prefix)
+    kind = error["type"]
+    context = error.get("ctx") or {}
+    found_value = error.get("input")
+
+    if kind == "latticework_spec":
+        if context["key"]:
+            key_path = f"{key_path}.{context['key']}"
+        return SpecError(file, key_path, context["expected"], context["found"], context["fix"])
+    if kind == "literal_error":
+        return SpecError(
+            file,
+            key_path,
+            f"one of {context['expected']}",
+            _describe(found_value),
+            "Use one of the listed values (they are case-sensitive).",
+        )
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(location, document, prefix)
+        return SpecError(
+            file,
+            key_path,
+            f"one of the keys {allowed}" if allowed else "no such key",
+            f"unknown key {location[-1]!r}",
+            "Remove it or fix its spelling (keys are camelCase).",
+        )
+    if kind == "missing":
+        return SpecError(
+            file, key_path, "this required key", "nothing", f"Add {location[-1]}: to the entry."
+        )
+    if kind == "too_short":
+        return SpecError(
+            file,
+            key_path,
+            f"a list of at least {context['min_length']} entries",
+            "an empty list" if not found_value else _describe(found_value),
+            "Add the missing entries.",
+        )
+    expected = _EXPECTED_TYPES.get(kind, error["msg"])
+    return SpecError(
+        file,
+        key_path,
+        expected,
+        _describe(found_value),
+        "Quote it to make it a string." if kind == "string_type" else f"Write {expected}.",
+    )
+
+
+_EXPECTED_TYPES = {
+    "int_type": "an integer",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "tuple_type": "a list",
+    "list_type": "a list",
+}
+
+
+def _strip_validator_tags(location: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """Drop the pseudo-keys pydantic adds for constrained types and mapping keys."""
+    return tuple(
+        part
+        for part in location
+        if not (isinstance(part, str) and ("[" in part or part in {"[key]", "function-after"}))
+    )
+
+
+def _key_path(location: tuple[int | str, ...], document: object, prefix: str) -> str:
+    """Render a location as YAML keys; list items are named by their `name` when they have one."""
+    path = prefix
+    node = document
+    for part in location:
+        if isinstance(part, int):
+            item = node[part] if isinstance(node, list) and part < len(node) else None
+            name = item.get("name") if isinstance(item, Mapping) else None
+            path += f"[{name if isinstance(name, str) else part}]"
+            node = item
+            continue
+
+        path = f"{path}.{part}" if path else part
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return path or "(top level)"
+
+
+def _allowed_keys(location: tuple[int | str, ...], document: object, prefix: str) -> str:
+    """The keys the model at `location[:-1]` accepts, in YAML spelling."""
+    model: type[BaseModel] | None = (
+        EnvironmentSettings if prefix.endswith(_SETTINGS_KEY) else ServiceCatalog
+    )
+    for part in location[:-1]:
+        if model is None or isinstance(part, int):
+            continue
+        field_info = next(
+            (info for name, info in model.model_fields.items() if (info.alias or name) == part),
+            None,
+        )
+        model = _model_in(field_info.annotation) if field_info is not None else None
+    if model is None:
+        return ""
+    return ", ".join(info.alias or name for name, info in model.model_fields.items())
+
+
+def _model_in(annotation: object) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in getattr(annotation, "__args__", ()):
+        found = _model_in(argument)
+        if found is not None:
+            return found
+    return None
+
+
+def _check_catalog(catalog: ServiceCatalog, file: Path) -> None:
+    """Rules across entries: unique names, callers that exist, no service calling itself."""
+    seen: set[str] = set()
+    for service in catalog.services:
+        where = f"services[{service.name}]"
+        if service.name in seen:
+            raise SpecError(
+                file,
+                where + ".name",
+                "each service name once",
+                f"{service.name!r} again",
+                "Rename one of them or merge the two entries.",
+            )
+        seen.add(service.name)
+
+    for service in catalog.services:
+        where = f"services[{service.name}]"
+        _check_callers(service, catalog, file, where)
+        _check_unique(
+            [secret.name for secret in service.secrets], file, where + ".secrets", "secret name"
+        )
+        _check_unique(
+            [f"{route.method} {route.path}" for route in service.routes],
+            file,
+            where + ".routes",
+            "method and path",
+        )
+        _check_environment(service, file, where + ".environment")
+
+
+def _check_callers(service: ServiceSpec, catalog: ServiceCatalog, file: Path, where: str) -> None:
+    for index, caller in enumerate(service.callers.services):
+        key_path = f"{where}.callers.services[{index}]"
+        if caller == service.name:
+            raise SpecError(
+                file,
+                key_path,
+                "another service of the catalog",
+                f"the service itself ({caller!r})",
+                "Remove it: a service does not call itself through Lattice.",
+            )
+        if caller not in catalog.names:
+            raise SpecError(
+                file,
+                key_path,
+                "a service of the catalog: " + ", ".join(catalog.names),
+                f"unknown service {caller!r}",
+                "Fix the name or add that service to the catalog.",
+            )
+    _check_unique(list(service.callers.services), file, f"{where}.callers.services", "caller")
+    _check_unique(
+        list(service.callers.iam_principals), file, f"{where}.callers.iamPrincipals", "principal"
+    )
+
+
+def _check_unique(values: list[str], file: Path, key_path: str, what: str) -> None:
+    seen: set[str] = set()
+    for index, value in enumerate(values):
+        if value in seen:
+            raise SpecError(
+                file,
+                f"{key_path}[{index}]",
+                f"each {what} once",
+                f"{value!r} again",
+                "Remove the repeated entry.",
+            )
+        seen.add(value)
+
+
+def _check_environment(service: ServiceSpec, file: Path, where: str) -> None:
+    """Plain variables only: no reserved names, nothing that looks like a secret."""
+    for name, value in service.environment.items():
+        key_path = f"{where}.{name}"
+        if re.fullmatch(r"[A-Z_][A-Z0-9_]{0,127}", name) is None:
+            raise SpecError(
+                file,
+                key_path,
+                "an upper-case variable name (A-Z, 0-9, _)",
+                _describe(name),
+                "Rename the variable.",
+            )
+        if name.startswith(_RESERVED_ENV_PREFIX) or name in _RESERVED_ENV_NAMES:
+            raise SpecError(
+                file,
+                key_path,
+                "a name latticework does not set itself",
+                f"the reserved name {name!r}",
+                "Rename it; latticework sets this variable.",
+            )
+        secret_kind = _secret_kind(name, value)
+        if secret_kind is not None:
+            raise SpecError(
+                file,
+                key_path,
+                "a plain, non-secret value",
+                secret_kind,
+                f"Declare it under services[{service.name}].secrets and read it at run time; "
+                "never put a secret in the catalog.",
+            )
+
+
+def _check_replicas(settings: EnvironmentSettings, catalog: ServiceCatalog, file: Path) -> None:
+    for name in settings.replicas:
+        if name not in catalog.names:
+            raise SpecError(
+                file,
+                f"config.{_SETTINGS_KEY}.replicas.{name}",
+                "a service of the catalog: " + ", ".join(catalog.names),
+                f"unknown service {name!r}",
+                "Fix the name or remove the override.",
+            )
+
+
+__all__ = [
+    "FARGATE_TASK_SIZES",
+    "SERVICES_FILE_NAME",
+    "AllowedPrincipals",
+    "Callers",
+    "EnvironmentSettings",
+    "IdentitySourceSettings",
+    "NetworkSettings",
+    "RolloutSettings",
+    "RouteResource",
+    "RouteSpec",
+    "SecretSpec",
+    "ServiceCatalog",
+    "ServiceSpec",
+    "StackSpec",
+    "load_catalog",
+    "load_spec",
+]
