@@ -1,0 +1,791 @@
+"""Load and validate the authorization files under `authz/`.
+
+The layout (see docs/contracts.md and docs/authz.md)::
+
+    authz/schema.json          Cedar schema, JSON form (what Verified Permissions takes)
+    authz/policies/*.cedar     static policies, several per file, each with @id("...")
+    authz/templates/*.cedar    policy templates, each with @id("...")
+    authz/links.yaml           template links: [{id, template, principal, resource}]
+    authz/tests/*.yaml         decision cases for `latticework authz test`
+
+`load_authz` is what the Pulumi program and the CLI call: it reads every file, validates
+every policy and template against the schema, checks every link, and raises
+`AuthzValidationError` (a `SpecError`) naming file, line and policy id for each problem.
+Nothing here imports pulumi.
+
+Cedar parses a text policy set into positional ids (`policy0`, ...), so this module splits
+each `.cedar` file into its statements itself, keeps the source line of each, and parses and
+validates them one at a time; every problem therefore maps back to its `@id`, file and line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cedarpy
+import yaml
+
+from components.errors import SpecError
+
+NAMESPACE = "Latticework"
+GROUP_ENTITY_TYPE = f"{NAMESPACE}::UserGroup"
+SCHEMA_FILE = "schema.json"
+POLICIES_DIR = "policies"
+TEMPLATES_DIR = "templates"
+LINKS_FILE = "links.yaml"
+TESTS_DIR = "tests"
+
+# Policy ids become Verified Permissions resource names and template-link ids, so they stay
+# within what both accept and read well in a plan.
+_POLICY_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+_BACKTICKED = re.compile(r"`([^`]+)`")
+
+
+@dataclass(frozen=True, slots=True)
+class EntityRef:
+    """A Cedar entity uid: `Latticework::User::"alice"`."""
+
+    entity_type: str
+    entity_id: str
+
+    def cedar(self) -> str:
+        """The entity uid in Cedar syntax."""
+        return f"{self.entity_type}::{json.dumps(self.entity_id)}"
+
+
+@dataclass(frozen=True, slots=True)
+class CedarPolicy:
+    """One static policy or template, with where it came from."""
+
+    policy_id: str
+    statement: str
+    file: Path
+    line: int
+    is_template: bool
+    slots: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateLink:
+    """One template-linked policy from `links.yaml`."""
+
+    link_id: str
+    template_id: str
+    principal: EntityRef | None
+    resource: EntityRef | None
+    file: Path
+    line: int
+
+    def linked_values(self) -> dict[str, str]:
+        """The slot values in the form cedarpy's `PolicySet.with_linked` takes."""
+        values: dict[str, str] = {}
+        if self.principal is not None:
+            values["?principal"] = self.principal.cedar()
+        if self.resource is not None:
+            values["?resource"] = self.resource.cedar()
+        return values
+
+
+@dataclass(frozen=True, slots=True)
+class AuthzProblem:
+    """One thing wrong in `authz/`, located by file, line and (when known) policy id."""
+
+    file: Path
+    line: int
+    policy_id: str | None
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}"
+        if self.policy_id is not None:
+            where = f'{where}: policy "{self.policy_id}"'
+        return f"{where}: {self.message}. {self.fix}"
+
+
+class AuthzValidationError(SpecError):
+    """`authz/` is invalid; `problems` holds every problem found, one line each."""
+
+    def __init__(self, problems: Sequence[AuthzProblem]) -> None:
+        first = problems[0]
+        super().__init__(
+            f"{first.file}:{first.line}",
+            f'policy "{first.policy_id}"' if first.policy_id else "authz",
+            "authorization files valid against the Cedar schema",
+            first.message,
+            first.fix,
+        )
+        self.problems = tuple(problems)
+        lines = [f"{len(self.problems)} problem(s) in the authorization files:"]
+        lines.extend(str(problem) for problem in self.problems)
+        self.args = ("\n".join(lines),)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthzFiles:
+    """The parsed contents of `authz/` (schema text, policies, templates, links)."""
+
+    directory: Path
+    schema_file: Path
+    schema_json: str
+    policies: tuple[CedarPolicy, ...]
+    templates: tuple[CedarPolicy, ...]
+    links: tuple[TemplateLink, ...]
+
+    def schema(self) -> cedarpy.Schema:
+        """The schema parsed by cedarpy (raises `ValueError` if it is invalid)."""
+        return cedarpy.Schema.from_json_str(self.schema_json)
+
+    def policy_set(self) -> cedarpy.PolicySet:
+        """Every static policy, template and link in one cedarpy policy set."""
+        text = "\n".join(policy.statement for policy in (*self.policies, *self.templates))
+        policy_set = cedarpy.PolicySet.from_str(text)
+        if not self.links:
+            return policy_set
+        return policy_set.with_linked_batch(
+            [
+                {
+                    "template_id": link.template_id,
+                    "new_id": link.link_id,
+                    "values": link.linked_values(),
+                }
+                for link in self.links
+            ]
+        )
+
+    def policy_ids_by_position(self) -> dict[str, str]:
+        """Map cedarpy's positional ids (`policy0`, ...) of `policy_set()` to `@id`s."""
+        ordered = (*self.policies, *self.templates)
+        mapping = {f"policy{index}": policy.policy_id for index, policy in enumerate(ordered)}
+        mapping.update({link.link_id: link.link_id for link in self.links})
+        return mapping
+
+
+# --- YAML -------------------------------------------------------------------------------
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that rejects duplicate mapping keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                message = f"duplicate key {key!r} at line {line}"
+                raise yaml.constructor.ConstructorError(None, None, message, key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+@dataclass(frozen=True, slots=True)
+class YamlDocument:
+    """A YAML document's data plus the source line of each item of its top-level lists."""
+
+    data: Any
+    item_lines: Mapping[str | None, tuple[int, ...]]
+
+    def line_of(self, key: str | None, index: int) -> int:
+        """Line of item `index` of the list under `key` (None: the document is the list)."""
+        lines = self.item_lines.get(key, ())
+        return lines[index] if index < len(lines) else 1
+
+
+def load_yaml(path: Path) -> YamlDocument:
+    """Load one YAML file with duplicate keys rejected, keeping list item line numbers.
+
+    Raises `SpecError` naming the file and line when the YAML is malformed.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(path, "(file)", "a readable YAML file", str(exc), "Create it.") from exc
+    loader = _UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(
+            f"{path}:{line}", "(yaml)", "valid YAML", str(problem), "Fix the YAML syntax."
+        ) from exc
+    finally:
+        loader.dispose()
+    return YamlDocument(data=data, item_lines=_item_lines(node))
+
+
+def _item_lines(node: yaml.Node | None) -> dict[str | None, tuple[int, ...]]:
+    if isinstance(node, yaml.SequenceNode):
+        return {None: tuple(item.start_mark.line + 1 for item in node.value)}
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    lines: dict[str | None, tuple[int, ...]] = {}
+    for key_node, value_node in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and isinstance(value_node, yaml.SequenceNode):
+            lines[str(key_node.value)] = tuple(
+                item.start_mark.line + 1 for item in value_node.value
+            )
+    return lines
+
+
+# --- Cedar statements -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Statement:
+    text: str
+    line: int
+
+
+def split_statements(source: str) -> tuple[list[_Statement], int | None]:
+    """Split Cedar policy text into statements ending in `;`, with their first line.
+
+    Strings and `//` comments are skipped, so a `;` inside them does not end a statement.
+    Returns the statements and, when text remains after the last `;`, the line it starts on.
+    """
+    statements: list[_Statement] = []
+    start: int | None = None
+    index = 0
+    length = len(source)
+    while index < length:
+        char = source[index]
+        if char == "/" and source.startswith("//", index):
+            newline = source.find("\n", index)
+            index = length if newline == -1 else newline
+            continue
+        if char.isspace():
+            index += 1
+            continue
+        if start is None:
+            start = index
+        if char == '"':
+            index = _end_of_string(source, index)
+            continue
+        if char == ";":
+            text = source[start : index + 1]
+            statements.append(_Statement(text=text, line=source.count("\n", 0, start) + 1))
+            start = None
+        index += 1
+    trailing_line = None if start is None else source.count("\n", 0, start) + 1
+    return statements, trailing_line
+
+
+def _end_of_string(source: str, index: int) -> int:
+    """Index just past the string literal that opens at `index`."""
+    index += 1
+    while index < len(source):
+        if source[index] == "\\":
+            index += 2
+            continue
+        if source[index] == '"':
+            return index + 1
+        index += 1
+    return index
+
+
+def _parse_statement(
+    statement: _Statement, file: Path, want_template: bool, problems: list[AuthzProblem]
+) -> CedarPolicy | None:
+    """Parse one statement into a `CedarPolicy`, or record why it cannot be."""
+    try:
+        parsed = json.loads(cedarpy.policies_to_json_str(statement.text))
+    except ValueError as exc:
+        problems.append(
+            AuthzProblem(
+                file, statement.line, None, f"Cedar syntax error: {exc}", "Fix the policy text."
+            )
+        )
+        return None
+
+    templates = parsed.get("templates", {})
+    is_template = bool(templates)
+    body = next(iter((templates or parsed.get("staticPolicies", {})).values()))
+    policy_id = body.get("annotations", {}).get("id")
+    if not isinstance(policy_id, str) or not _POLICY_ID_PATTERN.fullmatch(policy_id):
+        found = "no @id annotation" if policy_id is None else f"@id({json.dumps(policy_id)})"
+        problems.append(
+            AuthzProblem(
+                file,
+                statement.line,
+                None,
+                f"expected an @id of lower-case letters, digits and '-', found {found}",
+                'Start the policy with @id("<service>-<what it allows>").',
+            )
+        )
+        return None
+
+    if is_template != want_template:
+        where = TEMPLATES_DIR if is_template else POLICIES_DIR
+        kind = "a template (it uses ?principal or ?resource)" if is_template else "static"
+        problems.append(
+            AuthzProblem(
+                file,
+                statement.line,
+                policy_id,
+                f"the policy is {kind}",
+                f"Move it to authz/{where}/.",
+            )
+        )
+        return None
+
+    slots = tuple(
+        slot
+        for slot, part in (("?principal", "principal"), ("?resource", "resource"))
+        if body.get(part, {}).get("slot") == slot
+    )
+    return CedarPolicy(
+        policy_id=policy_id,
+        statement=statement.text,
+        file=file,
+        line=statement.line,
+        is_template=is_template,
+        slots=slots,
+    )
+
+
+def _read_cedar_dir(
+    directory: Path, want_template: bool, problems: list[AuthzProblem]
+) -> list[CedarPolicy]:
+    policies: list[CedarPolicy] = []
+    for file in sorted(directory.glob("*.cedar")) if directory.is_dir() else []:
+        statements, trailing_line = split_statements(file.read_text(encoding="utf-8"))
+        for statement in statements:
+            policy = _parse_statement(statement, file, want_template, problems)
+            if policy is not None:
+                policies.append(policy)
+        if trailing_line is not None:
+            problems.append(
+                AuthzProblem(
+                    file,
+                    trailing_line,
+                    None,
+                    "text after the last policy does not end with ';'",
+                    "End every policy with ';'.",
+                )
+            )
+    return policies
+
+
+# --- links ------------------------------------------------------------------------------
+
+
+def _read_links(path: Path, problems: list[AuthzProblem]) -> list[TemplateLink]:
+    if not path.exists():
+        return []
+    document = load_yaml(path)
+    if document.data is None:
+        return []
+    if not isinstance(document.data, list):
+        problems.append(
+            AuthzProblem(
+                path,
+                1,
+                None,
+                f"expected a list of links, found {type(document.data).__name__}",
+                "Write `- {id: ..., template: ..., principal: {type, id}, resource: {type, id}}`.",
+            )
+        )
+        return []
+
+    links: list[TemplateLink] = []
+    for index, entry in enumerate(document.data):
+        line = document.line_of(None, index)
+        link = _read_link(entry, path, line, problems)
+        if link is not None:
+            links.append(link)
+    return links
+
+
+def _read_link(
+    entry: object, path: Path, line: int, problems: list[AuthzProblem]
+) -> TemplateLink | None:
+    expected_keys = {"id", "template", "principal", "resource"}
+    if not isinstance(entry, dict) or not {"id", "template"} <= entry.keys():
+        problems.append(
+            AuthzProblem(
+                path,
+                line,
+                None,
+                f"expected a mapping with keys id and template, found {entry!r}",
+                "Give every link an id and the @id of its template.",
+            )
+        )
+        return None
+    unknown = sorted(set(entry) - expected_keys)
+    link_id, template_id = entry["id"], entry["template"]
+    if unknown or not isinstance(link_id, str) or not isinstance(template_id, str):
+        problems.append(
+            AuthzProblem(
+                path,
+                line,
+                str(link_id),
+                f"expected string id and template and no other keys than "
+                f"{sorted(expected_keys)}, found keys {sorted(entry)}",
+                "Fix the link entry.",
+            )
+        )
+        return None
+    if not _POLICY_ID_PATTERN.fullmatch(link_id):
+        problems.append(
+            AuthzProblem(
+                path,
+                line,
+                link_id,
+                "expected a link id of lower-case letters, digits and '-'",
+                "Rename the link.",
+            )
+        )
+        return None
+
+    known_problems = len(problems)
+    principal = _read_entity_ref(entry.get("principal"), "principal", path, line, link_id, problems)
+    resource = _read_entity_ref(entry.get("resource"), "resource", path, line, link_id, problems)
+    if len(problems) > known_problems:
+        return None
+    return TemplateLink(
+        link_id=link_id,
+        template_id=template_id,
+        principal=principal,
+        resource=resource,
+        file=path,
+        line=line,
+    )
+
+
+def _read_entity_ref(
+    value: object, key: str, path: Path, line: int, link_id: str, problems: list[AuthzProblem]
+) -> EntityRef | None:
+    """An `EntityRef`, or None when absent or invalid (then a problem is recorded)."""
+    if value is None:
+        return None
+    if (
+        isinstance(value, dict)
+        and set(value) == {"type", "id"}
+        and isinstance(value["type"], str)
+        and isinstance(value["id"], str)
+    ):
+        return EntityRef(entity_type=value["type"], entity_id=value["id"])
+    problems.append(
+        AuthzProblem(
+            path,
+            line,
+            link_id,
+            f"{key}: expected {{type: <entity type>, id: <entity id>}}, found {value!r}",
+            f'Write {key}: {{type: {NAMESPACE}::User, id: "alice"}}.',
+        )
+    )
+    return None
+
+
+# --- schema -----------------------------------------------------------------------------
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate keys {duplicates}")
+    return dict(pairs)
+
+
+def _read_schema(path: Path, problems: list[AuthzProblem]) -> str | None:
+    if not path.is_file():
+        problems.append(
+            AuthzProblem(
+                path,
+                1,
+                None,
+                "expected the Cedar schema in JSON form, found no file",
+                f"Create {path} (see docs/authz.md).",
+            )
+        )
+        return None
+    text = path.read_text(encoding="utf-8")
+    try:
+        document = json.loads(text, object_pairs_hook=_reject_duplicate_keys)
+    except json.JSONDecodeError as exc:
+        problems.append(
+            AuthzProblem(path, exc.lineno, None, f"invalid JSON: {exc.msg}", "Fix the JSON.")
+        )
+        return None
+    except ValueError as exc:
+        problems.append(AuthzProblem(path, 1, None, str(exc), "Remove the duplicate keys."))
+        return None
+
+    if not isinstance(document, dict) or set(document) != {NAMESPACE}:
+        found = sorted(document) if isinstance(document, dict) else type(document).__name__
+        problems.append(
+            AuthzProblem(
+                path,
+                1,
+                None,
+                f"expected exactly one namespace {NAMESPACE!r}, found {found}",
+                f"Declare every entity type and action under {NAMESPACE!r}.",
+            )
+        )
+        return None
+    try:
+        cedarpy.Schema.from_json_str(text)
+    except ValueError as exc:
+        problems.append(
+            AuthzProblem(
+                path,
+                _line_of_name(text, str(exc), 1),
+                None,
+                f"invalid Cedar schema: {exc}",
+                "Fix the schema (extension types are ipaddr, decimal, datetime, duration).",
+            )
+        )
+        return None
+    return text
+
+
+def schema_entity_types(schema_json: str) -> frozenset[str]:
+    """The fully qualified entity types the JSON schema declares."""
+    document = json.loads(schema_json)
+    return frozenset(
+        f"{namespace}::{entity_type}" if namespace else entity_type
+        for namespace, body in document.items()
+        for entity_type in body.get("entityTypes", {})
+    )
+
+
+def schema_actions(schema_json: str) -> frozenset[str]:
+    """The action names (without `Namespace::Action::`) the JSON schema declares."""
+    document = json.loads(schema_json)
+    return frozenset(action for body in document.values() for action in body.get("actions", {}))
+
+
+# --- validation -------------------------------------------------------------------------
+
+# Cedar validator message fragment -> the fix to suggest.
+_FIXES: tuple[tuple[str, str], ...] = (
+    (
+        "unrecognized entity type",
+        f"Declare the type in authz/schema.json, or write its namespaced name "
+        f"({NAMESPACE}::<Type>).",
+    ),
+    (
+        "unrecognized action",
+        f"Declare the action in authz/schema.json, or write it as "
+        f'{NAMESPACE}::Action::"<route action>".',
+    ),
+    (
+        "optional attribute",
+        "Guard the access with `has`: `principal has email && principal.email == ...`.",
+    ),
+    (
+        "not found",
+        "Declare the attribute in the entity's or context's shape in authz/schema.json, "
+        "or fix its spelling.",
+    ),
+    (
+        "not a valid function",
+        "Use a Cedar extension function: ip, decimal, datetime, duration.",
+    ),
+    (
+        "unexpected type",
+        "Compare values of the types the schema declares (`in` takes an entity or a set of "
+        "entities, not a string).",
+    ),
+    (
+        "unable to find an applicable action",
+        "Make the scope's principal and resource types match an action's appliesTo in "
+        "authz/schema.json.",
+    ),
+)
+
+
+def _fix_for(message: str) -> str:
+    for fragment, fix in _FIXES:
+        if fragment in message:
+            return fix
+    return "Make the policy and authz/schema.json agree."
+
+
+def _line_of_name(text: str, message: str, default: int) -> int:
+    """Line of `text` holding the first backticked name in `message`, else `default`."""
+    for name in _BACKTICKED.findall(message):
+        short = name.rsplit("::", 1)[-1].strip('"')
+        for candidate in (name, short):
+            position = text.find(candidate)
+            if candidate and position != -1:
+                return text.count("\n", 0, position) + 1
+    return default
+
+
+def _clean_message(message: str) -> str:
+    return re.sub(r"^for policy `policy\d+`, ", "", message)
+
+
+def validate_policy(
+    policy: CedarPolicy, schema: cedarpy.Schema, problems: list[AuthzProblem]
+) -> None:
+    """Validate one policy or template against the schema, recording every error."""
+    result = cedarpy.validate_policies(policy.statement, schema)
+    for error in result.errors:
+        message = _clean_message(error.error)
+        line = policy.line - 1 + _line_of_name(policy.statement, message, 1)
+        problems.append(
+            AuthzProblem(policy.file, line, policy.policy_id, message, _fix_for(message))
+        )
+
+
+def _check_links(
+    links: Sequence[TemplateLink],
+    templates: Mapping[str, CedarPolicy],
+    entity_types: frozenset[str],
+    problems: list[AuthzProblem],
+) -> None:
+    for link in links:
+        template = templates.get(link.template_id)
+        if template is None:
+            problems.append(
+                AuthzProblem(
+                    link.file,
+                    link.line,
+                    link.link_id,
+                    f"template {link.template_id!r} not found in authz/templates/",
+                    f"Use one of {sorted(templates)}.",
+                )
+            )
+            continue
+        given = tuple(sorted(link.linked_values()))
+        if given != tuple(sorted(template.slots)):
+            problems.append(
+                AuthzProblem(
+                    link.file,
+                    link.line,
+                    link.link_id,
+                    f"template {link.template_id!r} has slots {list(template.slots)}, "
+                    f"the link fills {list(given)}",
+                    "Give exactly one value per slot (principal for ?principal, resource for "
+                    "?resource).",
+                )
+            )
+        for entity in (link.principal, link.resource):
+            if entity is not None and entity.entity_type not in entity_types:
+                problems.append(
+                    AuthzProblem(
+                        link.file,
+                        link.line,
+                        link.link_id,
+                        f"entity type {entity.entity_type!r} is not in the schema",
+                        f"Use a namespaced type the schema declares: {sorted(entity_types)}.",
+                    )
+                )
+
+
+def _check_unique_ids(
+    policies: Iterable[tuple[str, Path, int]], problems: list[AuthzProblem]
+) -> None:
+    first_seen: dict[str, tuple[Path, int]] = {}
+    for policy_id, file, line in policies:
+        if policy_id in first_seen:
+            other_file, other_line = first_seen[policy_id]
+            problems.append(
+                AuthzProblem(
+                    file,
+                    line,
+                    policy_id,
+                    f"duplicate id, first used at {other_file}:{other_line}",
+                    "Give every policy, template and link its own id.",
+                )
+            )
+        else:
+            first_seen[policy_id] = (file, line)
+
+
+def inspect_authz(
+    directory: Path, *, schema_file: Path | None = None
+) -> tuple[AuthzFiles | None, tuple[AuthzProblem, ...]]:
+    """Read and validate `authz/`; return the files (None if unreadable) and every problem.
+
+    `schema_file` validates the policies against a proposed schema instead of
+    `authz/schema.json`: Verified Permissions does not re-check existing policies when the
+    schema changes, so a schema change must be checked against all of them first.
+    """
+    problems: list[AuthzProblem] = []
+    directory = Path(directory)
+    schema_path = schema_file if schema_file is not None else directory / SCHEMA_FILE
+    schema_json = _read_schema(schema_path, problems)
+    policies = _read_cedar_dir(directory / POLICIES_DIR, False, problems)
+    templates = _read_cedar_dir(directory / TEMPLATES_DIR, True, problems)
+    try:
+        links = _read_links(directory / LINKS_FILE, problems)
+    except SpecError as exc:
+        problems.append(AuthzProblem(directory / LINKS_FILE, 1, None, str(exc), "Fix the YAML."))
+        links = []
+
+    _check_unique_ids(
+        (
+            *((p.policy_id, p.file, p.line) for p in (*policies, *templates)),
+            *((link.link_id, link.file, link.line) for link in links),
+        ),
+        problems,
+    )
+    if schema_json is None:
+        return None, tuple(problems)
+
+    schema = cedarpy.Schema.from_json_str(schema_json)
+    for policy in (*policies, *templates):
+        validate_policy(policy, schema, problems)
+    _check_links(
+        links,
+        {template.policy_id: template for template in templates},
+        schema_entity_types(schema_json),
+        problems,
+    )
+    files = AuthzFiles(
+        directory=directory,
+        schema_file=schema_path,
+        schema_json=schema_json,
+        policies=tuple(policies),
+        templates=tuple(templates),
+        links=tuple(links),
+    )
+    return files, tuple(problems)
+
+
+def load_authz(directory: Path, *, schema_file: Path | None = None) -> AuthzFiles:
+    """Read and validate `authz/`; raise `AuthzValidationError` listing every problem."""
+    files, problems = inspect_authz(directory, schema_file=schema_file)
+    if problems or files is None:
+        raise AuthzValidationError(problems)
+    return files
+
+
+def iter_test_files(directory: Path) -> Iterator[Path]:
+    """The decision-test files under `authz/tests/`, in name order."""
+    tests_dir = Path(directory) / TESTS_DIR
+    if tests_dir.is_dir():
+        yield from sorted(tests_dir.glob("*.yaml"))
+
+
+__all__ = [
+    "GROUP_ENTITY_TYPE",
+    "NAMESPACE",
+    "AuthzFiles",
+    "AuthzProblem",
+    "AuthzValidationError",
+    "CedarPolicy",
+    "EntityRef",
+    "TemplateLink",
+    "YamlDocument",
+    "inspect_authz",
+    "iter_test_files",
+    "load_authz",
+    "load_yaml",
+    "schema_actions",
+    "schema_entity_types",
+    "split_statements",
+    "validate_policy",
+]
