@@ -192,11 +192,6 @@ class SecretSpec(_Model):
         | None
     ) = None
 
-    @property
-    def env_suffix(self) -> str:
-        """The `<NAME>` part of ``LATTICEWORK_SECRET_<NAME>_ARN``."""
-        return self.name.upper().replace("-", "_")
-
 
 class RouteResource(_Model):
     """The Cedar resource a route acts on: an entity type and an id (may use placeholders)."""
@@ -352,6 +347,25 @@ class ServiceCatalog(_Model):
     def callees_of(self, name: str) -> tuple[str, ...]:
         """The services that list `name` as a caller: the peers `name` may call."""
         return tuple(service.name for service in self.services if name in service.callers.services)
+
+    def callees_first(self) -> tuple[ServiceSpec, ...]:
+        """The services ordered so that every service comes after the peers it calls.
+
+        A caller needs its peers' Lattice DNS names, so peers are built first. The loader
+        rejects call cycles, so this order always exists.
+        """
+        ordered: list[ServiceSpec] = []
+        placed: set[str] = set()
+        remaining = list(self.services)
+        while remaining:
+            ready = [s for s in remaining if set(self.callees_of(s.name)) <= placed]
+            if not ready:
+                return (*ordered, *remaining)
+            for service in ready:
+                ordered.append(service)
+                placed.add(service.name)
+            remaining = [s for s in remaining if s.name not in placed]
+        return tuple(ordered)
 
 
 # --- the stack settings ------------------------------------------------------------------
@@ -581,7 +595,7 @@ class StackSpec:
         return self.settings.deletion_protection
 
 
-_ENV_NAME = re.compile(r"[a-z][a-z0-9-]{0,31}")
+_ENV_NAME = re.compile(r"[a-z][a-z0-9-]{0,9}")
 
 
 def load_spec(env: str, *, stacks_dir: Path, services_file: Path | None = None) -> StackSpec:
@@ -597,7 +611,7 @@ def load_spec(env: str, *, stacks_dir: Path, services_file: Path | None = None) 
         raise SpecError(
             stack_file,
             "(stack name)",
-            "a lowercase environment name such as dev, staging or prod",
+            "a lowercase environment name of 1-10 characters such as dev, staging or prod",
             _describe(env),
             "Pass --env with a lowercase name.",
         )
@@ -867,6 +881,33 @@ def _check_catalog(catalog: ServiceCatalog, file: Path) -> None:
             "method and path",
         )
         _check_environment(service, file, where + ".environment")
+    _check_no_call_cycle(catalog, file)
+
+
+def _check_no_call_cycle(catalog: ServiceCatalog, file: Path) -> None:
+    """Reject A calls B calls ... calls A: each caller is built after the peers it calls."""
+    state: dict[str, str] = {}
+
+    def visit(name: str, trail: tuple[str, ...]) -> None:
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "visiting":
+            cycle = (*trail[trail.index(name) :], name)
+            raise SpecError(
+                file,
+                f"services[{name}].callers",
+                "calls without a cycle (a caller is deployed after the peers it calls)",
+                "the call cycle " + " -> ".join(cycle),
+                "Break the cycle: remove one caller entry, or route that call through a queue.",
+            )
+
+        state[name] = "visiting"
+        for callee in catalog.callees_of(name):
+            visit(callee, (*trail, name))
+        state[name] = "done"
+
+    for service in catalog.services:
+        visit(service.name, ())
 
 
 def _check_callers(service: ServiceSpec, catalog: ServiceCatalog, file: Path, where: str) -> None:
