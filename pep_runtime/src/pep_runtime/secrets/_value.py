@@ -1,0 +1,176 @@
+"""The masked secret value handed to service code."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, NoReturn, TypeVar, cast
+
+from pep_runtime.secrets.exceptions import SecretFormatError
+
+MASK = "<masked>"
+
+_FieldType = TypeVar("_FieldType")
+
+_FIELD_TYPES: tuple[type, ...] = (str, int, float, bool)
+
+_NOT_JSON = object()
+
+
+class SecretValue:
+    """One version of a secret; its repr and str never show the value.
+
+    Read the value only through the `reveal*` methods, so that every place a secret leaves
+    its wrapper is visible in review. Copying and pickling are refused: a copy would be a
+    second place to forget.
+    """
+
+    __slots__ = ("_document", "_value", "created_date", "name", "stages", "version_id")
+
+    def __init__(
+        self,
+        value: str | bytes,
+        *,
+        name: str,
+        version_id: str,
+        stages: tuple[str, ...] = (),
+        created_date: datetime | None = None,
+    ) -> None:
+        self._value = value
+        self._document: dict[str, Any] | None = None
+        self.name = name
+        self.version_id = version_id
+        self.stages = stages
+        self.created_date = created_date
+
+    @property
+    def is_binary(self) -> bool:
+        """True for a SecretBinary secret, False for a SecretString one."""
+        return isinstance(self._value, bytes)
+
+    def reveal(self) -> str:
+        """The text of a SecretString secret."""
+        if isinstance(self._value, bytes):
+            message = (
+                f"secret {self.name!r} is binary (SecretBinary) but was read as text; "
+                "use reveal_bytes() for binary secrets"
+            )
+            raise SecretFormatError(message, name=self.name)
+
+        return self._value
+
+    def reveal_bytes(self) -> bytes:
+        """The bytes of a SecretBinary secret, or the UTF-8 bytes of a SecretString one."""
+        if isinstance(self._value, bytes):
+            return self._value
+
+        return self._value.encode("utf-8")
+
+    def field_names(self) -> frozenset[str]:
+        """The top-level field names of a JSON object secret (names only, never values)."""
+        return frozenset(self._json_object())
+
+    def reveal_field(self, field: str, kind: type[_FieldType]) -> _FieldType:
+        """One top-level field of a JSON object secret, checked to be of type `kind`.
+
+        `kind` is `str`, `int`, `float` or `bool`; a JSON `true` is not an `int`, and an
+        integer is accepted where a `float` is asked for.
+        """
+        if kind not in _FIELD_TYPES:
+            message = f"reveal_field() takes str, int, float or bool as kind, not {kind!r}"
+            raise TypeError(message)
+
+        document = self._json_object()
+        if field not in document:
+            present = ", ".join(sorted(document)) or "none"
+            message = (
+                f"secret {self.name!r} has no JSON field {field!r} (fields present: {present}); "
+                "check the field name, or the secret's rotation function that writes it"
+            )
+            raise SecretFormatError(message, name=self.name, field=field)
+
+        found = document[field]
+        if kind is float and isinstance(found, int) and not isinstance(found, bool):
+            return cast(_FieldType, float(found))
+
+        bool_as_number = isinstance(found, bool) and kind is not bool
+        if bool_as_number or not isinstance(found, kind):
+            self._wrong_field_type(field, kind, found)
+
+        return found
+
+    def _json_object(self) -> dict[str, Any]:
+        if self._document is not None:
+            return self._document
+
+        where = ""
+        try:
+            document = json.loads(self._value)
+        except json.JSONDecodeError as exc:
+            where = f" (line {exc.lineno}, column {exc.colno})"
+            document = _NOT_JSON
+        except UnicodeDecodeError:
+            document = _NOT_JSON
+
+        if document is _NOT_JSON:
+            message = (
+                f"secret {self.name!r} is not valid JSON{where}; store a JSON object in it to "
+                "read fields, or read it whole with reveal()"
+            )
+            # Raised outside the except block: a JSONDecodeError keeps the whole document in
+            # its `doc` attribute and must not ride along as __context__.
+            raise SecretFormatError(message, name=self.name)
+
+        if not isinstance(document, dict):
+            message = (
+                f"secret {self.name!r} holds a JSON {_json_type(document)}, expected a JSON "
+                "object; read it whole with reveal()"
+            )
+            raise SecretFormatError(message, name=self.name)
+
+        self._document = document
+        return document
+
+    def _wrong_field_type(self, field: str, kind: type, found: object) -> NoReturn:
+        message = (
+            f"secret {self.name!r} field {field!r}: expected a JSON {_json_type_of(kind)}, "
+            f"found a JSON {_json_type(found)}; fix the value in Secrets Manager or ask for "
+            "the type it holds"
+        )
+        raise SecretFormatError(message, name=self.name, field=field)
+
+    def __repr__(self) -> str:
+        return (
+            f"SecretValue(name={self.name!r}, version_id={self.version_id!r}, "
+            f"stages={self.stages!r}, value={MASK})"
+        )
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __reduce__(self) -> NoReturn:
+        message = "a SecretValue cannot be copied or pickled; keep the one the client returned"
+        raise TypeError(message)
+
+
+def _json_type(found: object) -> str:
+    """The JSON type name of a decoded value (never the value itself)."""
+    if isinstance(found, bool):
+        return "boolean"
+    if isinstance(found, int | float):
+        return "number"
+    if isinstance(found, str):
+        return "string"
+    if isinstance(found, list):
+        return "array"
+    if isinstance(found, dict):
+        return "object"
+    return "null"
+
+
+def _json_type_of(kind: type) -> str:
+    names: dict[type, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
+    return names[kind]
+
+
+__all__ = ["MASK", "SecretValue"]
