@@ -128,9 +128,9 @@ def test_one_policy_resource_per_static_policy_and_link() -> None:
 
     names = {r.name for r in recorder.of_type("aws:verifiedpermissions/policy:Policy")}
     assert "dev-authz-policy-orders-calls-payments" in names
-    assert "dev-authz-policy-external-roles-read-only" in names
-    assert "dev-authz-link-reporting-role-reads" in names
-    assert len(names) == 9
+    assert "dev-authz-policy-external-roles-from-partner-account" in names
+    assert "dev-authz-link-storefront-reads" in names
+    assert len(names) == 10
 
 
 def test_static_policy_carries_its_statement() -> None:
@@ -157,13 +157,13 @@ def test_linked_policy_points_at_its_template() -> None:
     [link] = [
         r
         for r in recorder.of_type("aws:verifiedpermissions/policy:Policy")
-        if r.name == "dev-authz-link-reporting-role-reads"
+        if r.name == "dev-authz-link-storefront-reads"
     ]
     linked = link.inputs["definition"]["templateLinked"]
     assert linked["policyTemplateId"] == "template-dev-authz-template-grant-read"
     assert linked["principal"] == {
         "entityType": "Latticework::IamRole",
-        "entityId": "arn:aws:iam::444455556666:role/reporting",
+        "entityId": "arn:aws:iam::444455556666:role/storefront-api",
     }
     assert "dev-authz-template-grant-read" in recorder.dependency_names(link)
 
