@@ -1,0 +1,308 @@
+"""Plan one environment offline: run `__main__.py` under the SDK's mock monitor.
+
+The steps, in order:
+
+1. validate the stack settings and the catalog with `components.spec.load_spec`, so a bad
+   file stops everything with a `SpecError` (exit 2) before any program code runs;
+2. give the SDK what the pulumi CLI would: project and stack names, the stack's config
+   (structured values as JSON strings, as the CLI passes them), and
+   ``latticework:servicesFile`` when another catalog was chosen;
+3. run the program with `run_pulumi_func` against a `RecordingMonitor`, in a fresh
+   `contextvars` context and event loop, so nothing of one run leaks into the next;
+4. turn the recorded registrations into a `Plan`, in URN order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import json
+import logging
+import os
+import runpy
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.mocks import set_mocks
+from pulumi.runtime.stack import run_pulumi_func
+
+from components.errors import SpecError
+from components.spec import StackSpec, load_spec
+from latticework.errors import LatticeworkError, ProgramError, UsageError
+from latticework.offline._identifiers import AwsLocation
+from latticework.offline._recorder import (
+    OfflineMocks,
+    RecordingEngine,
+    RecordingMonitor,
+    Registration,
+)
+from latticework.plan import (
+    SECRET_MASK,
+    JsonValue,
+    Plan,
+    PlannedResource,
+    PlannedService,
+)
+
+SERVICES_FILE_CONFIG_KEY = "latticework:servicesFile"
+"""The stack config key that points the program at another catalog."""
+
+_PROGRAM_FILE = "__main__.py"
+_PROJECT_FILE = "Pulumi.yaml"
+_STACKS_DIR = "stacks"
+_program_logger = logging.getLogger("latticework.offline.program")
+
+
+@dataclass(frozen=True, slots=True)
+class _StackConfig:
+    """The stack's config as the SDK takes it, and as the Plan reports it."""
+
+    values: dict[str, str]
+    secret_keys: list[str]
+    reported: dict[str, JsonValue]
+
+
+def plan_environment(env: str, *, project_dir: Path, services_file: Path | None = None) -> Plan:
+    """Run the project's Pulumi program for `env` under mocks and return what it registered.
+
+    Raises `SpecError` for a bad stack or catalog file (nothing runs), `UsageError` when the
+    project has no program, and `ProgramError` (with the program's own message) when the
+    program fails.
+    """
+    project_dir = project_dir.resolve()
+    if services_file is not None:
+        services_file = services_file.resolve()
+    spec = load_spec(env, stacks_dir=project_dir / _STACKS_DIR, services_file=services_file)
+
+    program = project_dir / _PROGRAM_FILE
+    if not program.is_file():
+        message = (
+            f"{program}: expected the Pulumi program, found no file. "
+            "Run latticework from the project directory or pass its path."
+        )
+        raise UsageError(message)
+
+    project = _project_name(project_dir)
+    config = _stack_config(spec.stack_file)
+    if services_file is not None:
+        config.values[SERVICES_FILE_CONFIG_KEY] = str(services_file)
+        config.reported[SERVICES_FILE_CONFIG_KEY] = str(services_file)
+
+    location = AwsLocation.for_region(spec.region, spec.settings.account_id)
+    run = contextvars.copy_context().run(
+        _run_program, program, project=project, stack=env, config=config, location=location
+    )
+    return _build_plan(spec, project, config, location, run)
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    monitor: RecordingMonitor
+    engine: RecordingEngine
+    stack_outputs: dict[str, JsonValue]
+
+
+def _run_program(
+    program: Path,
+    *,
+    project: str,
+    stack: str,
+    config: _StackConfig,
+    location: AwsLocation,
+) -> _Run:
+    # Runs inside a copied context: the SDK keeps its settings, root resource and config in
+    # context variables, so each run starts clean and leaves the caller's context untouched.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    monitor = RecordingMonitor(OfflineMocks(location))
+    engine = RecordingEngine(_program_logger)
+    try:
+        pulumi_settings.reset_options(project=project, stack=stack, preview=False)
+        set_all_config(config.values, config.secret_keys)
+        set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor)
+        pulumi_settings.SETTINGS.engine = engine
+
+        with _program_environment(program):
+            loop.run_until_complete(run_pulumi_func(lambda: _execute(program)))
+            stack_outputs = loop.run_until_complete(_stack_outputs())
+    except (SpecError, LatticeworkError):
+        raise
+    except Exception as exc:
+        raise ProgramError(_program_failure(program, exc)) from exc
+    finally:
+        loop.run_until_complete(loop.shutdown_default_executor())
+        asyncio.set_event_loop(None)
+        loop.close()
+
+    return _Run(monitor, engine, stack_outputs)
+
+
+def _execute(program: Path) -> None:
+    runpy.run_path(str(program), run_name="__main__")
+
+
+@contextlib.contextmanager
+def _program_environment(program: Path) -> Iterator[None]:
+    # As under `pulumi up`: the working directory is the project, which is also importable.
+    # NOTE: the working directory is process-wide, so two plans must not run at once in
+    # different threads of one process.
+    project_dir = str(program.parent)
+    previous_dir = Path.cwd()
+    os.chdir(project_dir)
+    sys.path.insert(0, project_dir)
+    try:
+        yield
+    finally:
+        os.chdir(previous_dir)
+        with contextlib.suppress(ValueError):
+            sys.path.remove(project_dir)
+
+
+async def _stack_outputs() -> dict[str, JsonValue]:
+    root = pulumi_settings.get_root_resource()
+    exports: Mapping[str, Any] = getattr(root, "outputs", None) or {}
+    resolved: dict[str, JsonValue] = {}
+    for name, value in exports.items():
+        output = pulumi.Output.from_input(value)
+        is_secret = await output.is_secret()
+        resolved[name] = SECRET_MASK if is_secret else _json_value(await output.future())
+    return resolved
+
+
+def _json_value(value: Any) -> JsonValue:
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, Mapping):
+        return {str(key): _json_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_value(item) for item in value]
+    return str(value)
+
+
+def _program_failure(program: Path, exc: BaseException) -> str:
+    message = str(exc).strip() or type(exc).__name__
+    return f"{program}: the program failed: {message}"
+
+
+def _project_name(project_dir: Path) -> str:
+    project_file = project_dir / _PROJECT_FILE
+    try:
+        document = yaml.safe_load(project_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return project_dir.name
+    except yaml.YAMLError as exc:
+        message = f"{project_file}: expected a Pulumi project file, found invalid YAML: {exc}"
+        raise UsageError(message) from exc
+
+    name = document.get("name") if isinstance(document, dict) else None
+    if not isinstance(name, str) or not name:
+        message = (
+            f"{project_file}: name: expected the project name, found {name!r}. "
+            "Set name: in Pulumi.yaml."
+        )
+        raise UsageError(message)
+    return name
+
+
+def _stack_config(stack_file: Path) -> _StackConfig:
+    # load_spec has already checked this file (duplicate keys included); here it is only
+    # turned into what the CLI would hand the program.
+    document = yaml.safe_load(stack_file.read_text(encoding="utf-8")) or {}
+    config: Mapping[str, Any] = document.get("config") or {}
+    values: dict[str, str] = {}
+    secret_keys: list[str] = []
+    reported: dict[str, JsonValue] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping) and set(value) == {"secure"}:
+            # A `pulumi config set --secret` value: encrypted for a key this engine does
+            # not have. The program sees the mask, marked secret.
+            values[key] = SECRET_MASK
+            secret_keys.append(key)
+            reported[key] = SECRET_MASK
+            continue
+        values[key] = _config_text(value)
+        reported[key] = _json_value(value)
+    return _StackConfig(values, secret_keys, reported)
+
+
+def _config_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _build_plan(
+    spec: StackSpec, project: str, config: _StackConfig, location: AwsLocation, run: _Run
+) -> Plan:
+    registrations = run.monitor.registrations
+    component_outputs = run.monitor.component_outputs
+    resources = tuple(
+        _planned(registrations[urn], component_outputs.get(urn)) for urn in sorted(registrations)
+    )
+    return Plan(
+        environment=spec.env,
+        project=project,
+        stack=spec.env,
+        region=location.region,
+        account_id=location.account_id,
+        resources=resources,
+        services=_services(spec),
+        config=config.reported,
+        stack_outputs=run.stack_outputs,
+        messages=tuple(run.engine.messages),
+        spec=spec,
+    )
+
+
+def _planned(
+    registration: Registration, component_outputs: dict[str, JsonValue] | None
+) -> PlannedResource:
+    outputs = registration.outputs
+    if not registration.custom:
+        outputs = component_outputs or {}
+    return PlannedResource(
+        urn=registration.urn,
+        type=registration.type,
+        name=registration.name,
+        parent_urn=registration.parent_urn,
+        custom=registration.custom,
+        id=registration.id,
+        inputs=registration.inputs,
+        outputs=outputs,
+        dependencies=registration.dependencies,
+        property_dependencies=dict(sorted(registration.property_dependencies.items())),
+        provider=registration.provider,
+        protect=registration.protect,
+        delete_before_replace=registration.delete_before_replace,
+        retain_on_delete=registration.retain_on_delete,
+        ignore_changes=registration.ignore_changes,
+        secret_outputs=registration.secret_outputs,
+        read=registration.read,
+    )
+
+
+def _services(spec: StackSpec) -> tuple[PlannedService, ...]:
+    return tuple(
+        PlannedService(
+            name=service.name,
+            callers=tuple(service.callers.services),
+            iam_principals=tuple(service.callers.iam_principals),
+            secrets=tuple(secret.name for secret in service.secrets),
+        )
+        for service in sorted(spec.catalog.services, key=lambda service: service.name)
+    )
+
+
+__all__ = ["SERVICES_FILE_CONFIG_KEY", "plan_environment"]
