@@ -1,0 +1,324 @@
+"""The Automation API engine: the real pulumi CLI driving this project, one stack per env.
+
+Each operation opens a `LocalWorkspace` on the project directory (the `Pulumi.yaml` next to
+`__main__.py`; stack files live in `stacks/` through `stackConfigDir`), selects the stack
+named after the environment or creates it, and runs with the local policy pack attached
+(`policy_packs/latticework_guardrails`, configured from the stack's `latticework:policies`).
+
+State lives in a file backend under the project (`.latticework/state`, ignored by git)
+unless a backend URL is given (`s3://...`, `https://api.pulumi.com`, ...). Self-managed
+backends (file, S3, GCS, Azure Blob) use the passphrase secrets provider, whose passphrase
+comes from `PULUMI_CONFIG_PASSPHRASE` or `PULUMI_CONFIG_PASSPHRASE_FILE`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pulumi import automation as auto
+
+from components.spec import load_spec
+from latticework.automation._errors import CliOutput, classify_failure, require_pulumi_cli
+from latticework.automation._events import EventCollector
+from latticework.engine import (
+    EngineResult,
+    Operation,
+    ProgressListener,
+    StackOutput,
+    ignore_progress,
+)
+from latticework.errors import MissingCredentialsError, MissingPulumiCliError, UsageError
+
+logger = logging.getLogger(__name__)
+
+STATE_DIR = Path(".latticework") / "state"
+POLICY_PACK_DIR = Path("policy_packs") / "latticework_guardrails"
+_SELF_MANAGED_SCHEMES = ("file://", "s3://", "gs://", "azblob://")
+_PASSPHRASE_VARIABLES = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
+
+_ResultT = TypeVar("_ResultT")
+PolicyConfigBuilder = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+
+
+def default_backend_url(project_dir: Path) -> str:
+    """The file backend under the project: `file://<project>/.latticework/state`."""
+    return (project_dir.resolve() / STATE_DIR).as_uri()
+
+
+def is_self_managed(backend_url: str) -> bool:
+    """Whether the backend keeps state in a file or bucket (not Pulumi Cloud)."""
+    return backend_url.startswith(_SELF_MANAGED_SCHEMES)
+
+
+def pulumi_policy_config(policies: Mapping[str, Any]) -> dict[str, Any]:
+    """The pulumi `--policy-pack-config` document for a stack's `latticework:policies`.
+
+    `enforcement` (policy name -> level) becomes each policy's `enforcementLevel`; every other
+    key is a pack-wide setting handed to each policy that the enforcement map names.
+    """
+    enforcement = policies.get("enforcement") or {}
+    shared = {key: value for key, value in policies.items() if key != "enforcement"}
+    document: dict[str, Any] = {}
+    for policy_name, level in enforcement.items():
+        document[str(policy_name)] = {"enforcementLevel": level, **shared}
+    return document
+
+
+@dataclass(frozen=True, slots=True)
+class AutomationSettings:
+    """Where the engine runs: the project, the state backend and the process environment."""
+
+    project_dir: Path
+    backend_url: str | None = None
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    @property
+    def resolved_backend_url(self) -> str:
+        """The backend URL to use: the given one, or the file backend under the project."""
+        return self.backend_url or default_backend_url(self.project_dir)
+
+
+class AutomationEngine:
+    """The `Engine` over Pulumi's Automation API and a local pulumi CLI."""
+
+    def __init__(
+        self,
+        settings: AutomationSettings,
+        *,
+        on_progress: ProgressListener = ignore_progress,
+        policy_config: PolicyConfigBuilder = pulumi_policy_config,
+    ) -> None:
+        self._settings = settings
+        self._on_progress = on_progress
+        self._policy_config = policy_config
+
+    @property
+    def name(self) -> str:
+        return "automation"
+
+    def preview(self, environment: str) -> EngineResult:
+        def run(stack: auto.Stack, collector: EventCollector, hooks: _OutputHooks) -> None:
+            with self._policy_pack_args(environment) as pack_args:
+                stack.preview(
+                    on_event=collector.handle,
+                    on_output=hooks.on_output,
+                    on_error=hooks.on_error,
+                    color="never",
+                    policy_packs=pack_args.packs,
+                    policy_pack_configs=pack_args.configs,
+                )
+
+        collector = self._run(environment, Operation.PREVIEW, run)
+        return collector.result()
+
+    def up(self, environment: str) -> EngineResult:
+        def run(stack: auto.Stack, collector: EventCollector, hooks: _OutputHooks) -> Any:
+            with self._policy_pack_args(environment) as pack_args:
+                return stack.up(
+                    on_event=collector.handle,
+                    on_output=hooks.on_output,
+                    on_error=hooks.on_error,
+                    color="never",
+                    policy_packs=pack_args.packs,
+                    policy_pack_configs=pack_args.configs,
+                )
+
+        collector, up_result = self._run_returning(environment, Operation.UP, run)
+        return collector.result(_stack_outputs(up_result.outputs))
+
+    def destroy(self, environment: str) -> EngineResult:
+        """Delete every resource of the environment's stack; the stack and history remain."""
+
+        def run(stack: auto.Stack, collector: EventCollector, hooks: _OutputHooks) -> None:
+            stack.destroy(
+                on_event=collector.handle,
+                on_output=hooks.on_output,
+                on_error=hooks.on_error,
+                color="never",
+            )
+
+        return self._run(environment, Operation.DESTROY, run).result()
+
+    def refresh(self, environment: str) -> EngineResult:
+        """Bring the stack's state in line with what exists in the cloud."""
+
+        def run(stack: auto.Stack, collector: EventCollector, hooks: _OutputHooks) -> None:
+            stack.refresh(
+                on_event=collector.handle,
+                on_output=hooks.on_output,
+                on_error=hooks.on_error,
+                color="never",
+            )
+
+        return self._run(environment, Operation.REFRESH, run).result()
+
+    def drift(self, environment: str) -> EngineResult:
+        """What a refresh would change, without changing state: the environment's drift."""
+
+        def run(stack: auto.Stack, collector: EventCollector, hooks: _OutputHooks) -> None:
+            stack.preview_refresh(
+                on_event=collector.handle,
+                on_output=hooks.on_output,
+                on_error=hooks.on_error,
+                color="never",
+            )
+
+        result = self._run(environment, Operation.DRIFT, run).result()
+        return EngineResult(
+            environment=result.environment,
+            operation=result.operation,
+            changes=tuple(change for change in result.changes if change.is_change),
+            findings=result.findings,
+        )
+
+    def outputs(self, environment: str) -> Mapping[str, StackOutput]:
+        def run(stack: auto.Stack, collector: EventCollector, hooks: _OutputHooks) -> Any:
+            del collector, hooks
+            return stack.outputs()
+
+        _, outputs = self._run_returning(environment, Operation.PREVIEW, run, "outputs")
+        return _stack_outputs(outputs)
+
+    # --- the common frame of every operation ---------------------------------------------
+
+    def _run(
+        self,
+        environment: str,
+        operation: Operation,
+        action: Callable[[auto.Stack, EventCollector, _OutputHooks], None],
+    ) -> EventCollector:
+        collector, _ = self._run_returning(environment, operation, action)
+        return collector
+
+    def _run_returning(
+        self,
+        environment: str,
+        operation: Operation,
+        action: Callable[[auto.Stack, EventCollector, _OutputHooks], _ResultT],
+        label: str | None = None,
+    ) -> tuple[EventCollector, _ResultT]:
+        collector = EventCollector(environment, operation, self._on_progress)
+        hooks = _OutputHooks()
+        verb = label or operation.value
+        try:
+            stack = self._select_stack(environment)
+            return collector, action(stack, collector, hooks)
+        except auto.errors.CommandError as exc:
+            error = classify_failure(
+                environment=environment,
+                operation=verb,
+                output=hooks.output(str(exc)),
+                findings=collector.findings,
+                errors=collector.errors,
+                concurrent_update=isinstance(exc, auto.errors.ConcurrentUpdateError),
+            )
+            raise error from exc
+        except FileNotFoundError as exc:
+            # LocalWorkspace runs `pulumi version` first; a CLI that vanished lands here.
+            if Path(str(exc.filename or "")).name != "pulumi":
+                raise
+            require_pulumi_cli({"PATH": ""})
+            raise MissingPulumiCliError(str(exc)) from exc
+
+    def _select_stack(self, environment: str) -> auto.Stack:
+        require_pulumi_cli(self._settings.environ)
+        backend_url = self._settings.resolved_backend_url
+        env_vars = {"PULUMI_BACKEND_URL": backend_url, "PULUMI_SKIP_UPDATE_CHECK": "true"}
+        secrets_provider = None
+        if is_self_managed(backend_url):
+            secrets_provider = "passphrase"
+            env_vars.update(self._passphrase_variables(environment))
+        if backend_url.startswith("file://"):
+            Path(backend_url.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+
+        options = auto.LocalWorkspaceOptions(env_vars=env_vars, secrets_provider=secrets_provider)
+        logger.debug("stack %s on backend %s", environment, backend_url)
+        return auto.create_or_select_stack(
+            stack_name=environment, work_dir=str(self._settings.project_dir), opts=options
+        )
+
+    def _passphrase_variables(self, environment: str) -> dict[str, str]:
+        found = {
+            name: self._settings.environ[name]
+            for name in _PASSPHRASE_VARIABLES
+            if self._settings.environ.get(name)
+        }
+        if not found:
+            message = (
+                f"no passphrase for the secrets of stack {environment!r}: the "
+                f"{self._settings.resolved_backend_url.split('://')[0]} state backend uses "
+                "the passphrase secrets provider. Set PULUMI_CONFIG_PASSPHRASE or "
+                "PULUMI_CONFIG_PASSPHRASE_FILE (in CI, from a secret)"
+            )
+            raise MissingCredentialsError(message)
+        return found
+
+    @contextmanager
+    def _policy_pack_args(self, environment: str) -> Iterator[_PolicyPackArgs]:
+        pack_dir = self._settings.project_dir / POLICY_PACK_DIR
+        if not (pack_dir / "PulumiPolicy.yaml").is_file():
+            message = (
+                f"{pack_dir}: expected the latticework guardrails policy pack "
+                "(PulumiPolicy.yaml), found none. Restore policy_packs/ from the repository"
+            )
+            raise UsageError(message)
+
+        spec = load_spec(environment, stacks_dir=self._settings.project_dir / "stacks")
+        document = self._policy_config(spec.policies)
+        with tempfile.TemporaryDirectory(prefix="latticework-policy-") as config_dir:
+            config_file = Path(config_dir) / f"{environment}.json"
+            config_file.write_text(json.dumps(document, indent=2), encoding="utf-8")
+            yield _PolicyPackArgs(packs=[str(pack_dir.resolve())], configs=[str(config_file)])
+
+
+@dataclass(frozen=True, slots=True)
+class _PolicyPackArgs:
+    packs: list[str]
+    configs: list[str]
+
+
+class _OutputHooks:
+    """Keeps what the CLI printed, for classifying a failure."""
+
+    def __init__(self) -> None:
+        self._stdout: list[str] = []
+        self._stderr: list[str] = []
+
+    def on_output(self, line: str) -> None:
+        self._stdout.append(line)
+
+    def on_error(self, line: str) -> None:
+        self._stderr.append(line)
+
+    def output(self, fallback: str) -> CliOutput:
+        stderr = "\n".join(self._stderr)
+        stdout = "\n".join(self._stdout)
+        if not stderr and not stdout:
+            # Commands run without hooks (stack selection) only leave the error's text.
+            stderr = fallback
+        return CliOutput(stdout=stdout, stderr=stderr)
+
+
+def _stack_outputs(outputs: Mapping[str, auto.OutputValue]) -> dict[str, StackOutput]:
+    return {
+        name: StackOutput(output.value, secret=output.secret) for name, output in outputs.items()
+    }
+
+
+__all__ = [
+    "POLICY_PACK_DIR",
+    "STATE_DIR",
+    "AutomationEngine",
+    "AutomationSettings",
+    "default_backend_url",
+    "is_self_managed",
+    "pulumi_policy_config",
+]

@@ -1,0 +1,201 @@
+"""Where a rollout stands, saved after every gate so `--resume` can continue it.
+
+The state file (`.latticework/rollout.json`) names the environments in order, the one in
+progress, the last step it completed, and what the rollout was started from: the git commit
+and the digest of the catalog and stack files. It is written atomically (a temporary file in
+the same directory, flushed to disk, then renamed over the old one), so a Ctrl-C or a crash
+leaves either the previous state or the new one, never half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from latticework.errors import UsageError
+
+STATE_FILE = Path(".latticework") / "rollout.json"
+_FORMAT_VERSION = 1
+
+
+class Step(StrEnum):
+    """The steps of one environment, in order: four gates around the deployment."""
+
+    PLAN = "plan"
+    PREVIEW = "preview"
+    APPROVAL = "approval"
+    UP = "up"
+    VERIFY = "verify"
+
+    @property
+    def label(self) -> str:
+        """How messages name the step: `gate 2 (preview)`, or `up`."""
+        gate = _GATE_NUMBERS.get(self)
+        return f"gate {gate} ({self.value})" if gate else self.value
+
+
+_GATE_NUMBERS = {Step.PLAN: 1, Step.PREVIEW: 2, Step.APPROVAL: 3, Step.VERIFY: 4}
+
+#: Every step of a rollout that deploys.
+DEPLOY_STEPS: tuple[Step, ...] = tuple(Step)
+#: The steps of an `--offline` rollout: the offline plan and policies only.
+OFFLINE_STEPS: tuple[Step, ...] = (Step.PLAN,)
+
+
+class RolloutStatus(StrEnum):
+    """Whether the rollout is running, stopped by a failure or Ctrl-C, or finished."""
+
+    RUNNING = "running"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutIdentity:
+    """What a rollout deploys: the git commit and the digest of the catalog and stack files."""
+
+    commit: str
+    catalog_digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutState:
+    """A rollout's position: the environment in progress and the last step it completed."""
+
+    environments: tuple[str, ...]
+    offline: bool
+    identity: RolloutIdentity
+    environment: str
+    completed_step: Step | None
+    status: RolloutStatus
+    failure: str | None = None
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        """The steps each environment goes through in this rollout."""
+        return OFFLINE_STEPS if self.offline else DEPLOY_STEPS
+
+    def next_position(self) -> tuple[int, int]:
+        """Index of the environment and of the step to run next."""
+        env_index = self.environments.index(self.environment)
+        if self.completed_step is None:
+            return env_index, 0
+
+        step_index = self.steps.index(self.completed_step) + 1
+        if step_index == len(self.steps):
+            return env_index + 1, 0
+        return env_index, step_index
+
+    def completed(self, environment: str, step: Step) -> RolloutState:
+        """This state after `step` of `environment` passed."""
+        return replace(
+            self,
+            environment=environment,
+            completed_step=step,
+            status=RolloutStatus.RUNNING,
+            failure=None,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON document saved in the state file."""
+        return {
+            "version": _FORMAT_VERSION,
+            "environments": list(self.environments),
+            "offline": self.offline,
+            "commit": self.identity.commit,
+            "catalogDigest": self.identity.catalog_digest,
+            "environment": self.environment,
+            "completedStep": self.completed_step.value if self.completed_step else None,
+            "status": self.status.value,
+            "failure": self.failure,
+        }
+
+    @classmethod
+    def from_json(cls, document: Any, source: Path) -> RolloutState:
+        """Read a saved state; a document of another shape is a `UsageError` naming the file."""
+        try:
+            if document["version"] != _FORMAT_VERSION:
+                raise ValueError(f"version {document['version']!r}")
+            environments = tuple(str(env) for env in document["environments"])
+            environment = str(document["environment"])
+            if environment not in environments:
+                raise ValueError(f"environment {environment!r} not in {list(environments)}")
+            completed = document["completedStep"]
+            return cls(
+                environments=environments,
+                offline=bool(document["offline"]),
+                identity=RolloutIdentity(
+                    commit=str(document["commit"]),
+                    catalog_digest=str(document["catalogDigest"]),
+                ),
+                environment=environment,
+                completed_step=Step(completed) if completed is not None else None,
+                status=RolloutStatus(document["status"]),
+                failure=document.get("failure"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            message = (
+                f"{source}: expected a latticework rollout state (version {_FORMAT_VERSION}), "
+                f"found an unreadable document ({type(exc).__name__}: {exc}). Delete the file "
+                "and start the rollout again without --resume"
+            )
+            raise UsageError(message) from exc
+
+
+class RolloutStateStore:
+    """Loads and atomically saves the rollout state file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> RolloutState | None:
+        """The saved state, or None when no rollout was ever saved here."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            message = (
+                f"{self.path}: expected JSON, found invalid JSON at line {exc.lineno}. Delete "
+                "the file and start the rollout again without --resume"
+            )
+            raise UsageError(message) from exc
+        return RolloutState.from_json(document, self.path)
+
+    def save(self, state: RolloutState) -> None:
+        """Replace the state file with `state` in one atomic rename."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(state.to_json(), indent=2, sort_keys=True) + "\n"
+        descriptor, temporary = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
+        )
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+__all__ = [
+    "DEPLOY_STEPS",
+    "OFFLINE_STEPS",
+    "STATE_FILE",
+    "RolloutIdentity",
+    "RolloutState",
+    "RolloutStateStore",
+    "RolloutStatus",
+    "Step",
+]
