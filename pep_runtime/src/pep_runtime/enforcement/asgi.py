@@ -1,0 +1,104 @@
+"""ASGI middleware (Starlette, FastAPI): nothing reaches the app without an Allow.
+
+HTTP and WebSocket scopes are enforced (a WebSocket handshake is checked as a GET); other
+scopes (lifespan) pass straight through. The handler reads the principal from
+`request.state.principal` or `current_principal()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import quote
+
+from pep_runtime.enforcement.denial import Denial, default_denial
+from pep_runtime.enforcement.enforcer import (
+    HEADERS_READ,
+    Enforcer,
+    HttpRequest,
+    Outcome,
+    bind_principal,
+    unbind_principal,
+)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: The key under `scope["state"]` (Starlette's `request.state`) holding the principal.
+PRINCIPAL_STATE_KEY = "principal"
+_WEBSOCKET_POLICY_VIOLATION = 1008
+
+
+class EnforcementMiddleware:
+    """Wraps an ASGI app with an `Enforcer`."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        enforcer: Enforcer,
+        denial: Callable[[int], Denial] = default_denial,
+    ) -> None:
+        self.app = app
+        self.enforcer = enforcer
+        self.denial = denial
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in {"http", "websocket"}:
+            await self.app(scope, receive, send)
+            return
+
+        request = _http_request(scope)
+        if self.enforcer.decides_inline:
+            outcome = self.enforcer.check(request)
+        else:
+            # NOTE: imported here so that the WSGI side never needs anyio; Starlette brings it.
+            import anyio.to_thread
+
+            outcome = await anyio.to_thread.run_sync(self.enforcer.check, request)
+
+        if not outcome.allowed:
+            await self._deny(scope, send, outcome)
+            return
+
+        state = dict(scope.get("state") or {})
+        state[PRINCIPAL_STATE_KEY] = outcome.principal
+        token = bind_principal(outcome.principal)
+        try:
+            await self.app({**scope, "state": state}, receive, send)
+        finally:
+            unbind_principal(token)
+
+    async def _deny(self, scope: Scope, send: Send, outcome: Outcome) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": _WEBSOCKET_POLICY_VIOLATION})
+            return
+        denial = self.denial(outcome.status)
+        headers = [
+            (name.encode("latin-1"), value.encode("latin-1")) for name, value in denial.headers
+        ]
+        await send({"type": "http.response.start", "status": denial.status, "headers": headers})
+        await send({"type": "http.response.body", "body": denial.body})
+
+
+def _http_request(scope: Scope) -> HttpRequest:
+    headers: dict[str, list[str]] = {}
+    for raw_name, raw_value in scope.get("headers", ()):
+        name = raw_name.decode("latin-1").lower()
+        if name in HEADERS_READ:
+            headers.setdefault(name, []).append(raw_value.decode("latin-1"))
+
+    path: str = scope.get("path", "")
+    raw_path = scope.get("raw_path")
+    if not raw_path:
+        # NOTE: without raw_path (optional in ASGI) encoded slashes cannot be seen; the path
+        # is re-encoded from the server's decoding, which the app routes on too.
+        raw_path = quote(path, safe="/!$&'()*+,:=@~-._").encode("ascii")
+    method = "GET" if scope["type"] == "websocket" else str(scope.get("method", ""))
+    return HttpRequest(method=method, target=raw_path, headers=headers, app_path=path)
+
+
+__all__ = ["PRINCIPAL_STATE_KEY", "EnforcementMiddleware"]

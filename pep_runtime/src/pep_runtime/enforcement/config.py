@@ -1,0 +1,473 @@
+"""Configuration: one YAML file plus the environment variables the infrastructure sets.
+
+The file holds the route table (the catalog's `routes` shape), the cache, the identity
+source and the local-mode paths; the environment says which service this is, which policy
+store and region to ask, the mode, whether Lattice headers are trusted and which task roles
+belong to which catalog services.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+import yaml
+
+from pep_runtime.enforcement.exceptions import EnforcementConfigError
+from pep_runtime.enforcement.routes import (
+    ResourceTemplate,
+    RouteRule,
+    id_template_problem,
+    is_param_segment,
+    template_params,
+    template_segments,
+)
+
+MODE_VERIFIED_PERMISSIONS = "verified-permissions"
+MODE_LOCAL = "local"
+DEFAULT_NAMESPACE = "Latticework"
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_ACTION = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,199}")
+_TYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)*")
+_LITERAL_SEGMENT = re.compile(r"[A-Za-z0-9._~!$&'()*+,=:@-]+")
+_ROLE_ARN = re.compile(
+    r"arn:(?P<partition>aws[a-z-]*):iam::(?P<account>\d{12}):"
+    r"role/(?:.+/)?(?P<name>[\w+=,.@-]{1,64})"
+)
+_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+_TRUE = frozenset({"true", "1", "yes"})
+_FALSE = frozenset({"false", "0", "no", ""})
+
+
+@dataclass(frozen=True, slots=True)
+class IdentitySourceConfig:
+    """Where bearer JWTs come from and what a valid one looks like."""
+
+    jwks_url: str
+    issuer: str
+    audiences: tuple[str, ...] = ()
+    client_ids: tuple[str, ...] = ()
+    token_use: str | None = None
+    algorithms: tuple[str, ...] = ("RS256",)
+    groups_claim: str = "cognito:groups"
+    leeway_seconds: int = 0
+    jwks_cache_seconds: int = 300
+
+
+@dataclass(frozen=True, slots=True)
+class CacheConfig:
+    """The decision cache: entries live `ttl_seconds`, at most `max_entries` of them."""
+
+    ttl_seconds: float = 5.0
+    max_entries: int = 10_000
+
+
+_DEFAULT_CACHE = CacheConfig()
+
+
+@dataclass(frozen=True, slots=True)
+class LocalCedarConfig:
+    """Local mode: the authz/ directory and how often to look for changed files."""
+
+    authz_dir: Path
+    reload_check_seconds: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedPermissionsConfig:
+    """Verified Permissions mode: the store, the region and botocore's timeouts and retries."""
+
+    policy_store_id: str
+    region: str
+    connect_timeout_seconds: float = 1.0
+    read_timeout_seconds: float = 2.0
+    max_attempts: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class EnforcementConfig:
+    """Everything the enforcement point needs, validated."""
+
+    service_name: str
+    mode: str
+    routes: tuple[RouteRule, ...]
+    namespace: str = DEFAULT_NAMESPACE
+    behind_lattice: bool = False
+    caller_roles: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    identity_source: IdentitySourceConfig | None = None
+    cache: CacheConfig = CacheConfig()
+    local: LocalCedarConfig | None = None
+    verified_permissions: VerifiedPermissionsConfig | None = None
+
+    def qualify(self, entity_type: str) -> str:
+        """Prefix a bare entity type with the namespace."""
+        return entity_type if "::" in entity_type else f"{self.namespace}::{entity_type}"
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses duplicate mapping keys."""
+
+
+def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> Any:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            mark = key_node.start_mark
+            message = f"duplicate key {key!r} at line {mark.line + 1}"
+            raise yaml.constructor.ConstructorError(None, None, message, mark)
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_unique_mapping,
+)
+
+
+def load_yaml(path: Path) -> Any:
+    """Read a YAML file with duplicate keys refused; errors name the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        message = f"{path}: cannot read the file ({exc.strerror}); check the path"
+        raise EnforcementConfigError(message, source=str(path)) from exc
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        message = f"{path}: not valid YAML: {exc}"
+        raise EnforcementConfigError(message, source=str(path)) from exc
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> EnforcementConfig:
+    """Load and validate the config file and the `LATTICEWORK_*` environment variables."""
+    config_path = Path(path)
+    document = load_yaml(config_path)
+    return config_from_document(
+        document,
+        source=str(config_path),
+        base_dir=config_path.parent,
+        environ=os.environ if environ is None else environ,
+    )
+
+
+def config_from_document(
+    document: Any, *, source: str, base_dir: Path, environ: Mapping[str, str]
+) -> EnforcementConfig:
+    """Validate an already parsed config document together with the environment."""
+    reader = _Reader(source)
+    root = reader.mapping(document, "", required=True)
+    reader.only_keys(
+        root, "", {"namespace", "routes", "cache", "local", "identitySource", "verifiedPermissions"}
+    )
+
+    namespace = reader.string(root, "namespace", default=DEFAULT_NAMESPACE, pattern=_TYPE)
+    routes = _routes(reader, root.get("routes"), namespace)
+    cache = _cache(reader, root.get("cache"))
+    identity_source = _identity_source(reader, root.get("identitySource"))
+
+    env = _Reader("environment")
+    service_name = environ.get("LATTICEWORK_SERVICE_NAME", "")
+    if not service_name:
+        env.fail("LATTICEWORK_SERVICE_NAME", "the service's catalog name", "nothing")
+    mode = environ.get("LATTICEWORK_PEP_MODE", MODE_VERIFIED_PERMISSIONS)
+    if mode not in {MODE_VERIFIED_PERMISSIONS, MODE_LOCAL}:
+        env.fail("LATTICEWORK_PEP_MODE", f"{MODE_VERIFIED_PERMISSIONS!r} or {MODE_LOCAL!r}", mode)
+    behind_lattice = _boolean(env, environ, "LATTICEWORK_BEHIND_LATTICE")
+    caller_roles = _caller_roles(env, environ.get("LATTICEWORK_CALLER_ROLES", ""))
+
+    local = _local(reader, root.get("local"), base_dir, required=mode == MODE_LOCAL)
+    verified_permissions = None
+    if mode == MODE_VERIFIED_PERMISSIONS:
+        verified_permissions = _verified_permissions(reader, env, root, environ)
+
+    return EnforcementConfig(
+        service_name=service_name,
+        mode=mode,
+        routes=routes,
+        namespace=namespace,
+        behind_lattice=behind_lattice,
+        caller_roles=caller_roles,
+        identity_source=identity_source,
+        cache=cache,
+        local=local,
+        verified_permissions=verified_permissions,
+    )
+
+
+class _Reader:
+    """Typed access to a parsed document; every error names the source and the key path."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, field: str, expected: str, found: Any, fix: str = "") -> NoReturn:
+        shown = found if isinstance(found, str) else repr(found)
+        message = f"{self.source}: {field}: expected {expected}, found {shown}"
+        if fix:
+            message += f"; {fix}"
+        raise EnforcementConfigError(message, source=self.source, field=field)
+
+    def mapping(self, value: Any, field: str, *, required: bool = False) -> dict[str, Any]:
+        if value is None and not required:
+            return {}
+        if not isinstance(value, dict):
+            self.fail(field or "(top level)", "a mapping", type(value).__name__)
+        return value
+
+    def only_keys(self, mapping: Mapping[str, Any], field: str, allowed: set[str]) -> None:
+        unknown = sorted(str(key) for key in mapping if key not in allowed)
+        if unknown:
+            where = f"{field}." if field else ""
+            self.fail(
+                f"{where}{unknown[0]}", f"one of {sorted(allowed)}", "an unknown key", "remove it"
+            )
+
+    def string(
+        self,
+        mapping: Mapping[str, Any],
+        key: str,
+        *,
+        field: str = "",
+        default: str | None = None,
+        pattern: re.Pattern[str] | None = None,
+    ) -> str:
+        where = f"{field}.{key}" if field else key
+        value = mapping.get(key, default)
+        if not isinstance(value, str) or not value:
+            self.fail(where, "a non-empty string", "nothing" if value is None else value)
+        text = str(value)
+        if pattern is not None and not pattern.fullmatch(text):
+            self.fail(where, f"a string matching {pattern.pattern}", text)
+        return text
+
+    def number(
+        self, mapping: Mapping[str, Any], key: str, field: str, default: float, minimum: float
+    ) -> float:
+        value = mapping.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+            self.fail(f"{field}.{key}", f"a number >= {minimum}", value)
+        return float(value)
+
+    def strings(self, mapping: Mapping[str, Any], key: str, field: str) -> tuple[str, ...]:
+        value = mapping.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+            self.fail(f"{field}.{key}", "a list of non-empty strings", value)
+        return tuple(value)
+
+
+def _routes(reader: _Reader, value: Any, namespace: str) -> tuple[RouteRule, ...]:
+    if not isinstance(value, list) or not value:
+        reader.fail(
+            "routes", "a non-empty list of routes", value, "list every route the app serves"
+        )
+
+    rules: list[RouteRule] = []
+    shapes: dict[tuple[str, tuple[str | None, ...]], str] = {}
+    for index, entry in enumerate(value):
+        field = f"routes[{index}]"
+        route = reader.mapping(entry, field, required=True)
+        reader.only_keys(route, field, {"method", "path", "action", "resource", "public"})
+        method = reader.string(route, "method", field=field).upper()
+        if method not in _METHODS:
+            reader.fail(f"{field}.method", f"one of {sorted(_METHODS)}", route["method"])
+        path = reader.string(route, "path", field=field)
+        _check_path_template(reader, f"{field}.path", path)
+
+        shape = (method, tuple(None if is_param_segment(s) else s for s in template_segments(path)))
+        if shape in shapes:
+            reader.fail(
+                f"{field}.path", "a route unlike the others", f"the same as {shapes[shape]}"
+            )
+        shapes[shape] = f"{field} ({method} {path})"
+
+        public = route.get("public", False)
+        if not isinstance(public, bool):
+            reader.fail(f"{field}.public", "true or false", public)
+        if public:
+            if "action" in route or "resource" in route:
+                reader.fail(field, "a public route without action or resource", "both")
+            rules.append(RouteRule(method=method, path=path, public=True))
+            continue
+
+        action = reader.string(route, "action", field=field, pattern=_ACTION)
+        resource = reader.mapping(route.get("resource"), f"{field}.resource", required=True)
+        reader.only_keys(resource, f"{field}.resource", {"type", "id"})
+        resource_type = reader.string(resource, "type", field=f"{field}.resource", pattern=_TYPE)
+        id_template = reader.string(resource, "id", field=f"{field}.resource")
+        problem = id_template_problem(id_template, template_params(path))
+        if problem:
+            reader.fail(f"{field}.resource.id", "literal text and {param} placeholders", problem)
+        qualified = resource_type if "::" in resource_type else f"{namespace}::{resource_type}"
+        template = ResourceTemplate(type=qualified, id_template=id_template)
+        rules.append(RouteRule(method=method, path=path, action=action, resource=template))
+    return tuple(rules)
+
+
+def _check_path_template(reader: _Reader, field: str, path: str) -> None:
+    if not path.startswith("/"):
+        reader.fail(field, "a path starting with '/'", path)
+    if path == "/":
+        return
+    params: list[str] = []
+    for segment in template_segments(path):
+        if is_param_segment(segment):
+            name = segment[1:-1]
+            if name in params:
+                reader.fail(field, "each {param} once", f"{segment} twice")
+            params.append(name)
+        elif not _LITERAL_SEGMENT.fullmatch(segment) or segment in {".", ".."}:
+            reader.fail(
+                field,
+                "segments that are {param} or plain unreserved characters (no empty segment)",
+                f"segment {segment!r} of {path}",
+            )
+
+
+def _cache(reader: _Reader, value: Any) -> CacheConfig:
+    cache = reader.mapping(value, "cache")
+    reader.only_keys(cache, "cache", {"ttlSeconds", "maxEntries"})
+    ttl = reader.number(cache, "ttlSeconds", "cache", _DEFAULT_CACHE.ttl_seconds, 0)
+    max_entries = reader.number(cache, "maxEntries", "cache", _DEFAULT_CACHE.max_entries, 0)
+    if max_entries != int(max_entries):
+        reader.fail("cache.maxEntries", "a whole number", max_entries)
+    return CacheConfig(ttl_seconds=ttl, max_entries=int(max_entries))
+
+
+def _identity_source(reader: _Reader, value: Any) -> IdentitySourceConfig | None:
+    if value is None:
+        return None
+    field = "identitySource"
+    source = reader.mapping(value, field, required=True)
+    allowed = {
+        "jwksUrl", "issuer", "audiences", "clientIds", "tokenUse", "algorithms",
+        "groupsClaim", "leewaySeconds", "jwksCacheSeconds",
+    }  # fmt: skip
+    reader.only_keys(source, field, allowed)
+    jwks_url = reader.string(source, "jwksUrl", field=field)
+    if not jwks_url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+        reader.fail(f"{field}.jwksUrl", "an https:// URL", jwks_url)
+    issuer = reader.string(source, "issuer", field=field)
+    audiences = reader.strings(source, "audiences", field)
+    client_ids = reader.strings(source, "clientIds", field)
+    if not audiences and not client_ids:
+        reader.fail(field, "audiences or clientIds", "neither", "name who the tokens are for")
+    token_use = source.get("tokenUse")
+    if token_use not in {None, "id", "access"}:
+        reader.fail(f"{field}.tokenUse", "'id' or 'access'", token_use)
+    algorithms = reader.strings(source, "algorithms", field) or ("RS256",)
+    bad = [name for name in algorithms if name not in _ALGORITHMS]
+    if bad:
+        reader.fail(f"{field}.algorithms", f"asymmetric JWS algorithms {sorted(_ALGORITHMS)}", bad)
+    groups_claim = reader.string(source, "groupsClaim", field=field, default="cognito:groups")
+    leeway = reader.number(source, "leewaySeconds", field, 0, 0)
+    cache_seconds = reader.number(source, "jwksCacheSeconds", field, 300, 1)
+    return IdentitySourceConfig(
+        jwks_url=jwks_url,
+        issuer=issuer,
+        audiences=audiences,
+        client_ids=client_ids,
+        token_use=token_use,
+        algorithms=algorithms,
+        groups_claim=groups_claim,
+        leeway_seconds=int(leeway),
+        jwks_cache_seconds=int(cache_seconds),
+    )
+
+
+def _local(
+    reader: _Reader, value: Any, base_dir: Path, *, required: bool
+) -> LocalCedarConfig | None:
+    local = reader.mapping(value, "local")
+    reader.only_keys(local, "local", {"authzDir", "reloadCheckSeconds"})
+    if not local and not required:
+        return None
+    authz_dir = Path(reader.string(local, "authzDir", field="local", default="authz"))
+    if not authz_dir.is_absolute():
+        authz_dir = base_dir / authz_dir
+    if required and not (authz_dir / "schema.json").is_file():
+        reader.fail("local.authzDir", "a directory with schema.json", str(authz_dir))
+    interval = reader.number(local, "reloadCheckSeconds", "local", 2.0, 0)
+    return LocalCedarConfig(authz_dir=authz_dir, reload_check_seconds=interval)
+
+
+def _verified_permissions(
+    reader: _Reader, env: _Reader, root: Mapping[str, Any], environ: Mapping[str, str]
+) -> VerifiedPermissionsConfig:
+    store_id = environ.get("LATTICEWORK_POLICY_STORE_ID", "")
+    if not re.fullmatch(r"[a-zA-Z0-9-/_]{1,200}", store_id):
+        env.fail("LATTICEWORK_POLICY_STORE_ID", "a Verified Permissions policy store id", store_id)
+    region = environ.get("AWS_REGION", "")
+    if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", region):
+        env.fail("AWS_REGION", "an AWS region such as eu-west-1", region or "nothing")
+
+    field = "verifiedPermissions"
+    settings = reader.mapping(root.get(field), field)
+    reader.only_keys(
+        settings, field, {"connectTimeoutSeconds", "readTimeoutSeconds", "maxAttempts"}
+    )
+    attempts = reader.number(settings, "maxAttempts", field, 3, 1)
+    return VerifiedPermissionsConfig(
+        policy_store_id=store_id,
+        region=region,
+        connect_timeout_seconds=reader.number(settings, "connectTimeoutSeconds", field, 1.0, 0.01),
+        read_timeout_seconds=reader.number(settings, "readTimeoutSeconds", field, 2.0, 0.01),
+        max_attempts=int(attempts),
+    )
+
+
+def _boolean(env: _Reader, environ: Mapping[str, str], name: str) -> bool:
+    value = environ.get(name, "false").strip().lower()
+    if value not in _TRUE | _FALSE:
+        env.fail(name, "true or false", value)
+    return value in _TRUE
+
+
+def _caller_roles(env: _Reader, text: str) -> dict[tuple[str, str], str]:
+    """Parse `LATTICEWORK_CALLER_ROLES` into (account, role name) -> service name."""
+    name = "LATTICEWORK_CALLER_ROLES"
+    if not text.strip():
+        return {}
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        env.fail(name, "a JSON object of task role ARN -> service name", "text that is not JSON")
+    if not isinstance(document, dict):
+        env.fail(name, "a JSON object", type(document).__name__)
+
+    roles: dict[tuple[str, str], str] = {}
+    for role_arn, service in document.items():
+        match = _ROLE_ARN.fullmatch(role_arn)
+        if match is None:
+            env.fail(
+                f"{name}[{role_arn!r}]",
+                "an IAM role ARN arn:aws:iam::<account>:role/<name>",
+                role_arn,
+            )
+        if not isinstance(service, str) or not re.fullmatch(r"[a-z][a-z0-9-]{0,23}", service):
+            env.fail(f"{name}[{role_arn!r}]", "a catalog service name", service)
+        roles[(match.group("account"), match.group("name"))] = service
+    return roles
+
+
+__all__ = [
+    "MODE_LOCAL",
+    "MODE_VERIFIED_PERMISSIONS",
+    "CacheConfig",
+    "EnforcementConfig",
+    "IdentitySourceConfig",
+    "LocalCedarConfig",
+    "VerifiedPermissionsConfig",
+    "config_from_document",
+    "load_config",
+    "load_yaml",
+]

@@ -1,0 +1,408 @@
+"""The enforcement point: route -> principal -> cache -> decision point -> audit -> outcome.
+
+`Enforcer.check` never lets a request through on anything but an explicit Allow with no
+evaluation error: every error, expected or not, becomes a 400, 401, 403 or 503 outcome.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+import logging
+import re
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from pep_runtime.enforcement.audit import AuditLog, AuditRecord
+from pep_runtime.enforcement.cache import DecisionCache
+from pep_runtime.enforcement.config import MODE_LOCAL, EnforcementConfig, load_config
+from pep_runtime.enforcement.decision_point import DecisionPoint
+from pep_runtime.enforcement.exceptions import (
+    AuthenticationError,
+    DecisionUnavailableError,
+    MalformedRequestError,
+    RequestRejectedError,
+)
+from pep_runtime.enforcement.lattice import (
+    LATTICE_HEADERS,
+    anonymous_principal,
+    parse_lattice_caller,
+    principal_from_lattice,
+)
+from pep_runtime.enforcement.model import (
+    AuthorizationRequest,
+    AuthorizationResult,
+    CedarValue,
+    EntityUid,
+    Principal,
+)
+from pep_runtime.enforcement.routes import (
+    RouteMatch,
+    RouteTable,
+    normalize_method,
+    normalize_path,
+)
+from pep_runtime.enforcement.tokens import TokenVerifier, bearer_token
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+AUTHORIZATION_HEADER = "authorization"
+REQUEST_ID_HEADERS = ("x-request-id", "x-amzn-trace-id")
+#: The only request headers the enforcement point reads.
+HEADERS_READ = frozenset({AUTHORIZATION_HEADER, *LATTICE_HEADERS, *REQUEST_ID_HEADERS})
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:=;/-]{1,128}")
+_PRINCIPAL_CACHE_SIZE = 1024
+_current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "latticework_principal", default=None
+)
+
+
+def current_principal() -> Principal | None:
+    """The principal of the request being handled (None on public routes or outside one)."""
+    return _current_principal.get()
+
+
+def bind_principal(principal: Principal | None) -> contextvars.Token[Principal | None]:
+    """Make `principal` the current one; the middleware calls this around the app."""
+    return _current_principal.set(principal)
+
+
+def unbind_principal(token: contextvars.Token[Principal | None]) -> None:
+    """Undo `bind_principal`."""
+    _current_principal.reset(token)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """What the enforcement point needs of an HTTP request.
+
+    `target` is the path as sent (query allowed), `app_path` the once-decoded path the web
+    framework will route on (when known), `headers` maps lower-case names to every value.
+    """
+
+    method: str
+    target: str | bytes
+    headers: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    app_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The verdict on one HTTP request: 200 lets it through, anything else is the denial."""
+
+    status: int
+    reason: str
+    request_id: str
+    principal: Principal | None = None
+    route: RouteMatch | None = None
+    result: AuthorizationResult | None = None
+
+    @property
+    def allowed(self) -> bool:
+        """True when the app may run."""
+        return self.status == 200
+
+
+class Enforcer:
+    """Decides whether each request may reach the app. Thread-safe."""
+
+    def __init__(
+        self,
+        config: EnforcementConfig,
+        decision_point: DecisionPoint,
+        *,
+        cache: DecisionCache | None = None,
+        token_verifier: TokenVerifier | None = None,
+        audit: AuditLog | None = None,
+    ) -> None:
+        self.config = config
+        self.decision_point = decision_point
+        self.cache = cache or DecisionCache(
+            max_entries=config.cache.max_entries, ttl_seconds=config.cache.ttl_seconds
+        )
+        self.routes = RouteTable(config.routes)
+        self._token_verifier = token_verifier
+        if token_verifier is None and config.identity_source is not None:
+            self._token_verifier = TokenVerifier(config.identity_source, namespace=config.namespace)
+        self._audit = audit or AuditLog()
+        self._lattice_principals: OrderedDict[tuple[str, ...], Principal] = OrderedDict()
+        self._lattice_lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: EnforcementConfig) -> Enforcer:
+        """Build the decision point the config's mode names, and the enforcer around it."""
+        decision_point: DecisionPoint
+        if config.mode == MODE_LOCAL and config.local is not None:
+            from pep_runtime.enforcement.local_cedar import LocalCedarDecisionPoint
+
+            decision_point = LocalCedarDecisionPoint(
+                config.local.authz_dir,
+                namespace=config.namespace,
+                reload_check_seconds=config.local.reload_check_seconds,
+            )
+        else:
+            from pep_runtime.enforcement.verified_permissions import (
+                VerifiedPermissionsDecisionPoint,
+            )
+
+            decision_point = VerifiedPermissionsDecisionPoint.from_config(config)
+        return cls(config, decision_point)
+
+    @classmethod
+    def from_file(cls, path: str | Path, environ: Mapping[str, str] | None = None) -> Enforcer:
+        """Load the config file and the environment, then build as `from_config`."""
+        return cls.from_config(load_config(path, environ))
+
+    @property
+    def decides_inline(self) -> bool:
+        """True when a decision needs no network call (local Cedar)."""
+        return self.decision_point.is_local
+
+    def check(self, request: HttpRequest) -> Outcome:
+        """Decide one HTTP request. Never raises: every failure is a denying outcome."""
+        started = time.perf_counter()
+        request_id = _request_id(request.headers)
+        outcome = Outcome(status=503, reason="internal-error", request_id=request_id)
+        cache_hit = False
+        try:
+            outcome, cache_hit = self._check(request, request_id)
+        except RequestRejectedError as exc:
+            logger.info("request %s rejected: %s", request_id, exc)
+            outcome = Outcome(status=exc.status, reason=exc.reason, request_id=request_id)
+        except DecisionUnavailableError as exc:
+            logger.warning("request %s: no decision: %s", request_id, exc)
+            outcome = Outcome(status=503, reason=exc.reason, request_id=request_id)
+        except Exception:
+            logger.exception("request %s: the enforcement point failed; denying", request_id)
+
+        if self._audit.enabled:
+            self._write_audit(request, outcome, cache_hit, started)
+        return outcome
+
+    def _check(self, request: HttpRequest, request_id: str) -> tuple[Outcome, bool]:
+        method = normalize_method(request.method)
+        path = normalize_path(request.target)
+        if request.app_path is not None and request.app_path != path:
+            message = "the server decoded the path differently from the enforcement point"
+            raise MalformedRequestError(message, reason="bad-path")
+
+        route = self.routes.match(method, path)
+        if route is None:
+            return Outcome(status=403, reason="unmapped-route", request_id=request_id), False
+        if route.public:
+            return Outcome(200, "public-route", request_id, route=route), False
+
+        principal = self.resolve_principal(request.headers)
+        if route.rule.action is None:
+            raise ValueError(f"protected route {route.rule.path} has no action")
+        authorization = AuthorizationRequest(
+            principal=principal, action=route.rule.action, resource=route.resource()
+        )
+        result, cache_hit = self._decide(authorization)
+
+        if result.allowed:
+            status, reason = 200, "allow"
+        elif result.errors:
+            status, reason = 403, "evaluation-error"
+        elif principal.is_anonymous:
+            status, reason = 401, "anonymous-denied"
+        else:
+            status, reason = 403, "deny"
+        outcome = Outcome(status, reason, request_id, principal, route, result)
+        return outcome, cache_hit
+
+    def resolve_principal(self, headers: Mapping[str, Sequence[str]]) -> Principal:
+        """The caller: a bearer JWT's user, else Lattice's identity (if trusted), else anonymous."""
+        lattice_values = {name: _single(headers, name) for name in LATTICE_HEADERS}
+        authorization = _single(headers, AUTHORIZATION_HEADER)
+
+        if authorization is not None:
+            if self._token_verifier is None:
+                message = "a bearer token was sent but no identity source is configured"
+                raise AuthenticationError(message, reason="no-identity-source")
+            principal = self._token_verifier.verify(bearer_token(authorization))
+            if self.config.behind_lattice:
+                present = {name: value for name, value in lattice_values.items() if value}
+                principal = dataclasses.replace(principal, lattice=parse_lattice_caller(present))
+            return principal
+
+        if not self.config.behind_lattice:
+            return anonymous_principal(self.config.namespace)
+        return self._lattice_principal(lattice_values)
+
+    def _lattice_principal(self, values: Mapping[str, str | None]) -> Principal:
+        key = tuple(values[name] or "" for name in LATTICE_HEADERS)
+        with self._lattice_lock:
+            cached = self._lattice_principals.get(key)
+        if cached is not None:
+            return cached
+
+        present = {name: value for name, value in values.items() if value}
+        principal = principal_from_lattice(
+            present, namespace=self.config.namespace, caller_roles=self.config.caller_roles
+        )
+        with self._lattice_lock:
+            self._lattice_principals[key] = principal
+            while len(self._lattice_principals) > _PRINCIPAL_CACHE_SIZE:
+                self._lattice_principals.popitem(last=False)
+        return principal
+
+    def _decide(self, request: AuthorizationRequest) -> tuple[AuthorizationResult, bool]:
+        key = request.cache_key()
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached, True
+        result = self.decision_point.is_authorized(request)
+        self.cache.put(key, result)
+        return result, False
+
+    def resource(self, entity_type: str, entity_id: str) -> EntityUid:
+        """A resource entity; a bare type gets the namespace."""
+        return EntityUid(self.config.qualify(entity_type), entity_id)
+
+    def authorize(
+        self,
+        principal: Principal,
+        action: str,
+        resource: EntityUid,
+        context: Mapping[str, CedarValue] | None = None,
+    ) -> AuthorizationResult:
+        """Decide one request outside the middleware (cached, audited). Raises on no decision."""
+        started = time.perf_counter()
+        request = AuthorizationRequest(principal, action, resource, dict(context or {}))
+        result, cache_hit = self._decide(request)
+        if self._audit.enabled:
+            self._audit_decision(request, result, cache_hit, started)
+        return result
+
+    def filter_authorized(
+        self,
+        principal: Principal,
+        action: str,
+        items: Iterable[T],
+        resource_of: Callable[[T], EntityUid],
+        context: Mapping[str, CedarValue] | None = None,
+    ) -> list[T]:
+        """Keep the items `principal` may `action`, with one batched call for cache misses.
+
+        Order is kept. An item whose decision carries an error is dropped; if no decision
+        can be had, `DecisionUnavailableError` is raised rather than returning a guess.
+        """
+        started = time.perf_counter()
+        candidates = list(items)
+        requests = [
+            AuthorizationRequest(principal, action, resource_of(item), dict(context or {}))
+            for item in candidates
+        ]
+        keys: list[Hashable] = [request.cache_key() for request in requests]
+        results: list[AuthorizationResult | None] = [self.cache.get(key) for key in keys]
+        hits = [result is not None for result in results]
+
+        missing = [index for index, result in enumerate(results) if result is None]
+        if missing:
+            answers = self.decision_point.is_authorized_batch([requests[i] for i in missing])
+            if len(answers) != len(missing):
+                message = "the decision point answered a different number of requests"
+                raise DecisionUnavailableError(message, reason="batch")
+            for index, answer in zip(missing, answers, strict=True):
+                results[index] = answer
+                self.cache.put(keys[index], answer)
+
+        kept: list[T] = []
+        for item, request, result, hit in zip(candidates, requests, results, hits, strict=True):
+            if result is None:
+                raise DecisionUnavailableError("a request was left undecided", reason="batch")
+            if self._audit.enabled:
+                self._audit_decision(request, result, hit, started)
+            if result.allowed:
+                kept.append(item)
+        return kept
+
+    def _write_audit(
+        self, request: HttpRequest, outcome: Outcome, cache_hit: bool, started: float
+    ) -> None:
+        target = request.target
+        raw = target.decode("latin-1") if isinstance(target, bytes) else target
+        result = outcome.result
+        route = outcome.route
+        self._audit.write(
+            AuditRecord(
+                request_id=outcome.request_id,
+                service=self.config.service_name,
+                method=request.method[:20],
+                path=raw.split("?", 1)[0][:512],
+                status=outcome.status,
+                decision="ALLOW" if outcome.allowed else "DENY",
+                reason=outcome.reason,
+                principal=str(outcome.principal.uid) if outcome.principal else None,
+                action=route.rule.action if route else None,
+                resource=str(route.resource()) if route and not route.public else None,
+                determining_policies=result.determining_policies if result else (),
+                evaluation_errors=len(result.errors) if result else 0,
+                cache_hit=cache_hit,
+                latency_ms=(time.perf_counter() - started) * 1000,
+            )
+        )
+
+    def _audit_decision(
+        self,
+        request: AuthorizationRequest,
+        result: AuthorizationResult,
+        cache_hit: bool,
+        started: float,
+    ) -> None:
+        self._audit.write(
+            AuditRecord(
+                request_id=str(uuid.uuid4()),
+                service=self.config.service_name,
+                method="",
+                path="",
+                status=200 if result.allowed else 403,
+                decision="ALLOW" if result.allowed else "DENY",
+                reason="allow" if result.allowed else "deny",
+                principal=str(request.principal.uid),
+                action=request.action,
+                resource=str(request.resource),
+                determining_policies=result.determining_policies,
+                evaluation_errors=len(result.errors),
+                cache_hit=cache_hit,
+                latency_ms=(time.perf_counter() - started) * 1000,
+            )
+        )
+
+
+def _single(headers: Mapping[str, Sequence[str]], name: str) -> str | None:
+    values = headers.get(name)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise AuthenticationError(f"header {name} appears more than once", reason=name)
+    return values[0]
+
+
+def _request_id(headers: Mapping[str, Sequence[str]]) -> str:
+    for name in REQUEST_ID_HEADERS:
+        values = headers.get(name)
+        if values and len(values) == 1 and _REQUEST_ID.fullmatch(values[0]):
+            return values[0]
+    return uuid.uuid4().hex
+
+
+__all__ = [
+    "HEADERS_READ",
+    "Enforcer",
+    "HttpRequest",
+    "Outcome",
+    "bind_principal",
+    "current_principal",
+    "unbind_principal",
+]

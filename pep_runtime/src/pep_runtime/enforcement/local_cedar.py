@@ -1,0 +1,262 @@
+"""Decisions from local Cedar through cedarpy, reading the same `authz/` files as the store.
+
+The schema is always loaded and every policy validated against it, as a STRICT policy store
+would. The policy set is parsed once and parsed again only when a file changes (checked at
+most every `reload_check_seconds`). If changed files do not load, decisions are unavailable
+(503) until they are fixed: the old policies might allow what the new ones were written to
+forbid.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cedarpy
+
+from pep_runtime.enforcement.config import load_yaml
+from pep_runtime.enforcement.exceptions import DecisionUnavailableError, EnforcementConfigError
+from pep_runtime.enforcement.model import (
+    AuthorizationRequest,
+    AuthorizationResult,
+    Decision,
+    Principal,
+)
+
+logger = logging.getLogger(__name__)
+
+_ENTITY_CACHE_SIZE = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedPolicies:
+    """A parsed schema and policy set, and the file signature they were read from."""
+
+    schema: Any
+    policy_set: Any
+    policy_ids: Mapping[str, str]
+    signature: tuple[tuple[str, int, int], ...]
+
+
+def authz_signature(authz_dir: Path) -> tuple[tuple[str, int, int], ...]:
+    """Name, mtime and size of every file the local decision point reads."""
+    paths = [authz_dir / "schema.json", authz_dir / "links.yaml"]
+    paths += sorted((authz_dir / "policies").glob("*.cedar"))
+    paths += sorted((authz_dir / "templates").glob("*.cedar"))
+    signature = []
+    for path in paths:
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        signature.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return tuple(signature)
+
+
+def load_policies(authz_dir: Path, namespace: str) -> LoadedPolicies:
+    """Read schema.json, policies/*.cedar, templates/*.cedar and links.yaml; validate all."""
+    signature = authz_signature(authz_dir)
+    schema_path = authz_dir / "schema.json"
+    try:
+        schema_text = schema_path.read_text(encoding="utf-8")
+        schema = cedarpy.Schema.from_json_str(schema_text)
+    except OSError as exc:
+        message = f"{schema_path}: cannot read the Cedar schema ({exc.strerror})"
+        raise EnforcementConfigError(message, source=str(schema_path)) from exc
+    except ValueError as exc:
+        message = f"{schema_path}: not a valid Cedar JSON schema: {exc}"
+        raise EnforcementConfigError(message, source=str(schema_path)) from exc
+
+    policy_files = sorted((authz_dir / "policies").glob("*.cedar"))
+    template_files = sorted((authz_dir / "templates").glob("*.cedar"))
+    if not policy_files:
+        message = f"{authz_dir / 'policies'}: no *.cedar files; without policies all is denied"
+        raise EnforcementConfigError(message, source=str(authz_dir))
+    text = "\n".join(path.read_text(encoding="utf-8") for path in policy_files + template_files)
+
+    validation = cedarpy.validate_policies(text, schema)
+    if not validation.validation_passed:
+        problems = "; ".join(str(error) for error in validation.errors[:5])
+        message = f"{authz_dir}: policies do not validate against schema.json: {problems}"
+        raise EnforcementConfigError(message, source=str(authz_dir))
+
+    try:
+        policy_set = cedarpy.PolicySet.from_str(text)
+        policy_set = _link_templates(policy_set, authz_dir / "links.yaml", namespace)
+    except (ValueError, KeyError) as exc:
+        message = f"{authz_dir}: the policies or template links do not load: {exc}"
+        raise EnforcementConfigError(message, source=str(authz_dir)) from exc
+
+    return LoadedPolicies(
+        schema=schema,
+        policy_set=policy_set,
+        policy_ids=_policy_ids(text),
+        signature=signature,
+    )
+
+
+def _policy_ids(text: str) -> dict[str, str]:
+    """Positional static policy id (`policy0`, ...) -> its `@id` annotation."""
+    static_policies = json.loads(cedarpy.policies_to_json_str(text)).get("staticPolicies", {})
+    ids: dict[str, str] = {}
+    for positional, policy in static_policies.items():
+        annotation = policy.get("annotations", {}).get("id")
+        if annotation:
+            ids[positional] = annotation
+    return ids
+
+
+def _link_templates(policy_set: Any, links_path: Path, namespace: str) -> Any:
+    if not links_path.is_file():
+        return policy_set
+    document = load_yaml(links_path)
+    if document is None:
+        return policy_set
+    if not isinstance(document, list):
+        message = f"{links_path}: expected a list of links, found {type(document).__name__}"
+        raise EnforcementConfigError(message, source=str(links_path))
+
+    links = []
+    for index, entry in enumerate(document):
+        if not isinstance(entry, dict) or not {"id", "template"} <= set(entry):
+            message = f"{links_path}: [{index}]: expected a mapping with id and template"
+            raise EnforcementConfigError(message, source=str(links_path), field=f"[{index}]")
+        values = {}
+        for slot in ("principal", "resource"):
+            entity = entry.get(slot)
+            if entity is None:
+                continue
+            if not isinstance(entity, dict) or not {"type", "id"} <= set(entity):
+                message = f"{links_path}: [{index}].{slot}: expected {{type, id}}, found {entity!r}"
+                raise EnforcementConfigError(message, source=str(links_path), field=slot)
+            entity_type = str(entity["type"])
+            qualified = entity_type if "::" in entity_type else f"{namespace}::{entity_type}"
+            values[f"?{slot}"] = {"type": qualified, "id": str(entity["id"])}
+        links.append(
+            {"template_id": str(entry["template"]), "new_id": str(entry["id"]), "values": values}
+        )
+    return policy_set.with_linked_batch(links) if links else policy_set
+
+
+class LocalCedarDecisionPoint:
+    """A `DecisionPoint` that evaluates the `authz/` files in process with cedarpy."""
+
+    is_local = True
+
+    def __init__(
+        self,
+        authz_dir: Path,
+        *,
+        namespace: str,
+        reload_check_seconds: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._authz_dir = authz_dir
+        self._namespace = namespace
+        self._reload_check_seconds = reload_check_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._policies = load_policies(authz_dir, namespace)
+        self._reload_error: str | None = None
+        self._next_check = clock() + reload_check_seconds
+        self._entities: OrderedDict[str, Any] = OrderedDict()
+
+    def is_authorized(self, request: AuthorizationRequest) -> AuthorizationResult:
+        """Decide one request against the current policy set."""
+        return self.is_authorized_batch([request])[0]
+
+    def is_authorized_batch(
+        self, requests: Sequence[AuthorizationRequest]
+    ) -> list[AuthorizationResult]:
+        """Decide requests one cedarpy call per principal, keeping their order."""
+        policies = self._current()
+        results: list[AuthorizationResult] = []
+        for request in requests:
+            results.append(self._decide(policies, request))
+        return results
+
+    def _decide(
+        self, policies: LoadedPolicies, request: AuthorizationRequest
+    ) -> AuthorizationResult:
+        cedar_request = {
+            "principal": request.principal.uid.to_cedar_json(),
+            "action": {"type": f"{self._namespace}::Action", "id": request.action},
+            "resource": request.resource.to_cedar_json(),
+            "context": dict(request.context),
+        }
+        try:
+            entities = self._principal_entities(policies, request.principal)
+            answer = cedarpy.is_authorized(
+                cedar_request, policies.policy_set, entities, schema=policies.schema
+            )
+        except (ValueError, TypeError, KeyError) as exc:
+            # Entities or request that do not fit the schema: a deny that names the error.
+            return AuthorizationResult(decision=Decision.DENY, errors=(str(exc),))
+
+        decision = Decision.ALLOW if answer.decision == cedarpy.Decision.Allow else Decision.DENY
+        # A static policy is named by its @id; a template-linked policy by its link id.
+        determining = tuple(
+            policies.policy_ids.get(reason, reason) for reason in answer.diagnostics.reasons
+        )
+        return AuthorizationResult(
+            decision=decision,
+            determining_policies=determining,
+            errors=tuple(str(error) for error in answer.diagnostics.errors),
+        )
+
+    def _principal_entities(self, policies: LoadedPolicies, principal: Principal) -> Any:
+        """The principal's entities parsed once per principal and policy generation."""
+        key = principal.cache_key
+        with self._lock:
+            cached = self._entities.get(key)
+            if cached is not None and cached[0] is policies:
+                self._entities.move_to_end(key)
+                return cached[1]
+
+        entities = cedarpy.Entities.from_json_str(
+            json.dumps(principal.cedar_entities()), policies.schema
+        )
+        with self._lock:
+            self._entities[key] = (policies, entities)
+            self._entities.move_to_end(key)
+            while len(self._entities) > _ENTITY_CACHE_SIZE:
+                self._entities.popitem(last=False)
+        return entities
+
+    def _current(self) -> LoadedPolicies:
+        now = self._clock()
+        if now >= self._next_check:
+            with self._lock:
+                if now >= self._next_check:
+                    self._next_check = now + self._reload_check_seconds
+                    self._reload_if_changed()
+        if self._reload_error is not None:
+            message = f"the authz/ files do not load: {self._reload_error}"
+            raise DecisionUnavailableError(message, reason="policies-unloadable")
+        return self._policies
+
+    def _reload_if_changed(self) -> None:
+        signature = authz_signature(self._authz_dir)
+        if signature == self._policies.signature and self._reload_error is None:
+            return
+        try:
+            policies = load_policies(self._authz_dir, self._namespace)
+        except (EnforcementConfigError, OSError) as exc:
+            if self._reload_error is None:
+                logger.error("authz/ files changed and no longer load; denying all: %s", exc)
+            self._reload_error = str(exc)
+            return
+        self._policies = policies
+        self._reload_error = None
+        self._entities.clear()
+        logger.info("reloaded the authz/ files from %s", self._authz_dir)
+
+
+__all__ = ["LoadedPolicies", "LocalCedarDecisionPoint", "authz_signature", "load_policies"]

@@ -1,0 +1,168 @@
+"""The values the enforcement point passes around: entities, principals, requests, decisions.
+
+Entity ids are always carried as structured `{type, id}` values and never pasted into
+Cedar text, so an id taken from a path can hold any character without changing a policy.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: A value in Cedar's JSON form: str, bool, int, list, a record (dict), an entity reference
+#: `{"__entity": {"type": ..., "id": ...}}` or an extension `{"__extn": {"fn": ..., "arg": ...}}`.
+CedarValue = Any
+
+ANONYMOUS_ID = "anonymous"
+ACCESS_TOKEN_USE = "access"  # noqa: S105 - the name of a kind of token, not a secret
+
+
+@dataclass(frozen=True, slots=True)
+class EntityUid:
+    """A Cedar entity identifier: a fully qualified type and a literal id."""
+
+    type: str
+    id: str
+
+    def to_cedar_json(self) -> dict[str, str]:
+        """The `{"type", "id"}` form cedarpy and Cedar JSON take."""
+        return {"type": self.type, "id": self.id}
+
+    def __str__(self) -> str:
+        return f"{self.type}::{json.dumps(self.id)}"
+
+
+@dataclass(frozen=True, slots=True)
+class BearerToken:
+    """A verified bearer JWT; its value never appears in a repr or a log."""
+
+    value: str = field(repr=False)
+    token_use: str
+
+    def __repr__(self) -> str:
+        return f"BearerToken(token_use={self.token_use!r}, value='***')"
+
+    @property
+    def api_field(self) -> str:
+        """The Verified Permissions parameter that carries this kind of token."""
+        return "accessToken" if self.token_use == ACCESS_TOKEN_USE else "identityToken"
+
+
+@dataclass(frozen=True, slots=True)
+class LatticeCaller:
+    """What VPC Lattice said about the caller, from its `x-amzn-lattice-*` headers."""
+
+    identity: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    network: Mapping[str, str] = field(default_factory=dict)
+    target: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def principal_arn(self) -> str | None:
+        """The authenticated principal ARN Lattice reported, if any."""
+        return self.identity.get("Principal")
+
+    @property
+    def source_vpc_arn(self) -> str | None:
+        """The VPC the request came from, if Lattice said."""
+        return self.network.get("SourceVpcArn")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller as a Cedar entity, plus what handlers may want to know.
+
+    `attributes` and `parents` become the principal's Cedar entity. They come only from
+    verified credentials (Lattice headers, JWT claims), never from a request body or query.
+    """
+
+    uid: EntityUid
+    attributes: Mapping[str, CedarValue] = field(default_factory=dict)
+    parents: tuple[EntityUid, ...] = ()
+    token: BearerToken | None = None
+    lattice: LatticeCaller | None = None
+    claims: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    cache_key: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        parents = sorted(str(parent) for parent in self.parents)
+        key = json.dumps([str(self.uid), parents, self.attributes], sort_keys=True)
+        object.__setattr__(self, "cache_key", key)
+
+    @property
+    def is_anonymous(self) -> bool:
+        """True for the anonymous caller (no identity at all)."""
+        return self.uid.id == ANONYMOUS_ID and self.uid.type.endswith("Anonymous")
+
+    def cedar_entities(self) -> list[dict[str, Any]]:
+        """The principal and its parents as Cedar JSON entities."""
+        entities: list[dict[str, Any]] = [
+            {
+                "uid": self.uid.to_cedar_json(),
+                "attrs": dict(self.attributes),
+                "parents": [parent.to_cedar_json() for parent in self.parents],
+            }
+        ]
+        entities.extend(
+            {"uid": parent.to_cedar_json(), "attrs": {}, "parents": []} for parent in self.parents
+        )
+        return entities
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationRequest:
+    """One question for a decision point: may `principal` do `action` on `resource`?
+
+    `action` is the bare action id (`GetOrder`); the decision point qualifies it with the
+    namespace. `context` holds Cedar JSON values.
+    """
+
+    principal: Principal
+    action: str
+    resource: EntityUid
+    context: Mapping[str, CedarValue] = field(default_factory=dict)
+
+    def cache_key(self) -> tuple[str, str, str, str]:
+        """Principal, action, resource and a digest of the context."""
+        context = json.dumps(self.context, sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(context.encode()).hexdigest() if self.context else ""
+        return (self.principal.cache_key, self.action, str(self.resource), digest)
+
+
+class Decision(enum.Enum):
+    """What a decision point answered."""
+
+    ALLOW = "ALLOW"
+    DENY = "DENY"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationResult:
+    """A decision point's answer. Only an ALLOW without any error lets a request through."""
+
+    decision: Decision
+    determining_policies: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+
+    @property
+    def allowed(self) -> bool:
+        """True only for an explicit Allow that came with no evaluation error."""
+        return self.decision is Decision.ALLOW and not self.errors
+
+
+__all__ = [
+    "ACCESS_TOKEN_USE",
+    "ANONYMOUS_ID",
+    "AuthorizationRequest",
+    "AuthorizationResult",
+    "BearerToken",
+    "CedarValue",
+    "Decision",
+    "EntityUid",
+    "LatticeCaller",
+    "Principal",
+]

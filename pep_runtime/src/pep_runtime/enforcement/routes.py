@@ -1,0 +1,220 @@
+"""Path normalisation and the route table: method + path -> Cedar action and resource.
+
+A path is read exactly once, here, and anything that two readers (this module, a proxy, the
+web framework) could read differently is refused with 400 rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
+
+from pep_runtime.enforcement.exceptions import MalformedRequestError
+from pep_runtime.enforcement.model import EntityUid
+
+_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_TEMPLATE_TOKEN = re.compile(r"\{[^{}]*\}|[{}]")
+_METHOD = re.compile(r"[A-Za-z]{1,20}")
+_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+_ESCAPE = re.compile(rb"%([0-9A-Fa-f]{2})")
+# Bytes that may not appear raw in a path: controls, space, and characters that some reader
+# would treat as a delimiter (`;` matrix parameters, `\` as a slash, `#` fragments).
+_FORBIDDEN_RAW = frozenset(range(0x21)) | {0x7F, ord(";"), ord("\\"), ord("#")}
+# Bytes that may not appear percent-encoded: they would change how the path splits or
+# decode a second time.
+_FORBIDDEN_ENCODED = frozenset(range(0x20)) | {
+    0x7F,
+    ord("/"),
+    ord("\\"),
+    ord("."),
+    ord("%"),
+    ord(";"),
+}
+
+
+def normalize_method(method: str) -> str:
+    """Upper-case an HTTP method; methods compare case-insensitively."""
+    if not _METHOD.fullmatch(method):
+        message = f"HTTP method {method[:20]!r} is not a token of 1-20 letters"
+        raise MalformedRequestError(message, reason="bad-method")
+    return method.upper()
+
+
+def normalize_path(raw_target: str | bytes) -> str:
+    """Return the once-decoded path of a request target, or raise `MalformedRequestError`.
+
+    The query (after the first `?`) is dropped. Refused: a target not starting with `/`;
+    raw bytes that are non-ASCII, controls, space, `;`, `\\` or `#`; bad percent escapes;
+    encoded `/`, `\\`, `.`, `%` (double encoding), `;` or controls; `.` or `..` segments;
+    empty segments (`//`) except a trailing slash; and text that is not UTF-8 once decoded.
+    """
+    if isinstance(raw_target, str):
+        if not raw_target.isascii():
+            message = "the path holds a non-ASCII character"
+            raise MalformedRequestError(message, reason="bad-path")
+        raw_target = raw_target.encode("ascii")
+    path = raw_target.split(b"?", 1)[0]
+    if not path.startswith(b"/"):
+        raise MalformedRequestError("the path does not start with '/'", reason="bad-path")
+
+    if any(byte in _FORBIDDEN_RAW or byte > 0x7E for byte in path):
+        message = "the path holds a control, space, non-ASCII, ';', '\\' or '#' byte"
+        raise MalformedRequestError(message, reason="bad-path")
+
+    if _PERCENT.search(path):
+        raise MalformedRequestError("the path holds a malformed %-escape", reason="bad-path")
+
+    escaped = {int(match.group(1), 16) for match in _ESCAPE.finditer(path)}
+    if escaped & _FORBIDDEN_ENCODED:
+        message = "the path encodes '/', '\\', '.', '%', ';' or a control byte"
+        raise MalformedRequestError(message, reason="bad-path")
+
+    decoded = unquote_to_bytes(path)
+
+    try:
+        text = decoded.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedRequestError("the decoded path is not UTF-8", reason="bad-path") from None
+
+    segments = text.split("/")[1:]
+    for position, segment in enumerate(segments):
+        if segment in {".", ".."}:
+            raise MalformedRequestError("the path has a '.' or '..' segment", reason="bad-path")
+        if not segment and position != len(segments) - 1:
+            raise MalformedRequestError("the path has an empty segment", reason="bad-path")
+
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceTemplate:
+    """How a route names its resource: a qualified Cedar type and an id template."""
+
+    type: str
+    id_template: str
+
+    def render(self, params: Mapping[str, str]) -> str:
+        """The literal resource id, with `{name}` replaced by the path parameter's value."""
+        return _PARAM.sub(lambda match: params[match.group(1)], self.id_template)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRule:
+    """One row of the route table. A public rule has no action or resource."""
+
+    method: str
+    path: str
+    action: str | None = None
+    resource: ResourceTemplate | None = None
+    public: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMatch:
+    """A rule that matched a request, the decoded path and its parameters."""
+
+    rule: RouteRule
+    path: str
+    params: Mapping[str, str]
+
+    @property
+    def public(self) -> bool:
+        """True when the route needs no decision."""
+        return self.rule.public
+
+    def resource(self) -> EntityUid:
+        """The resource entity for a protected route."""
+        if self.rule.resource is None:
+            raise ValueError(f"route {self.rule.method} {self.rule.path} has no resource")
+        return EntityUid(self.rule.resource.type, self.rule.resource.render(self.params))
+
+
+def template_segments(path: str) -> list[str]:
+    """Split a route path template into its segments (validated by the config loader)."""
+    return path.split("/")[1:]
+
+
+def template_params(path: str) -> list[str]:
+    """The parameter names of a path template, in order."""
+    return _PARAM.findall(path)
+
+
+def is_param_segment(segment: str) -> bool:
+    """True for a `{name}` segment."""
+    return _PARAM.fullmatch(segment) is not None
+
+
+def id_template_problem(id_template: str, params: Sequence[str]) -> str | None:
+    """What is wrong with a resource id template, or None."""
+    if not id_template:
+        return "the id template is empty"
+    for token in _TEMPLATE_TOKEN.findall(id_template):
+        name = _PARAM.fullmatch(token)
+        if name is None:
+            return f"{token!r} is not a {{name}} placeholder"
+        if name.group(1) not in params:
+            return f"placeholder {token} names no parameter of the path (has {list(params)})"
+    return None
+
+
+class RouteTable:
+    """Matches a method and a normalised path to a route rule.
+
+    Literal segments win over `{param}` segments, position by position from the left, so
+    `/orders/export` beats `/orders/{orderId}`. No match is None: the caller denies.
+    """
+
+    def __init__(self, rules: Sequence[RouteRule]) -> None:
+        self._by_method: dict[str, list[tuple[tuple[str | None, ...], RouteRule]]] = {}
+        for rule in rules:
+            shape = tuple(
+                None if is_param_segment(segment) else segment
+                for segment in template_segments(rule.path)
+            )
+            self._by_method.setdefault(rule.method.upper(), []).append((shape, rule))
+        for candidates in self._by_method.values():
+            # More specific first: a literal (sort key 0) before a parameter (1) at each position.
+            candidates.sort(key=lambda item: tuple(0 if part else 1 for part in item[0]))
+        self.rules = tuple(rules)
+
+    def match(self, method: str, path: str) -> RouteMatch | None:
+        """The rule for `method` and the already normalised `path`, or None."""
+        candidates = self._by_method.get(method.upper())
+        if not candidates:
+            return None
+
+        segments = path.split("/")[1:]
+        for shape, rule in candidates:
+            if len(shape) != len(segments):
+                continue
+            params = _bind(shape, segments, rule.path)
+            if params is not None:
+                return RouteMatch(rule=rule, path=path, params=params)
+        return None
+
+
+def _bind(
+    shape: tuple[str | None, ...], segments: list[str], template: str
+) -> dict[str, str] | None:
+    names = iter(template_params(template))
+    params: dict[str, str] = {}
+    for expected, segment in zip(shape, segments, strict=True):
+        if expected is None:
+            if not segment:
+                return None
+            params[next(names)] = segment
+        elif expected != segment:
+            return None
+    return params
+
+
+__all__ = [
+    "ResourceTemplate",
+    "RouteMatch",
+    "RouteRule",
+    "RouteTable",
+    "normalize_method",
+    "normalize_path",
+]

@@ -1,0 +1,267 @@
+"""Decisions from Amazon Verified Permissions through boto3.
+
+Requests carry structured entity identifiers and typed attribute values, never Cedar text.
+A request with a verified bearer token goes to the token API (the store's identity source
+derives the principal); any other goes to `IsAuthorized`. Batches are cut to the API's limit
+and grouped so that each call shares a principal or a resource, as the API requires.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from pep_runtime.enforcement.config import EnforcementConfig
+from pep_runtime.enforcement.exceptions import DecisionUnavailableError, EnforcementConfigError
+from pep_runtime.enforcement.model import (
+    AuthorizationRequest,
+    AuthorizationResult,
+    CedarValue,
+    Decision,
+    EntityUid,
+    Principal,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_verifiedpermissions import VerifiedPermissionsClient
+
+logger = logging.getLogger(__name__)
+
+#: BatchIsAuthorized and BatchIsAuthorizedWithToken take at most 30 requests.
+MAX_BATCH_REQUESTS = 30
+_EXTENSIONS = {"ip": "ipaddr", "ipaddr": "ipaddr", "decimal": "decimal"}
+_EXTENSIONS |= {"datetime": "datetime", "duration": "duration"}
+
+
+def to_attribute_value(value: CedarValue, namespace: str) -> dict[str, Any]:
+    """Convert a Cedar JSON value to the API's typed `AttributeValue`.
+
+    Booleans are tested before integers (a Python bool is an int). Entity references and
+    extension values use Cedar's `__entity` / `__extn` escapes; other dicts are records.
+    """
+    if isinstance(value, bool):
+        return {"boolean": value}
+    if isinstance(value, int):
+        return {"long": value}
+    if isinstance(value, str):
+        return {"string": value}
+    if isinstance(value, list | tuple):
+        return {"set": [to_attribute_value(item, namespace) for item in value]}
+    if isinstance(value, dict):
+        if set(value) == {"__entity"}:
+            entity = value["__entity"]
+            return {"entityIdentifier": _identifier(_qualify(entity["type"], namespace), entity)}
+        if set(value) == {"__extn"}:
+            extension = value["__extn"]
+            kind = _EXTENSIONS.get(extension.get("fn", ""))
+            if kind is None:
+                raise ValueError(f"Cedar extension {extension.get('fn')!r} has no API form")
+            return {kind: str(extension["arg"])}
+        return {
+            "record": {str(key): to_attribute_value(item, namespace) for key, item in value.items()}
+        }
+    raise ValueError(f"{type(value).__name__} is not a Cedar value (str, bool, int, list, dict)")
+
+
+def _identifier(entity_type: str, entity: Mapping[str, Any]) -> dict[str, str]:
+    return {"entityType": entity_type, "entityId": str(entity["id"])}
+
+
+def _qualify(entity_type: str, namespace: str) -> str:
+    return entity_type if "::" in entity_type else f"{namespace}::{entity_type}"
+
+
+def plan_batches(requests: Sequence[AuthorizationRequest]) -> list[list[int]]:
+    """Group request positions into API calls that share a principal or a resource.
+
+    Requests sharing a principal go together first; the rest are grouped by resource; each
+    group is cut into chunks of at most `MAX_BATCH_REQUESTS`. Every position appears once.
+    """
+    by_principal: dict[str, list[int]] = {}
+    for index, request in enumerate(requests):
+        by_principal.setdefault(_principal_key(request.principal), []).append(index)
+
+    groups: list[list[int]] = []
+    leftovers: dict[str, list[int]] = {}
+    for indices in by_principal.values():
+        # A token call carries one token, so token requests group only by their token.
+        if len(indices) > 1 or requests[indices[0]].principal.token is not None:
+            groups.append(indices)
+        else:
+            leftovers.setdefault(str(requests[indices[0]].resource), []).extend(indices)
+    groups.extend(leftovers.values())
+
+    return [
+        group[start : start + MAX_BATCH_REQUESTS]
+        for group in groups
+        for start in range(0, len(group), MAX_BATCH_REQUESTS)
+    ]
+
+
+def _principal_key(principal: Principal) -> str:
+    # Token requests share a principal exactly when they share the token.
+    return f"token:{principal.token.value}" if principal.token else principal.cache_key
+
+
+class VerifiedPermissionsDecisionPoint:
+    """A `DecisionPoint` backed by a Verified Permissions policy store."""
+
+    is_local = False
+
+    def __init__(
+        self, *, policy_store_id: str, namespace: str, client: VerifiedPermissionsClient
+    ) -> None:
+        self._policy_store_id = policy_store_id
+        self._namespace = namespace
+        self._client = client
+
+    @classmethod
+    def from_config(cls, config: EnforcementConfig) -> VerifiedPermissionsDecisionPoint:
+        """Build the client with botocore's standard retries and the configured timeouts."""
+        settings = config.verified_permissions
+        if settings is None:
+            message = "verified-permissions mode needs LATTICEWORK_POLICY_STORE_ID and AWS_REGION"
+            raise EnforcementConfigError(message, source="environment")
+        client_config = botocore.config.Config(
+            region_name=settings.region,
+            connect_timeout=settings.connect_timeout_seconds,
+            read_timeout=settings.read_timeout_seconds,
+            retries={"mode": "standard", "max_attempts": settings.max_attempts},
+        )
+        client = boto3.client("verifiedpermissions", config=client_config)
+        return cls(
+            policy_store_id=settings.policy_store_id, namespace=config.namespace, client=client
+        )
+
+    def is_authorized(self, request: AuthorizationRequest) -> AuthorizationResult:
+        """Decide one request through `IsAuthorized` or `IsAuthorizedWithToken`."""
+        parameters: dict[str, Any] = {
+            "policyStoreId": self._policy_store_id,
+            "action": self._action(request.action),
+            "resource": self._entity(request.resource),
+        }
+        if request.context:
+            parameters["context"] = {"contextMap": self._context(request.context)}
+
+        token = request.principal.token
+        if token is not None:
+            parameters[token.api_field] = token.value
+            response = self._call("is_authorized_with_token", parameters)
+        else:
+            parameters["principal"] = self._entity(request.principal.uid)
+            parameters["entities"] = {"entityList": self._entities([request.principal])}
+            response = self._call("is_authorized", parameters)
+        return _result(response)
+
+    def is_authorized_batch(
+        self, requests: Sequence[AuthorizationRequest]
+    ) -> list[AuthorizationResult]:
+        """Decide many requests in as few batch calls as the API allows, keeping order."""
+        results: list[AuthorizationResult | None] = [None] * len(requests)
+        for chunk in plan_batches(requests):
+            chunk_requests = [requests[index] for index in chunk]
+            for index, result in zip(chunk, self._batch(chunk_requests), strict=True):
+                results[index] = result
+
+        decided = [result for result in results if result is not None]
+        if len(decided) != len(requests):
+            raise DecisionUnavailableError("a batch left requests undecided", reason="batch")
+        return decided
+
+    def _batch(self, requests: list[AuthorizationRequest]) -> list[AuthorizationResult]:
+        token = requests[0].principal.token
+        items: list[dict[str, Any]] = []
+        for request in requests:
+            item: dict[str, Any] = {
+                "action": self._action(request.action),
+                "resource": self._entity(request.resource),
+            }
+            if token is None:
+                item["principal"] = self._entity(request.principal.uid)
+            if request.context:
+                item["context"] = {"contextMap": self._context(request.context)}
+            items.append(item)
+
+        parameters: dict[str, Any] = {"policyStoreId": self._policy_store_id, "requests": items}
+        if token is not None:
+            parameters[token.api_field] = token.value
+            response = self._call("batch_is_authorized_with_token", parameters)
+        else:
+            principals = [request.principal for request in requests]
+            parameters["entities"] = {"entityList": self._entities(principals)}
+            response = self._call("batch_is_authorized", parameters)
+
+        outputs = response.get("results", [])
+        if len(outputs) != len(items):
+            message = f"the batch answered {len(outputs)} of {len(items)} requests"
+            raise DecisionUnavailableError(message, reason="batch")
+        for item, output in zip(items, outputs, strict=True):
+            echoed = output.get("request", {})
+            if echoed.get("resource") != item["resource"] or echoed.get("action") != item["action"]:
+                message = "the batch answered requests in a different order"
+                raise DecisionUnavailableError(message, reason="batch")
+        return [_result(output) for output in outputs]
+
+    def _call(self, operation: str, parameters: dict[str, Any]) -> Mapping[str, Any]:
+        try:
+            response: Mapping[str, Any] = getattr(self._client, operation)(**parameters)
+        except botocore.exceptions.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "Unknown")
+            logger.warning("Verified Permissions %s failed: %s", operation, code)
+            if code == "ValidationException":
+                # The store judged the request invalid for its schema: a deny, not an outage.
+                return {"decision": "DENY", "errors": [{"errorDescription": code}]}
+            message = f"Verified Permissions {operation} failed: {code}"
+            raise DecisionUnavailableError(message, reason=code) from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            logger.warning("Verified Permissions %s failed: %s", operation, type(exc).__name__)
+            message = f"Verified Permissions {operation} failed: {type(exc).__name__}"
+            raise DecisionUnavailableError(message, reason=type(exc).__name__) from exc
+        return response
+
+    def _action(self, action: str) -> dict[str, str]:
+        return {"actionType": f"{self._namespace}::Action", "actionId": action}
+
+    def _entity(self, uid: EntityUid) -> dict[str, str]:
+        return {"entityType": _qualify(uid.type, self._namespace), "entityId": uid.id}
+
+    def _context(self, context: Mapping[str, CedarValue]) -> dict[str, Any]:
+        return {key: to_attribute_value(value, self._namespace) for key, value in context.items()}
+
+    def _entities(self, principals: Sequence[Principal]) -> list[dict[str, Any]]:
+        items: dict[str, dict[str, Any]] = {}
+        for principal in principals:
+            for entity in principal.cedar_entities():
+                uid = entity["uid"]
+                key = f"{uid['type']}::{uid['id']}"
+                if key in items:
+                    continue
+                item: dict[str, Any] = {"identifier": _identifier(uid["type"], uid)}
+                if entity["attrs"]:
+                    item["attributes"] = self._context(entity["attrs"])
+                if entity["parents"]:
+                    item["parents"] = [
+                        _identifier(parent["type"], parent) for parent in entity["parents"]
+                    ]
+                items[key] = item
+        return list(items.values())
+
+
+def _result(response: Mapping[str, Any]) -> AuthorizationResult:
+    decision = Decision.ALLOW if response.get("decision") == "ALLOW" else Decision.DENY
+    policies = tuple(item["policyId"] for item in response.get("determiningPolicies", []))
+    errors = tuple(item["errorDescription"] for item in response.get("errors", []))
+    return AuthorizationResult(decision=decision, determining_policies=policies, errors=errors)
+
+
+__all__ = [
+    "MAX_BATCH_REQUESTS",
+    "VerifiedPermissionsDecisionPoint",
+    "plan_batches",
+    "to_attribute_value",
+]
