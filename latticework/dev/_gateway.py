@@ -1,0 +1,309 @@
+"""The local entry gateway: what VPC Lattice does in front of each service, on loopback.
+
+Each service gets its own gateway port, the local stand-in for its Lattice DNS name. For
+every request the gateway:
+
+1. verifies the SigV4 signature (service `vpc-lattice-svcs`) against the local credentials
+   of the role that signed it; an unsigned request is an anonymous caller;
+2. evaluates the service's auth policy document (built by `components.iam_documents`);
+3. strips every incoming `x-amzn-lattice-*` header, so a caller cannot spoof one, and the
+   SigV4 `Authorization` header, which the target has no use for;
+4. injects the caller identity headers Lattice adds (`x-amzn-lattice-identity` for a
+   signed caller, `x-amzn-lattice-network`, `x-amzn-lattice-target`) and forwards to the
+   service.
+
+NOTE: `x-amzn-lattice-identity-tags` (principal tags) is never injected: local roles have
+no tags.
+
+A denied request gets 403 with a short JSON body and never reaches the service.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+from urllib.parse import parse_qs
+
+import httpx
+
+from latticework.dev._auth_policy import (
+    CallerIdentity,
+    Decision,
+    InvokeRequest,
+    evaluate_auth_policy,
+)
+from latticework.dev._sigv4 import LocalCredential, SignatureError, SignedRequest, verify_signature
+
+logger = logging.getLogger(__name__)
+
+LATTICE_HEADER_PREFIX = "x-amzn-lattice-"
+MAX_BODY_BYTES = 1024 * 1024
+UPSTREAM_TIMEOUT_SECONDS = 10.0
+
+# Hop-by-hop headers (RFC 9110 section 7.6.1) are never forwarded by a proxy.
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+    }
+)
+# Caller credentials stop at the gateway, as they do at Lattice.
+_CREDENTIAL_HEADERS = frozenset({"authorization", "x-amz-security-token"})
+
+_Scope: TypeAlias = MutableMapping[str, Any]
+_Receive: TypeAlias = Callable[[], Awaitable[MutableMapping[str, Any]]]
+_Send: TypeAlias = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRoute:
+    """One service behind the gateway: where it listens and what guards it."""
+
+    service_name: str
+    gateway_port: int
+    upstream_url: str
+    service_arn: str
+    target_group_arn: str
+    auth_policy: Mapping[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    """Everything the gateway needs; built by the launcher from the stack spec."""
+
+    region: str
+    service_network_arn: str
+    source_vpc_arn: str
+    routes: tuple[ServiceRoute, ...]
+    credentials: Mapping[str, LocalCredential] = field(repr=False)
+    org_id: str | None = None
+
+
+class LatticeGateway:
+    """An ASGI app that plays VPC Lattice for every service port it is bound to."""
+
+    def __init__(
+        self, config: GatewayConfig, *, upstream_transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        """`upstream_transport` replaces the network to the services (tests use an ASGI one)."""
+        self._config = config
+        self._routes = {route.gateway_port: route for route in config.routes}
+        self._upstream_transport = upstream_transport
+        self._client: httpx.AsyncClient | None = None
+
+    async def __call__(self, scope: _Scope, receive: _Receive, send: _Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+
+        if scope["type"] != "http":
+            return
+
+        route = self._routes.get(int(scope["server"][1]))
+        if route is None:
+            await _send_json(send, 404, "no service is bound to this gateway port")
+            return
+
+        body = await _read_body(receive)
+        if body is None:
+            await _send_json(send, 413, "the request body is larger than 1 MiB")
+            return
+
+        headers = tuple(
+            (name.decode("latin-1").lower(), value.decode("latin-1"))
+            for name, value in scope["headers"]
+        )
+        signed = SignedRequest(scope["method"], _signed_url(scope, headers), headers, body)
+        try:
+            credential = self._authenticate(signed)
+        except SignatureError as exc:
+            logger.info("%s: signature rejected: %s", route.service_name, exc.reason)
+            await _send_json(send, 403, "InvalidSignatureException: the signature is not valid")
+            return
+
+        decision = evaluate_auth_policy(
+            route.auth_policy, self._invoke_request(scope, headers, route, credential)
+        )
+        if decision is not Decision.ALLOW:
+            caller = credential.role_arn if credential else "anonymous"
+            logger.info(
+                "%s: %s %s by %s: %s",
+                route.service_name,
+                scope["method"],
+                scope["path"],
+                caller,
+                decision.value,
+            )
+            await _send_json(send, 403, "AccessDeniedException: the auth policy denies this call")
+            return
+
+        upstream_headers = self._upstream_headers(headers, route, credential)
+        await self._forward(scope, send, upstream_headers, body, route)
+
+    def _authenticate(self, signed: SignedRequest) -> LocalCredential | None:
+        if signed.header("authorization") is None:
+            return None
+
+        return verify_signature(signed, self._config.credentials, region=self._config.region)
+
+    def _invoke_request(
+        self,
+        scope: _Scope,
+        headers: tuple[tuple[str, str], ...],
+        route: ServiceRoute,
+        credential: LocalCredential | None,
+    ) -> InvokeRequest:
+        caller = None
+        if credential is not None:
+            account = credential.role_arn.split(":")[4]
+            caller = CallerIdentity(credential.role_arn, account, self._config.org_id)
+
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        return InvokeRequest(
+            caller=caller,
+            service_arn=route.service_arn,
+            service_network_arn=self._config.service_network_arn,
+            source_vpc_id=self._config.source_vpc_arn.rsplit("/", 1)[-1],
+            method=scope["method"],
+            path=scope["path"],
+            port=route.gateway_port,
+            headers=dict(headers),
+            query={key: tuple(values) for key, values in query.items()},
+        )
+
+    def _upstream_headers(
+        self,
+        headers: tuple[tuple[str, str], ...],
+        route: ServiceRoute,
+        credential: LocalCredential | None,
+    ) -> list[tuple[str, str]]:
+        forwarded = [
+            (name, value)
+            for name, value in headers
+            if not name.startswith(LATTICE_HEADER_PREFIX)
+            and name not in _HOP_BY_HOP
+            and name not in _CREDENTIAL_HEADERS
+        ]
+        if credential is not None:
+            forwarded.append(("x-amzn-lattice-identity", self._identity_header(credential)))
+        forwarded.append(("x-amzn-lattice-network", f"SourceVpcArn={self._config.source_vpc_arn}"))
+        target = (
+            f"ServiceArn={route.service_arn}; "
+            f"ServiceNetworkArn={self._config.service_network_arn}; "
+            f"TargetGroupArn={route.target_group_arn}"
+        )
+        forwarded.append(("x-amzn-lattice-target", target))
+        return forwarded
+
+    def _identity_header(self, credential: LocalCredential) -> str:
+        fields = [f"Principal={credential.assumed_role_arn}"]
+        if self._config.org_id:
+            fields.append(f"PrincipalOrgID={self._config.org_id}")
+        fields.append(f"SessionName={credential.session_name}")
+        fields.append("Type=AWS_IAM")
+        return "; ".join(fields)
+
+    async def _forward(
+        self,
+        scope: _Scope,
+        send: _Send,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        route: ServiceRoute,
+    ) -> None:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=UPSTREAM_TIMEOUT_SECONDS, transport=self._upstream_transport
+            )
+
+        url = f"{route.upstream_url}{_raw_target(scope)}"
+        try:
+            response = await self._client.request(
+                scope["method"], url, headers=headers, content=body
+            )
+        except httpx.TimeoutException:
+            await _send_json(send, 504, f"{route.service_name} did not answer in time")
+            return
+        except httpx.TransportError as exc:
+            logger.warning("%s: upstream %s unreachable: %s", route.service_name, url, exc)
+            await _send_json(send, 502, f"{route.service_name} is not reachable")
+            return
+
+        response_headers = [
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in response.headers.multi_items()
+            if name.lower() not in _HOP_BY_HOP
+        ]
+        response_headers.append((b"content-length", str(len(response.content)).encode()))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status_code,
+                "headers": response_headers,
+            }
+        )
+        await send({"type": "http.response.body", "body": response.content})
+
+    async def _lifespan(self, receive: _Receive, send: _Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._client is not None:
+                    await self._client.aclose()
+                    self._client = None
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _raw_target(scope: _Scope) -> str:
+    raw_path: bytes = scope.get("raw_path") or str(scope["path"]).encode("utf-8")
+    target = raw_path.decode("latin-1")
+    query = scope.get("query_string", b"")
+    if query:
+        target = f"{target}?{query.decode('latin-1')}"
+    return target
+
+
+def _signed_url(scope: _Scope, headers: tuple[tuple[str, str], ...]) -> str:
+    host = dict(headers).get("host", "")
+    return f"http://{host}{_raw_target(scope)}"
+
+
+async def _read_body(receive: _Receive) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"".join(chunks)
+
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _send_json(send: _Send, status: int, message: str) -> None:
+    body = json.dumps({"message": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+__all__ = ["LATTICE_HEADER_PREFIX", "GatewayConfig", "LatticeGateway", "ServiceRoute"]
