@@ -60,13 +60,18 @@ class EntityRef:
 
 @dataclass(frozen=True, slots=True)
 class CedarPolicy:
-    """One static policy or template, with where it came from."""
+    """One static policy or template, with where it came from.
+
+    `statement` is the Cedar text as written (what is deployed); `est_json` the same policy
+    in Cedar's JSON form; `slots` the template slots it declares.
+    """
 
     policy_id: str
     statement: str
     file: Path
     line: int
     is_template: bool
+    est_json: str
     slots: tuple[str, ...] = ()
 
 
@@ -82,7 +87,7 @@ class TemplateLink:
     line: int
 
     def linked_values(self) -> dict[str, str]:
-        """The slot values in the form cedarpy's `PolicySet.with_linked` takes."""
+        """The value of each slot this link fills, in Cedar syntax."""
         values: dict[str, str] = {}
         if self.principal is not None:
             values["?principal"] = self.principal.cedar()
@@ -141,29 +146,36 @@ class AuthzFiles:
         """The schema parsed by cedarpy (raises `ValueError` if it is invalid)."""
         return cedarpy.Schema.from_json_str(self.schema_json)
 
-    def policy_set(self) -> cedarpy.PolicySet:
-        """Every static policy, template and link in one cedarpy policy set."""
-        text = "\n".join(policy.statement for policy in (*self.policies, *self.templates))
-        policy_set = cedarpy.PolicySet.from_str(text)
-        if not self.links:
-            return policy_set
-        return policy_set.with_linked_batch(
-            [
+    def policy_set_json(self) -> str:
+        """Every policy, template and link in Cedar's JSON policy-set form, keyed by `@id`."""
+        document = {
+            "staticPolicies": {p.policy_id: json.loads(p.est_json) for p in self.policies},
+            "templates": {t.policy_id: json.loads(t.est_json) for t in self.templates},
+            "templateLinks": [
                 {
-                    "template_id": link.template_id,
-                    "new_id": link.link_id,
-                    "values": link.linked_values(),
+                    "templateId": link.template_id,
+                    "newId": link.link_id,
+                    "values": {
+                        slot: {"type": entity.entity_type, "id": entity.entity_id}
+                        for slot, entity in (
+                            ("?principal", link.principal),
+                            ("?resource", link.resource),
+                        )
+                        if entity is not None
+                    },
                 }
                 for link in self.links
-            ]
-        )
+            ],
+        }
+        return json.dumps(document)
 
-    def policy_ids_by_position(self) -> dict[str, str]:
-        """Map cedarpy's positional ids (`policy0`, ...) of `policy_set()` to `@id`s."""
-        ordered = (*self.policies, *self.templates)
-        mapping = {f"policy{index}": policy.policy_id for index, policy in enumerate(ordered)}
-        mapping.update({link.link_id: link.link_id for link in self.links})
-        return mapping
+    def policy_set(self) -> cedarpy.PolicySet:
+        """Every policy, template and link in one cedarpy policy set.
+
+        Built from the JSON form, so decisions and errors name policies by their `@id`
+        (a set parsed from Cedar text would name them `policy0`, `policy1`, ...).
+        """
+        return cedarpy.PolicySet.from_json_str(self.policy_set_json())
 
 
 # --- YAML -------------------------------------------------------------------------------
@@ -348,6 +360,7 @@ def _parse_statement(
         line=statement.line,
         is_template=is_template,
         slots=slots,
+        est_json=json.dumps(body),
     )
 
 

@@ -1,0 +1,29 @@
+"""Cedar authorization as code: validate `authz/`, run its decision tests, format it."""
+
+from latticework.authz._cases import DecisionCase, load_case_file, load_cases
+from latticework.authz._format import (
+    FormatResult,
+    authz_format_targets,
+    format_cedar,
+    format_file,
+    format_schema,
+)
+from latticework.authz._runner import CaseReport, CaseResult, run_cases
+from latticework.authz._validate import ValidationReport, check_routes, validate_authz
+
+__all__ = [
+    "CaseReport",
+    "CaseResult",
+    "DecisionCase",
+    "FormatResult",
+    "ValidationReport",
+    "authz_format_targets",
+    "check_routes",
+    "format_cedar",
+    "format_file",
+    "format_schema",
+    "load_case_file",
+    "load_cases",
+    "run_cases",
+    "validate_authz",
+]

@@ -1,0 +1,85 @@
+"""Canonical formatting of `authz/`: Cedar's own formatter for policies, indented JSON.
+
+`.cedar` files are formatted by cedarpy's `format_policies` (the Cedar formatter) at the
+project's line width. It keeps comments but joins comment blocks separated by blank lines;
+a file whose comments would not all survive is reported and never rewritten.
+`schema.json` is canonical as two-space indented JSON ending in a newline.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import cedarpy
+
+from components.authz_files import POLICIES_DIR, SCHEMA_FILE, TEMPLATES_DIR
+
+LINE_WIDTH = 100
+INDENT_WIDTH = 2
+_COMMENT = re.compile(r"//[^\n]*")
+
+
+@dataclass(frozen=True, slots=True)
+class FormatResult:
+    """One file: its canonical text, or why it has none."""
+
+    path: Path
+    current: str
+    formatted: str | None
+    problem: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.formatted is not None and self.formatted != self.current
+
+
+def format_cedar(text: str) -> str:
+    """The Cedar formatter's output for `text` (raises `ValueError` if it does not parse)."""
+    return cedarpy.format_policies(text, LINE_WIDTH, INDENT_WIDTH)
+
+
+def format_schema(text: str) -> str:
+    """`schema.json` as two-space indented JSON with a final newline."""
+    return json.dumps(json.loads(text), indent=INDENT_WIDTH) + "\n"
+
+
+def format_file(path: Path) -> FormatResult:
+    """Format one authz file in memory."""
+    current = path.read_text(encoding="utf-8")
+    try:
+        formatted = format_schema(current) if path.suffix == ".json" else format_cedar(current)
+    except ValueError as exc:
+        return FormatResult(path, current, None, f"cannot be parsed: {exc}")
+    if path.suffix == ".cedar" and _comments(formatted) != _comments(current):
+        return FormatResult(
+            path, current, None, "the Cedar formatter would drop or change comments"
+        )
+    return FormatResult(path, current, formatted)
+
+
+def authz_format_targets(authz_dir: Path) -> list[Path]:
+    """The files `latticework authz format` covers, in a stable order."""
+    targets = [authz_dir / SCHEMA_FILE] if (authz_dir / SCHEMA_FILE).is_file() else []
+    for sub in (POLICIES_DIR, TEMPLATES_DIR):
+        targets.extend(sorted((authz_dir / sub).glob("*.cedar")))
+    return targets
+
+
+def _comments(text: str) -> list[str]:
+    return [comment.rstrip() for comment in _COMMENT.findall(_without_strings(text))]
+
+
+def _without_strings(text: str) -> str:
+    return re.sub(r'"(?:\\.|[^"\\])*"', '""', text)
+
+
+__all__ = [
+    "FormatResult",
+    "authz_format_targets",
+    "format_cedar",
+    "format_file",
+    "format_schema",
+]

@@ -1,0 +1,118 @@
+"""`latticework authz`: validate, test and format the Cedar files under `authz/`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from components.authz_files import load_authz
+from components.spec import SERVICES_FILE_NAME
+from latticework.authz import (
+    authz_format_targets,
+    format_file,
+    load_cases,
+    run_cases,
+    validate_authz,
+)
+from latticework.errors import PolicyViolationError, UsageError
+
+_DEFAULT_AUTHZ_DIR = Path("authz")
+_DEFAULT_CATALOG = Path("stacks") / SERVICES_FILE_NAME
+
+
+def _authz_dir_option(function: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--authz-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=_DEFAULT_AUTHZ_DIR,
+        show_default=True,
+        help="The authorization files (schema, policies, templates, links, tests).",
+    )(function)
+
+
+@click.group(name="authz")
+def command() -> None:
+    """Validate, test and format the Cedar schema and policies under authz/."""
+
+
+@command.command()
+@_authz_dir_option
+@click.option(
+    "--schema",
+    "schema_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Check every existing policy against this proposed schema instead of schema.json.",
+)
+@click.option(
+    "--catalog",
+    "catalog_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=_DEFAULT_CATALOG,
+    show_default=True,
+    help="Service catalog whose routes must fit the schema (skipped when absent).",
+)
+def validate(authz_dir: Path, schema_file: Path | None, catalog_file: Path) -> None:
+    """Validate every policy, template and link against the schema; exit 2 on any problem."""
+    report = validate_authz(
+        authz_dir,
+        schema_file=schema_file,
+        catalog_file=catalog_file if catalog_file.is_file() else None,
+    )
+    for problem in report.problems:
+        click.echo(str(problem))
+    if not report.ok or report.files is None:
+        raise UsageError(f"{len(report.problems)} problem(s) in {authz_dir}")
+
+    files = report.files
+    click.echo(
+        f"{authz_dir}: {len(files.policies)} policies, {len(files.templates)} templates, "
+        f"{len(files.links)} links valid against {files.schema_file}"
+    )
+
+
+@command.command(name="test")
+@_authz_dir_option
+def test_command(authz_dir: Path) -> None:
+    """Run every decision case in authz/tests/*.yaml; exit 1 when a case fails."""
+    authz = load_authz(authz_dir)
+    cases = load_cases(authz_dir)
+    if not cases:
+        raise UsageError(f"no decision cases in {authz_dir}/tests/*.yaml")
+
+    report = run_cases(authz, cases)
+    for result in report.results:
+        if not result.passed:
+            click.echo(result.failure_line())
+    click.echo(report.summary())
+    if report.failed:
+        raise PolicyViolationError(f"{report.failed} authorization test case(s) failed")
+
+
+@command.command(name="format")
+@_authz_dir_option
+@click.option("--check", is_flag=True, help="Only report files that are not formatted.")
+def format_command(authz_dir: Path, check: bool) -> None:
+    """Format schema.json and the .cedar files with Cedar's formatter (or --check them)."""
+    unformatted: list[Path] = []
+    for result in (format_file(path) for path in authz_format_targets(authz_dir)):
+        if result.problem is not None:
+            raise UsageError(f"{result.path}: {result.problem}")
+        if not result.changed or result.formatted is None:
+            continue
+        unformatted.append(result.path)
+        if check:
+            click.echo(f"would reformat {result.path}")
+        else:
+            result.path.write_text(result.formatted, encoding="utf-8")
+            click.echo(f"reformatted {result.path}")
+
+    if check and unformatted:
+        raise UsageError(
+            f"{len(unformatted)} file(s) not formatted; run `latticework authz format`"
+        )
+    if not unformatted:
+        click.echo(f"{authz_dir}: all files formatted")
+
+
+__all__ = ["command"]
