@@ -1,0 +1,121 @@
+"""IAM policy: Secrets Manager and Verified Permissions actions only on exact resources.
+
+Checked wherever an identity policy is written: a role's ``inlinePolicies``, a
+``RolePolicy`` and a managed ``Policy``. An Allow statement whose actions reach
+``secretsmanager:`` or ``verifiedpermissions:`` (including ``*`` and prefix wildcards) must
+name its resources exactly: no ``*`` anywhere in a resource, and no ``NotResource``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from fnmatch import fnmatchcase
+from typing import Any, Final
+
+from pulumi_policy import (
+    EnforcementLevel,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+)
+
+from policy_packs.latticework_guardrails._documents import PolicyDocumentError, parse_document
+from policy_packs.latticework_guardrails._props import (
+    MASKED_VALUE,
+    UNKNOWN,
+    as_list,
+    checked_at_update,
+    read,
+)
+
+ROLE: Final = "aws:iam/role:Role"
+ROLE_POLICY: Final = "aws:iam/rolePolicy:RolePolicy"
+MANAGED_POLICY: Final = "aws:iam/policy:Policy"
+_GUARDED_SERVICES: Final = ("secretsmanager", "verifiedpermissions")
+_KIND: Final = {ROLE: "IAM role", ROLE_POLICY: "IAM role policy", MANAGED_POLICY: "IAM policy"}
+
+
+def _documents(args: ResourceValidationArgs) -> Iterator[tuple[str, Any]]:
+    """(field, document) for every policy document the resource writes."""
+    if args.resource_type == ROLE:
+        for index, inline in enumerate(as_list(read(args.props, "inlinePolicies"))):
+            if inline is UNKNOWN:
+                yield f"inlinePolicies[{index}]", UNKNOWN
+            else:
+                yield f"inlinePolicies[{index}].policy", read(inline, "policy")
+    else:
+        yield "policy", read(args.props, "policy")
+
+
+def guarded_services(action: str) -> list[str]:
+    """The guarded services (`secretsmanager`, `verifiedpermissions`) an action pattern reaches."""
+    pattern = action.lower()
+    if ":" not in pattern:
+        return list(_GUARDED_SERVICES) if pattern == "*" else []
+
+    service, operation = pattern.split(":", 1)
+    return [
+        guarded
+        for guarded in _GUARDED_SERVICES
+        if fnmatchcase(guarded, service) and operation != ""
+    ]
+
+
+def _validate_exact_resources(
+    args: ResourceValidationArgs, report_violation: ReportViolation
+) -> None:
+    kind = _KIND.get(args.resource_type)
+    if kind is None:
+        return
+
+    subject = f"{kind} '{args.name}'"
+    for field, document in _documents(args):
+        if document is UNKNOWN:
+            checked_at_update(subject, field)
+        if document is None:
+            continue
+        if document == MASKED_VALUE:
+            checked_at_update(subject, field, "is a secret in the offline plan")
+        try:
+            statements = parse_document(document)
+        except PolicyDocumentError as exc:
+            report_violation(f"{subject}: {field} {exc}; write a valid IAM policy.", None)
+            continue
+
+        for statement in statements:
+            if not statement.is_allow:
+                continue
+            reached = sorted({s for a in statement.actions for s in guarded_services(a)})
+            if statement.has_not_action:
+                reached = list(_GUARDED_SERVICES)
+            if not reached:
+                continue
+            services = " and ".join(f"{service}:" for service in reached)
+            if statement.has_not_resource:
+                report_violation(
+                    f"{subject}: {field} {statement.label} grants {services} actions with "
+                    "NotResource; list the exact secret or policy store ARNs in Resource.",
+                    None,
+                )
+            wildcards = [resource for resource in statement.resources if "*" in resource]
+            if wildcards or not (statement.resources or statement.has_not_resource):
+                report_violation(
+                    f"{subject}: {field} {statement.label} grants {services} actions on a "
+                    "wildcard Resource; name the exact secret or policy store ARNs.",
+                    None,
+                )
+
+
+iam_exact_secret_and_authz_resources: Final = ResourceValidationPolicy(
+    name="iam-exact-secret-and-authz-resources",
+    description=(
+        "Role policies grant Secrets Manager and Verified Permissions actions only on exact "
+        "resources, never a wildcard."
+    ),
+    enforcement_level=EnforcementLevel.MANDATORY,
+    validate=_validate_exact_resources,
+)
+
+POLICIES: Final = (iam_exact_secret_and_authz_resources,)
+
+__all__ = ["MANAGED_POLICY", "POLICIES", "ROLE", "ROLE_POLICY", "guarded_services"]

@@ -1,0 +1,160 @@
+"""No plaintext secret in an ECS task definition's container definitions.
+
+`containerDefinitions` is a JSON string. Each container's ``environment`` and
+``dockerLabels`` are checked by name and value, ``command`` and ``entryPoint`` by value, with
+the one detector in `components.secret_patterns`. A message names the task definition, the
+container and the variable, never the value.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any, Final
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+)
+
+from components.secret_patterns import (
+    AWS_CREDENTIAL_VARIABLES,
+    classify_variable,
+    compile_name_patterns,
+    match_secret_value,
+)
+from policy_packs.latticework_guardrails._props import (
+    MASKED_VALUE,
+    UNKNOWN,
+    checked_at_update,
+    is_sequence,
+    read,
+)
+
+TASK_DEFINITION: Final = "aws:ecs/taskDefinition:TaskDefinition"
+_FIX: Final = (
+    "put the value in Secrets Manager and reference it from the container's `secrets` "
+    "(valueFrom) or pass its ARN"
+)
+
+
+def _named_values(container: Mapping[str, Any]) -> Iterator[tuple[str, str, Any]]:
+    """(field, name, value) for every named value of one container."""
+    environment = container.get("environment")
+    if is_sequence(environment):
+        for entry in environment:
+            if isinstance(entry, Mapping):
+                yield "environment", str(entry.get("name", "")), entry.get("value")
+    labels = container.get("dockerLabels")
+    if isinstance(labels, Mapping):
+        for name, value in labels.items():
+            yield "dockerLabels", str(name), value
+
+
+def _positional_values(container: Mapping[str, Any]) -> Iterator[tuple[str, int, Any]]:
+    for field in ("command", "entryPoint"):
+        values = container.get(field)
+        if is_sequence(values):
+            for index, value in enumerate(values):
+                yield field, index, value
+
+
+def _containers(args: ResourceValidationArgs, report_violation: ReportViolation) -> list[Any]:
+    subject = f"task definition '{args.name}'"
+    raw = read(args.props, "containerDefinitions")
+    if raw is UNKNOWN:
+        checked_at_update(subject, "containerDefinitions")
+    if raw == MASKED_VALUE:
+        checked_at_update(subject, "containerDefinitions", "is a secret in the offline plan")
+    if raw is None:
+        return []
+
+    if not isinstance(raw, str):
+        report_violation(
+            f"{subject}: containerDefinitions is not a JSON string; pass json.dumps(...) of the "
+            "container list.",
+            None,
+        )
+        return []
+    try:
+        containers = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        report_violation(
+            f"{subject}: containerDefinitions is not valid JSON (line {exc.lineno}, column "
+            f"{exc.colno}), so it cannot be checked for secrets; fix the JSON.",
+            None,
+        )
+        return []
+    if not isinstance(containers, list):
+        report_violation(
+            f"{subject}: containerDefinitions must be a JSON list of containers; wrap the "
+            "container object in a list.",
+            None,
+        )
+        return []
+    return containers
+
+
+def _validate_no_plaintext_secrets(
+    args: ResourceValidationArgs, report_violation: ReportViolation
+) -> None:
+    if args.resource_type != TASK_DEFINITION:
+        return
+
+    patterns = compile_name_patterns(args.get_config().get("secretNamePatterns") or [])
+    has_task_role = read(args.props, "taskRoleArn") not in (None, "")
+    subject = f"task definition '{args.name}'"
+    for position, container in enumerate(_containers(args, report_violation)):
+        if not isinstance(container, Mapping):
+            report_violation(
+                f"{subject}: containerDefinitions[{position}] is not an object; fix the JSON.",
+                None,
+            )
+            continue
+        label = f"container '{container.get('name', position)}'"
+
+        for field, name, value in _named_values(container):
+            if not isinstance(value, str | int | float):
+                continue
+            match = classify_variable(name, str(value), extra_name_patterns=patterns)
+            if match is not None:
+                report_violation(
+                    f"{subject}: {label} {field} {name} holds {match.description}; {_FIX}.",
+                    None,
+                )
+            is_static_credential = field == "environment" and name in AWS_CREDENTIAL_VARIABLES
+            if has_task_role and is_static_credential and str(value).strip():
+                report_violation(
+                    f"{subject}: {label} environment {name} sets static AWS credentials that "
+                    "shadow the task role (taskRoleArn); remove them and grant the task role "
+                    "the permissions instead.",
+                    None,
+                )
+
+        for field, index, value in _positional_values(container):
+            if not isinstance(value, str):
+                continue
+            value_match = match_secret_value(value)
+            if value_match is not None:
+                report_violation(
+                    f"{subject}: {label} {field}[{index}] holds {value_match.description}; {_FIX}.",
+                    None,
+                )
+
+
+ecs_task_no_plaintext_secrets: Final = ResourceValidationPolicy(
+    name="ecs-task-no-plaintext-secrets",
+    description="ECS task definitions carry no plaintext secrets in their container definitions.",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    config_schema=PolicyConfigSchema(
+        properties={"secretNamePatterns": {"type": "array", "items": {"type": "string"}}}
+    ),
+    validate=_validate_no_plaintext_secrets,
+)
+
+POLICIES: Final = (ecs_task_no_plaintext_secrets,)
+
+__all__ = ["POLICIES", "TASK_DEFINITION", "ecs_task_no_plaintext_secrets"]
