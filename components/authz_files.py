@@ -44,6 +44,7 @@ TESTS_DIR = "tests"
 # within what both accept and read well in a plan.
 _POLICY_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _BACKTICKED = re.compile(r"`([^`]+)`")
+_DECLARED_ID = re.compile(r'@id\(\s*"([^"]*)"\s*\)')
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,9 +311,15 @@ def _parse_statement(
     try:
         parsed = json.loads(cedarpy.policies_to_json_str(statement.text))
     except ValueError as exc:
+        message = f"Cedar syntax error: {exc}"
+        declared_id = _DECLARED_ID.search(statement.text)
         problems.append(
             AuthzProblem(
-                file, statement.line, None, f"Cedar syntax error: {exc}", "Fix the policy text."
+                file,
+                statement.line - 1 + _line_of_name(statement.text, message, 1),
+                declared_id.group(1) if declared_id else None,
+                message,
+                _fix_for(message, default="Fix the Cedar syntax of the policy."),
             )
         )
         return None
@@ -617,11 +624,11 @@ _FIXES: tuple[tuple[str, str], ...] = (
 )
 
 
-def _fix_for(message: str) -> str:
+def _fix_for(message: str, default: str = "Make the policy and authz/schema.json agree.") -> str:
     for fragment, fix in _FIXES:
         if fragment in message:
             return fix
-    return "Make the policy and authz/schema.json agree."
+    return default
 
 
 def _line_of_name(text: str, message: str, default: int) -> int:

@@ -1,0 +1,426 @@
+"""Tests for `components.authz_files`: loading `authz/` and every validation error kind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import cedarpy
+import pytest
+
+from components.authz_files import (
+    AuthzProblem,
+    AuthzValidationError,
+    inspect_authz,
+    load_authz,
+    load_yaml,
+    split_statements,
+)
+from components.errors import SpecError
+
+REPO_AUTHZ = Path(__file__).resolve().parents[2] / "authz"
+
+SCHEMA: dict[str, Any] = {
+    "Latticework": {
+        "entityTypes": {
+            "User": {
+                "memberOfTypes": ["UserGroup"],
+                "shape": {
+                    "type": "Record",
+                    "attributes": {
+                        "email": {"type": "String", "required": False},
+                        "name": {"type": "String"},
+                    },
+                },
+            },
+            "UserGroup": {},
+            "Order": {},
+        },
+        "actions": {
+            "GetOrder": {
+                "appliesTo": {
+                    "principalTypes": ["User"],
+                    "resourceTypes": ["Order"],
+                    "context": {
+                        "type": "Record",
+                        "attributes": {"sourceIp": {"type": "Extension", "name": "ipaddr"}},
+                    },
+                }
+            }
+        },
+    }
+}
+GOOD = (
+    '@id("users-read")\n'
+    "permit (\n"
+    "  principal is Latticework::User,\n"
+    '  action == Latticework::Action::"GetOrder",\n'
+    "  resource\n"
+    ");\n"
+)
+TEMPLATE = (
+    '@id("grant-read")\n'
+    'permit (principal == ?principal, action == Latticework::Action::"GetOrder", resource);\n'
+)
+
+
+def make_authz(
+    root: Path,
+    policies: str = GOOD,
+    *,
+    templates: str | None = None,
+    links: str | None = None,
+    schema: dict[str, Any] | str | None = None,
+) -> Path:
+    """Write a small authz/ directory and return its path."""
+    authz = root / "authz"
+    (authz / "policies").mkdir(parents=True)
+    (authz / "templates").mkdir()
+    schema_text = schema if isinstance(schema, str) else json.dumps(schema or SCHEMA, indent=2)
+    (authz / "schema.json").write_text(schema_text)
+    (authz / "policies" / "main.cedar").write_text(policies)
+    if templates is not None:
+        (authz / "templates" / "grants.cedar").write_text(templates)
+    if links is not None:
+        (authz / "links.yaml").write_text(links)
+    return authz
+
+
+def problems_of(authz: Path, **kwargs: Any) -> tuple[AuthzProblem, ...]:
+    _, problems = inspect_authz(authz, **kwargs)
+    return problems
+
+
+def only_problem(authz: Path, **kwargs: Any) -> AuthzProblem:
+    problems = problems_of(authz, **kwargs)
+    assert problems, "expected a problem"
+    return problems[0]
+
+
+def with_condition(condition: str) -> str:
+    return GOOD.replace(");\n", f")\nwhen {{ {condition} }};\n")
+
+
+def test_repository_authz_is_valid() -> None:
+    """The sample authz/ of the repository loads without a problem."""
+
+    authz = load_authz(REPO_AUTHZ)
+
+    assert len(authz.policies) >= 5
+    assert [t.policy_id for t in authz.templates] == ["grant-read"]
+    assert authz.links[0].template_id == "grant-read"
+
+
+def test_valid_layout_loads_policies_with_ids_and_lines(tmp_path: Path) -> None:
+    """Policies are read with their @id, file and first line."""
+    authz = make_authz(tmp_path, "// header\n\n" + GOOD + "\n" + GOOD.replace("users-read", "b"))
+
+    files = load_authz(authz)
+
+    assert [(p.policy_id, p.line) for p in files.policies] == [("users-read", 3), ("b", 10)]
+    assert files.policies[0].file == authz / "policies" / "main.cedar"
+    assert files.policies[0].statement.startswith('@id("users-read")')
+
+
+def test_unknown_entity_type_is_reported_with_file_line_and_id(tmp_path: Path) -> None:
+    """A misspelled entity type names the file, the line of the type and the policy id."""
+    authz = make_authz(tmp_path, GOOD.replace("Latticework::User,", "Latticework::Usr,"))
+
+    problem = only_problem(authz)
+
+    assert problem.file == authz / "policies" / "main.cedar"
+    assert problem.line == 3
+    assert problem.policy_id == "users-read"
+    assert "unrecognized entity type `Latticework::Usr`" in problem.message
+    assert str(problem).startswith(f'{problem.file}:3: policy "users-read": ')
+
+
+def test_namespace_mistake_is_reported(tmp_path: Path) -> None:
+    """An entity type written without its namespace is an unknown type with a fix."""
+    authz = make_authz(tmp_path, GOOD.replace("Latticework::User,", "User,"))
+
+    problem = only_problem(authz)
+
+    assert "unrecognized entity type `User`" in problem.message
+    assert "Latticework::<Type>" in problem.fix
+
+
+def test_unknown_action_is_reported(tmp_path: Path) -> None:
+    """An action the schema does not declare is reported against its policy."""
+    authz = make_authz(tmp_path, GOOD.replace('"GetOrder"', '"GetOrders"'))
+
+    problem = only_problem(authz)
+
+    assert 'unrecognized action `Latticework::Action::"GetOrders"`' in problem.message
+    assert problem.line == 4
+
+
+def test_unknown_attribute_is_reported_on_its_line(tmp_path: Path) -> None:
+    """An attribute missing from the entity's shape is reported on the line that uses it."""
+    authz = make_authz(tmp_path, with_condition('principal.nmae == "x"'))
+
+    problem = only_problem(authz)
+
+    assert "attribute `nmae`" in problem.message
+    assert problem.line == 7
+
+
+def test_optional_attribute_without_has_is_reported(tmp_path: Path) -> None:
+    """Reading an optional attribute without a `has` guard is rejected with the fix."""
+    authz = make_authz(tmp_path, with_condition('principal.email == "a@example.com"'))
+
+    problem = only_problem(authz)
+
+    assert "optional attribute `email`" in problem.message
+    assert "`has`" in problem.fix
+
+
+def test_optional_attribute_with_has_passes(tmp_path: Path) -> None:
+    """The same access guarded by `has` validates."""
+    authz = make_authz(
+        tmp_path, with_condition('principal has email && principal.email == "a@example.com"')
+    )
+
+    assert problems_of(authz) == ()
+
+
+def test_misspelled_extension_function_is_reported(tmp_path: Path) -> None:
+    """An unknown extension function (`ipp` for `ip`) is a syntax error naming the function."""
+    authz = make_authz(tmp_path, with_condition('context.sourceIp.isInRange(ipp("10.0.0.0/8"))'))
+
+    problem = only_problem(authz)
+
+    assert "`ipp` is not a valid function" in problem.message
+    assert (problem.line, problem.policy_id) == (7, "users-read")
+    assert "ip, decimal" in problem.fix
+
+
+def test_misspelled_extension_type_in_schema_is_reported(tmp_path: Path) -> None:
+    """A schema naming an unknown extension type (`ipadr`) is rejected at schema.json."""
+    schema = json.loads(json.dumps(SCHEMA))
+    context = schema["Latticework"]["actions"]["GetOrder"]["appliesTo"]["context"]
+    context["attributes"]["sourceIp"]["name"] = "ipadr"
+    authz = make_authz(tmp_path, schema=schema)
+
+    problem = only_problem(authz)
+
+    assert problem.file == authz / "schema.json"
+    assert "invalid Cedar schema" in problem.message
+    assert "ipadr" in problem.message
+
+
+def test_in_on_a_string_is_a_type_error(tmp_path: Path) -> None:
+    """`in` with a string operand is a type error."""
+    authz = make_authz(tmp_path, with_condition('principal.name in "admins"'))
+
+    problem = only_problem(authz)
+
+    assert "unexpected type" in problem.message
+    assert "`in` takes an entity" in problem.fix
+
+
+def test_missing_id_is_reported(tmp_path: Path) -> None:
+    """A policy without an @id annotation is rejected at its line."""
+    authz = make_authz(tmp_path, GOOD + "\n" + GOOD.replace('@id("users-read")\n', ""))
+
+    problem = only_problem(authz)
+
+    assert problem.line == 8
+    assert "no @id annotation" in problem.message
+
+
+def test_duplicate_ids_are_reported(tmp_path: Path) -> None:
+    """Two policies with the same @id are rejected, naming where the first one is."""
+    authz = make_authz(tmp_path, GOOD + GOOD)
+
+    problem = only_problem(authz)
+
+    assert problem.line == 7
+    assert "duplicate id, first used at" in problem.message
+    assert problem.message.endswith("main.cedar:1")
+
+
+def test_syntax_error_is_reported_at_its_statement(tmp_path: Path) -> None:
+    """A statement Cedar cannot parse is reported at the line it starts on."""
+    authz = make_authz(tmp_path, GOOD + "\npermit (principal, action, resource) when { 1 + };\n")
+
+    problem = only_problem(authz)
+
+    assert problem.line == 8
+    assert problem.message.startswith("Cedar syntax error")
+
+
+def test_missing_semicolon_at_end_is_reported(tmp_path: Path) -> None:
+    """Text after the last policy that never ends in ';' is reported."""
+    authz = make_authz(tmp_path, GOOD + '\n@id("b") permit (principal, action, resource)\n')
+
+    problem = only_problem(authz)
+
+    assert problem.line == 8
+    assert "does not end with ';'" in problem.message
+
+
+def test_template_in_policies_dir_is_reported(tmp_path: Path) -> None:
+    """A template placed among static policies must move to templates/."""
+    authz = make_authz(tmp_path, TEMPLATE)
+
+    problem = only_problem(authz)
+
+    assert problem.policy_id == "grant-read"
+    assert "authz/templates/" in problem.fix
+
+
+def test_template_is_validated_against_the_schema(tmp_path: Path) -> None:
+    """Templates are checked against the schema like static policies."""
+    authz = make_authz(tmp_path, templates=TEMPLATE.replace('"GetOrder"', '"Nope"'))
+
+    problem = only_problem(authz)
+
+    assert problem.file == authz / "templates" / "grants.cedar"
+    assert problem.policy_id == "grant-read"
+    assert "unrecognized action" in problem.message
+
+
+def test_link_to_unknown_template_is_reported(tmp_path: Path) -> None:
+    """A link naming a template that does not exist is rejected at its YAML line."""
+    links = (
+        "# links\n- id: alice-reads\n  template: grant-reed\n"
+        "  principal: {type: Latticework::User, id: alice}\n"
+    )
+    authz = make_authz(tmp_path, templates=TEMPLATE, links=links)
+
+    problem = only_problem(authz)
+
+    assert (problem.file.name, problem.line, problem.policy_id) == ("links.yaml", 2, "alice-reads")
+    assert "template 'grant-reed' not found" in problem.message
+
+
+def test_link_filling_the_wrong_slots_is_reported(tmp_path: Path) -> None:
+    """A link must fill exactly the template's slots."""
+    links = (
+        "- id: alice-reads\n  template: grant-read\n"
+        "  principal: {type: Latticework::User, id: alice}\n"
+        "  resource: {type: Latticework::Order, id: o-1}\n"
+    )
+    authz = make_authz(tmp_path, templates=TEMPLATE, links=links)
+
+    problem = only_problem(authz)
+
+    assert "has slots ['?principal']" in problem.message
+
+
+def test_link_with_unnamespaced_type_is_reported(tmp_path: Path) -> None:
+    """A link's entity type must be a namespaced type of the schema."""
+    links = "- id: alice-reads\n  template: grant-read\n  principal: {type: User, id: alice}\n"
+    authz = make_authz(tmp_path, templates=TEMPLATE, links=links)
+
+    problem = only_problem(authz)
+
+    assert "entity type 'User' is not in the schema" in problem.message
+
+
+def test_schema_with_another_namespace_is_reported(tmp_path: Path) -> None:
+    """The schema must declare exactly the Latticework namespace."""
+    authz = make_authz(tmp_path, schema={"Shop": SCHEMA["Latticework"]})
+
+    problem = only_problem(authz)
+
+    assert "expected exactly one namespace 'Latticework', found ['Shop']" in problem.message
+
+
+def test_schema_with_duplicate_keys_is_reported(tmp_path: Path) -> None:
+    """Duplicate JSON keys in the schema are rejected instead of silently merged."""
+    text = json.dumps(SCHEMA).replace('"UserGroup": {}', '"UserGroup": {}, "UserGroup": {}')
+    authz = make_authz(tmp_path, schema=text)
+
+    problem = only_problem(authz)
+
+    assert "duplicate keys ['UserGroup']" in problem.message
+
+
+def test_invalid_schema_json_is_reported_with_its_line(tmp_path: Path) -> None:
+    """Malformed JSON names the line it breaks on."""
+    authz = make_authz(tmp_path, schema='{\n  "Latticework": {,\n}')
+
+    problem = only_problem(authz)
+
+    assert problem.line == 2
+    assert problem.message.startswith("invalid JSON")
+
+
+def test_proposed_schema_is_checked_against_every_existing_policy(tmp_path: Path) -> None:
+    """A schema change that drops an attribute a policy uses fails before deployment."""
+    authz = make_authz(tmp_path, with_condition('principal.name == "x"'))
+    proposed = json.loads(json.dumps(SCHEMA))
+    del proposed["Latticework"]["entityTypes"]["User"]["shape"]["attributes"]["name"]
+    proposed_file = tmp_path / "proposed.json"
+    proposed_file.write_text(json.dumps(proposed))
+
+    problems_now = problems_of(authz)
+    problem = only_problem(authz, schema_file=proposed_file)
+
+    assert problems_now == ()
+    assert problem.policy_id == "users-read"
+    assert "attribute `name`" in problem.message
+
+
+def test_load_authz_raises_spec_error_listing_every_problem(tmp_path: Path) -> None:
+    """`load_authz` raises a SpecError whose message lists each problem on its own line."""
+    bad = GOOD.replace("Latticework::User,", "Latticework::Usr,")
+    authz = make_authz(tmp_path, bad + "\n" + bad.replace("users-read", "second"))
+
+    with pytest.raises(SpecError) as raised:
+        load_authz(authz)
+
+    assert isinstance(raised.value, AuthzValidationError)
+    assert len(raised.value.problems) == 4
+    message = str(raised.value)
+    assert message.splitlines()[0] == "4 problem(s) in the authorization files:"
+    assert 'main.cedar:3: policy "users-read"' in message
+    assert 'main.cedar:10: policy "second"' in message
+
+
+def test_policy_set_reports_decisions_by_id(tmp_path: Path) -> None:
+    """The combined policy set names determining policies and links by their ids."""
+    links = (
+        "- id: alice-reads\n  template: grant-read\n"
+        "  principal: {type: Latticework::User, id: alice}\n"
+    )
+    authz = load_authz(make_authz(tmp_path, templates=TEMPLATE, links=links))
+    request = {
+        "principal": {"type": "Latticework::User", "id": "alice"},
+        "action": {"type": "Latticework::Action", "id": "GetOrder"},
+        "resource": {"type": "Latticework::Order", "id": "o-1"},
+        "context": {"sourceIp": {"__extn": {"fn": "ip", "arg": "10.0.0.1"}}},
+    }
+    entities = [{"uid": request["principal"], "attrs": {"name": "Alice"}, "parents": []}]
+
+    result = cedarpy.is_authorized(request, authz.policy_set(), entities, schema=authz.schema())
+
+    assert result.allowed
+    assert sorted(result.diagnostics.reasons) == ["alice-reads", "users-read"]
+
+
+def test_split_statements_ignores_semicolons_in_strings_and_comments() -> None:
+    """A ';' inside a string or a comment does not end a statement."""
+    source = (
+        '// a; comment\n@id("a") permit (principal, action, resource)\nwhen { "x;y" == "x;y" };\n'
+    )
+
+    statements, trailing = split_statements(source)
+
+    assert len(statements) == 1
+    assert statements[0].line == 2
+    assert statements[0].text.startswith('@id("a")')
+    assert statements[0].text.endswith('"x;y" };')
+    assert trailing is None
+
+
+def test_yaml_duplicate_keys_are_rejected(tmp_path: Path) -> None:
+    """The YAML loader rejects a mapping with a key given twice, naming the line."""
+    path = tmp_path / "links.yaml"
+    path.write_text("- id: a\n  template: t\n  template: u\n")
+
+    with pytest.raises(SpecError, match=r"links\.yaml:3.*duplicate key 'template'"):
+        load_yaml(path)
