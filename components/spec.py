@@ -12,6 +12,7 @@ The YAML keys are camelCase; the Python attributes are snake_case.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -371,20 +372,23 @@ class ServiceCatalog(_Model):
 # --- the stack settings ------------------------------------------------------------------
 
 
+def _vpc_cidr(value: str) -> str:
+    expected = "an IPv4 network from /16 to /24, e.g. 10.20.0.0/16"
+    try:
+        network = ipaddress.IPv4Network(value, strict=True)
+    except ValueError:
+        raise _spec_error(
+            expected, _describe(value), "Give the network address, e.g. 10.20.0.0/16."
+        ) from None
+    if not 16 <= network.prefixlen <= 24:
+        raise _spec_error(expected, _describe(value), "Use a prefix length from /16 to /24.")
+    return value
+
+
 class NetworkSettings(_Model):
     """Either a new VPC (vpcCidr, availabilityZones) or an existing one (vpcId, subnets)."""
 
-    vpc_cidr: (
-        Annotated[
-            StrictStr,
-            _pattern(
-                r"(\d{1,3}\.){3}\d{1,3}/(1[6-9]|2[0-4])",
-                "an IPv4 CIDR from /16 to /24, e.g. 10.20.0.0/16",
-                "Give the new VPC's address range.",
-            ),
-        ]
-        | None
-    ) = None
+    vpc_cidr: Annotated[StrictStr, AfterValidator(_vpc_cidr)] | None = None
     availability_zones: (
         Annotated[StrictInt, _in_range(2, 6, "Spread private subnets over 2 to 6 zones.")] | None
     ) = None

@@ -1,0 +1,780 @@
+"""The stack spec: the samples load, and every kind of bad input is one clear SpecError."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from components.errors import SpecError
+from components.spec import FARGATE_TASK_SIZES, load_catalog, load_spec
+from tests.components._samples import (
+    STACKS_DIR,
+    Document,
+    Mutation,
+    sample_catalog,
+    sample_stack,
+    service,
+    settings,
+    write_yaml,
+)
+
+
+@dataclass(frozen=True)
+class BadInput:
+    """One broken file: how to break the sample, and what the error must say."""
+
+    id: str
+    mutate: Mutation
+    key_path: str
+    expected: str
+    found: str = ""
+
+
+def _set(path: list[str | int], value: object) -> Mutation:
+    def mutate(document: Document) -> None:
+        node: object = document
+        for part in path[:-1]:
+            node = node[part]  # type: ignore[index]
+        node[path[-1]] = value  # type: ignore[index]
+
+    return mutate
+
+
+def _on_service(name: str, key: str, value: object) -> Mutation:
+    def mutate(document: Document) -> None:
+        service(document, name)[key] = value
+
+    return mutate
+
+
+def _drop_service_key(name: str, key: str) -> Mutation:
+    def mutate(document: Document) -> None:
+        del service(document, name)[key]
+
+    return mutate
+
+
+def _env_value(name: str, variable: str, value: object) -> Mutation:
+    def mutate(document: Document) -> None:
+        service(document, name).setdefault("environment", {})[variable] = value
+
+    return mutate
+
+
+def _duplicate_orders(document: Document) -> None:
+    document["services"].append(dict(service(document, "orders")))
+
+
+def _call_cycle(document: Document) -> None:
+    service(document, "orders")["callers"]["services"] = ["payments"]
+
+
+def _on_route(name: str, index: int, key: str, value: object) -> Mutation:
+    def mutate(document: Document) -> None:
+        service(document, name)["routes"][index][key] = value
+
+    return mutate
+
+
+def _drop_route_key(name: str, index: int, key: str) -> Mutation:
+    def mutate(document: Document) -> None:
+        del service(document, name)["routes"][index][key]
+
+    return mutate
+
+
+def _repeat_route(document: Document) -> None:
+    routes = service(document, "inventory")["routes"]
+    routes.append(dict(routes[1]))
+
+
+def _repeat_secret(document: Document) -> None:
+    secrets = service(document, "payments")["secrets"]
+    secrets.append({"name": "database"})
+
+
+BAD_CATALOGS = [
+    BadInput(
+        "unknown-service-key",
+        _on_service("orders", "replicaz", 2),
+        "services[orders].replicaz",
+        "one of the keys name, image, port",
+        "unknown key 'replicaz'",
+    ),
+    BadInput("unknown-top-key", _set(["version"], 2), "version", "one of the keys services"),
+    BadInput(
+        "unknown-callers-key",
+        _set(["services", 1, "callers", "roles"], []),
+        "services[payments].callers.roles",
+        "one of the keys services, iamPrincipals",
+    ),
+    BadInput(
+        "missing-image",
+        _drop_service_key("orders", "image"),
+        "services[orders].image",
+        "this required key",
+        "nothing",
+    ),
+    BadInput(
+        "missing-services", lambda document: document.clear(), "services", "this required key"
+    ),
+    BadInput("empty-services", _set(["services"], []), "services", "at least 1 entries"),
+    BadInput(
+        "port-as-string",
+        _on_service("orders", "port", "8080"),
+        "services[orders].port",
+        "an integer",
+        "the string '8080'",
+    ),
+    BadInput(
+        "desired-count-as-bool",
+        _on_service("orders", "desiredCount", True),
+        "services[orders].desiredCount",
+        "an integer",
+        "the boolean true",
+    ),
+    BadInput(
+        "secrets-as-mapping",
+        _on_service("payments", "secrets", {"database": 30}),
+        "services[payments].secrets",
+        "a list",
+        "a mapping",
+    ),
+    BadInput(
+        "environment-value-number",
+        _env_value("orders", "MAX_ITEMS", 50),
+        "services[orders].environment.MAX_ITEMS",
+        "a string",
+        "the number 50",
+    ),
+    BadInput(
+        "duplicate-service",
+        _duplicate_orders,
+        "services[orders].name",
+        "each service name once",
+        "'orders' again",
+    ),
+    BadInput(
+        "unknown-caller",
+        _set(["services", 2, "callers", "services"], ["orders", "billing"]),
+        "services[inventory].callers.services[1]",
+        "a service of the catalog: orders, payments, inventory",
+        "unknown service 'billing'",
+    ),
+    BadInput(
+        "own-caller",
+        _set(["services", 2, "callers", "services"], ["inventory"]),
+        "services[inventory].callers.services[0]",
+        "another service of the catalog",
+        "the service itself",
+    ),
+    BadInput(
+        "repeated-caller",
+        _set(["services", 2, "callers", "services"], ["orders", "orders"]),
+        "services[inventory].callers.services[1]",
+        "each caller once",
+    ),
+    BadInput(
+        "call-cycle",
+        _call_cycle,
+        "services[orders].callers",
+        "calls without a cycle",
+        "orders -> payments -> orders",
+    ),
+    BadInput(
+        "iam-principal-not-an-arn",
+        _set(["services", 0, "callers", "iamPrincipals"], ["storefront"]),
+        "services[orders].callers.iamPrincipals[0]",
+        "an IAM role ARN",
+    ),
+    BadInput("port-zero", _on_service("orders", "port", 0), "services[orders].port", "1 to 65535"),
+    BadInput(
+        "port-too-high",
+        _on_service("orders", "port", 70000),
+        "services[orders].port",
+        "an integer from 1 to 65535",
+        "the number 70000",
+    ),
+    BadInput(
+        "cpu-not-fargate",
+        _on_service("orders", "cpu", 300),
+        "services[orders].cpu",
+        "cpu in Fargate CPU units",
+        "cpu 300",
+    ),
+    BadInput(
+        "memory-too-big-for-cpu",
+        _on_service("inventory", "memory", 4096),
+        "services[inventory].memory",
+        "memory valid for cpu 256: 512, 1024, 2048 MiB",
+        "memory 4096",
+    ),
+    BadInput(
+        "memory-off-step-for-8-vcpu",
+        lambda document: service(document, "orders").update(cpu=8192, memory=18432),
+        "services[orders].memory",
+        "16384 to 61440 in steps of 4096",
+    ),
+    BadInput(
+        "negative-desired-count",
+        _on_service("orders", "desiredCount", -1),
+        "services[orders].desiredCount",
+        "an integer from 0 to 1000",
+    ),
+    BadInput(
+        "service-name-uppercase",
+        _on_service("orders", "name", "Orders"),
+        "services[Orders].name",
+        "a lowercase name",
+    ),
+    BadInput(
+        "health-path-relative",
+        _on_service("orders", "healthCheckPath", "health"),
+        "services[orders].healthCheckPath",
+        "a path starting with '/'",
+    ),
+    BadInput(
+        "rotation-days-zero",
+        _set(["services", 1, "secrets", 0, "rotationDays"], 0),
+        "services[payments].secrets[database].rotationDays",
+        "an integer from 1 to 1000",
+    ),
+    BadInput(
+        "secret-name-invalid",
+        _set(["services", 1, "secrets", 0, "name"], "DB_PASSWORD"),
+        "services[payments].secrets[DB_PASSWORD].name",
+        "a lowercase name",
+    ),
+    BadInput(
+        "duplicate-secret",
+        _repeat_secret,
+        "services[payments].secrets[2]",
+        "each secret name once",
+    ),
+    BadInput(
+        "route-without-action",
+        _drop_route_key("orders", 1, "action"),
+        "services[orders].routes[1]",
+        "an action and a resource (or public: true)",
+    ),
+    BadInput(
+        "public-route-with-action",
+        _on_route("orders", 0, "action", "Health"),
+        "services[orders].routes[0]",
+        "a public route without action and resource",
+    ),
+    BadInput(
+        "route-placeholder-not-in-path",
+        _on_route("orders", 2, "resource", {"type": "Order", "id": "{id}"}),
+        "services[orders].routes[2].resource.id",
+        "placeholders taken from the path /orders/{orderId}",
+        "{id}",
+    ),
+    BadInput(
+        "route-method-unknown",
+        _on_route("orders", 2, "method", "get"),
+        "services[orders].routes[2].method",
+        "one of 'GET'",
+        "the string 'get'",
+    ),
+    BadInput(
+        "duplicate-route", _repeat_route, "services[inventory].routes[3]", "each method and path"
+    ),
+    BadInput(
+        "reserved-environment-name",
+        _env_value("orders", "LATTICEWORK_PEP_MODE", "local"),
+        "services[orders].environment.LATTICEWORK_PEP_MODE",
+        "a name latticework does not set itself",
+    ),
+    BadInput(
+        "lowercase-environment-name",
+        _env_value("orders", "log_level", "debug"),
+        "services[orders].environment.log_level",
+        "an upper-case variable name",
+    ),
+]
+
+SECRET_VALUES = [
+    ("aws-access-key", "UPSTREAM_KEY_ID", "AKIAZ7QW3RT5YU8IOP2L", "AWS access key id"),
+    ("password-under-secret-name", "DB_PASSWORD", "correct-horse-battery-9", "holds a secret"),
+    ("url-with-password", "DATABASE_URL", "postgres://app:s3cr3t-pw@db:5432/x", "password"),
+    (
+        "jwt",
+        "SERVICE_HEADER",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJvcmRlcnMifQ.c2lnbmF0dXJlLXZhbHVl",
+        "JSON Web Token",
+    ),
+]
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_sample_stacks_load(env: str) -> None:
+    """Each sample stack loads with the three sample services."""
+    spec = load_spec(env, stacks_dir=STACKS_DIR)
+
+    assert spec.env == env
+    assert spec.catalog.names == ("orders", "payments", "inventory")
+    assert spec.stack_file == STACKS_DIR / f"Pulumi.{env}.yaml"
+
+
+def test_environments_differ_as_configured() -> None:
+    """prod runs more replicas with deletion protection and approval; dev runs one of each."""
+    dev = load_spec("dev", stacks_dir=STACKS_DIR)
+    prod = load_spec("prod", stacks_dir=STACKS_DIR)
+
+    dev_counts = [dev.desired_count(service) for service in dev.catalog.services]
+    prod_counts = [prod.desired_count(service) for service in prod.catalog.services]
+    assert dev_counts == [1, 1, 1]
+    assert all(p > d for p, d in zip(prod_counts, dev_counts, strict=True))
+    assert (dev.protected, prod.protected) == (False, True)
+    assert prod.settings.rollout.require_approval
+    assert not dev.settings.rollout.require_approval
+
+
+def test_catalog_desired_count_applies_without_override() -> None:
+    """staging sets no replica overrides, so the catalog's desired counts apply."""
+    spec = load_spec("staging", stacks_dir=STACKS_DIR)
+
+    counts = {service.name: spec.desired_count(service) for service in spec.catalog.services}
+
+    assert counts == {"orders": 2, "payments": 2, "inventory": 1}
+
+
+def test_peers_are_ordered_before_their_callers() -> None:
+    """orders calls payments and inventory, so both come before it."""
+    spec = load_spec("dev", stacks_dir=STACKS_DIR)
+
+    order = [service.name for service in spec.catalog.callees_first()]
+
+    assert order.index("orders") > order.index("payments")
+    assert order.index("orders") > order.index("inventory")
+    assert spec.catalog.callees_of("orders") == ("payments", "inventory")
+
+
+@pytest.mark.parametrize("bad", BAD_CATALOGS, ids=lambda bad: bad.id)
+def test_bad_catalog_is_one_clear_error(bad: BadInput, tmp_path: Path) -> None:
+    """A broken catalog names the file, the key path, what was expected and what was found."""
+    document = sample_catalog()
+    bad.mutate(document)
+    path = write_yaml(tmp_path / "services.yaml", document)
+
+    with pytest.raises(SpecError) as raised:
+        load_catalog(path)
+
+    error = raised.value
+    assert error.file == str(path)
+    assert error.key_path == bad.key_path
+    assert bad.expected in error.expected
+    assert bad.found in error.found
+    assert error.fix
+    assert str(error).startswith(f"{path}: {bad.key_path}: expected ")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "description"),
+    [case[1:] for case in SECRET_VALUES],
+    ids=[case[0] for case in SECRET_VALUES],
+)
+def test_secret_looking_environment_value_is_rejected_without_echo(
+    variable: str, value: str, description: str, tmp_path: Path
+) -> None:
+    """A plain environment value that looks secret is refused, and the message never repeats it."""
+    document = sample_catalog()
+    _env_value("payments", variable, value)(document)
+    path = write_yaml(tmp_path / "services.yaml", document)
+
+    with pytest.raises(SpecError) as raised:
+        load_catalog(path)
+
+    error = raised.value
+    assert error.key_path == f"services[payments].environment.{variable}"
+    assert description in error.found
+    assert "secrets" in error.fix
+    assert value not in str(error)
+    assert value not in repr(error.args)
+
+
+def test_wrong_type_never_echoes_a_secret_looking_value(tmp_path: Path) -> None:
+    """Even a type error describes a secret-looking value instead of quoting it."""
+    document = sample_catalog()
+    _on_service("orders", "image", "AKIAZ7QW3RT5YU8IOP2L")(document)
+    _on_service("orders", "port", "AKIAZ7QW3RT5YU8IOP2L")(document)
+    path = write_yaml(tmp_path / "services.yaml", document)
+
+    with pytest.raises(SpecError) as raised:
+        load_catalog(path)
+
+    assert "AKIA" not in str(raised.value)
+    assert "a string of 20 characters" in raised.value.found
+
+
+def test_plain_references_in_environment_are_accepted(tmp_path: Path) -> None:
+    """URLs without passwords, secret names and ARNs are plain values, not secrets."""
+    document = sample_catalog()
+    _env_value("orders", "UPSTREAM_URL", "https://api.example.com/v1")(document)
+    _env_value("orders", "TOKEN_TTL", "300")(document)
+    _env_value("orders", "AUDIT_TOPIC_ARN", "arn:aws:sns:eu-west-1:111122223333:audit")(document)
+    path = write_yaml(tmp_path / "services.yaml", document)
+
+    catalog = load_catalog(path)
+
+    assert catalog.service("orders").environment["TOKEN_TTL"] == "300"
+
+
+@pytest.mark.parametrize(
+    ("cpu", "memory"),
+    [(256, 512), (512, 4096), (4096, 30720), (8192, 16384), (8192, 61440), (16384, 122880)],
+)
+def test_valid_fargate_sizes_are_accepted(cpu: int, memory: int, tmp_path: Path) -> None:
+    """Fargate's real task sizes, including 8 and 16 vCPU, pass."""
+    document = sample_catalog()
+    service(document, "orders").update(cpu=cpu, memory=memory)
+    path = write_yaml(tmp_path / "services.yaml", document)
+
+    catalog = load_catalog(path)
+
+    assert catalog.service("orders").memory == memory
+
+
+def test_fargate_table_matches_aws_limits() -> None:
+    """The table has AWS's seven CPU sizes and their memory bounds."""
+    bounds = {cpu: (min(memories), max(memories)) for cpu, memories in FARGATE_TASK_SIZES.items()}
+
+    assert bounds == {
+        256: (512, 2048),
+        512: (1024, 4096),
+        1024: (2048, 8192),
+        2048: (4096, 16384),
+        4096: (8192, 30720),
+        8192: (16384, 61440),
+        16384: (32768, 122880),
+    }
+
+
+def test_duplicate_yaml_key_is_rejected(tmp_path: Path) -> None:
+    """A key repeated in one mapping is an error naming both lines, not a silent override."""
+    path = tmp_path / "services.yaml"
+    path.write_text(
+        "services:\n"
+        "  - name: orders\n"
+        "    image: public.ecr.aws/x/orders:1\n"
+        "    port: 8080\n"
+        "    port: 9090\n"
+    )
+
+    with pytest.raises(SpecError) as raised:
+        load_catalog(path)
+
+    assert raised.value.key_path == "line 5"
+    assert "'port' again (first on line 4)" in raised.value.found
+
+
+def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
+    """Broken YAML syntax is a SpecError with the line and column."""
+    path = tmp_path / "services.yaml"
+    path.write_text("services:\n  - name: [orders\n")
+
+    with pytest.raises(SpecError) as raised:
+        load_catalog(path)
+
+    assert raised.value.key_path.startswith("line ")
+    assert raised.value.expected == "valid YAML"
+
+
+def test_missing_catalog_file_is_a_spec_error(tmp_path: Path) -> None:
+    """A catalog path that does not exist is reported as such."""
+    with pytest.raises(SpecError) as raised:
+        load_catalog(tmp_path / "nope.yaml")
+
+    assert raised.value.found == "no such file"
+
+
+# --- stack files -------------------------------------------------------------------------
+
+
+def _settings_set(key: str, value: object) -> Mutation:
+    def mutate(document: Document) -> None:
+        settings(document)[key] = value
+
+    return mutate
+
+
+def _config_set(key: str, value: object) -> Mutation:
+    def mutate(document: Document) -> None:
+        document["config"][key] = value
+
+    return mutate
+
+
+def _config_drop(key: str) -> Mutation:
+    def mutate(document: Document) -> None:
+        del document["config"][key]
+
+    return mutate
+
+
+_SETTINGS = "config.latticework:settings"
+
+BAD_STACKS = [
+    BadInput("unknown-file-key", _set(["stack"], "dev"), "stack", "one of the stack file keys"),
+    BadInput(
+        "unknown-latticework-config-key",
+        _config_set("latticework:setting", {}),
+        "config.latticework:setting",
+        "aws:* keys or one of latticework:settings",
+    ),
+    BadInput(
+        "config-without-namespace",
+        _config_set("settings", {}),
+        "config.settings",
+        "aws:* keys",
+        "unknown key 'settings'",
+    ),
+    BadInput(
+        "missing-region",
+        _config_drop("aws:region"),
+        "config.aws:region",
+        "an AWS region",
+        "nothing",
+    ),
+    BadInput(
+        "bad-region",
+        _config_set("aws:region", "Ireland"),
+        "config.aws:region",
+        "an AWS region",
+        "the string 'Ireland'",
+    ),
+    BadInput(
+        "missing-settings",
+        _config_drop("latticework:settings"),
+        _SETTINGS,
+        "the environment's settings",
+    ),
+    BadInput(
+        "policies-not-mapping",
+        _config_set("latticework:policies", ["strict"]),
+        "config.latticework:policies",
+        "a mapping",
+    ),
+    BadInput(
+        "account-id-unquoted",
+        _settings_set("accountId", 111122223333),
+        f"{_SETTINGS}.accountId",
+        "a string",
+        "the number 111122223333",
+    ),
+    BadInput(
+        "account-id-short",
+        _settings_set("accountId", "1111"),
+        f"{_SETTINGS}.accountId",
+        "a 12-digit AWS account id",
+    ),
+    BadInput(
+        "unknown-settings-key",
+        _settings_set("replica", {"orders": 2}),
+        f"{_SETTINGS}.replica",
+        "one of the keys accountId, network",
+    ),
+    BadInput(
+        "missing-network",
+        lambda document: settings(document).pop("network"),
+        f"{_SETTINGS}.network",
+        "this required key",
+    ),
+    BadInput(
+        "network-both-kinds",
+        _settings_set("network", {"vpcCidr": "10.0.0.0/16", "vpcId": "vpc-0a1b2c3d"}),
+        f"{_SETTINGS}.network",
+        "either {vpcCidr, availabilityZones} or {vpcId, privateSubnetIds}",
+    ),
+    BadInput(
+        "network-neither-kind",
+        _settings_set("network", {}),
+        f"{_SETTINGS}.network",
+        "vpcCidr (new VPC) or vpcId",
+    ),
+    BadInput(
+        "existing-network-one-subnet",
+        _settings_set(
+            "network", {"vpcId": "vpc-0a1b2c3d", "privateSubnetIds": ["subnet-0a1b2c3d"]}
+        ),
+        f"{_SETTINGS}.network",
+        "at least two privateSubnetIds",
+    ),
+    BadInput(
+        "cidr-with-host-bits",
+        _settings_set("network", {"vpcCidr": "10.20.1.0/16"}),
+        f"{_SETTINGS}.network.vpcCidr",
+        "an IPv4 network from /16 to /24",
+        "the string '10.20.1.0/16'",
+    ),
+    BadInput(
+        "cidr-too-small",
+        _settings_set("network", {"vpcCidr": "10.20.0.0/28"}),
+        f"{_SETTINGS}.network.vpcCidr",
+        "an IPv4 network from /16 to /24",
+    ),
+    BadInput(
+        "one-availability-zone",
+        _settings_set("network", {"vpcCidr": "10.20.0.0/16", "availabilityZones": 1}),
+        f"{_SETTINGS}.network.availabilityZones",
+        "an integer from 2 to 6",
+    ),
+    BadInput(
+        "allowed-principals-empty",
+        _settings_set("allowedPrincipals", {}),
+        f"{_SETTINGS}.allowedPrincipals",
+        "organizationId and/or accountIds",
+    ),
+    BadInput(
+        "organization-id-invalid",
+        _settings_set("allowedPrincipals", {"organizationId": "my-org"}),
+        f"{_SETTINGS}.allowedPrincipals.organizationId",
+        "an AWS Organizations id",
+    ),
+    BadInput(
+        "replicas-unknown-service",
+        _settings_set("replicas", {"billing": 2}),
+        f"{_SETTINGS}.replicas.billing",
+        "a service of the catalog",
+        "unknown service 'billing'",
+    ),
+    BadInput(
+        "replicas-negative",
+        _settings_set("replicas", {"orders": -2}),
+        f"{_SETTINGS}.replicas.orders",
+        "an integer from 0 to 1000",
+    ),
+    BadInput(
+        "rotation-function-not-lambda",
+        _settings_set("rotationFunctionArn", "arn:aws:s3:::bucket"),
+        f"{_SETTINGS}.rotationFunctionArn",
+        "a Lambda function ARN",
+    ),
+    BadInput(
+        "deletion-protection-string",
+        _settings_set("deletionProtection", "maybe"),
+        f"{_SETTINGS}.deletionProtection",
+        "true or false",
+    ),
+    BadInput(
+        "identity-source-both",
+        _settings_set(
+            "identitySource",
+            {
+                "cognitoUserPoolArn": (
+                    "arn:aws:cognito-idp:eu-west-1:111122223333:userpool/eu-west-1_Abc123"
+                ),
+                "oidcIssuer": "https://login.example.com",
+                "clientIds": ["app"],
+            },
+        ),
+        f"{_SETTINGS}.identitySource",
+        "exactly one of cognitoUserPoolArn and oidcIssuer",
+        "both",
+    ),
+    BadInput(
+        "identity-source-no-clients",
+        _settings_set(
+            "identitySource", {"oidcIssuer": "https://login.example.com", "clientIds": []}
+        ),
+        f"{_SETTINGS}.identitySource.clientIds",
+        "at least 1 entries",
+    ),
+    BadInput(
+        "rollout-unknown-key",
+        _settings_set("rollout", {"approval": True}),
+        f"{_SETTINGS}.rollout.approval",
+        "one of the keys requireApproval, healthUrls",
+    ),
+]
+
+
+@pytest.mark.parametrize("bad", BAD_STACKS, ids=lambda bad: bad.id)
+def test_bad_stack_is_one_clear_error(bad: BadInput, tmp_path: Path) -> None:
+    """A broken stack file names the file, the key path, what was expected and what was found."""
+    document = sample_stack("dev")
+    bad.mutate(document)
+    stack_file = write_yaml(tmp_path / "Pulumi.dev.yaml", document)
+    write_yaml(tmp_path / "services.yaml", sample_catalog())
+
+    with pytest.raises(SpecError) as raised:
+        load_spec("dev", stacks_dir=tmp_path)
+
+    error = raised.value
+    assert error.file == str(stack_file)
+    assert error.key_path == bad.key_path
+    assert bad.expected in error.expected
+    assert bad.found in error.found
+    assert error.fix
+
+
+def test_missing_stack_file_is_a_spec_error(tmp_path: Path) -> None:
+    """Planning an environment without a stack file names the missing file."""
+    with pytest.raises(SpecError) as raised:
+        load_spec("qa", stacks_dir=tmp_path)
+
+    assert raised.value.file == str(tmp_path / "Pulumi.qa.yaml")
+    assert raised.value.found == "no such file"
+
+
+def test_invalid_environment_name_is_a_spec_error() -> None:
+    """An environment name that cannot be a stack or resource prefix is refused up front."""
+    with pytest.raises(SpecError) as raised:
+        load_spec("Prod", stacks_dir=STACKS_DIR)
+
+    assert raised.value.key_path == "(stack name)"
+
+
+def test_services_file_argument_replaces_the_catalog(tmp_path: Path) -> None:
+    """An explicit catalog file is used instead of stacks/services.yaml."""
+    document = sample_catalog()
+    document["services"] = [service(document, "inventory")]
+    document["services"][0]["callers"] = {}
+    other = write_yaml(tmp_path / "only-inventory.yaml", document)
+    write_yaml(tmp_path / "Pulumi.dev.yaml", sample_stack("staging"))
+
+    spec = load_spec("dev", stacks_dir=tmp_path, services_file=other)
+
+    assert spec.catalog.names == ("inventory",)
+    assert spec.services_file == other
+
+
+def test_services_file_config_key_replaces_the_catalog(tmp_path: Path) -> None:
+    """latticework:servicesFile in the stack selects the catalog, relative to the project."""
+    stacks_dir = tmp_path / "stacks"
+    stacks_dir.mkdir()
+    document = sample_catalog()
+    document["services"] = [service(document, "inventory")]
+    document["services"][0]["callers"] = {}
+    write_yaml(tmp_path / "small.yaml", document)
+    stack = sample_stack("staging")
+    stack["config"]["latticework:servicesFile"] = "small.yaml"
+    write_yaml(stacks_dir / "Pulumi.staging.yaml", stack)
+
+    spec = load_spec("staging", stacks_dir=stacks_dir)
+
+    assert spec.catalog.names == ("inventory",)
+    assert spec.services_file == tmp_path / "small.yaml"
+
+
+def test_spec_models_are_frozen() -> None:
+    """The loaded spec cannot be changed after validation."""
+    spec = load_spec("dev", stacks_dir=STACKS_DIR)
+
+    with pytest.raises(ValueError, match="frozen"):
+        spec.catalog.service("orders").port = 1  # type: ignore[misc]
+
+
+def test_policies_block_is_passed_through_untouched(tmp_path: Path) -> None:
+    """latticework:policies is the policy pack's to validate; the spec keeps it as given."""
+    stack = sample_stack("dev")
+    stack["config"]["latticework:policies"] = {"rotationMaxDays": 90, "anything": ["goes"]}
+    write_yaml(tmp_path / "Pulumi.dev.yaml", stack)
+    write_yaml(tmp_path / "services.yaml", sample_catalog())
+
+    spec = load_spec("dev", stacks_dir=tmp_path)
+
+    assert spec.policies == {"rotationMaxDays": 90, "anything": ["goes"]}
