@@ -14,6 +14,7 @@ from pep_runtime.secrets._client import (
     SecretsClient,
     SecretsConfig,
     environment_variable,
+    secretsmanager_client,
 )
 from pep_runtime.secrets._rotation import (
     with_refresh_on_auth_failure,
@@ -46,6 +47,7 @@ __all__ = [
     "SecretsConfig",
     "SecretsError",
     "environment_variable",
+    "secretsmanager_client",
     "with_refresh_on_auth_failure",
     "with_refresh_on_auth_failure_async",
 ]

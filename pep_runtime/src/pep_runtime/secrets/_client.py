@@ -122,6 +122,22 @@ class _SecretKey:
         return f"secret {self.name!r} ({where})"
 
 
+def secretsmanager_client(region: str, config: SecretsConfig) -> SecretsManagerClient:
+    """A Secrets Manager client with the retries and timeouts of `config`.
+
+    Credentials come from botocore's chain (the task role's on ECS). Throttling and
+    transient faults get botocore's "standard" retries: at most `config.max_attempts`
+    attempts in all, with jittered exponential backoff; other errors are not retried.
+    """
+    boto_config = Config(
+        retries={"mode": "standard", "total_max_attempts": config.max_attempts},
+        connect_timeout=config.connect_timeout_seconds,
+        read_timeout=config.read_timeout_seconds,
+    )
+    session = boto3.session.Session(region_name=region)
+    return session.client("secretsmanager", config=boto_config)
+
+
 def environment_variable(name: str) -> str:
     """The variable that holds the ARN of the secret with logical name `name`."""
     return f"{_ENV_PREFIX}{name.upper().replace('-', '_')}{_ENV_SUFFIX}"
@@ -242,15 +258,9 @@ class SecretsClient:
             )
             raise SecretConfigError(message, name="*", variable="AWS_REGION")
 
-        boto_config = Config(
-            retries={"mode": "standard", "max_attempts": self._config.max_attempts},
-            connect_timeout=self._config.connect_timeout_seconds,
-            read_timeout=self._config.read_timeout_seconds,
-        )
         with self._client_lock:
             if self._secretsmanager is None:
-                session = boto3.session.Session(region_name=self._region)
-                self._secretsmanager = session.client("secretsmanager", config=boto_config)
+                self._secretsmanager = secretsmanager_client(self._region, self._config)
             return self._secretsmanager
 
     def _fetch(self, key: _SecretKey) -> SecretValue:
@@ -363,4 +373,5 @@ __all__ = [
     "SecretsClient",
     "SecretsConfig",
     "environment_variable",
+    "secretsmanager_client",
 ]
