@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from latticework.errors import UsageError
 
 if TYPE_CHECKING:
+    from latticework.findings import PolicyReport
     from latticework.plan import Plan
 
 logger = logging.getLogger(__name__)
@@ -208,7 +209,7 @@ class OfflineEngine:
         *,
         services_file: Path | None = None,
         plan_function: PlanFunction | None = None,
-        evaluate_function: Callable[..., Any] | None = None,
+        evaluate_function: Callable[[Plan], PolicyReport] | None = None,
     ) -> None:
         self._project_dir = project_dir
         self._services_file = services_file
@@ -268,19 +269,17 @@ class OfflineEngine:
             from latticework.policy_eval import evaluate_plan
 
             evaluate = evaluate_plan
-        return tuple(_as_policy_finding(finding) for finding in evaluate(plan))
-
-
-def _as_policy_finding(finding: Any) -> PolicyFinding:
-    if isinstance(finding, PolicyFinding):
-        return finding
-    level = getattr(finding, "enforcement_level", "advisory")
-    return PolicyFinding(
-        policy_name=str(getattr(finding, "policy_name", getattr(finding, "policy", "?"))),
-        enforcement_level=str(getattr(level, "value", level)),
-        message=str(getattr(finding, "message", "")),
-        resource_urn=getattr(finding, "resource_urn", getattr(finding, "urn", None)),
-    )
+        report: PolicyReport = evaluate(plan)
+        return tuple(
+            PolicyFinding(
+                policy_name=finding.policy,
+                # A check that can only run at update is advisory, as in a real preview.
+                enforcement_level="mandatory" if finding.is_blocking else "advisory",
+                message=finding.message,
+                resource_urn=finding.urn,
+            )
+            for finding in report.findings
+        )
 
 
 __all__ = [

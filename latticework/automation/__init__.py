@@ -12,7 +12,6 @@ from latticework.automation._engine import (
     AutomationSettings,
     default_backend_url,
     is_self_managed,
-    pulumi_policy_config,
 )
 from latticework.automation._errors import (
     INSTALL_HINT,
@@ -33,6 +32,5 @@ __all__ = [
     "classify_failure",
     "default_backend_url",
     "is_self_managed",
-    "pulumi_policy_config",
     "require_pulumi_cli",
 ]

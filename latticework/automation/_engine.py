@@ -13,7 +13,6 @@ comes from `PULUMI_CONFIG_PASSPHRASE` or `PULUMI_CONFIG_PASSPHRASE_FILE`.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
@@ -36,6 +35,8 @@ from latticework.engine import (
     ignore_progress,
 )
 from latticework.errors import MissingCredentialsError, MissingPulumiCliError, UsageError
+from policy_packs.latticework_guardrails import policy_names
+from policy_packs.latticework_guardrails.config import pack_config_for, write_pulumi_config
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,6 @@ _SELF_MANAGED_SCHEMES = ("file://", "s3://", "gs://", "azblob://")
 _PASSPHRASE_VARIABLES = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 
 _ResultT = TypeVar("_ResultT")
-PolicyConfigBuilder = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
 
 def default_backend_url(project_dir: Path) -> str:
@@ -56,20 +56,6 @@ def default_backend_url(project_dir: Path) -> str:
 def is_self_managed(backend_url: str) -> bool:
     """Whether the backend keeps state in a file or bucket (not Pulumi Cloud)."""
     return backend_url.startswith(_SELF_MANAGED_SCHEMES)
-
-
-def pulumi_policy_config(policies: Mapping[str, Any]) -> dict[str, Any]:
-    """The pulumi `--policy-pack-config` document for a stack's `latticework:policies`.
-
-    `enforcement` (policy name -> level) becomes each policy's `enforcementLevel`; every other
-    key is a pack-wide setting handed to each policy that the enforcement map names.
-    """
-    enforcement = policies.get("enforcement") or {}
-    shared = {key: value for key, value in policies.items() if key != "enforcement"}
-    document: dict[str, Any] = {}
-    for policy_name, level in enforcement.items():
-        document[str(policy_name)] = {"enforcementLevel": level, **shared}
-    return document
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +80,9 @@ class AutomationEngine:
         settings: AutomationSettings,
         *,
         on_progress: ProgressListener = ignore_progress,
-        policy_config: PolicyConfigBuilder = pulumi_policy_config,
     ) -> None:
         self._settings = settings
         self._on_progress = on_progress
-        self._policy_config = policy_config
 
     @property
     def name(self) -> str:
@@ -271,11 +255,11 @@ class AutomationEngine:
             )
             raise UsageError(message)
 
+        # The same reader the offline policy run uses, so both run with identical settings.
         spec = load_spec(environment, stacks_dir=self._settings.project_dir / "stacks")
-        document = self._policy_config(spec.policies)
+        pack_config = pack_config_for(spec, policy_names=policy_names())
         with tempfile.TemporaryDirectory(prefix="latticework-policy-") as config_dir:
-            config_file = Path(config_dir) / f"{environment}.json"
-            config_file.write_text(json.dumps(document, indent=2), encoding="utf-8")
+            config_file = write_pulumi_config(pack_config, Path(config_dir) / f"{environment}.json")
             yield _PolicyPackArgs(packs=[str(pack_dir.resolve())], configs=[str(config_file)])
 
 
@@ -320,5 +304,4 @@ __all__ = [
     "AutomationSettings",
     "default_backend_url",
     "is_self_managed",
-    "pulumi_policy_config",
 ]

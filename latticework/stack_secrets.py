@@ -1,0 +1,106 @@
+"""Reject plaintext secrets in the stack files: a secret there must be a `secure:` value.
+
+Pulumi stack files (`stacks/Pulumi.<env>.yaml`) are committed. A value under a key that says
+it holds a secret (`aws:secretKey`, `latticework:settings.identitySource.clientSecret`, a
+`dbPassword` anywhere) must be encrypted with `pulumi config set --secret`, which stores
+`{secure: <ciphertext>}`. A value that looks like a credential under any key (an AWS access
+key id, a PEM private key, a URL with a password, a token) is rejected too.
+
+The detector is `components.secret_patterns`, the same one the spec loader and the policy
+pack use. Findings name the file and the key path and never carry the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.secret_patterns import SecretMatch, classify_variable
+
+#: The id of this check in reports (SARIF rule id, JUnit test name).
+CHECK_NAME = "stack-secrets-encrypted"
+_SECURE_KEY = "secure"
+# NOTE: the keys of the pack's enforcement map are policy names (`secret-rotation-required`),
+# not settings; their values are enforcement levels. Checking them as names would flag every
+# policy whose name mentions a secret.
+_POLICY_NAME_MAPS = frozenset({("latticework:policies", "enforcement")})
+
+
+@dataclass(frozen=True, slots=True)
+class StackSecretFinding:
+    """A plaintext secret in a stack file: where it is and what it looks like, never its value."""
+
+    file: Path
+    key_path: str
+    kind: str
+    description: str
+
+    @property
+    def message(self) -> str:
+        """One line: the file, the key path, what was found and the fix."""
+        return (
+            f"{self.file}: config.{self.key_path}: expected a `secure:` value, found "
+            f"{self.description}. Remove it from the file and run `pulumi config set --secret "
+            f"{self.key_path.split('.')[0]} ...` (with --path for a nested key), then rotate it"
+        )
+
+
+def find_plaintext_secrets(stacks_dir: Path) -> tuple[StackSecretFinding, ...]:
+    """Every plaintext secret in `stacks_dir/Pulumi.*.yaml`, files in name order.
+
+    A file that is not valid YAML is skipped here: the spec loader reports it with its line.
+    """
+    findings: list[StackSecretFinding] = []
+    for stack_file in sorted(stacks_dir.glob("Pulumi.*.yaml")):
+        try:
+            document = yaml.safe_load(stack_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+        config = document.get("config") if isinstance(document, Mapping) else None
+        if not isinstance(config, Mapping):
+            continue
+
+        for key_path, match in _walk(config, ()):
+            findings.append(
+                StackSecretFinding(
+                    file=stack_file,
+                    key_path=".".join(key_path),
+                    kind=match.kind,
+                    description=match.description,
+                )
+            )
+    return tuple(findings)
+
+
+def _walk(
+    value: Any, path: tuple[str, ...], *, named: bool = True
+) -> Iterator[tuple[tuple[str, ...], SecretMatch]]:
+    if isinstance(value, Mapping):
+        if set(value) == {_SECURE_KEY}:
+            return
+        children_named = path[-2:] not in _POLICY_NAME_MAPS
+        for key, child in value.items():
+            yield from _walk(child, (*path, str(key)), named=children_named)
+        return
+
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            # A list item is named after its list: `clientSecrets[0]` is still a secret.
+            item_path = (*path[:-1], f"{path[-1]}[{index}]") if path else (f"[{index}]",)
+            yield from _walk(item, item_path, named=named)
+        return
+
+    if value is None or isinstance(value, bool | int | float):
+        return
+
+    name = path[-1].split(":")[-1].split("[")[0] if named and path else ""
+    match = classify_variable(name, str(value))
+    if match is not None:
+        yield path, match
+
+
+__all__ = ["CHECK_NAME", "StackSecretFinding", "find_plaintext_secrets"]

@@ -1,0 +1,107 @@
+"""Plaintext values under secret-looking keys in stack files are rejected; `secure:` passes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from latticework.stack_secrets import find_plaintext_secrets
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+AWS_KEY_ID = "AKIA" + "ABCDEFGHIJKLMNOP"
+PLAIN_PASSWORD = "Tr0ub4dor&3-horse"
+
+
+def _stack(tmp_path: Path, body: str, name: str = "Pulumi.dev.yaml") -> Path:
+    stacks = tmp_path / "stacks"
+    stacks.mkdir(exist_ok=True)
+    (stacks / name).write_text(body, encoding="utf-8")
+    return stacks
+
+
+def test_sample_stacks_are_clean() -> None:
+    """The committed dev, staging and prod stacks hold no plaintext secret."""
+    assert find_plaintext_secrets(PROJECT_DIR / "stacks") == ()
+
+
+@pytest.mark.parametrize(
+    ("body", "key_path"),
+    [
+        (f"config:\n  aws:secretKey: {PLAIN_PASSWORD}\n", "aws:secretKey"),
+        (f"config:\n  latticework:dbPassword: {PLAIN_PASSWORD}\n", "latticework:dbPassword"),
+        (
+            "config:\n  latticework:settings:\n    identitySource:\n"
+            f"      clientSecret: {PLAIN_PASSWORD}\n",
+            "latticework:settings.identitySource.clientSecret",
+        ),
+        (
+            f"config:\n  latticework:apiTokens:\n    - {PLAIN_PASSWORD}\n",
+            "latticework:apiTokens[0]",
+        ),
+        (f"config:\n  latticework:note: {AWS_KEY_ID}\n", "latticework:note"),
+    ],
+)
+def test_plaintext_secret_is_found_with_its_key_path(
+    tmp_path: Path, body: str, key_path: str
+) -> None:
+    """A plaintext secret under a secret-like key, or a credential-like value, is a finding."""
+    stacks = _stack(tmp_path, body)
+
+    (finding,) = find_plaintext_secrets(stacks)
+
+    assert finding.key_path == key_path
+    assert finding.file == stacks / "Pulumi.dev.yaml"
+    assert "pulumi config set --secret" in finding.message
+
+
+def test_finding_never_carries_the_value(tmp_path: Path) -> None:
+    """Neither the finding nor its message repeats the secret value."""
+    stacks = _stack(tmp_path, f"config:\n  aws:secretKey: {PLAIN_PASSWORD}\n")
+
+    (finding,) = find_plaintext_secrets(stacks)
+
+    assert PLAIN_PASSWORD not in finding.message
+    assert PLAIN_PASSWORD not in repr(finding)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "config:\n  aws:secretKey:\n    secure: AAABAHhc0aZ1cmV2YWx1ZQ==\n",
+        "config:\n  latticework:settings:\n    dbPassword:\n      secure: AAABAFxyz==\n",
+        "config:\n  latticework:policies:\n    enforcement:\n"
+        "      secret-rotation-required: mandatory\n",
+        "config:\n  latticework:dbPasswordArn: "
+        "arn:aws:secretsmanager:eu-west-1:111122223333:secret:db-AbCdEf\n",
+        "config:\n  latticework:apiTokenTtl: 3600\n",
+        "config:\n  latticework:secretName: latticework/dev/orders/database\n",
+        "config:\n  latticework:passwordRequired: true\n",
+    ],
+)
+def test_encrypted_values_and_references_pass(tmp_path: Path, body: str) -> None:
+    """`secure:` values, policy names, ARNs, numbers, booleans and secret names are no finding."""
+    stacks = _stack(tmp_path, body)
+
+    assert find_plaintext_secrets(stacks) == ()
+
+
+def test_every_stack_file_is_checked_in_name_order(tmp_path: Path) -> None:
+    """Each Pulumi.<env>.yaml is checked; findings come in file-name order."""
+    _stack(tmp_path, f"config:\n  aws:secretKey: {PLAIN_PASSWORD}\n", "Pulumi.prod.yaml")
+    stacks = _stack(tmp_path, f"config:\n  aws:accessKey: {PLAIN_PASSWORD}\n", "Pulumi.dev.yaml")
+
+    findings = find_plaintext_secrets(stacks)
+
+    assert [(f.file.name, f.key_path) for f in findings] == [
+        ("Pulumi.dev.yaml", "aws:accessKey"),
+        ("Pulumi.prod.yaml", "aws:secretKey"),
+    ]
+
+
+def test_services_file_and_broken_yaml_are_left_to_the_spec_loader(tmp_path: Path) -> None:
+    """Only Pulumi.*.yaml files are read, and unparsable ones are left to the spec loader."""
+    stacks = _stack(tmp_path, "config: [unclosed\n")
+    (stacks / "services.yaml").write_text(f"password: {PLAIN_PASSWORD}\n", encoding="utf-8")
+
+    assert find_plaintext_secrets(stacks) == ()
