@@ -1,0 +1,182 @@
+"""Config file + environment loading, and the errors it gives for bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pep_runtime.enforcement.config import load_config
+from pep_runtime.enforcement.exceptions import EnforcementConfigError
+
+from .conftest import FIXTURE_AUTHZ, ROUTES, environment, make_config
+
+
+def _write(tmp_path: Path, document: dict[str, Any]) -> Path:
+    path = tmp_path / "pep.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def test_load_config_reads_file_and_environment(tmp_path: Path) -> None:
+    """The file gives routes, cache and identity source; the environment the rest."""
+    path = _write(
+        tmp_path,
+        {
+            "routes": ROUTES,
+            "cache": {"ttlSeconds": 2, "maxEntries": 50},
+            "identitySource": {
+                "jwksUrl": "https://cognito-idp.eu-west-1.amazonaws.com/pool/.well-known/jwks.json",
+                "issuer": "https://cognito-idp.eu-west-1.amazonaws.com/pool",
+                "clientIds": ["client-1"],
+            },
+        },
+    )
+
+    config = load_config(path, environment(LATTICEWORK_PEP_MODE="verified-permissions"))
+
+    assert config.service_name == "orders"
+    assert config.mode == "verified-permissions"
+    assert config.verified_permissions is not None
+    assert config.verified_permissions.policy_store_id == "PSEXAMPLEabcdefg111111"
+    assert config.verified_permissions.region == "eu-west-1"
+    assert config.behind_lattice is True
+    assert config.caller_roles == {("111122223333", "latticework-dev-frontend-task"): "frontend"}
+    assert config.cache.ttl_seconds == 2
+    assert config.cache.max_entries == 50
+    assert config.identity_source is not None
+    assert config.identity_source.algorithms == ("RS256",)
+    assert config.routes[0].resource is not None
+    assert config.routes[0].resource.type == "Latticework::Order"
+    assert config.routes[3].public is True
+
+
+def test_local_mode_resolves_authz_dir_relative_to_the_file(tmp_path: Path) -> None:
+    """A relative authzDir is read next to the config file."""
+    (tmp_path / "authz").symlink_to(FIXTURE_AUTHZ)
+    path = _write(tmp_path, {"routes": ROUTES, "local": {"authzDir": "authz"}})
+
+    config = load_config(path, environment())
+
+    assert config.local is not None
+    assert config.local.authz_dir == tmp_path / "authz"
+
+
+@pytest.mark.parametrize(
+    ("document", "env", "field"),
+    [
+        ({"routes": []}, {}, "routes"),
+        ({"routes": [{"method": "GOT", "path": "/x", "public": True}]}, {}, "routes[0].method"),
+        ({"routes": [{"method": "GET", "path": "x", "public": True}]}, {}, "routes[0].path"),
+        (
+            {"routes": [{"method": "GET", "path": "/a/../b", "public": True}]},
+            {},
+            "routes[0].path",
+        ),
+        (
+            {"routes": [{"method": "GET", "path": "/a/{id}/{id}", "public": True}]},
+            {},
+            "routes[0].path",
+        ),
+        (
+            {
+                "routes": [
+                    {"method": "GET", "path": "/a/{x}", "public": True},
+                    {"method": "get", "path": "/a/{y}", "public": True},
+                ]
+            },
+            {},
+            "routes[1].path",
+        ),
+        (
+            {
+                "routes": [
+                    {
+                        "method": "GET",
+                        "path": "/a/{x}",
+                        "action": "A",
+                        "resource": {"type": "T", "id": "{y}"},
+                    }
+                ]
+            },
+            {},
+            "routes[0].resource.id",
+        ),
+        (
+            {"routes": [{"method": "GET", "path": "/a", "action": "A"}]},
+            {},
+            "routes[0].resource",
+        ),
+        ({"routes": ROUTES, "extra": 1}, {}, "extra"),
+        ({"routes": ROUTES, "cache": {"ttlSeconds": -1}}, {}, "cache.ttlSeconds"),
+        (
+            {
+                "routes": ROUTES,
+                "identitySource": {
+                    "jwksUrl": "https://x/jwks",
+                    "issuer": "https://x",
+                    "clientIds": ["c"],
+                    "algorithms": ["HS256"],
+                },
+            },
+            {},
+            "identitySource.algorithms",
+        ),
+        (
+            {
+                "routes": ROUTES,
+                "identitySource": {"jwksUrl": "https://x/jwks", "issuer": "https://x"},
+            },
+            {},
+            "identitySource",
+        ),
+        ({"routes": ROUTES}, {"LATTICEWORK_SERVICE_NAME": ""}, "LATTICEWORK_SERVICE_NAME"),
+        ({"routes": ROUTES}, {"LATTICEWORK_PEP_MODE": "open"}, "LATTICEWORK_PEP_MODE"),
+        ({"routes": ROUTES}, {"LATTICEWORK_BEHIND_LATTICE": "maybe"}, "LATTICEWORK_BEHIND_LATTICE"),
+        ({"routes": ROUTES}, {"LATTICEWORK_CALLER_ROLES": "{"}, "LATTICEWORK_CALLER_ROLES"),
+        (
+            {"routes": ROUTES},
+            {"LATTICEWORK_CALLER_ROLES": '{"arn:aws:iam::1:role/x": "a"}'},
+            "LATTICEWORK_CALLER_ROLES['arn:aws:iam::1:role/x']",
+        ),
+        (
+            {"routes": ROUTES},
+            {"LATTICEWORK_PEP_MODE": "verified-permissions", "LATTICEWORK_POLICY_STORE_ID": ""},
+            "LATTICEWORK_POLICY_STORE_ID",
+        ),
+        (
+            {"routes": ROUTES},
+            {"LATTICEWORK_PEP_MODE": "verified-permissions", "AWS_REGION": ""},
+            "AWS_REGION",
+        ),
+        ({"routes": ROUTES, "local": {"authzDir": "/nonexistent"}}, {}, "local.authzDir"),
+    ],
+)
+def test_bad_config_names_the_field(
+    document: dict[str, Any], env: dict[str, str], field: str
+) -> None:
+    """Each bad value raises an error naming the file or variable, the field and what was found."""
+    body = {"local": {"authzDir": str(FIXTURE_AUTHZ)}} | document
+
+    with pytest.raises(EnforcementConfigError) as caught:
+        make_config(document=body, **env)
+
+    assert caught.value.field == field
+    assert "expected" in str(caught.value)
+    assert "found" in str(caught.value)
+
+
+def test_duplicate_yaml_keys_are_refused(tmp_path: Path) -> None:
+    """A key given twice in the file is an error naming the file and the line."""
+    path = tmp_path / "pep.yaml"
+    path.write_text("routes: []\nroutes: []\n")
+
+    with pytest.raises(EnforcementConfigError, match=r"pep\.yaml.*duplicate key 'routes'"):
+        load_config(path, environment())
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    """A missing config file is a config error naming it."""
+    with pytest.raises(EnforcementConfigError, match=r"nope\.yaml"):
+        load_config(tmp_path / "nope.yaml", environment())

@@ -1,0 +1,228 @@
+"""Local Cedar decisions on real policies, schema always loaded, reload on change."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pep_runtime.enforcement.exceptions import DecisionUnavailableError, EnforcementConfigError
+from pep_runtime.enforcement.local_cedar import LocalCedarDecisionPoint
+from pep_runtime.enforcement.model import (
+    AuthorizationRequest,
+    Decision,
+    EntityUid,
+    Principal,
+)
+
+from .conftest import FIXTURE_AUTHZ
+
+FRONTEND = Principal(uid=EntityUid("Latticework::Service", "frontend"))
+ALICE = Principal(uid=EntityUid("Latticework::User", "alice"))
+SUPPORT_BOB = Principal(
+    uid=EntityUid("Latticework::User", "bob"),
+    parents=(EntityUid("Latticework::UserGroup", "support"),),
+)
+PARTNER = Principal(
+    uid=EntityUid("Latticework::IamRole", "arn:aws:iam::444455556666:role/partner-reader"),
+    attributes={"account": "444455556666", "name": "partner-reader"},
+)
+ANONYMOUS = Principal(uid=EntityUid("Latticework::Anonymous", "anonymous"))
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _order(order_id: str) -> EntityUid:
+    return EntityUid("Latticework::Order", order_id)
+
+
+@pytest.fixture
+def decision_point() -> LocalCedarDecisionPoint:
+    """The local decision point on the fixture authz/ files."""
+    return LocalCedarDecisionPoint(FIXTURE_AUTHZ, namespace="Latticework")
+
+
+@pytest.mark.parametrize(
+    ("principal", "action", "resource", "decision", "policies"),
+    [
+        (FRONTEND, "GetOrder", _order("o-1"), Decision.ALLOW, ("frontend-reads-orders",)),
+        (FRONTEND, "GetOrder", _order("locked"), Decision.DENY, ("never-order-locked",)),
+        (FRONTEND, "CancelOrder", _order("o-1"), Decision.DENY, ()),
+        (PARTNER, "GetOrder", _order("o-1"), Decision.ALLOW, ("partner-role-reads-orders",)),
+        (SUPPORT_BOB, "GetOrder", _order("o-2"), Decision.ALLOW, ("support-group-reads-orders",)),
+        (ALICE, "GetOrder", _order("o-2"), Decision.DENY, ()),
+        (ALICE, "CancelOrder", _order("o-1"), Decision.ALLOW, ("alice-cancels-o-1",)),
+        (ALICE, "CancelOrder", _order("o-2"), Decision.DENY, ()),
+        (
+            ANONYMOUS,
+            "ReadCatalog",
+            EntityUid("Latticework::Catalog", "c"),
+            Decision.ALLOW,
+            ("anyone-reads-catalog",),
+        ),
+    ],
+)
+def test_decisions_on_real_policies(
+    decision_point: LocalCedarDecisionPoint,
+    principal: Principal,
+    action: str,
+    resource: EntityUid,
+    decision: Decision,
+    policies: tuple[str, ...],
+) -> None:
+    """Static policies (by @id), forbids and template links decide as Cedar says."""
+    result = decision_point.is_authorized(AuthorizationRequest(principal, action, resource))
+
+    assert result.decision is decision
+    assert result.determining_policies == policies
+    assert result.errors == ()
+
+
+def test_id_with_cedar_syntax_is_only_a_literal(decision_point: LocalCedarDecisionPoint) -> None:
+    """A resource id that looks like Cedar code cannot reach the forbidden `locked` order."""
+    resource = _order('locked" || resource == Latticework::Order::"o-1')
+
+    result = decision_point.is_authorized(AuthorizationRequest(FRONTEND, "GetOrder", resource))
+
+    assert result.decision is Decision.ALLOW
+    assert result.determining_policies == ("frontend-reads-orders",)
+
+
+def test_request_outside_the_schema_is_an_erroring_deny(
+    decision_point: LocalCedarDecisionPoint,
+) -> None:
+    """An anonymous caller on an action whose schema excludes it gets a deny with errors."""
+    result = decision_point.is_authorized(AuthorizationRequest(ANONYMOUS, "GetOrder", _order("x")))
+
+    assert result.decision is Decision.DENY
+    assert result.errors
+    assert not result.allowed
+
+
+def test_entities_outside_the_schema_are_an_erroring_deny(
+    decision_point: LocalCedarDecisionPoint,
+) -> None:
+    """An IAM role principal missing its schema attributes is denied with an error."""
+    bare_role = Principal(uid=EntityUid("Latticework::IamRole", "arn:aws:iam::1:role/x"))
+
+    result = decision_point.is_authorized(AuthorizationRequest(bare_role, "GetOrder", _order("x")))
+
+    assert not result.allowed
+    assert result.errors
+
+
+def test_evaluation_error_alongside_allow_is_not_allowed(authz_copy: Path) -> None:
+    """A policy that errors at run time taints an Allow from another policy."""
+    (authz_copy / "policies" / "overflow.cedar").write_text(
+        '@id("overflows")\n'
+        'permit (principal, action == Latticework::Action::"GetOrder", resource)\n'
+        "when { 9223372036854775807 + 1 > 0 };\n"
+    )
+    decision_point = LocalCedarDecisionPoint(authz_copy, namespace="Latticework")
+
+    result = decision_point.is_authorized(AuthorizationRequest(FRONTEND, "GetOrder", _order("a")))
+
+    assert result.decision is Decision.ALLOW
+    assert result.errors
+    assert not result.allowed
+
+
+def test_batch_keeps_order(decision_point: LocalCedarDecisionPoint) -> None:
+    """Batch results come back in the order of the requests."""
+    requests = [
+        AuthorizationRequest(FRONTEND, "GetOrder", _order(order_id))
+        for order_id in ["a", "locked", "b", "locked"]
+    ]
+
+    results = decision_point.is_authorized_batch(requests)
+
+    assert [result.allowed for result in results] == [True, False, True, False]
+
+
+def test_policies_that_fail_the_schema_do_not_load(authz_copy: Path) -> None:
+    """A policy naming an unknown action fails validation at start-up."""
+    (authz_copy / "policies" / "bad.cedar").write_text(
+        'permit (principal, action == Latticework::Action::"Nope", resource);\n'
+    )
+
+    with pytest.raises(EnforcementConfigError, match="do not validate"):
+        LocalCedarDecisionPoint(authz_copy, namespace="Latticework")
+
+
+def test_missing_schema_does_not_load(authz_copy: Path) -> None:
+    """Without schema.json nothing loads."""
+    (authz_copy / "schema.json").unlink()
+
+    with pytest.raises(EnforcementConfigError, match=r"schema\.json"):
+        LocalCedarDecisionPoint(authz_copy, namespace="Latticework")
+
+
+def test_bad_link_does_not_load(authz_copy: Path) -> None:
+    """A link to an unknown template is a load error naming the directory."""
+    (authz_copy / "links.yaml").write_text(
+        "- {id: l1, template: nope, principal: {type: User, id: a}, "
+        "resource: {type: Order, id: o}}\n"
+    )
+
+    with pytest.raises(EnforcementConfigError, match="template links"):
+        LocalCedarDecisionPoint(authz_copy, namespace="Latticework")
+
+
+def _touch(path: Path, text: str) -> None:
+    path.write_text(text)
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
+
+
+def test_reload_picks_up_changed_policies(authz_copy: Path) -> None:
+    """After the check interval, a changed policy file is reloaded and used."""
+    clock = FakeClock()
+    decision_point = LocalCedarDecisionPoint(
+        authz_copy, namespace="Latticework", reload_check_seconds=2, clock=clock
+    )
+    request = AuthorizationRequest(ALICE, "GetOrder", _order("o-9"))
+    before = decision_point.is_authorized(request)
+    _touch(
+        authz_copy / "policies" / "alice.cedar",
+        '@id("alice-reads")\n'
+        'permit (principal == Latticework::User::"alice", '
+        'action == Latticework::Action::"GetOrder", resource);\n',
+    )
+
+    unchanged = decision_point.is_authorized(request)
+    clock.now = 3
+    after = decision_point.is_authorized(request)
+
+    assert not before.allowed
+    assert not unchanged.allowed
+    assert after.allowed
+    assert after.determining_policies == ("alice-reads",)
+
+
+def test_broken_reload_fails_closed_until_fixed(authz_copy: Path) -> None:
+    """Files that change into something unloadable make decisions unavailable until fixed."""
+    clock = FakeClock()
+    decision_point = LocalCedarDecisionPoint(
+        authz_copy, namespace="Latticework", reload_check_seconds=1, clock=clock
+    )
+    request = AuthorizationRequest(FRONTEND, "GetOrder", _order("o-1"))
+    orders = authz_copy / "policies" / "orders.cedar"
+    good_text = orders.read_text()
+    _touch(orders, "permit (principal, action, resource")
+    clock.now = 2
+
+    with pytest.raises(DecisionUnavailableError):
+        decision_point.is_authorized(request)
+    _touch(orders, good_text)
+    clock.now = 4
+    result = decision_point.is_authorized(request)
+
+    assert result.allowed
