@@ -17,7 +17,7 @@ import click
 from components.errors import SpecError
 from latticework.errors import ExitCode, LatticeworkError
 
-_COMMAND_MODULES: tuple[str, ...] = ("authz",)
+_COMMAND_MODULES: tuple[str, ...] = ("authz", "check", "dev", "plan")
 
 
 class _LatticeworkGroup(click.Group):

@@ -189,6 +189,8 @@ class DevEnvironment:
     def _start_secrets_manager(self) -> None:
         from moto.server import ThreadedMotoServer
 
+        # werkzeug logs every request moto serves; the services' own logs say enough.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         server = ThreadedMotoServer(
             ip_address=LOOPBACK, port=self.topology.secrets_port, verbose=False
         )

@@ -1,0 +1,79 @@
+"""`latticework dev`: run the environment's request path on loopback until Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import click
+
+from components.spec import load_spec
+from latticework.dev import DEFAULT_BASE_PORT, DevEnvironment, DevPaths, build_topology
+from latticework.errors import ProgramError
+
+_WATCH_INTERVAL_SECONDS = 0.5
+
+
+@click.command("dev")
+@click.option("--env", "env", default="dev", show_default=True, help="Stack to run locally.")
+@click.option(
+    "--base-port",
+    type=click.IntRange(min=0, max=65000),
+    default=DEFAULT_BASE_PORT,
+    show_default=True,
+    help="Secrets Manager listens here, gateways on the next ports, services from +101; "
+    "0 picks free ports.",
+)
+@click.option(
+    "--project-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=Path.cwd,
+    help="The latticework project (stacks/, authz/, examples/). [default: .]",
+)
+def command(env: str, base_port: int, project_dir: Path) -> None:
+    """Run the sample services behind a local Lattice gateway, with local Cedar and secrets."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    spec = load_spec(env, stacks_dir=project_dir / "stacks")
+    topology = build_topology(spec, base_port=base_port)
+    paths = DevPaths.for_project(project_dir.resolve())
+
+    click.echo(f"starting the {env} request path on 127.0.0.1 ...")
+    with DevEnvironment(topology, paths, log_sink=_echo_service_line) as environment:
+        _print_summary(environment)
+        try:
+            while True:
+                dead = environment.dead_services()
+                if dead:
+                    raise ProgramError("; ".join(dead))
+                time.sleep(_WATCH_INTERVAL_SECONDS)
+        except KeyboardInterrupt:
+            click.echo("\nstopping ...")
+    click.echo("stopped.")
+
+
+def _echo_service_line(service: str, line: str) -> None:
+    click.echo(f"[{service}] {line}")
+
+
+def _print_summary(environment: DevEnvironment) -> None:
+    topology = environment.topology
+    click.echo("")
+    click.echo(f"region {topology.region}; Secrets Manager (moto) at {topology.secrets_endpoint}")
+    for service in topology.services:
+        peers = ", ".join(service.peers) or "none"
+        click.echo(
+            f"  {service.name:<10} {service.gateway_url}  (through the gateway; "
+            f"service on :{service.service_port}; calls: {peers})"
+        )
+    click.echo("caller credentials (local, new every run; `source` one to sign with curl):")
+    for name, path in environment.caller_files():
+        click.echo(f"  {name:<16} {path}")
+    click.echo("")
+    click.echo("sign a request as one of them (walkthrough: docs/local-dev.md):")
+    click.echo(f"  source {environment.paths.state_dir / 'callers'}/<caller>.env")
+    click.echo(
+        f'  curl --aws-sigv4 "aws:amz:{topology.region}:vpc-lattice-svcs" '
+        '--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" <gateway URL><path>'
+    )
+    click.echo("Ctrl-C stops everything.")
