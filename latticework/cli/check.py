@@ -1,0 +1,176 @@
+"""`latticework check`: plan an environment offline and run the policy pack on it, for CI.
+
+Exit 0 when no mandatory policy fails (advisory findings are reported, not fatal), 1 when
+one does, 2 on a usage or spec error. ``--format sarif`` is for GitHub code scanning,
+``--format junit`` for CI test reports.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Literal
+
+import click
+from rich.console import Console, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from latticework.cli.plan import ENVIRONMENTS, build_plan, find_project_dir, write_atomically
+from latticework.errors import PolicyViolationError
+from latticework.findings import CHECKED_AT_UPDATE, MANDATORY, PolicyReport
+from latticework.plan import Plan
+from latticework.policy_eval import evaluate_plan
+from latticework.reports.junit import render_junit
+from latticework.reports.sarif import SourceLocator, render_sarif
+
+CheckFormat = Literal["table", "json", "sarif", "junit"]
+CHECK_FORMATS: tuple[CheckFormat, ...] = ("table", "json", "sarif", "junit")
+
+
+def findings_renderable(report: PolicyReport) -> RenderableType:
+    """The findings as a rich table (or one line when there are none)."""
+    if not report.findings:
+        return Text(
+            f"{report.pack}: {len(report.policies)} policies passed on "
+            f"{report.resources_checked} resources of {report.environment}",
+            style="bold green",
+        )
+
+    table = Table(title=f"{report.pack} on {report.environment}", show_lines=False)
+    table.add_column("level", no_wrap=True)
+    table.add_column("policy", no_wrap=True)
+    table.add_column("resource", overflow="fold")
+    table.add_column("finding", overflow="fold")
+    for finding in report.findings:
+        if finding.status == CHECKED_AT_UPDATE:
+            level = Text("at update", style="cyan")
+        elif finding.enforcement == MANDATORY:
+            level = Text("mandatory", style="bold red")
+        else:
+            level = Text("advisory", style="yellow")
+        table.add_row(level, finding.policy, finding.resource_name or "(stack)", finding.message)
+    return table
+
+
+def render_findings_table(report: PolicyReport, *, width: int = 160) -> str:
+    """The findings table as plain text (no colours)."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, color_system=None, force_terminal=False)
+    console.print(findings_renderable(report))
+    return buffer.getvalue()
+
+
+def source_locator(plan: Plan, root: Path) -> SourceLocator:
+    """Where SARIF results point: the plan's catalog and stack file, relative to `root`."""
+    if plan.spec is None:
+        stack_file = root / "stacks" / f"Pulumi.{plan.environment}.yaml"
+        services_file = root / "stacks" / "services.yaml"
+    else:
+        stack_file = plan.spec.stack_file
+        services_file = plan.spec.services_file
+    return SourceLocator(
+        root=root,
+        stack_file=stack_file,
+        services_file=services_file,
+        service_names=[service.name for service in plan.services],
+    )
+
+
+def render_check(report: PolicyReport, check_format: CheckFormat, locator: SourceLocator) -> str:
+    """The report as text in one of `CHECK_FORMATS`."""
+    if check_format == "json":
+        return json.dumps(report.to_json(), indent=2) + "\n"
+    if check_format == "sarif":
+        return render_sarif(report, locator)
+    if check_format == "junit":
+        return render_junit(report)
+    return render_findings_table(report)
+
+
+def raise_on_blocking(report: PolicyReport) -> None:
+    """Raise `PolicyViolationError` (exit 1) when a mandatory policy failed."""
+    if report.passed:
+        return
+
+    failed = sorted({finding.policy for finding in report.blocking})
+    message = (
+        f"{len(report.blocking)} mandatory policy violation(s) in {report.environment}: "
+        f"{', '.join(failed)}"
+    )
+    raise PolicyViolationError(message)
+
+
+@click.command(name="check")
+@click.option(
+    "--env",
+    required=True,
+    type=click.Choice(ENVIRONMENTS),
+    help="The environment (stack) to check.",
+)
+@click.option(
+    "--services",
+    "services_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Check with this service catalog instead of stacks/services.yaml.",
+)
+@click.option(
+    "--format",
+    "check_format",
+    type=click.Choice(CHECK_FORMATS),
+    default="table",
+    show_default=True,
+    help="table: findings on the terminal; json: the findings document; sarif: SARIF 2.1.0 "
+    "for GitHub code scanning; junit: JUnit XML for CI test reports.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report to this file (atomically) instead of standard output.",
+)
+@click.option(
+    "--project-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="The Pulumi project (default: the nearest directory with Pulumi.yaml).",
+)
+def command(
+    env: str,
+    services_file: Path | None,
+    check_format: CheckFormat,
+    output: Path | None,
+    project_dir: Path | None,
+) -> None:
+    """Plan an environment offline and run the CrossGuard pack on it (for CI).
+
+    Exit 0 when every mandatory policy passes, 1 when one fails, 2 on a usage or spec error.
+    """
+    project = project_dir or find_project_dir()
+    plan = build_plan(env, project_dir=project, services_file=services_file)
+    report = evaluate_plan(plan)
+    locator = source_locator(plan, project)
+
+    if output is not None:
+        write_atomically(output, render_check(report, check_format, locator))
+        click.echo(
+            f"wrote {len(report.findings)} finding(s) for {env} ({check_format}) to {output}",
+            err=True,
+        )
+    elif check_format == "table":
+        Console(highlight=False).print(findings_renderable(report))
+    else:
+        click.echo(render_check(report, check_format, locator), nl=False)
+
+    raise_on_blocking(report)
+
+
+__all__ = [
+    "CHECK_FORMATS",
+    "CheckFormat",
+    "command",
+    "findings_renderable",
+    "raise_on_blocking",
+    "render_check",
+    "render_findings_table",
+    "source_locator",
+]
