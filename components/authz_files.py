@@ -647,9 +647,17 @@ def _clean_message(message: str) -> str:
 
 
 def validate_policy(
-    policy: CedarPolicy, schema: cedarpy.Schema, problems: list[AuthzProblem]
+    policy: CedarPolicy,
+    schema: cedarpy.Schema,
+    problems: list[AuthzProblem],
+    declared_attributes: frozenset[str] | None = None,
 ) -> None:
-    """Validate one policy or template against the schema, recording every error."""
+    """Validate one policy or template against the schema, recording every error.
+
+    `declared_attributes` (every attribute name the schema declares anywhere) also catches
+    `has` tests of undeclared attributes: Cedar's validator accepts them because `has` is
+    then simply false, so a renamed attribute would silently switch a policy off.
+    """
     result = cedarpy.validate_policies(policy.statement, schema)
     for error in result.errors:
         message = _clean_message(error.error)
@@ -657,6 +665,56 @@ def validate_policy(
         problems.append(
             AuthzProblem(policy.file, line, policy.policy_id, message, _fix_for(message))
         )
+    if declared_attributes is None:
+        return
+
+    for attribute in sorted(set(_has_tests(json.loads(policy.est_json))) - declared_attributes):
+        message = (
+            f"`has {attribute}` tests an attribute no entity type or context in the schema "
+            f"declares, so it is always false"
+        )
+        line = policy.line - 1 + _line_of_name(policy.statement, f"`has {attribute}`", 1)
+        problems.append(
+            AuthzProblem(
+                policy.file,
+                line,
+                policy.policy_id,
+                message,
+                "Declare the attribute in authz/schema.json or fix its spelling in the policy.",
+            )
+        )
+
+
+def _has_tests(node: object) -> Iterator[str]:
+    """The attribute names of every `has` test in a policy's JSON form."""
+    if isinstance(node, dict):
+        test = node.get("has")
+        if isinstance(test, dict) and isinstance(test.get("attr"), str):
+            yield test["attr"]
+        for value in node.values():
+            yield from _has_tests(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _has_tests(item)
+
+
+def schema_attribute_names(schema_json: str) -> frozenset[str]:
+    """Every attribute name declared anywhere in the JSON schema (shapes, contexts, types)."""
+    names: set[str] = set()
+
+    def collect(node: object) -> None:
+        if isinstance(node, dict):
+            attributes = node.get("attributes")
+            if isinstance(attributes, dict):
+                names.update(attributes)
+            for value in node.values():
+                collect(value)
+        elif isinstance(node, list):
+            for item in node:
+                collect(item)
+
+    collect(json.loads(schema_json))
+    return frozenset(names)
 
 
 def _check_links(
@@ -756,8 +814,9 @@ def inspect_authz(
         return None, tuple(problems)
 
     schema = cedarpy.Schema.from_json_str(schema_json)
+    declared_attributes = schema_attribute_names(schema_json)
     for policy in (*policies, *templates):
-        validate_policy(policy, schema, problems)
+        validate_policy(policy, schema, problems, declared_attributes)
     _check_links(
         links,
         {template.policy_id: template for template in templates},
@@ -805,6 +864,7 @@ __all__ = [
     "load_authz",
     "load_yaml",
     "schema_actions",
+    "schema_attribute_names",
     "schema_entity_types",
     "split_statements",
     "validate_policy",

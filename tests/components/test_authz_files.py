@@ -185,6 +185,16 @@ def test_optional_attribute_with_has_passes(tmp_path: Path) -> None:
     assert problems_of(authz) == ()
 
 
+def test_has_on_an_attribute_the_schema_never_declares_is_reported(tmp_path: Path) -> None:
+    """`has` on an undeclared attribute is always false, so it is reported, not accepted."""
+    authz = make_authz(tmp_path, with_condition("principal has emial"))
+
+    problem = only_problem(authz)
+
+    assert (problem.line, problem.policy_id) == (7, "users-read")
+    assert "`has emial` tests an attribute no entity type or context" in problem.message
+
+
 def test_misspelled_extension_function_is_reported(tmp_path: Path) -> None:
     """An unknown extension function (`ipp` for `ip`) is a syntax error naming the function."""
     authz = make_authz(tmp_path, with_condition('context.sourceIp.isInRange(ipp("10.0.0.0/8"))'))

@@ -1,0 +1,211 @@
+"""The `latticework authz` commands: validate, test, format, and the case file loader."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from components.errors import SpecError
+from latticework.authz import format_cedar, format_file, load_case_file
+from latticework.cli import main
+
+REPO_AUTHZ = Path(__file__).resolve().parents[2] / "authz"
+REPO_CATALOG = Path(__file__).resolve().parents[2] / "stacks" / "services.yaml"
+
+
+@pytest.fixture
+def authz_dir(tmp_path: Path) -> Path:
+    """A writable copy of the repository's authz/."""
+    target = tmp_path / "authz"
+    shutil.copytree(REPO_AUTHZ, target)
+    return target
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(main, ["authz", *args])
+
+
+def test_validate_passes_on_the_repository(authz_dir: Path) -> None:
+    """`authz validate` exits 0 and summarises what it checked."""
+    result = invoke("validate", "--authz-dir", str(authz_dir), "--catalog", str(REPO_CATALOG))
+
+    assert result.exit_code == 0, result.output
+    assert "9 policies, 1 templates, 1 links valid against" in result.output
+
+
+def test_validate_prints_every_problem_and_exits_2(authz_dir: Path) -> None:
+    """Each problem is one line with file, line and policy id; the exit code is 2."""
+    users = authz_dir / "policies" / "users.cedar"
+    users.write_text(users.read_text().replace("principal has email", "principal.emial"))
+    services = authz_dir / "policies" / "services.cedar"
+    services.write_text(services.read_text().replace('"GetItem"', '"GetItems"'))
+
+    result = invoke("validate", "--authz-dir", str(authz_dir), "--catalog", "missing.yaml")
+
+    assert result.exit_code == 2
+    assert f"{services}:" in result.output
+    assert 'policy "orders-calls-inventory": unrecognized action' in result.output
+    assert "problem(s) in" in result.output
+
+
+def test_validate_checks_a_proposed_schema_against_existing_policies(
+    authz_dir: Path, tmp_path: Path
+) -> None:
+    """`--schema` validates all current policies against a schema change before it ships."""
+    proposed = tmp_path / "proposed.json"
+    schema = (authz_dir / "schema.json").read_text()
+    proposed.write_text(schema.replace('"scopes"', '"scope"'))
+
+    result = invoke("validate", "--authz-dir", str(authz_dir), "--schema", str(proposed))
+
+    assert result.exit_code == 2
+    assert 'users.cedar:10: policy "customers-create-orders"' in result.output
+    assert "`has scopes` tests an attribute no entity type or context" in result.output
+
+
+def test_validate_reports_catalog_routes_missing_from_the_schema(
+    authz_dir: Path, tmp_path: Path
+) -> None:
+    """A catalog route whose action the schema lacks is reported against the catalog."""
+    catalog = tmp_path / "services.yaml"
+    catalog.write_text(REPO_CATALOG.read_text().replace("action: CancelOrder", "action: Refund"))
+
+    result = invoke("validate", "--authz-dir", str(authz_dir), "--catalog", str(catalog))
+
+    assert result.exit_code == 2
+    assert "services[orders].routes[3]: action 'Refund' is not in the schema" in result.output
+
+
+def test_test_command_prints_failures_and_the_closing_line(authz_dir: Path) -> None:
+    """A failing case prints one line and the run ends with `N passed, N failed`, exit 1."""
+    services = authz_dir / "tests" / "services.yaml"
+    text = services.read_text()
+    services.write_text(text.replace("expect: deny\n    determining: []", "expect: allow", 1))
+
+    result = invoke("test", "--authz-dir", str(authz_dir))
+
+    lines = result.output.splitlines()
+    assert result.exit_code == 1
+    assert lines[0].startswith(f"{services}:")
+    assert "inventory may not create payments: expected allow, got deny" in lines[0]
+    assert lines[1] == "21 passed, 1 failed"
+
+
+def test_test_command_passes_on_the_repository(authz_dir: Path) -> None:
+    """All sample cases pass and only the closing line is printed."""
+    result = invoke("test", "--authz-dir", str(authz_dir))
+
+    assert result.exit_code == 0, result.output
+    assert result.output == "22 passed, 0 failed\n"
+
+
+def test_test_command_refuses_invalid_policies(authz_dir: Path) -> None:
+    """Tests never run against policies that fail validation (exit 2)."""
+    (authz_dir / "policies" / "bad.cedar").write_text('@id("bad") permit (principal, action);\n')
+
+    result = invoke("test", "--authz-dir", str(authz_dir))
+
+    assert result.exit_code == 2
+    assert "bad.cedar:1" in result.output
+
+
+def test_format_check_lists_unformatted_files(authz_dir: Path) -> None:
+    """`format --check` names files the Cedar formatter would change and exits 2."""
+    grants = authz_dir / "templates" / "grants.cedar"
+    grants.write_text(grants.read_text().replace("permit (\n  principal", "permit (principal"))
+
+    result = invoke("format", "--check", "--authz-dir", str(authz_dir))
+
+    assert result.exit_code == 2
+    assert f"would reformat {grants}" in result.output
+
+
+def test_format_rewrites_files_and_then_checks_clean(authz_dir: Path) -> None:
+    """`format` rewrites unformatted files so a following `--check` passes."""
+    schema = authz_dir / "schema.json"
+    schema.write_text(schema.read_text().replace("\n  ", "\n    "))
+
+    rewritten = invoke("format", "--authz-dir", str(authz_dir))
+    checked = invoke("format", "--check", "--authz-dir", str(authz_dir))
+
+    assert f"reformatted {schema}" in rewritten.output
+    assert checked.exit_code == 0
+    assert schema.read_text() == (REPO_AUTHZ / "schema.json").read_text()
+
+
+def test_repository_files_are_formatted() -> None:
+    """The committed authz/ is in canonical format."""
+    result = invoke("format", "--check", "--authz-dir", str(REPO_AUTHZ))
+
+    assert result.exit_code == 0, result.output
+
+
+def test_formatter_output_is_stable() -> None:
+    """Formatting formatted Cedar text changes nothing."""
+    text = (REPO_AUTHZ / "policies" / "guardrails.cedar").read_text()
+
+    assert format_cedar(format_cedar(text)) == format_cedar(text) == text
+
+
+def test_file_that_does_not_parse_is_not_formatted(tmp_path: Path) -> None:
+    """A file Cedar cannot parse gets a problem instead of a rewrite."""
+    path = tmp_path / "broken.cedar"
+    path.write_text("permit (principal, action resource);\n")
+
+    result = format_file(path)
+
+    assert result.formatted is None
+    assert result.problem is not None
+    assert result.problem.startswith("cannot be parsed")
+
+
+def test_case_file_with_unknown_key_names_the_line(tmp_path: Path) -> None:
+    """A case with an unknown key raises SpecError naming the file, line and key."""
+    path = tmp_path / "cases.yaml"
+    path.write_text(
+        "cases:\n"
+        "  - name: ok\n    principal: {type: T, id: a}\n    action: A\n"
+        "    resource: {type: R, id: r}\n    expect: allow\n"
+        "  - name: typo\n    principal: {type: T, id: a}\n    action: A\n"
+        "    resource: {type: R, id: r}\n    expected: allow\n"
+    )
+
+    with pytest.raises(SpecError) as raised:
+        load_case_file(path)
+
+    assert str(raised.value).startswith(f"{path}:7: cases[1]: expected keys")
+    assert "missing ['expect']" in str(raised.value)
+
+
+def test_case_file_accepts_cedar_uids_and_short_actions(tmp_path: Path) -> None:
+    """Principals may be written as Cedar uids and actions by their bare name."""
+    path = tmp_path / "cases.yaml"
+    path.write_text(
+        "cases:\n"
+        "  - name: uid forms\n"
+        "    principal: 'Latticework::User::\"a b\"'\n"
+        "    action: GetOrder\n"
+        "    resource: {type: Latticework::Order, id: o}\n"
+        "    expect: deny\n"
+    )
+
+    [case] = load_case_file(path)
+
+    assert case.principal == {"type": "Latticework::User", "id": "a b"}
+    assert case.action == {"type": "Latticework::Action", "id": "GetOrder"}
+    assert case.determining is None
+
+
+def test_case_file_rejects_bad_expectation(tmp_path: Path) -> None:
+    """`expect` must be allow or deny."""
+    path = tmp_path / "cases.yaml"
+    path.write_text(
+        "cases:\n  - name: x\n    principal: {type: T, id: a}\n    action: A\n"
+        "    resource: {type: R, id: r}\n    expect: permit\n"
+    )
+
+    with pytest.raises(SpecError, match=r"cases\[0\]\.expect: expected allow or deny"):
+        load_case_file(path)
