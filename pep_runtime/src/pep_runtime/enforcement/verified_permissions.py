@@ -131,7 +131,7 @@ class VerifiedPermissionsDecisionPoint:
             region_name=settings.region,
             connect_timeout=settings.connect_timeout_seconds,
             read_timeout=settings.read_timeout_seconds,
-            retries={"mode": "standard", "max_attempts": settings.max_attempts},
+            retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
         )
         client = boto3.client("verifiedpermissions", config=client_config)
         return cls(
