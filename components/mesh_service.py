@@ -89,7 +89,9 @@ class MeshService(pulumi.ComponentResource):
         )
         task_role = self._task_role(name, args, partition)
         execution_role = self._execution_role(name, args, partition, log_group)
-        infrastructure_role = self._infrastructure_role(name, args, partition)
+        infrastructure_role, infrastructure_policy = self._infrastructure_role(
+            name, args, partition
+        )
 
         target_group = self._target_group(name, args)
         lattice_service = aws.vpclattice.Service(
@@ -130,7 +132,8 @@ class MeshService(pulumi.ComponentResource):
             propagate_tags="SERVICE",
             wait_for_steady_state=False,
             tags={"latticework:service": service.name, "latticework:environment": args.env},
-            opts=pulumi.ResourceOptions(parent=self),
+            # ECS needs the infrastructure role's permissions before it registers targets.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[infrastructure_policy]),
         )
 
         self.lattice_service_arn = lattice_service.arn
@@ -222,7 +225,7 @@ class MeshService(pulumi.ComponentResource):
 
     def _infrastructure_role(
         self, name: str, args: MeshServiceArgs, partition: str
-    ) -> aws.iam.Role:
+    ) -> tuple[aws.iam.Role, aws.iam.RolePolicyAttachment]:
         """The role ECS uses to register and deregister the tasks as Lattice targets."""
         role = aws.iam.Role(
             f"{name}-infra-role",
@@ -236,7 +239,7 @@ class MeshService(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        aws.iam.RolePolicyAttachment(
+        attachment = aws.iam.RolePolicyAttachment(
             f"{name}-infra-policy",
             role=role.name,
             policy_arn=(
@@ -244,7 +247,7 @@ class MeshService(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        return role
+        return role, attachment
 
     def _target_group(self, name: str, args: MeshServiceArgs) -> aws.vpclattice.TargetGroup:
         service = args.service

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from latticework.plan import Plan, PlannedResource
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 STACKS_DIR = PROJECT_DIR / "stacks"
@@ -44,3 +47,57 @@ def write_yaml(path: Path, document: Document) -> Path:
     """Write `document` to `path` as YAML and return the path."""
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
+
+
+def resources_of(
+    plan: Plan, resource_type: str, *, parent_name: str | None = None
+) -> list[PlannedResource]:
+    """The plan's resources of one type, optionally only those under the named component."""
+    found = list(plan.of_type(resource_type))
+    if parent_name is None:
+        return found
+    return [
+        planned
+        for planned in found
+        if planned.parent_urn is not None and planned.parent_urn.endswith(f"::{parent_name}")
+    ]
+
+
+def named(plan: Plan, resource_type: str, name: str) -> PlannedResource:
+    """The one resource of the plan with this type and Pulumi name."""
+    matches = [planned for planned in plan.of_type(resource_type) if planned.name == name]
+    assert len(matches) == 1, f"expected one {resource_type} named {name}, found {len(matches)}"
+    return matches[0]
+
+
+def container_environment(plan: Plan, service: str) -> dict[str, str]:
+    """The environment variables of a service's container, from its task definition."""
+    task = named(plan, TASK_DEFINITION, f"{service}-task")
+    definitions = json.loads(str(task.inputs["containerDefinitions"]))
+    return {entry["name"]: entry["value"] for entry in definitions[0]["environment"]}
+
+
+def policy_document(planned: PlannedResource, key: str = "policy") -> dict[str, Any]:
+    """A JSON policy input of a planned resource, parsed."""
+    document: dict[str, Any] = json.loads(str(planned.inputs[key]))
+    return document
+
+
+def inputs_of(planned: PlannedResource) -> Any:
+    """A resource's inputs, typed loosely for reading nested values in assertions."""
+    return planned.inputs
+
+
+def outputs_of(planned: PlannedResource) -> Any:
+    """A resource's outputs, typed loosely for reading nested values in assertions."""
+    return planned.outputs
+
+
+AUTH_POLICY = "aws:vpclattice/authPolicy:AuthPolicy"
+ECS_SERVICE = "aws:ecs/service:Service"
+IAM_ROLE = "aws:iam/role:Role"
+IAM_ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+LATTICE_SERVICE = "aws:vpclattice/service:Service"
+SECRET = "aws:secretsmanager/secret:Secret"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"

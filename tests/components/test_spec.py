@@ -765,7 +765,7 @@ def test_spec_models_are_frozen() -> None:
     spec = load_spec("dev", stacks_dir=STACKS_DIR)
 
     with pytest.raises(ValueError, match="frozen"):
-        spec.catalog.service("orders").port = 1  # type: ignore[misc]
+        spec.catalog.service("orders").port = 1
 
 
 def test_policies_block_is_passed_through_untouched(tmp_path: Path) -> None:
