@@ -10,12 +10,15 @@ from typing import Any
 
 import pulumi
 import pytest
+from click.testing import CliRunner
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from components.errors import SpecError
 from components.policy_store import PolicyStore, PolicyStoreArgs
+from latticework.cli import main
+from latticework.plan import Plan
 
 AUTHZ_DIR = Path(__file__).resolve().parents[2] / "authz"
 STORE_ID = "PSEXAMPLEabcdefg111111"
@@ -247,3 +250,47 @@ def test_invalid_policy_stops_the_store(tmp_path: Path) -> None:
 
     with pytest.raises(SpecError, match=r"broken\.cedar:2: policy \"broken\""):
         _run(lambda: PolicyStore("dev-authz", PolicyStoreArgs(authz)))
+
+
+# --- through the offline plan of the real program ------------------------------------------
+
+VP = "aws:verifiedpermissions"
+
+
+def test_plan_every_policy_depends_on_the_schema(staging_plan: Plan) -> None:
+    """In the planned staging environment each policy and template depends on the schema."""
+    [schema] = staging_plan.of_type(f"{VP}/schema:Schema")
+    dependents = (
+        *staging_plan.of_type(f"{VP}/policy:Policy"),
+        *staging_plan.of_type(f"{VP}/policyTemplate:PolicyTemplate"),
+        *staging_plan.of_type(f"{VP}/identitySource:IdentitySource"),
+    )
+
+    missing = [r.name for r in dependents if schema.urn not in r.dependencies]
+
+    assert len(dependents) == 12
+    assert missing == []
+
+
+def test_plan_store_is_strict_with_the_staging_identity_source(staging_plan: Plan) -> None:
+    """Staging's Cognito identity source is planned with the principal type set explicitly."""
+    [store] = staging_plan.of_type(f"{VP}/policyStore:PolicyStore")
+    [source] = staging_plan.of_type(f"{VP}/identitySource:IdentitySource")
+
+    assert store.inputs["validationSettings"] == {"mode": "STRICT"}
+    assert source.inputs["principalEntityType"] == "Latticework::User"
+
+
+def test_plan_fails_with_exit_2_when_authz_is_invalid(project_copy: Path) -> None:
+    """`latticework plan` stops with exit 2 and the policy's file, line and id."""
+    users = project_copy / "authz" / "policies" / "users.cedar"
+    users.write_text(
+        users.read_text().replace("principal is Latticework::User", "principal is User")
+    )
+
+    result = CliRunner().invoke(main, ["plan", "--env", "dev", "--project-dir", str(project_copy)])
+
+    assert result.exit_code == 2, result.output
+    assert 'users.cedar:15: policy "owners-manage-orders": unrecognized entity type `User`' in (
+        result.output
+    )
