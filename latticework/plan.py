@@ -107,9 +107,19 @@ class Plan:
     _by_urn: Mapping[str, PlannedResource] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
+    _children: Mapping[str, tuple[PlannedResource, ...]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
+        children: dict[str, list[PlannedResource]] = {}
+        for planned in self.resources:
+            if planned.parent_urn is not None:
+                children.setdefault(planned.parent_urn, []).append(planned)
         object.__setattr__(self, "_by_urn", {planned.urn: planned for planned in self.resources})
+        object.__setattr__(
+            self, "_children", {urn: tuple(found) for urn, found in children.items()}
+        )
 
     def __iter__(self) -> Iterator[PlannedResource]:
         return iter(self.resources)
@@ -131,7 +141,7 @@ class Plan:
 
     def children(self, urn: str) -> tuple[PlannedResource, ...]:
         """The resources whose parent is `urn` (direct children only)."""
-        return tuple(planned for planned in self.resources if planned.parent_urn == urn)
+        return self._children.get(urn, ())
 
     def roots(self) -> tuple[PlannedResource, ...]:
         """The resources whose parent is the stack (or that have no parent)."""
@@ -140,6 +150,9 @@ class Plan:
             for planned in self.resources
             if planned.parent_urn is None or planned.parent_urn not in self._by_urn
         )
+
+    def __contains__(self, urn: object) -> bool:
+        return urn in self._by_urn
 
     def components(self) -> tuple[PlannedResource, ...]:
         """Every component resource."""

@@ -161,10 +161,13 @@ class OfflineMocks(Mocks):
             resource_id = args.resource_id
         outputs.setdefault("id", resource_id)
 
-        self._by_reference[resource_id] = outputs
+        # First registration wins: a resource always registers before those that refer to
+        # it, while some later ones reuse its ARN as their own id (an auth policy's id is
+        # its target's ARN) and must not shadow it.
+        self._by_reference.setdefault(resource_id, outputs)
         arn = outputs.get("arn")
         if isinstance(arn, str):
-            self._by_reference[arn] = outputs
+            self._by_reference.setdefault(arn, outputs)
         return resource_id, outputs
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
@@ -203,9 +206,9 @@ class RecordingMonitor(MockMonitor):
             id=response.id or None,
             inputs=plain_struct(request.object),
             outputs=_masked(plain_struct(response.object), request.additionalSecretOutputs),
-            dependencies=tuple(request.dependencies),
+            dependencies=_urns(request.dependencies),
             property_dependencies={
-                key: tuple(value.urns) for key, value in request.propertyDependencies.items()
+                key: _urns(value.urns) for key, value in request.propertyDependencies.items()
             },
             provider=request.provider or None,
             protect=bool(request.protect),
@@ -229,7 +232,7 @@ class RecordingMonitor(MockMonitor):
             id=request.id or None,
             inputs=plain_struct(request.properties),
             outputs=_masked(plain_struct(response.properties), request.additionalSecretOutputs),
-            dependencies=tuple(request.dependencies),
+            dependencies=_urns(request.dependencies),
             property_dependencies={},
             provider=request.provider or None,
             protect=False,
@@ -244,6 +247,11 @@ class RecordingMonitor(MockMonitor):
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (the SDK's gRPC name)
         self.component_outputs[request.urn] = plain_struct(request.outputs)
         return _sdk_register_resource_outputs(self, request)
+
+
+def _urns(urns: Any) -> tuple[str, ...]:
+    # The SDK collects dependencies in sets, so their order differs between processes.
+    return tuple(sorted(set(urns)))
 
 
 def _masked(outputs: dict[str, JsonValue], secret_names: Any) -> dict[str, JsonValue]:

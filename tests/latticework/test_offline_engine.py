@@ -280,3 +280,36 @@ def test_a_failed_run_leaves_the_next_run_working(tmp_path: Path, project: Path)
     plan = plan_environment("dev", project_dir=project)
 
     assert len(plan) == 8
+
+
+def test_a_lookup_by_arn_finds_the_resource_not_one_whose_id_is_that_arn(
+    tmp_path: Path,
+) -> None:
+    """An auth policy's id is its target's ARN; a lookup of that ARN still finds the target."""
+    project = _project(
+        tmp_path,
+        textwrap.dedent(
+            """
+            import pulumi
+            import pulumi_aws as aws
+
+            network = aws.vpclattice.ServiceNetwork("network", name="dev", auth_type="AWS_IAM")
+            policy = aws.vpclattice.AuthPolicy(
+                "network-auth", resource_identifier=network.arn, policy="{}"
+            )
+            aws.vpclattice.AccessLogSubscription(
+                "network-logs",
+                resource_identifier=network.arn,
+                destination_arn="arn:aws:logs:eu-west-1:111122223333:log-group:lattice",
+                opts=pulumi.ResourceOptions(depends_on=[policy]),
+            )
+            """
+        ),
+    )
+
+    plan = plan_environment("dev", project_dir=project)
+
+    network = plan.of_type("aws:vpclattice/serviceNetwork:ServiceNetwork")[0]
+    [logs] = plan.of_type("aws:vpclattice/accessLogSubscription:AccessLogSubscription")
+    assert logs.outputs["resourceId"] == network.id
+    assert logs.outputs["resourceArn"] == network.outputs["arn"]

@@ -1,0 +1,162 @@
+"""`latticework plan`: plan one environment offline and report it as a tree, JSON or Mermaid.
+
+The command is three steps, each a function another step can be slotted between:
+`build_plan` runs the offline engine, `render_plan` turns the Plan into text, and
+`write_report` prints it or writes it to a file atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+import click
+from rich.console import Console
+
+from latticework.errors import UsageError
+from latticework.offline import plan_environment
+from latticework.plan import Plan
+from latticework.reports import plan_renderable, render_json, render_mermaid, render_table
+
+ENVIRONMENTS = ("dev", "staging", "prod")
+"""The environments `--env` accepts."""
+
+ReportFormat = Literal["table", "json", "mermaid"]
+REPORT_FORMATS: tuple[ReportFormat, ...] = ("table", "json", "mermaid")
+
+_PROJECT_FILE = "Pulumi.yaml"
+
+
+def find_project_dir(start: Path | None = None) -> Path:
+    """The nearest directory at or above `start` (default: the working directory) holding
+    Pulumi.yaml; `start` itself when there is none, so the engine names what is missing."""
+    origin = (start or Path.cwd()).resolve()
+    for candidate in (origin, *origin.parents):
+        if (candidate / _PROJECT_FILE).is_file():
+            return candidate
+    return origin
+
+
+def build_plan(env: str, *, project_dir: Path, services_file: Path | None = None) -> Plan:
+    """Run the project's program for `env` under the offline engine."""
+    return plan_environment(env, project_dir=project_dir, services_file=services_file)
+
+
+def render_plan(plan: Plan, report_format: ReportFormat) -> str:
+    """The plan as text in one of `REPORT_FORMATS`."""
+    if report_format == "json":
+        return render_json(plan)
+    if report_format == "mermaid":
+        return render_mermaid(plan)
+    return render_table(plan)
+
+
+def write_report(plan: Plan, report_format: ReportFormat, output: Path | None) -> None:
+    """Print the report, or write it to `output` so that the file is whole or untouched."""
+    if output is not None:
+        write_atomically(output, render_plan(plan, report_format))
+        click.echo(f"wrote the {plan.environment} plan ({report_format}) to {output}", err=True)
+        return
+
+    if report_format == "table":
+        Console(highlight=False).print(plan_renderable(plan))
+        return
+
+    click.echo(render_plan(plan, report_format), nl=False)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file in the same directory and a rename."""
+    directory = path.parent if str(path.parent) else Path()
+    if not directory.is_dir():
+        message = (
+            f"--output {path}: expected a file in an existing directory, found no directory "
+            f"{directory}. Create it first or choose another path."
+        )
+        raise UsageError(message)
+
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        # mkstemp creates the file private; give it the mode a plain open() would.
+        os.chmod(temporary, 0o666 & ~_current_umask())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def _current_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+@click.command(name="plan")
+@click.option(
+    "--env",
+    required=True,
+    type=click.Choice(ENVIRONMENTS),
+    help="The environment (stack) to plan.",
+)
+@click.option(
+    "--services",
+    "services_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Plan with this service catalog instead of stacks/services.yaml.",
+)
+@click.option(
+    "--format",
+    "report_format",
+    type=click.Choice(REPORT_FORMATS),
+    default="table",
+    show_default=True,
+    help="table: resource tree per component; json: the documented plan schema; "
+    "mermaid: the call graph.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report to this file (atomically) instead of standard output.",
+)
+@click.option(
+    "--project-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="The Pulumi project (default: the nearest directory with Pulumi.yaml).",
+)
+def command(
+    env: str,
+    services_file: Path | None,
+    report_format: ReportFormat,
+    output: Path | None,
+    project_dir: Path | None,
+) -> None:
+    """Plan an environment offline: every AWS resource the program would create.
+
+    Runs the same __main__.py that `pulumi up` runs, under the Pulumi SDK's mock monitor,
+    with no cloud account and no pulumi CLI. Exit 0 on success, 2 on a usage or spec error.
+    """
+    plan = build_plan(
+        env, project_dir=project_dir or find_project_dir(), services_file=services_file
+    )
+    write_report(plan, report_format, output)
+
+
+__all__ = [
+    "ENVIRONMENTS",
+    "REPORT_FORMATS",
+    "ReportFormat",
+    "build_plan",
+    "command",
+    "find_project_dir",
+    "render_plan",
+    "write_atomically",
+    "write_report",
+]

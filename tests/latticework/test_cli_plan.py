@@ -1,0 +1,176 @@
+"""`latticework plan` through click's runner and once as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner, Result
+
+from latticework.cli import main
+from latticework.errors import ExitCode
+
+_REPO = Path(__file__).resolve().parents[2]
+_SCHEMA = json.loads((_REPO / "docs" / "plan.schema.json").read_text())
+
+
+def _plan(*arguments: str) -> Result:
+    return CliRunner().invoke(main, ["plan", "--project-dir", str(_REPO), *arguments])
+
+
+@pytest.fixture(scope="module")
+def dev_json() -> str:
+    """`latticework plan --env dev --format json` of the repository's project, run once."""
+    result = _plan("--env", "dev", "--format", "json")
+    assert result.exit_code == ExitCode.OK, result.output
+    return result.stdout
+
+
+def _catalog_with(tmp_path: Path, old: str, new: str) -> Path:
+    catalog = tmp_path / "services.yaml"
+    text = (_REPO / "stacks" / "services.yaml").read_text()
+    assert old in text
+    catalog.write_text(text.replace(old, new, 1))
+    return catalog
+
+
+def test_json_format_follows_the_documented_schema(dev_json: str) -> None:
+    """The dev plan in JSON validates against docs/plan.schema.json and names its stack."""
+    document = json.loads(dev_json)
+
+    jsonschema.validate(document, _SCHEMA)
+    assert (document["environment"], document["region"]) == ("dev", "eu-west-1")
+    assert document["summary"]["resources"] > 0
+
+
+def test_json_format_names_every_catalog_service(dev_json: str) -> None:
+    """The plan's call graph lists the sample catalog's three services."""
+    document = json.loads(dev_json)
+
+    assert [service["name"] for service in document["services"]] == [
+        "inventory",
+        "orders",
+        "payments",
+    ]
+
+
+def test_table_format_prints_a_tree_with_counts() -> None:
+    """The default format prints the component tree and the counts by type."""
+    result = _plan("--env", "dev")
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert "latticework:components:Environment" in result.stdout
+    assert "Resources by type" in result.stdout
+
+
+def test_mermaid_format_draws_the_call_graph() -> None:
+    """The Mermaid format shows orders calling payments and payments reading its secrets."""
+    result = _plan("--env", "staging", "--format", "mermaid")
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert result.stdout.startswith("flowchart LR\n")
+    assert "  svc_orders -->|invokes| svc_payments" in result.stdout
+    assert "  svc_payments -.->|reads| secret_payments__database" in result.stdout
+
+
+def test_output_writes_the_report_to_a_file(tmp_path: Path, dev_json: str) -> None:
+    """--output writes the same JSON that stdout gets, leaving no temporary file behind."""
+    target = tmp_path / "plan.json"
+
+    result = _plan("--env", "dev", "--format", "json", "--output", str(target))
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert target.read_text() == dev_json
+    assert result.stdout == ""
+    assert [path.name for path in tmp_path.iterdir()] == ["plan.json"]
+
+
+def test_output_is_untouched_when_the_plan_fails(tmp_path: Path) -> None:
+    """A failing plan leaves an existing --output file exactly as it was."""
+    target = tmp_path / "plan.json"
+    target.write_text("previous plan\n")
+    catalog = _catalog_with(tmp_path, "port: 8080", "port: 0")
+
+    result = _plan("--env", "dev", "--services", str(catalog), "--output", str(target))
+
+    assert result.exit_code == ExitCode.USAGE
+    assert target.read_text() == "previous plan\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["plan.json", "services.yaml"]
+
+
+def test_output_in_a_missing_directory_is_a_usage_error(tmp_path: Path) -> None:
+    """--output into a directory that does not exist exits 2 and names the directory."""
+    target = tmp_path / "missing" / "plan.json"
+
+    result = _plan("--env", "dev", "--format", "mermaid", "--output", str(target))
+
+    assert result.exit_code == ExitCode.USAGE
+    assert str(tmp_path / "missing") in result.stderr
+    assert not target.parent.exists()
+
+
+def test_unknown_environment_is_a_usage_error() -> None:
+    """--env accepts only dev, staging and prod."""
+    result = _plan("--env", "qa")
+
+    assert result.exit_code == ExitCode.USAGE
+    assert "'qa' is not one of 'dev', 'staging', 'prod'" in result.stderr
+
+
+def test_bad_services_file_names_the_file_and_key(tmp_path: Path) -> None:
+    """A catalog with an invalid port exits 2 with the file and key path on one line."""
+    catalog = _catalog_with(tmp_path, "port: 8080", "port: 0")
+
+    result = _plan("--env", "dev", "--services", str(catalog))
+
+    assert result.exit_code == ExitCode.USAGE
+    assert result.stdout == ""
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {catalog}: services[orders].port: expected")
+
+
+def test_missing_services_file_is_a_usage_error(tmp_path: Path) -> None:
+    """--services naming no file exits 2 and names the path."""
+    missing = tmp_path / "nowhere.yaml"
+
+    result = _plan("--env", "dev", "--services", str(missing))
+
+    assert result.exit_code == ExitCode.USAGE
+    assert str(missing) in result.stderr
+
+
+def test_a_failing_program_is_one_line_and_exit_3(tmp_path: Path) -> None:
+    """A program that raises prints its own message, no traceback, and exits 3."""
+    shutil.copytree(_REPO / "stacks", tmp_path / "stacks")
+    (tmp_path / "Pulumi.yaml").write_text("name: broken\nruntime: python\n")
+    (tmp_path / "__main__.py").write_text("raise RuntimeError('no cluster for this stack')\n")
+
+    result = CliRunner().invoke(main, ["plan", "--env", "dev", "--project-dir", str(tmp_path)])
+
+    assert result.exit_code == ExitCode.PROGRAM_ERROR
+    assert "no cluster for this stack" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_real_subprocess_gives_the_same_json(dev_json: str) -> None:
+    """`python -m latticework plan` in a fresh process (other hash seed) prints the same JSON."""
+    environment = {**os.environ, "PYTHONHASHSEED": "1234"}
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "latticework", "plan", "--env", "dev", "--format", "json"],
+        cwd=_REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert completed.returncode == ExitCode.OK, completed.stderr
+    assert completed.stdout == dev_json
