@@ -1,0 +1,123 @@
+"""SecretValue: masked representations and typed JSON fields."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import pytest
+from pep_runtime.secrets import MASK, SecretFormatError, SecretValue
+
+PASSWORD = "pa55-w0rd-very-secret"
+DOCUMENT = (
+    '{"username": "orders", "password": "' + PASSWORD + '", "port": 5432, '
+    '"ratio": 0.5, "tls": true}'
+)
+
+
+def database_secret() -> SecretValue:
+    return SecretValue(DOCUMENT, name="database", version_id="v-1", stages=("AWSCURRENT",))
+
+
+def test_repr_and_str_are_masked() -> None:
+    """repr, str and f-strings show the mask and the version, never the value."""
+    secret = database_secret()
+
+    shown = [repr(secret), str(secret), f"{secret}", f"{secret!r}", repr([secret])]
+
+    assert all(PASSWORD not in text for text in shown)
+    assert str(secret) == MASK
+    assert "version_id='v-1'" in repr(secret)
+
+
+def test_copy_and_pickle_are_refused() -> None:
+    """A secret cannot be duplicated through copy or pickle."""
+    secret = database_secret()
+
+    with pytest.raises(TypeError):
+        pickle.dumps(secret)
+    with pytest.raises(TypeError):
+        copy.deepcopy(secret)
+
+
+@pytest.mark.parametrize(
+    ("field", "kind", "expected"),
+    [
+        ("username", str, "orders"),
+        ("port", int, 5432),
+        ("ratio", float, 0.5),
+        ("port", float, 5432.0),
+        ("tls", bool, True),
+    ],
+)
+def test_json_fields_are_typed(field: str, kind: type, expected: object) -> None:
+    """A field is returned as the asked type; an integer may be read as a float."""
+    secret = database_secret()
+
+    found = secret.reveal_field(field, kind)
+
+    assert found == expected
+    assert type(found) is kind
+
+
+@pytest.mark.parametrize(("field", "kind"), [("tls", int), ("port", str), ("password", int)])
+def test_a_mistyped_field_names_both_types_but_not_the_value(field: str, kind: type) -> None:
+    """A field of the wrong JSON type raises, naming the field and the types only."""
+    secret = database_secret()
+
+    with pytest.raises(SecretFormatError) as raised:
+        secret.reveal_field(field, kind)
+
+    assert raised.value.field == field
+    assert "expected a JSON" in str(raised.value)
+    assert PASSWORD not in str(raised.value)
+
+
+def test_a_missing_field_lists_the_field_names() -> None:
+    """A missing field raises and lists the names present, not their values."""
+    secret = database_secret()
+
+    with pytest.raises(SecretFormatError) as raised:
+        secret.reveal_field("host", str)
+
+    assert "password, port, ratio, tls, username" in str(raised.value)
+    assert PASSWORD not in str(raised.value)
+    assert secret.field_names() == {"username", "password", "port", "ratio", "tls"}
+
+
+def test_invalid_json_does_not_carry_the_document() -> None:
+    """A value that is not JSON raises without chaining the decoder error that holds it."""
+    secret = SecretValue("not-json " + PASSWORD, name="api-key", version_id="v-1")
+
+    with pytest.raises(SecretFormatError) as raised:
+        secret.reveal_field("key", str)
+
+    assert raised.value.__cause__ is None
+    assert raised.value.__context__ is None
+    assert PASSWORD not in str(raised.value)
+    assert "line 1, column 1" in str(raised.value)
+
+
+def test_a_json_array_is_not_an_object() -> None:
+    """Fields are read from a JSON object only."""
+    secret = SecretValue('["' + PASSWORD + '"]', name="list", version_id="v-1")
+
+    with pytest.raises(SecretFormatError, match="holds a JSON array, expected a JSON object"):
+        secret.field_names()
+
+
+def test_a_binary_secret_read_as_text_is_refused() -> None:
+    """reveal() of a binary secret raises and points to reveal_bytes()."""
+    secret = SecretValue(b"\xff\x00", name="key", version_id="v-1")
+
+    with pytest.raises(SecretFormatError, match="reveal_bytes"):
+        secret.reveal()
+    assert secret.reveal_bytes() == b"\xff\x00"
+
+
+def test_only_scalar_field_types_are_offered() -> None:
+    """reveal_field() refuses kinds other than str, int, float and bool."""
+    secret = database_secret()
+
+    with pytest.raises(TypeError, match="str, int, float or bool"):
+        secret.reveal_field("username", list)
