@@ -2,16 +2,19 @@
 
 from latticework.authz._cases import DecisionCase, load_case_file, load_cases
 from latticework.authz._format import (
+    SCHEMA_RENDERING_FILE,
     FormatResult,
     authz_format_targets,
     format_cedar,
     format_file,
     format_schema,
+    render_schema,
 )
 from latticework.authz._runner import CaseReport, CaseResult, run_cases
 from latticework.authz._validate import ValidationReport, check_routes, validate_authz
 
 __all__ = [
+    "SCHEMA_RENDERING_FILE",
     "CaseReport",
     "CaseResult",
     "DecisionCase",
@@ -24,6 +27,7 @@ __all__ = [
     "format_schema",
     "load_case_file",
     "load_cases",
+    "render_schema",
     "run_cases",
     "validate_authz",
 ]

@@ -4,6 +4,10 @@
 project's line width. It keeps comments but joins comment blocks separated by blank lines;
 a file whose comments would not all survive is reported and never rewritten.
 `schema.json` is canonical as two-space indented JSON ending in a newline.
+
+`schema.cedarschema` is a human-readable rendering of `schema.json` in Cedar schema syntax,
+for review only (Verified Permissions takes the JSON form): `format` regenerates it and
+`format --check` reports it when it is missing or stale.
 """
 
 from __future__ import annotations
@@ -16,6 +20,11 @@ from pathlib import Path
 import cedarpy
 
 from components.authz_files import POLICIES_DIR, SCHEMA_FILE, TEMPLATES_DIR
+
+SCHEMA_RENDERING_FILE = "schema.cedarschema"
+_RENDERING_HEADER = (
+    "// Generated from schema.json by `latticework authz format` for review; edit schema.json.\n"
+)
 
 LINE_WIDTH = 100
 INDENT_WIDTH = 2
@@ -60,6 +69,17 @@ def format_file(path: Path) -> FormatResult:
     return FormatResult(path, current, formatted)
 
 
+def render_schema(authz_dir: Path) -> FormatResult:
+    """The human-readable rendering of `schema.json` against the committed one."""
+    path = authz_dir / SCHEMA_RENDERING_FILE
+    current = path.read_text(encoding="utf-8") if path.is_file() else ""
+    try:
+        schema = cedarpy.Schema.from_json_str((authz_dir / SCHEMA_FILE).read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        return FormatResult(path, current, None, f"cannot render {SCHEMA_FILE}: {exc}")
+    return FormatResult(path, current, _RENDERING_HEADER + str(schema))
+
+
 def authz_format_targets(authz_dir: Path) -> list[Path]:
     """The files `latticework authz format` covers, in a stable order."""
     targets = [authz_dir / SCHEMA_FILE] if (authz_dir / SCHEMA_FILE).is_file() else []
@@ -77,9 +97,11 @@ def _without_strings(text: str) -> str:
 
 
 __all__ = [
+    "SCHEMA_RENDERING_FILE",
     "FormatResult",
     "authz_format_targets",
     "format_cedar",
     "format_file",
     "format_schema",
+    "render_schema",
 ]

@@ -12,6 +12,7 @@ from latticework.authz import (
     authz_format_targets,
     format_file,
     load_cases,
+    render_schema,
     run_cases,
     validate_authz,
 )
@@ -93,9 +94,14 @@ def test_command(authz_dir: Path) -> None:
 @_authz_dir_option
 @click.option("--check", is_flag=True, help="Only report files that are not formatted.")
 def format_command(authz_dir: Path, check: bool) -> None:
-    """Format schema.json and the .cedar files with Cedar's formatter (or --check them)."""
+    """Format schema.json and the .cedar files with Cedar's formatter (or --check them).
+
+    Also regenerates schema.cedarschema, the human-readable rendering of schema.json.
+    """
     unformatted: list[Path] = []
-    for result in (format_file(path) for path in authz_format_targets(authz_dir)):
+    results = [format_file(path) for path in authz_format_targets(authz_dir)]
+    results.append(render_schema(authz_dir))
+    for result in results:
         if result.problem is not None:
             raise UsageError(f"{result.path}: {result.problem}")
         if not result.changed or result.formatted is None:

@@ -209,3 +209,17 @@ def test_case_file_rejects_bad_expectation(tmp_path: Path) -> None:
 
     with pytest.raises(SpecError, match=r"cases\[0\]\.expect: expected allow or deny"):
         load_case_file(path)
+
+
+def test_stale_schema_rendering_is_reported_and_regenerated(authz_dir: Path) -> None:
+    """After a schema change the human-readable rendering is stale until `format` runs."""
+    schema = authz_dir / "schema.json"
+    schema.write_text(
+        schema.read_text().replace('"Store": {},', '"Store": {},\n      "Refund": {},')
+    )
+
+    stale = invoke("format", "--check", "--authz-dir", str(authz_dir))
+    invoke("format", "--authz-dir", str(authz_dir))
+
+    assert f"would reformat {authz_dir / 'schema.cedarschema'}" in stale.output
+    assert "entity Refund;" in (authz_dir / "schema.cedarschema").read_text()
