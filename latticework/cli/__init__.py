@@ -17,7 +17,7 @@ import click
 from components.errors import SpecError
 from latticework.errors import ExitCode, LatticeworkError
 
-_COMMAND_MODULES: tuple[str, ...] = ("authz", "check", "dev", "plan")
+_COMMAND_MODULES: tuple[str, ...] = ("authz", "check", "deploy", "dev", "plan", "rollout")
 
 
 class _LatticeworkGroup(click.Group):
@@ -47,6 +47,8 @@ def main() -> None:
 
 for _module_name in _COMMAND_MODULES:
     _module = importlib.import_module(f"latticework.cli.{_module_name}")
-    main.add_command(_module.command)
+    # A module with several commands (preview, up, ...) lists them in `commands`.
+    for _command in getattr(_module, "commands", (_module.command,)):
+        main.add_command(_command)
 
 __all__ = ["main"]

@@ -1,0 +1,225 @@
+"""`latticework rollout`: promote through environments in order, one gate at a time.
+
+    latticework rollout [--envs dev,staging,prod | --to prod] [--offline] [--yes]
+                        [--resume] [--allow-replace] [--backend-url URL] [--format json]
+
+Gate 1 (offline plan + policies) runs on the offline engine; previews and deployments run
+on the Automation API engine. `--offline` runs gate 1 for every environment and nothing
+else: a dry run for pull requests with no cloud account and no pulumi CLI. Progress is saved
+in `.latticework/rollout.json` after every step; `--resume` continues where a failure or
+Ctrl-C stopped the previous rollout.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+import click
+
+from components.spec import RolloutSettings, load_spec
+from latticework.cli.deploy import make_engine, progress_printer
+from latticework.cli.plan import ENVIRONMENTS, find_project_dir
+from latticework.engine import EngineResult, OfflineEngine
+from latticework.errors import UsageError
+from latticework.rollout import (
+    STATE_FILE,
+    GateReport,
+    Rollout,
+    RolloutRequest,
+    RolloutState,
+    RolloutStateStore,
+    rollout_identity,
+)
+
+OutputFormat = Literal["text", "json"]
+_OUTCOME_MARKS = {
+    "passed": "ok",
+    "skipped": "--",
+    "failed": "!!",
+    "interrupted": "^C",
+}
+
+
+def select_environments(
+    stacks_dir: Path, envs: str | None, to_env: str | None, *, resume: bool
+) -> tuple[str, ...] | None:
+    """The environments in rollout order from `--envs` or `--to`; None to resume as saved."""
+    if envs is not None and to_env is not None:
+        raise UsageError("--envs and --to: expected one of them, found both. Pass only one")
+
+    if envs is not None:
+        selected = tuple(name.strip() for name in envs.split(",") if name.strip())
+        if not selected:
+            raise UsageError("--envs: expected a comma-separated list such as dev,staging")
+    elif to_env is not None:
+        selected = ENVIRONMENTS[: ENVIRONMENTS.index(to_env) + 1]
+    elif resume:
+        return None
+    else:
+        selected = tuple(
+            env for env in ENVIRONMENTS if (stacks_dir / f"Pulumi.{env}.yaml").is_file()
+        )
+
+    duplicates = sorted({env for env in selected if selected.count(env) > 1})
+    if duplicates:
+        message = f"--envs: expected each environment once, found {', '.join(duplicates)} twice"
+        raise UsageError(message)
+    for env in selected:
+        stack_file = stacks_dir / f"Pulumi.{env}.yaml"
+        if not stack_file.is_file():
+            message = (
+                f"--envs: expected a stack file for {env!r}, found no {stack_file}. Create it "
+                "or drop the environment"
+            )
+            raise UsageError(message)
+    return selected
+
+
+def _approver(environment: str, preview: EngineResult | None) -> bool:
+    if preview is None:
+        click.echo(f"{environment}: previewed before the rollout was resumed.", err=True)
+    else:
+        counts = {op: n for op, n in preview.change_counts().items() if op != "same"}
+        shown = ", ".join(f"{n} to {op}" for op, n in counts.items()) or "no changes"
+        click.echo(f"{environment}: {shown}.", err=True)
+    return click.confirm(f"Deploy {environment}?", default=False, err=True)
+
+
+def _reporter() -> tuple[list[GateReport], Callable[[GateReport], None]]:
+    reports: list[GateReport] = []
+
+    def report(gate: GateReport) -> None:
+        reports.append(gate)
+        if gate.outcome == "started":
+            return
+        mark = _OUTCOME_MARKS.get(gate.outcome, "--")
+        detail = f"  {gate.detail}" if gate.detail and gate.outcome != "failed" else ""
+        click.echo(
+            f"{mark} {gate.environment:<8} {gate.step.label:<20} {gate.outcome}{detail}", err=True
+        )
+
+    return reports, report
+
+
+@click.command(name="rollout")
+@click.option("--envs", help="Environments in order, comma-separated (e.g. dev,staging,prod).")
+@click.option(
+    "--to",
+    "to_env",
+    type=click.Choice(ENVIRONMENTS),
+    help="Roll out every environment up to this one, in the order " + ", ".join(ENVIRONMENTS),
+)
+@click.option("--offline", is_flag=True, help="Gate 1 only, for every environment; no cloud.")
+@click.option("--yes", is_flag=True, help="Approve environments that require approval.")
+@click.option("--resume", is_flag=True, help="Continue the rollout a failure or Ctrl-C stopped.")
+@click.option(
+    "--allow-replace",
+    is_flag=True,
+    help="Let gate 2 pass a replacement or deletion of a protected resource type.",
+)
+@click.option(
+    "--backend-url",
+    envvar="LATTICEWORK_BACKEND_URL",
+    help="State backend for the real engine (default: .latticework/state in the project).",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(("text", "json")),
+    default="text",
+    show_default=True,
+    help="text, or the final rollout state as JSON on standard output.",
+)
+@click.option(
+    "--project-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="The Pulumi project (default: the nearest directory with Pulumi.yaml).",
+)
+def command(
+    envs: str | None,
+    to_env: str | None,
+    offline: bool,
+    yes: bool,
+    resume: bool,
+    allow_replace: bool,
+    backend_url: str | None,
+    output_format: OutputFormat,
+    project_dir: Path | None,
+) -> None:
+    """Roll out environment by environment: plan, preview, approval, up, verify.
+
+    A failure stops before any later environment; exit 7 when a gate stops the rollout,
+    130 on Ctrl-C. `--resume` continues from the saved gate, and refuses when the commit or
+    the catalog changed since the rollout started.
+    """
+    project = project_dir or find_project_dir()
+    stacks_dir = project / "stacks"
+    store = RolloutStateStore(project / STATE_FILE)
+    environments = select_environments(stacks_dir, envs, to_env, resume=resume)
+    saved = store.load() if resume else None
+    identity = rollout_identity(
+        project, environments or (saved.environments if saved is not None else ())
+    )
+
+    reports, report = _reporter()
+    rollout = Rollout(
+        plan_engine=OfflineEngine(project),
+        deploy_engine=None
+        if offline
+        else make_engine(
+            project_dir=project,
+            backend_url=backend_url,
+            on_progress=progress_printer(quiet=output_format == "json"),
+        ),
+        settings=lambda env: _rollout_settings(stacks_dir, env),
+        store=store,
+        approver=_approver,
+        report=report,
+    )
+    request = RolloutRequest(
+        environments=environments,
+        offline=offline,
+        assume_yes=yes,
+        allow_replace=allow_replace,
+        interactive=sys.stdin.isatty(),
+        resume=resume,
+    )
+    try:
+        state = rollout.run(request, identity)
+    except KeyboardInterrupt:
+        click.echo("rollout interrupted; continue it with `latticework rollout --resume`", err=True)
+        raise
+    _finish(state, reports, output_format)
+
+
+def _rollout_settings(stacks_dir: Path, environment: str) -> RolloutSettings:
+    return load_spec(environment, stacks_dir=stacks_dir).settings.rollout
+
+
+def _finish(state: RolloutState, reports: list[GateReport], output_format: OutputFormat) -> None:
+    if output_format == "json":
+        document = state.to_json()
+        document["gates"] = [
+            {
+                "environment": r.environment,
+                "step": r.step.value,
+                "outcome": r.outcome,
+                "detail": r.detail,
+            }
+            for r in reports
+            if r.outcome != "started"
+        ]
+        click.echo(json.dumps(document, indent=2, sort_keys=True))
+        return
+
+    kind = "offline rollout (gate 1 only)" if state.offline else "rollout"
+    click.echo(
+        f"{kind} of {', '.join(state.environments)} finished at {state.identity.commit[:12]}"
+    )
+
+
+__all__ = ["command", "select_environments"]

@@ -1,0 +1,357 @@
+"""`latticework preview|up|destroy|refresh|drift|outputs` through click and a scripted pulumi CLI.
+
+The pulumi CLI is the outside boundary here: a small executable named `pulumi` on PATH
+answers `version`, records every call (arguments, backend, policy-pack config) and fails
+the operation with the text a test gives it, the way the real CLI prints it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from latticework.cli import main
+from latticework.errors import ExitCode
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+PASSPHRASE = "correct-horse-battery"
+SECRET_OUTPUT = "s3cr3t-db-password-value"
+
+FAKE_PULUMI = f"""#!{sys.executable}
+import json, os, sys
+args = [a for a in sys.argv[1:] if a != "--non-interactive"]
+record = {{
+    "args": args,
+    "backend": os.environ.get("PULUMI_BACKEND_URL"),
+    "passphrase": bool(os.environ.get("PULUMI_CONFIG_PASSPHRASE")),
+}}
+if "--policy-pack-config" in args:
+    with open(args[args.index("--policy-pack-config") + 1]) as handle:
+        record["policyConfig"] = json.load(handle)
+with open(os.environ["FAKE_PULUMI_LOG"], "a") as log:
+    log.write(json.dumps(record) + "\\n")
+if args[0] == "version":
+    print("v3.272.0")
+    sys.exit(0)
+if args[:2] == ["stack", "output"]:
+    secret = "{SECRET_OUTPUT}" if "--show-secrets" in args else "[secret]"
+    print(json.dumps({{"dbPassword": secret, "serviceNetworkId": "sn-0123456789abcdef0"}}))
+    sys.exit(0)
+if args[0] in ("preview", "up", "destroy", "refresh"):
+    sys.stdout.write(os.environ.get("FAKE_PULUMI_STDOUT", ""))
+    sys.stderr.write(os.environ.get("FAKE_PULUMI_STDERR", ""))
+    sys.exit(255)
+sys.exit(0)
+"""
+
+LOCKED = (
+    "error: the stack is currently locked by 1 lock(s). Either wait for the other "
+    "process(es) to end or delete the lock file with `pulumi cancel`.\n"
+)
+POLICY_VIOLATIONS = (
+    "Policy Violations:\n"
+    "    [mandatory]  latticework-guardrails v0.1.0  lattice-auth-type-iam "
+    "(orders-lattice-service: aws:vpclattice/service:Service)\n"
+    "    Set auth_type to AWS_IAM.\n"
+)
+NO_CREDENTIALS = (
+    "    error: pulumi:providers:aws resource 'default_7_51_1' has a problem: No valid "
+    "credential sources found.\n"
+)
+PROGRAM_CRASH = "    error: Program failed with an unhandled exception:\n"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project with the sample stacks and the policy pack's manifest."""
+    project_dir = tmp_path / "project"
+    shutil.copytree(PROJECT_DIR / "stacks", project_dir / "stacks")
+    shutil.copy2(PROJECT_DIR / "Pulumi.yaml", project_dir / "Pulumi.yaml")
+    pack = project_dir / "policy_packs" / "latticework_guardrails"
+    pack.mkdir(parents=True)
+    shutil.copy2(
+        PROJECT_DIR / "policy_packs" / "latticework_guardrails" / "PulumiPolicy.yaml", pack
+    )
+    return project_dir
+
+
+@pytest.fixture
+def fake_bin(tmp_path: Path) -> Path:
+    """A directory whose only command is the scripted `pulumi`."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "pulumi"
+    fake.write_text(FAKE_PULUMI, encoding="utf-8")
+    fake.chmod(0o755)
+    return bin_dir
+
+
+@pytest.fixture
+def calls_log(tmp_path: Path) -> Path:
+    """Where the scripted pulumi records its calls."""
+    return tmp_path / "pulumi-calls.jsonl"
+
+
+def _invoke(
+    args: list[str],
+    *,
+    project: Path,
+    path: Path,
+    calls_log: Path,
+    stdout: str = "",
+    stderr: str = "",
+    passphrase: str | None = PASSPHRASE,
+) -> Result:
+    env = {
+        "PATH": str(path),
+        "FAKE_PULUMI_LOG": str(calls_log),
+        "FAKE_PULUMI_STDOUT": stdout,
+        "FAKE_PULUMI_STDERR": stderr,
+        "PULUMI_CONFIG_PASSPHRASE": passphrase,
+        "PULUMI_CONFIG_PASSPHRASE_FILE": None,
+        "LATTICEWORK_BACKEND_URL": None,
+    }
+    return CliRunner().invoke(main, [*args, "--project-dir", str(project)], env=env)
+
+
+def _calls(calls_log: Path) -> list[dict[str, Any]]:
+    if not calls_log.exists():
+        return []
+    return [json.loads(line) for line in calls_log.read_text(encoding="utf-8").splitlines()]
+
+
+def _one_error_line(result: Result) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+@pytest.mark.parametrize("operation", ["preview", "up", "refresh", "drift", "outputs"])
+def test_missing_pulumi_cli_exits_5_with_install_hint(
+    operation: str, project: Path, tmp_path: Path, calls_log: Path
+) -> None:
+    """With no pulumi on PATH every real-engine command exits 5 and says how to install it."""
+    empty_bin = tmp_path / "empty"
+    empty_bin.mkdir()
+
+    result = _invoke(
+        [operation, "--env", "dev"], project=project, path=empty_bin, calls_log=calls_log
+    )
+
+    assert result.exit_code == ExitCode.MISSING_PULUMI_CLI
+    assert "get.pulumi.com" in _one_error_line(result)
+
+
+def test_missing_pulumi_cli_as_a_real_process(project: Path, tmp_path: Path) -> None:
+    """The installed CLI, run as a subprocess with a PATH lacking pulumi, exits 5."""
+    empty_bin = tmp_path / "empty"
+    empty_bin.mkdir()
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "latticework", "preview", "--env", "dev", "--project-dir", project],
+        cwd=tmp_path,
+        env={"PATH": str(empty_bin), "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+    assert completed.returncode == ExitCode.MISSING_PULUMI_CLI
+    assert completed.stderr.startswith("error: the pulumi CLI is not on PATH")
+
+
+def test_missing_passphrase_exits_6_before_running_pulumi(
+    project: Path, fake_bin: Path, calls_log: Path
+) -> None:
+    """File state without a passphrase exits 6 naming the variables, before any stack call."""
+    result = _invoke(
+        ["preview", "--env", "dev"],
+        project=project,
+        path=fake_bin,
+        calls_log=calls_log,
+        passphrase=None,
+    )
+
+    assert result.exit_code == ExitCode.MISSING_CREDENTIALS
+    assert "PULUMI_CONFIG_PASSPHRASE" in _one_error_line(result)
+    assert _calls(calls_log) == []
+
+
+def test_preview_attaches_the_pack_and_uses_the_project_file_backend(
+    project: Path, fake_bin: Path, calls_log: Path
+) -> None:
+    """Preview runs on file state under the project with the local pack and its env config."""
+    _invoke(
+        ["preview", "--env", "prod"],
+        project=project,
+        path=fake_bin,
+        calls_log=calls_log,
+        stderr=LOCKED,
+    )
+
+    (preview_call,) = [call for call in _calls(calls_log) if call["args"][0] == "preview"]
+    args = preview_call["args"]
+    assert preview_call["backend"] == (project / ".latticework" / "state").resolve().as_uri()
+    assert preview_call["passphrase"] is True
+    assert args[args.index("--policy-pack") + 1] == str(
+        (project / "policy_packs" / "latticework_guardrails").resolve()
+    )
+    assert args[args.index("--stack") + 1] == "prod"
+    scoped = preview_call["policyConfig"]["lattice-auth-policy-scoped"]
+    assert scoped["allowedOrganizationIds"] == ["o-7k2m9x4q1z"]
+    assert (project / ".latticework" / "state").is_dir()
+
+
+def test_stack_locked_exits_4(project: Path, fake_bin: Path, calls_log: Path) -> None:
+    """A locked stack exits 4 with one line saying how to clear a stale lock."""
+    result = _invoke(
+        ["up", "--env", "dev"], project=project, path=fake_bin, calls_log=calls_log, stderr=LOCKED
+    )
+
+    assert result.exit_code == ExitCode.STACK_LOCKED
+    assert "locked by another update" in _one_error_line(result)
+
+
+def test_policy_violation_exits_1(project: Path, fake_bin: Path, calls_log: Path) -> None:
+    """A preview failed by a mandatory policy exits 1 naming the policy and the resource."""
+    result = _invoke(
+        ["preview", "--env", "dev"],
+        project=project,
+        path=fake_bin,
+        calls_log=calls_log,
+        stdout=POLICY_VIOLATIONS,
+        stderr="error: preview failed\n",
+    )
+
+    assert result.exit_code == ExitCode.POLICY_VIOLATION
+    assert "lattice-auth-type-iam (orders-lattice-service" in _one_error_line(result)
+
+
+def test_missing_cloud_credentials_exits_6(project: Path, fake_bin: Path, calls_log: Path) -> None:
+    """A provider without AWS credentials exits 6 with where to set them."""
+    result = _invoke(
+        ["up", "--env", "dev"],
+        project=project,
+        path=fake_bin,
+        calls_log=calls_log,
+        stdout=NO_CREDENTIALS,
+        stderr="error: update failed\n",
+    )
+
+    assert result.exit_code == ExitCode.MISSING_CREDENTIALS
+    assert "AWS_PROFILE" in _one_error_line(result)
+
+
+def test_program_error_exits_3(project: Path, fake_bin: Path, calls_log: Path) -> None:
+    """A crashing program exits 3 with the first real cause."""
+    result = _invoke(
+        ["refresh", "--env", "dev"],
+        project=project,
+        path=fake_bin,
+        calls_log=calls_log,
+        stdout=PROGRAM_CRASH,
+        stderr="error: refresh failed\n",
+    )
+
+    assert result.exit_code == ExitCode.PROGRAM_ERROR
+    assert "Program failed with an unhandled exception" in _one_error_line(result)
+
+
+@pytest.mark.parametrize("output_format", ["text", "json"])
+def test_outputs_mask_secret_values(
+    project: Path, fake_bin: Path, calls_log: Path, output_format: str
+) -> None:
+    """Stack outputs print with secret outputs masked, in text and JSON."""
+    result = _invoke(
+        ["outputs", "--env", "dev", "--format", output_format],
+        project=project,
+        path=fake_bin,
+        calls_log=calls_log,
+    )
+
+    assert result.exit_code == 0, result.output
+    assert SECRET_OUTPUT not in result.output
+    if output_format == "json":
+        assert json.loads(result.stdout) == {
+            "dbPassword": "[secret]",
+            "serviceNetworkId": "sn-0123456789abcdef0",
+        }
+    else:
+        assert 'dbPassword: "[secret]"' in result.stdout
+
+
+def test_s3_backend_needs_a_passphrase_and_is_passed_through(
+    project: Path, fake_bin: Path, calls_log: Path
+) -> None:
+    """An s3:// backend is handed to pulumi and, being self-managed, uses the passphrase."""
+    _invoke(
+        ["preview", "--env", "dev", "--backend-url", "s3://state-bucket/latticework"],
+        project=project,
+        path=fake_bin,
+        calls_log=calls_log,
+        stderr=LOCKED,
+    )
+    refused = _invoke(
+        ["preview", "--env", "dev", "--backend-url", "s3://state-bucket/latticework"],
+        project=project,
+        path=fake_bin,
+        calls_log=calls_log,
+        passphrase=None,
+    )
+
+    backends = {call["backend"] for call in _calls(calls_log) if call["args"][0] != "version"}
+    assert backends == {"s3://state-bucket/latticework"}
+    assert refused.exit_code == ExitCode.MISSING_CREDENTIALS
+    assert not (project / ".latticework").exists()
+
+
+def test_pulumi_cloud_backend_needs_no_passphrase(
+    project: Path, fake_bin: Path, calls_log: Path
+) -> None:
+    """Pulumi Cloud keeps its own secrets provider, so no passphrase is asked for."""
+    result = _invoke(
+        ["preview", "--env", "dev", "--backend-url", "https://api.pulumi.com"],
+        project=project,
+        path=fake_bin,
+        calls_log=calls_log,
+        stderr=LOCKED,
+        passphrase=None,
+    )
+
+    assert result.exit_code == ExitCode.STACK_LOCKED
+    stack_calls = [call for call in _calls(calls_log) if call["args"][0] == "stack"]
+    assert all("--secrets-provider" not in call["args"] for call in stack_calls)
+
+
+def test_destroy_without_yes_and_without_terminal_is_refused(
+    project: Path, fake_bin: Path, calls_log: Path
+) -> None:
+    """destroy asks for confirmation; with no terminal and no --yes it exits 2 untouched."""
+    result = _invoke(
+        ["destroy", "--env", "dev"], project=project, path=fake_bin, calls_log=calls_log
+    )
+
+    assert result.exit_code == ExitCode.USAGE
+    assert "--yes" in _one_error_line(result)
+    assert _calls(calls_log) == []
+
+
+def test_unknown_environment_is_a_usage_error(
+    project: Path, fake_bin: Path, calls_log: Path
+) -> None:
+    """An environment outside dev, staging and prod is rejected by the option itself."""
+    result = _invoke(
+        ["preview", "--env", "qa"], project=project, path=fake_bin, calls_log=calls_log
+    )
+
+    assert result.exit_code == ExitCode.USAGE
+    assert _calls(calls_log) == []

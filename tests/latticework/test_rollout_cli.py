@@ -1,0 +1,111 @@
+"""`latticework rollout` through click with the real offline engine and no pulumi CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from latticework.cli import main
+from latticework.errors import ExitCode
+from latticework.rollout import STATE_FILE
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the project's program, components, stacks and authz files (not a git checkout)."""
+    project_dir = tmp_path / "project"
+    project_dir.mkdir()
+    for name in ("Pulumi.yaml", "__main__.py"):
+        shutil.copy2(PROJECT_DIR / name, project_dir / name)
+    for name in ("stacks", "authz"):
+        shutil.copytree(PROJECT_DIR / name, project_dir / name)
+    return project_dir
+
+
+def _rollout(project: Path, tmp_path: Path, *args: str) -> Result:
+    empty_bin = tmp_path / "no-pulumi"
+    empty_bin.mkdir(exist_ok=True)
+    env = {
+        "PATH": str(empty_bin),
+        "PULUMI_CONFIG_PASSPHRASE": "pass",
+        "LATTICEWORK_BACKEND_URL": None,
+    }
+    return CliRunner().invoke(main, ["rollout", *args, "--project-dir", str(project)], env=env)
+
+
+def test_offline_rollout_plans_each_environment_with_no_cloud(
+    project: Path, tmp_path: Path
+) -> None:
+    """--offline runs gate 1 for dev and staging with no pulumi CLI and finishes."""
+    result = _rollout(project, tmp_path, "--offline", "--envs", "dev,staging", "--format", "json")
+
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["status"] == "done"
+    assert document["offline"] is True
+    assert [(g["environment"], g["step"], g["outcome"]) for g in document["gates"]] == [
+        ("dev", "plan", "passed"),
+        ("staging", "plan", "passed"),
+    ]
+
+
+def test_deploying_rollout_stops_at_gate_2_without_pulumi(project: Path, tmp_path: Path) -> None:
+    """Without --offline, gate 1 passes and the preview exits 5; nothing later runs."""
+    result = _rollout(project, tmp_path, "--to", "staging")
+
+    assert result.exit_code == ExitCode.MISSING_PULUMI_CLI
+    assert "ok dev" in result.stderr
+    assert "staging" not in result.stderr.replace("--to staging", "")
+    state = json.loads((project / STATE_FILE).read_text(encoding="utf-8"))
+    assert (state["environment"], state["completedStep"], state["status"]) == (
+        "dev",
+        "plan",
+        "failed",
+    )
+
+
+def test_resume_after_the_catalog_changed_is_refused(project: Path, tmp_path: Path) -> None:
+    """A rollout stopped at dev cannot resume once services.yaml changed."""
+    _rollout(project, tmp_path, "--to", "staging")
+    catalog = project / "stacks" / "services.yaml"
+    catalog.write_text(catalog.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+
+    result = _rollout(project, tmp_path, "--resume")
+
+    assert result.exit_code == ExitCode.USAGE
+    assert "stacks/services.yaml or a stack file changed" in result.stderr
+
+
+def test_resume_continues_at_the_failed_gate(project: Path, tmp_path: Path) -> None:
+    """--resume skips dev's passed gate 1 and retries its preview."""
+    _rollout(project, tmp_path, "--to", "staging")
+
+    result = _rollout(project, tmp_path, "--resume")
+
+    assert result.exit_code == ExitCode.MISSING_PULUMI_CLI
+    assert "gate 1" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--envs", "dev", "--to", "prod"), "found both"),
+        (("--envs", "dev,dev"), "found dev twice"),
+        (("--envs", "dev,qa"), "Pulumi.qa.yaml"),
+        (("--resume",), "nothing to resume"),
+    ],
+)
+def test_bad_arguments_are_usage_errors(
+    project: Path, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    """Conflicting, repeated or unknown environments, or nothing to resume, exit 2."""
+    result = _rollout(project, tmp_path, *args)
+
+    assert result.exit_code == ExitCode.USAGE
+    assert message in result.stderr
