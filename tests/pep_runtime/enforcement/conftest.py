@@ -65,14 +65,17 @@ def make_config(
     *,
     document: Mapping[str, Any] | None = None,
     authz_dir: Path = FIXTURE_AUTHZ,
-    **env: str,
+    env: Mapping[str, str] | None = None,
 ) -> EnforcementConfig:
     """A validated config from a document (default: ROUTES, local mode on `authz_dir`)."""
     body: dict[str, Any] = {"routes": ROUTES, "local": {"authzDir": str(authz_dir)}}
     if document is not None:
         body.update(document)
     return config_from_document(
-        body, source="test-config.yaml", base_dir=authz_dir.parent, environ=environment(**env)
+        body,
+        source="test-config.yaml",
+        base_dir=authz_dir.parent,
+        environ=environment(**(env or {})),
     )
 
 

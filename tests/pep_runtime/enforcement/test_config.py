@@ -160,7 +160,7 @@ def test_bad_config_names_the_field(
     body = {"local": {"authzDir": str(FIXTURE_AUTHZ)}} | document
 
     with pytest.raises(EnforcementConfigError) as caught:
-        make_config(document=body, **env)
+        make_config(document=body, env=env)
 
     assert caught.value.field == field
     assert "expected" in str(caught.value)

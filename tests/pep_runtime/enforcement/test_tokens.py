@@ -115,7 +115,7 @@ def test_signature_by_another_key_is_refused(jwks_url: str) -> None:
 def test_disallowed_algorithms_are_refused(minter: TokenMinter, jwks_url: str) -> None:
     """`alg: none` and a symmetric HS256 token claiming the JWKS key's kid never verify."""
     claims = jwt.decode(minter.mint(), options={"verify_signature": False})
-    unsigned = jwt.encode(claims, key=None, algorithm="none", headers={"kid": minter.kid})
+    unsigned = jwt.encode(claims, key="", algorithm="none", headers={"kid": minter.kid})
     symmetric = jwt.encode(
         claims, "a-shared-secret-of-32-bytes-long!", algorithm="HS256", headers={"kid": minter.kid}
     )

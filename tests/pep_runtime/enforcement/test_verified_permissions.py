@@ -316,7 +316,9 @@ def _real_client_with(send: Any, max_attempts: int = 2) -> tuple[Any, list[int]]
 
 def _error_response(request: Any, status: int, code: str) -> botocore.awsrequest.AWSResponse:
     body = f'{{"__type": "{code}", "message": "detail that must not leak"}}'.encode()
-    headers = {"x-amzn-ErrorType": code, "content-type": "application/x-amz-json-1.0"}
+    headers = botocore.awsrequest.HTTPHeaders()
+    headers["x-amzn-ErrorType"] = code
+    headers["content-type"] = "application/x-amz-json-1.0"
     return botocore.awsrequest.AWSResponse(request.url, status, headers, _Raw(body))
 
 
@@ -382,12 +384,12 @@ def test_from_config_sets_total_attempts_and_timeouts() -> None:
 
     config = make_config(
         document={"verifiedPermissions": {"maxAttempts": 4, "readTimeoutSeconds": 0.5}},
-        LATTICEWORK_PEP_MODE="verified-permissions",
+        env={"LATTICEWORK_PEP_MODE": "verified-permissions"},
     )
 
     decision_point = VerifiedPermissionsDecisionPoint.from_config(config)
 
-    client_config = decision_point._client.meta.config
+    client_config: Any = decision_point._client.meta.config
     assert client_config.retries == {"mode": "standard", "total_max_attempts": 4}
     assert client_config.read_timeout == 0.5
     assert client_config.connect_timeout == 1.0

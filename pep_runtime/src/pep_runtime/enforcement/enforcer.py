@@ -211,10 +211,11 @@ class Enforcer:
 
         if result.allowed:
             status, reason = 200, "allow"
+        elif principal.is_anonymous:
+            # Denied without any credentials: ask for them.
+            status, reason = 401, "anonymous-denied"
         elif result.errors:
             status, reason = 403, "evaluation-error"
-        elif principal.is_anonymous:
-            status, reason = 401, "anonymous-denied"
         else:
             status, reason = 403, "deny"
         outcome = Outcome(status, reason, request_id, principal, route, result)
