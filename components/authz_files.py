@@ -253,18 +253,20 @@ def _item_lines(node: yaml.Node | None) -> dict[str | None, tuple[int, ...]]:
 
 
 @dataclass(frozen=True, slots=True)
-class _Statement:
+class CedarStatement:
+    """The text of one Cedar statement (up to and including its `;`) and its first line."""
+
     text: str
     line: int
 
 
-def split_statements(source: str) -> tuple[list[_Statement], int | None]:
+def split_statements(source: str) -> tuple[list[CedarStatement], int | None]:
     """Split Cedar policy text into statements ending in `;`, with their first line.
 
     Strings and `//` comments are skipped, so a `;` inside them does not end a statement.
     Returns the statements and, when text remains after the last `;`, the line it starts on.
     """
-    statements: list[_Statement] = []
+    statements: list[CedarStatement] = []
     start: int | None = None
     index = 0
     length = len(source)
@@ -284,7 +286,7 @@ def split_statements(source: str) -> tuple[list[_Statement], int | None]:
             continue
         if char == ";":
             text = source[start : index + 1]
-            statements.append(_Statement(text=text, line=source.count("\n", 0, start) + 1))
+            statements.append(CedarStatement(text=text, line=source.count("\n", 0, start) + 1))
             start = None
         index += 1
     trailing_line = None if start is None else source.count("\n", 0, start) + 1
@@ -305,7 +307,7 @@ def _end_of_string(source: str, index: int) -> int:
 
 
 def _parse_statement(
-    statement: _Statement, file: Path, want_template: bool, problems: list[AuthzProblem]
+    statement: CedarStatement, file: Path, want_template: bool, problems: list[AuthzProblem]
 ) -> CedarPolicy | None:
     """Parse one statement into a `CedarPolicy`, or record why it cannot be."""
     try:
@@ -326,7 +328,19 @@ def _parse_statement(
 
     templates = parsed.get("templates", {})
     is_template = bool(templates)
-    body = next(iter((templates or parsed.get("staticPolicies", {})).values()))
+    bodies = list((templates or parsed.get("staticPolicies", {})).values())
+    if len(bodies) != 1:
+        problems.append(
+            AuthzProblem(
+                file,
+                statement.line,
+                None,
+                f"expected one policy before this ';', found {len(bodies)}",
+                "End every policy with exactly one ';'.",
+            )
+        )
+        return None
+    body = bodies[0]
     policy_id = body.get("annotations", {}).get("id")
     if not isinstance(policy_id, str) or not _POLICY_ID_PATTERN.fullmatch(policy_id):
         found = "no @id annotation" if policy_id is None else f"@id({json.dumps(policy_id)})"
@@ -856,6 +870,7 @@ __all__ = [
     "AuthzProblem",
     "AuthzValidationError",
     "CedarPolicy",
+    "CedarStatement",
     "EntityRef",
     "TemplateLink",
     "YamlDocument",
