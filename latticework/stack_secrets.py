@@ -13,16 +13,18 @@ pack use. Findings name the file and the key path and never carry the value.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from components.secret_patterns import SecretMatch, classify_variable
+from latticework.findings import MANDATORY, Finding, PolicyInfo, PolicyReport
 
 #: The id of this check in reports (SARIF rule id, JUnit test name).
 CHECK_NAME = "stack-secrets-encrypted"
+CHECK_DESCRIPTION = "Secrets in stacks/Pulumi.*.yaml are `secure:` values, never plaintext."
 _SECURE_KEY = "secure"
 # NOTE: the keys of the pack's enforcement map are policy names (`secret-rotation-required`),
 # not settings; their values are enforcement levels. Checking them as names would flag every
@@ -76,6 +78,29 @@ def find_plaintext_secrets(stacks_dir: Path) -> tuple[StackSecretFinding, ...]:
     return tuple(findings)
 
 
+def with_stack_secrets(report: PolicyReport, stacks_dir: Path) -> PolicyReport:
+    """`report` plus this check: its rule, and a mandatory finding per plaintext secret.
+
+    Every stack file is checked, not only the report's environment: a committed secret is
+    exposed whichever environment it belongs to.
+    """
+    findings = tuple(
+        Finding(
+            policy=CHECK_NAME,
+            enforcement=MANDATORY,
+            message=finding.message,
+            urn=None,
+            resource_type=None,
+            resource_name=f"{finding.file.name}:config.{finding.key_path}",
+        )
+        for finding in find_plaintext_secrets(stacks_dir)
+    )
+    info = PolicyInfo(CHECK_NAME, CHECK_DESCRIPTION, MANDATORY, "stack")
+    return replace(
+        report, policies=(*report.policies, info), findings=(*report.findings, *findings)
+    )
+
+
 def _walk(
     value: Any, path: tuple[str, ...], *, named: bool = True
 ) -> Iterator[tuple[tuple[str, ...], SecretMatch]]:
@@ -103,4 +128,10 @@ def _walk(
         yield path, match
 
 
-__all__ = ["CHECK_NAME", "StackSecretFinding", "find_plaintext_secrets"]
+__all__ = [
+    "CHECK_DESCRIPTION",
+    "CHECK_NAME",
+    "StackSecretFinding",
+    "find_plaintext_secrets",
+    "with_stack_secrets",
+]

@@ -24,6 +24,7 @@ from latticework.plan import Plan
 from latticework.policy_eval import evaluate_plan
 from latticework.reports.junit import render_junit
 from latticework.reports.sarif import SourceLocator, render_sarif
+from latticework.stack_secrets import with_stack_secrets
 
 CheckFormat = Literal["table", "json", "sarif", "junit"]
 CHECK_FORMATS: tuple[CheckFormat, ...] = ("table", "json", "sarif", "junit")
@@ -147,7 +148,8 @@ def command(
     """
     project = project_dir or find_project_dir()
     plan = build_plan(env, project_dir=project, services_file=services_file)
-    report = evaluate_plan(plan)
+    # Plaintext secrets in any stack file fail the check like a mandatory policy.
+    report = with_stack_secrets(evaluate_plan(plan), project / "stacks")
     locator = source_locator(plan, project)
 
     if output is not None:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from latticework.stack_secrets import find_plaintext_secrets
+from latticework.cli import main
+from latticework.errors import ExitCode
+from latticework.findings import PolicyReport
+from latticework.stack_secrets import CHECK_NAME, find_plaintext_secrets, with_stack_secrets
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 AWS_KEY_ID = "AKIA" + "ABCDEFGHIJKLMNOP"
@@ -105,3 +111,63 @@ def test_services_file_and_broken_yaml_are_left_to_the_spec_loader(tmp_path: Pat
     (stacks / "services.yaml").write_text(f"password: {PLAIN_PASSWORD}\n", encoding="utf-8")
 
     assert find_plaintext_secrets(stacks) == ()
+
+
+@pytest.fixture
+def project_with_plain_secret(tmp_path: Path) -> Path:
+    """A project copy whose prod stack file holds a plaintext AWS secret key."""
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("Pulumi.yaml", "__main__.py"):
+        shutil.copy2(PROJECT_DIR / name, project / name)
+    for name in ("stacks", "authz"):
+        shutil.copytree(PROJECT_DIR / name, project / name)
+    prod = project / "stacks" / "Pulumi.prod.yaml"
+    prod.write_text(
+        prod.read_text(encoding="utf-8").replace(
+            "config:\n", f"config:\n  aws:secretKey: {PLAIN_PASSWORD}\n", 1
+        ),
+        encoding="utf-8",
+    )
+    return project
+
+
+def test_with_stack_secrets_adds_the_rule_and_blocking_findings(
+    project_with_plain_secret: Path,
+) -> None:
+    """The merged report gains this check's rule and one mandatory finding that blocks."""
+    report = PolicyReport("dev", "latticework-guardrails", (), (), resources_checked=0)
+
+    merged = with_stack_secrets(report, project_with_plain_secret / "stacks")
+
+    assert [policy.name for policy in merged.policies] == [CHECK_NAME]
+    (finding,) = merged.blocking
+    assert finding.resource_name == "Pulumi.prod.yaml:config.aws:secretKey"
+
+
+@pytest.mark.parametrize("check_format", ["sarif", "json"])
+def test_check_rejects_a_plaintext_secret_in_any_stack_file(
+    project_with_plain_secret: Path, check_format: str
+) -> None:
+    """`latticework check --env dev` exits 1 for a plaintext secret in prod's stack file."""
+    result = CliRunner().invoke(
+        main,
+        [
+            "check",
+            "--env",
+            "dev",
+            "--format",
+            check_format,
+            "--project-dir",
+            str(project_with_plain_secret),
+        ],
+    )
+
+    assert result.exit_code == ExitCode.POLICY_VIOLATION
+    assert PLAIN_PASSWORD not in result.output
+    document = json.loads(result.stdout)
+    if check_format == "sarif":
+        rule_ids = {r["ruleId"] for run in document["runs"] for r in run["results"]}
+    else:
+        rule_ids = {finding["policy"] for finding in document["findings"]}
+    assert CHECK_NAME in rule_ids
