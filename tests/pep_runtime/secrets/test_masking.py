@@ -106,7 +106,7 @@ def test_exceptions_carry_no_value(
         raised.append(exc)
 
     assert len(raised) == 2
-    for exc in raised:
-        rendered = "".join(traceback.format_exception(exc))
+    for error in raised:
+        rendered = "".join(traceback.format_exception(error))
         assert PASSWORD not in rendered
-        assert PASSWORD not in repr(exc)
+        assert PASSWORD not in repr(error)

@@ -54,7 +54,7 @@ def test_json_fields_are_typed(field: str, kind: type, expected: object) -> None
     """A field is returned as the asked type; an integer may be read as a float."""
     secret = database_secret()
 
-    found = secret.reveal_field(field, kind)
+    found: object = secret.reveal_field(field, kind)
 
     assert found == expected
     assert type(found) is kind

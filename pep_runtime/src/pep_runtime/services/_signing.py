@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Generator
 
 import httpx
@@ -10,6 +12,12 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 LATTICE_SERVICE = "vpc-lattice-svcs"
+
+# botocore logs each canonical request at DEBUG on this logger, session token included.
+_BOTOCORE_AUTH = "botocore.auth"
+_TOKEN_LINE = "x-amz-security-token:"  # noqa: S105 - a header name, not a credential
+_filter_lock = threading.Lock()
+_filter_installed = False
 
 # Headers an earlier signing (a retry re-sends the same request object) may have set.
 _SIGNING_HEADERS = ("authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256")
@@ -33,6 +41,7 @@ class LatticeSigV4Auth(httpx.Auth):
         self._credentials = credentials
         self._region = region
         self._service = service
+        install_token_log_filter()
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Sign `request` (again, on a retry) and send it."""
@@ -58,4 +67,26 @@ class LatticeSigV4Auth(httpx.Auth):
             request.headers[name] = value
 
 
-__all__ = ["LATTICE_SERVICE", "LatticeSigV4Auth"]
+class SessionTokenLogFilter(logging.Filter):
+    """Drops botocore's canonical-request debug records that contain a session token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        arguments = record.args if isinstance(record.args, tuple) else (record.args,)
+        return not any(
+            isinstance(argument, str) and _TOKEN_LINE in argument
+            for argument in (record.msg, *arguments)
+        )
+
+
+def install_token_log_filter() -> None:
+    """Attach the filter to botocore's signer logger, once per process."""
+    global _filter_installed
+    with _filter_lock:
+        if _filter_installed:
+            return
+
+        logging.getLogger(_BOTOCORE_AUTH).addFilter(SessionTokenLogFilter())
+        _filter_installed = True
+
+
+__all__ = ["LATTICE_SERVICE", "LatticeSigV4Auth", "SessionTokenLogFilter"]
