@@ -11,6 +11,10 @@ Three measurements against the same in-process Secrets Manager (moto):
   call is given 20 ms of latency (moto answers in about 1 ms, a real endpoint in several), so
   all 50 threads arrive while the first call is in flight.
 
+For comparison the same three are run on aws-secretsmanager-caching's `SecretCache` (which
+calls DescribeSecret, then GetSecretValue by version id; both are counted for it). Only
+`SecretsClient` decides PASS/FAIL.
+
 Upstream calls are counted with botocore's `before-call.secrets-manager.GetSecretValue`
 event, which fires once per API call. It prints PASS when both counts are 1 and the cache
 is at least 100 times faster than the direct call; exit status 1 otherwise.
@@ -26,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 import boto3
+from aws_secretsmanager_caching import SecretCache
 from moto import mock_aws
 from pep_runtime.secrets import SecretsClient, SecretsConfig, secretsmanager_client
 
@@ -56,6 +61,13 @@ def counted_client(counter: CallCounter) -> Any:
     return client
 
 
+def library_cache(counter: CallCounter) -> SecretCache:
+    """aws-secretsmanager-caching on a client whose every Secrets Manager call is counted."""
+    client = secretsmanager_client(REGION, SecretsConfig())
+    client.meta.events.register("before-call.secrets-manager", counter)
+    return SecretCache(client=client)
+
+
 def per_second(operation: Callable[[], object]) -> float:
     """Calls of `operation` per second, run for about TIME_BUDGET_S."""
     operation()
@@ -69,6 +81,21 @@ def per_second(operation: Callable[[], object]) -> float:
     return calls / (time.perf_counter() - started)
 
 
+def run_concurrently(threads: int, operation: Callable[[], object]) -> None:
+    """Run `operation` on `threads` threads released at the same instant."""
+    barrier = threading.Barrier(threads)
+
+    def run() -> None:
+        barrier.wait()
+        operation()
+
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+
 def main() -> int:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
@@ -80,36 +107,39 @@ def main() -> int:
         cached = SecretsClient({"database": arn}, secretsmanager=counted_client(CallCounter()))
         direct_rate = per_second(lambda: direct.get_secret_value(SecretId=arn))
         cached_rate = per_second(lambda: cached.get("database"))
+        library = library_cache(CallCounter())
+        library_rate = per_second(lambda: library.get_secret_string(arn))
 
         within_ttl = CallCounter()
         fresh = SecretsClient({"database": arn}, secretsmanager=counted_client(within_ttl))
+        library_within_ttl = CallCounter()
+        library_fresh = library_cache(library_within_ttl)
         for _ in range(100):
             fresh.get("database")
+            library_fresh.get_secret_string(arn)
 
         cold = CallCounter(latency_s=UPSTREAM_LATENCY_S)
         concurrent = SecretsClient({"database": arn}, secretsmanager=counted_client(cold))
-        barrier = threading.Barrier(50)
-
-        def cold_get() -> None:
-            barrier.wait()
-            concurrent.get("database")
-
-        threads = [threading.Thread(target=cold_get) for _ in range(50)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        run_concurrently(50, lambda: concurrent.get("database"))
+        library_cold = CallCounter(latency_s=UPSTREAM_LATENCY_S)
+        library_concurrent = library_cache(library_cold)
+        run_concurrently(50, lambda: library_concurrent.get_secret_string(arn))
 
     speedup = cached_rate / direct_rate
     print("secrets cache on moto (in-process Secrets Manager), one run")
     print(f"{'':34}{'gets/s':>12}{'ratio':>10}")
     print(f"{'direct GetSecretValue':34}{direct_rate:>12,.0f}{1.0:>9.1f}x")
     print(f"{'SecretsClient.get (warm cache)':34}{cached_rate:>12,.0f}{speedup:>9.1f}x")
+    library_label = "aws-secretsmanager-caching (warm)"
+    print(f"{library_label:34}{library_rate:>12,.0f}{library_rate / direct_rate:>9.1f}x")
     print()
-    print(f"{'':50}{'upstream calls':>15}{'target':>8}")
-    print(f"{'100 gets inside the TTL':50}{within_ttl.calls:>15}{1:>8}")
+    print(f"{'upstream calls':50}{'SecretsClient':>15}{'library':>9}{'target':>8}")
+    print(
+        f"{'100 gets inside the TTL':50}{within_ttl.calls:>15}{library_within_ttl.calls:>9}{1:>8}"
+    )
     concurrent_label = f"50 concurrent cold gets ({UPSTREAM_LATENCY_S * 1000:.0f} ms upstream)"
-    print(f"{concurrent_label:50}{cold.calls:>15}{1:>8}")
+    print(f"{concurrent_label:50}{cold.calls:>15}{library_cold.calls:>9}{1:>8}")
+    print("(library: DescribeSecret + GetSecretValue, both counted)")
 
     passed = within_ttl.calls == 1 and cold.calls == 1 and speedup >= MIN_SPEEDUP
     print()
