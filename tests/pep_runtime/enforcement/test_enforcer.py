@@ -1,0 +1,273 @@
+"""The enforcer end to end: tokens, Verified Permissions behind ASGI, batch filtering."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pep_runtime.enforcement import (
+    DecisionUnavailableError,
+    Enforcer,
+    EntityUid,
+    HttpRequest,
+    LocalCedarDecisionPoint,
+    VerifiedPermissionsDecisionPoint,
+)
+from pep_runtime.enforcement.lattice import LATTICE_HEADERS
+from starlette.testclient import TestClient
+
+from .apps import Calls, starlette_app
+from .conftest import FIXTURE_AUTHZ, FRONTEND_IDENTITY, ROUTES, make_config
+from .jwks_server import CLIENT_ID, ISSUER, TokenMinter, serve_jwks
+
+STORE = "PSEXAMPLEabcdefg111111"
+
+
+@pytest.fixture(scope="module")
+def minter() -> TokenMinter:
+    """One signing key for the module."""
+    return TokenMinter()
+
+
+@pytest.fixture(scope="module")
+def jwks_url(minter: TokenMinter) -> Iterator[str]:
+    """The loopback JWKS URL."""
+    with serve_jwks(minter) as url:
+        yield url
+
+
+def _identity_source(jwks_url: str) -> dict[str, Any]:
+    return {"identitySource": {"jwksUrl": jwks_url, "issuer": ISSUER, "clientIds": [CLIENT_ID]}}
+
+
+def _stubbed_vp(**document: Any) -> tuple[Enforcer, Stubber]:
+    client = boto3.client(
+        "verifiedpermissions",
+        region_name="eu-west-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    decision_point = VerifiedPermissionsDecisionPoint(
+        policy_store_id=STORE, namespace="Latticework", client=client
+    )
+    config = make_config(document=document, env={"LATTICEWORK_PEP_MODE": "verified-permissions"})
+    return Enforcer(config, decision_point), Stubber(client)
+
+
+def test_user_token_in_local_mode(minter: TokenMinter, jwks_url: str) -> None:
+    """A support-group user's JWT is mapped to User + UserGroup and allowed by local Cedar."""
+    config = make_config(document=_identity_source(jwks_url))
+    enforcer = Enforcer(config, LocalCedarDecisionPoint(FIXTURE_AUTHZ, namespace="Latticework"))
+    calls = Calls()
+    client = TestClient(starlette_app(enforcer, calls))
+
+    response = client.get(
+        "/orders/o-7", headers={"authorization": f"Bearer {minter.mint(sub='bob')}"}
+    )
+
+    assert response.status_code == 200
+    assert response.json()["principal"] == 'Latticework::User::"bob"'
+
+
+def test_user_token_goes_to_the_token_api_behind_asgi(minter: TokenMinter, jwks_url: str) -> None:
+    """In Verified Permissions mode a verified token is sent as is (from a worker thread)."""
+    token = minter.mint()
+    enforcer, stubber = _stubbed_vp(**_identity_source(jwks_url))
+    stubber.add_response(
+        "is_authorized_with_token",
+        {"decision": "ALLOW", "determiningPolicies": [{"policyId": "p-1"}], "errors": []},
+        {
+            "policyStoreId": STORE,
+            "identityToken": token,
+            "action": {"actionType": "Latticework::Action", "actionId": "GetOrder"},
+            "resource": {"entityType": "Latticework::Order", "entityId": "o-1"},
+        },
+    )
+    calls = Calls()
+
+    with stubber:
+        response = TestClient(starlette_app(enforcer, calls)).get(
+            "/orders/o-1", headers={"authorization": f"Bearer {token}"}
+        )
+
+    assert not enforcer.decides_inline
+    assert response.status_code == 200
+    assert calls.handled == ["get_order"]
+    stubber.assert_no_pending_responses()
+
+
+def test_audit_never_holds_the_token(
+    minter: TokenMinter, jwks_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The bearer token never appears in any log line, allowed or denied."""
+    caplog.set_level(logging.DEBUG)
+    token = minter.mint(sub="carol", **{"cognito:groups": []})
+    config = make_config(document=_identity_source(jwks_url))
+    enforcer = Enforcer(config, LocalCedarDecisionPoint(FIXTURE_AUTHZ, namespace="Latticework"))
+    client = TestClient(starlette_app(enforcer, Calls()))
+
+    denied = client.get("/orders/o-1", headers={"authorization": f"Bearer {token}"})
+    garbled = client.get("/orders/o-1", headers={"authorization": f"Bearer {token[:-4]}"})
+
+    assert (denied.status_code, garbled.status_code) == (403, 401)
+    assert caplog.records
+    assert not any(token[-30:] in record.getMessage() for record in caplog.records)
+
+
+def test_filter_authorized_batches_misses_and_keeps_order() -> None:
+    """Cache misses go in one batch call; kept items stay in their order; hits skip the call."""
+    enforcer, stubber = _stubbed_vp()
+    principal = enforcer.resolve_principal({"x-amzn-lattice-identity": [FRONTEND_IDENTITY]})
+    orders = [{"id": "a"}, {"id": "b"}, {"id": "c"}]
+    items = [
+        {
+            "principal": {"entityType": "Latticework::Service", "entityId": "frontend"},
+            "action": {"actionType": "Latticework::Action", "actionId": "GetOrder"},
+            "resource": {"entityType": "Latticework::Order", "entityId": order["id"]},
+        }
+        for order in orders
+    ]
+    decisions = ["ALLOW", "DENY", "ALLOW"]
+    stubber.add_response(
+        "batch_is_authorized",
+        {
+            "results": [
+                {"request": item, "decision": decision, "determiningPolicies": [], "errors": []}
+                for item, decision in zip(items, decisions, strict=True)
+            ]
+        },
+    )
+
+    def resource_of(order: dict[str, str]) -> EntityUid:
+        return enforcer.resource("Order", order["id"])
+
+    with stubber:
+        first = enforcer.filter_authorized(principal, "GetOrder", orders, resource_of)
+        second = enforcer.filter_authorized(principal, "GetOrder", orders, resource_of)
+
+    assert first == [{"id": "a"}, {"id": "c"}]
+    assert second == first
+    assert enforcer.cache.hits == 3
+    stubber.assert_no_pending_responses()
+
+
+def test_filter_authorized_raises_when_no_decision() -> None:
+    """If the batch call fails, filtering raises instead of guessing."""
+    enforcer, stubber = _stubbed_vp()
+    principal = enforcer.resolve_principal({"x-amzn-lattice-identity": [FRONTEND_IDENTITY]})
+    stubber.add_client_error("batch_is_authorized", "ThrottlingException", http_status_code=400)
+
+    with stubber, pytest.raises(DecisionUnavailableError):
+        enforcer.filter_authorized(
+            principal, "GetOrder", ["a"], lambda order_id: enforcer.resource("Order", order_id)
+        )
+
+
+def test_filter_authorized_locally() -> None:
+    """Local Cedar filters a list the same way, dropping the forbidden order."""
+    config = make_config()
+    enforcer = Enforcer(config, LocalCedarDecisionPoint(FIXTURE_AUTHZ, namespace="Latticework"))
+    principal = enforcer.resolve_principal({"x-amzn-lattice-identity": [FRONTEND_IDENTITY]})
+
+    kept = enforcer.filter_authorized(
+        principal,
+        "GetOrder",
+        ["o-1", "locked", "o-2"],
+        lambda order_id: enforcer.resource("Order", order_id),
+    )
+
+    assert kept == ["o-1", "o-2"]
+
+
+def test_authorize_outside_the_middleware(caplog: pytest.LogCaptureFixture) -> None:
+    """`authorize` decides one request, cached and audited."""
+    caplog.set_level(logging.INFO, logger="pep_runtime.audit")
+    enforcer = Enforcer(
+        make_config(), LocalCedarDecisionPoint(FIXTURE_AUTHZ, namespace="Latticework")
+    )
+    principal = enforcer.resolve_principal({"x-amzn-lattice-identity": [FRONTEND_IDENTITY]})
+
+    result = enforcer.authorize(principal, "GetOrder", enforcer.resource("Order", "o-1"))
+
+    assert result.allowed
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "pep_runtime.audit"]
+    assert [line["determining_policies"] for line in lines] == [["frontend-reads-orders"]]
+
+
+def test_duplicate_identity_headers_are_refused() -> None:
+    """Two identity headers are ambiguous: 401."""
+    enforcer = Enforcer(
+        make_config(), LocalCedarDecisionPoint(FIXTURE_AUTHZ, namespace="Latticework")
+    )
+    request = HttpRequest(
+        "GET",
+        b"/orders/o-1",
+        {"x-amzn-lattice-identity": [FRONTEND_IDENTITY, FRONTEND_IDENTITY]},
+    )
+
+    outcome = enforcer.check(request)
+
+    assert (outcome.status, outcome.reason) == (401, "x-amzn-lattice-identity")
+
+
+def test_server_decoding_that_disagrees_is_refused() -> None:
+    """If the server's decoded path differs from the PEP's reading, the request is refused."""
+    enforcer = Enforcer(
+        make_config(), LocalCedarDecisionPoint(FIXTURE_AUTHZ, namespace="Latticework")
+    )
+    headers = {"x-amzn-lattice-identity": [FRONTEND_IDENTITY]}
+
+    outcome = enforcer.check(HttpRequest("GET", b"/orders/o-1", headers, app_path="/orders/o-2"))
+
+    assert outcome.status == 400
+
+
+@pytest.fixture(scope="module")
+def permissive_enforcer(tmp_path_factory: pytest.TempPathFactory) -> Enforcer:
+    """Local Cedar that permits everything, so only the route table can deny."""
+    authz_dir = tmp_path_factory.mktemp("permissive") / "authz"
+    shutil.copytree(FIXTURE_AUTHZ, authz_dir)
+    for policy in (authz_dir / "policies").glob("*.cedar"):
+        policy.unlink()
+    (authz_dir / "policies" / "all.cedar").write_text("permit (principal, action, resource);\n")
+    decision_point = LocalCedarDecisionPoint(authz_dir, namespace="Latticework")
+    return Enforcer(make_config(authz_dir=authz_dir), decision_point)
+
+
+TEMPLATES = {(route["method"], route["path"]) for route in ROUTES}
+SEGMENT = st.sampled_from(["orders", "catalog", "health", "o-1", "cancel", "", ".", "..", "%2F"])
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    method=st.sampled_from(["GET", "get", "POST", "PUT", "DELETE", "G\u00c9T", ""]),
+    target=st.one_of(
+        st.binary(max_size=40).map(lambda raw: b"/" + raw),
+        st.lists(SEGMENT, max_size=4).map(lambda parts: ("/" + "/".join(parts)).encode()),
+    ),
+    headers=st.dictionaries(
+        st.sampled_from(LATTICE_HEADERS),
+        st.lists(st.text(alphabet=st.characters(codec="latin-1"), max_size=60), max_size=2),
+    ),
+)
+def test_no_input_yields_an_unmapped_allow(
+    permissive_enforcer: Enforcer, method: str, target: bytes, headers: dict[str, list[str]]
+) -> None:
+    """Even with policies that permit everything, an Allow only ever comes from a mapped route."""
+    outcome = permissive_enforcer.check(HttpRequest(method, target, headers))
+
+    if outcome.allowed:
+        assert outcome.route is not None
+        assert (outcome.route.rule.method, outcome.route.rule.path) in TEMPLATES
+        assert outcome.route.rule.method == method.upper()
+    assert outcome.status in {200, 400, 401, 403}
