@@ -607,7 +607,8 @@ def load_spec(env: str, *, stacks_dir: Path, services_file: Path | None = None) 
 
     The catalog is `services_file` when given, else the stack's ``latticework:servicesFile``,
     else ``<stacks_dir>/services.yaml``; a relative ``latticework:servicesFile`` is resolved
-    against the project directory (the parent of `stacks_dir`).
+    against the project directory (the parent of `stacks_dir`). Replica overrides must name
+    services of ``stacks/services.yaml``; with another catalog, overrides it lacks are unused.
     Raises `SpecError` for the first problem found.
     """
     stack_file = stacks_dir / f"Pulumi.{env}.yaml"
@@ -635,7 +636,11 @@ def load_spec(env: str, *, stacks_dir: Path, services_file: Path | None = None) 
         stack_file,
         f"config.{_SETTINGS_KEY}",
     )
-    _check_replicas(settings, catalog, stack_file)
+    # NOTE: replica overrides are checked against the stack's own catalog only. Planning
+    # another catalog (--services, generated benchmark catalogs) keeps the stack usable:
+    # overrides for services that catalog lacks simply do not apply.
+    if services_file == stacks_dir / SERVICES_FILE_NAME:
+        _check_replicas(settings, catalog, stack_file)
     return StackSpec(
         env=env,
         region=stack_config[_REGION_KEY],

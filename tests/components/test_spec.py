@@ -778,3 +778,16 @@ def test_policies_block_is_passed_through_untouched(tmp_path: Path) -> None:
     spec = load_spec("dev", stacks_dir=tmp_path)
 
     assert spec.policies == {"rotationMaxDays": 90, "anything": ["goes"]}
+
+
+def test_replica_overrides_do_not_block_another_catalog(tmp_path: Path) -> None:
+    """With another catalog, the stack's overrides for services it lacks simply do not apply."""
+    document = sample_catalog()
+    document["services"] = [service(document, "inventory")]
+    document["services"][0]["callers"] = {}
+    other = write_yaml(tmp_path / "only-inventory.yaml", document)
+    write_yaml(tmp_path / "Pulumi.prod.yaml", sample_stack("prod"))
+
+    spec = load_spec("prod", stacks_dir=tmp_path, services_file=other)
+
+    assert spec.desired_count(spec.catalog.service("inventory")) == 3
