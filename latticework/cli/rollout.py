@@ -26,6 +26,7 @@ from latticework.cli.plan import ENVIRONMENTS, find_project_dir
 from latticework.engine import EngineResult, OfflineEngine
 from latticework.errors import UsageError
 from latticework.rollout import (
+    NO_COMMIT,
     STATE_FILE,
     GateReport,
     Rollout,
@@ -101,6 +102,12 @@ def _reporter() -> tuple[list[GateReport], Callable[[GateReport], None]]:
         click.echo(
             f"{mark} {gate.environment:<8} {gate.step.label:<20} {gate.outcome}{detail}", err=True
         )
+        if gate.outcome == "failed":
+            click.echo(
+                f"   the rollout stopped at {gate.environment}; fix the cause below and continue "
+                "with `latticework rollout --resume`",
+                err=True,
+            )
 
     return reports, report
 
@@ -218,8 +225,12 @@ def _finish(state: RolloutState, reports: list[GateReport], output_format: Outpu
 
     kind = "offline rollout (gate 1 only)" if state.offline else "rollout"
     click.echo(
-        f"{kind} of {', '.join(state.environments)} finished at {state.identity.commit[:12]}"
+        f"{kind} of {', '.join(state.environments)} finished at {_short(state.identity.commit)}"
     )
+
+
+def _short(commit: str) -> str:
+    return commit if commit == NO_COMMIT else commit[:12]
 
 
 __all__ = ["command", "select_environments"]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner, Result
 
 from latticework.cli import main
@@ -109,3 +111,37 @@ def test_bad_arguments_are_usage_errors(
 
     assert result.exit_code == ExitCode.USAGE
     assert message in result.stderr
+
+
+def _workflow_commands() -> list[list[str]]:
+    workflow = yaml.safe_load(
+        (PROJECT_DIR / ".github" / "workflows" / "latticework.yml").read_text(encoding="utf-8")
+    )
+    commands: list[list[str]] = []
+    for job in workflow["jobs"].values():
+        for step in job["steps"]:
+            script = step.get("run", "").replace("\\\n", " ")
+            for line in script.splitlines():
+                words = shlex.split(line.split("||")[0].strip()) if "latticework " in line else []
+                if words and words[0].endswith("bin/latticework"):
+                    commands.append(words[1:])
+    return commands
+
+
+def test_example_workflow_uses_real_commands_and_options() -> None:
+    """Every latticework command in the example CI workflow parses with this CLI's options."""
+    commands = _workflow_commands()
+
+    assert {words[0] for words in commands} == {"check", "rollout"}
+    for words in commands:
+        substituted = [word.replace('"$env"', "dev").replace("$env", "dev") for word in words]
+        main.commands[substituted[0]].make_context(substituted[0], substituted[1:])
+
+
+def test_example_workflow_triggers() -> None:
+    """Pull requests check, main rolls out dev and staging, a tag rolls out prod with --yes."""
+    commands = _workflow_commands()
+
+    assert ["rollout", "--offline", "--format", "json"] in commands
+    assert ["rollout", "--envs", "dev,staging"] in commands
+    assert ["rollout", "--envs", "prod", "--yes"] in commands
