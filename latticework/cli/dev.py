@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from pathlib import Path
+from types import FrameType
 
 import click
 
@@ -38,18 +40,38 @@ def command(env: str, base_port: int, project_dir: Path) -> None:
     topology = build_topology(spec, base_port=base_port)
     paths = DevPaths.for_project(project_dir.resolve())
 
+    environment = DevEnvironment(topology, paths, log_sink=_echo_service_line)
     click.echo(f"starting the {env} request path on 127.0.0.1 ...")
-    with DevEnvironment(topology, paths, log_sink=_echo_service_line) as environment:
+    previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        environment.start()
         _print_summary(environment)
+        _watch(environment)
+    except KeyboardInterrupt:
+        click.echo("\nstopping ...")
+    finally:
+        # A second Ctrl-C while stopping would leave service processes behind.
+        previous_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
-            while True:
-                dead = environment.dead_services()
-                if dead:
-                    raise ProgramError("; ".join(dead))
-                time.sleep(_WATCH_INTERVAL_SECONDS)
-        except KeyboardInterrupt:
-            click.echo("\nstopping ...")
+            environment.stop()
+        finally:
+            signal.signal(signal.SIGINT, previous_sigint)
+            signal.signal(signal.SIGTERM, previous_sigterm)
     click.echo("stopped.")
+
+
+def _watch(environment: DevEnvironment) -> None:
+    """Return never: raise when a service process dies, until Ctrl-C interrupts."""
+    while True:
+        dead = environment.dead_services()
+        if dead:
+            raise ProgramError("; ".join(dead))
+        time.sleep(_WATCH_INTERVAL_SECONDS)
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM stops the environment the same way Ctrl-C does."""
+    raise KeyboardInterrupt
 
 
 def _echo_service_line(service: str, line: str) -> None:

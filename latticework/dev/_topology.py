@@ -196,7 +196,7 @@ def _ports(base_port: int, service_count: int) -> list[int]:
         return [_free_port() for _ in range(1 + 2 * service_count)]
 
     last = base_port + _SERVICE_OFFSET + service_count
-    if base_port < 1024 or last > 65535:
+    if base_port < 1024 or base_port > 65000 or last > 65535:
         message = (
             f"--base-port {base_port} gives ports {base_port}-{last}; expected a base port "
             "from 1024 to 65000 so every port is valid and unprivileged"

@@ -1,0 +1,122 @@
+"""`latticework dev`: a port in use is a clear usage error; Ctrl-C stops everything."""
+
+from __future__ import annotations
+
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from components.spec import load_spec
+from latticework.cli import main
+from latticework.dev import build_topology, check_ports_free
+from latticework.errors import ExitCode, UsageError
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 30.0
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A loopback port something else is listening on."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        yield listener.getsockname()[1]
+
+
+def _pump(process: subprocess.Popen[str], lines: queue.Queue[str]) -> None:
+    for line in process.stdout or ():
+        lines.put(line)
+
+
+def _is_listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_port_in_use_names_the_port_its_purpose_and_the_option(busy_port: int) -> None:
+    """The first taken port is named with what would listen there and how to move."""
+    spec = load_spec("dev", stacks_dir=PROJECT_DIR / "stacks")
+    topology = build_topology(spec, base_port=busy_port)
+
+    with pytest.raises(UsageError) as raised:
+        check_ports_free(topology)
+
+    message = str(raised.value)
+    assert f"port {busy_port} on 127.0.0.1" in message
+    assert "Secrets Manager" in message
+    assert "--base-port" in message
+
+
+def test_cli_reports_a_port_in_use_as_a_usage_error(busy_port: int) -> None:
+    """`latticework dev` exits 2 with one line when its base port is taken."""
+    arguments = ["dev", "--base-port", str(busy_port), "--project-dir", str(PROJECT_DIR)]
+
+    result = CliRunner().invoke(main, arguments)
+
+    assert result.exit_code == ExitCode.USAGE
+    assert f"port {busy_port}" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_base_port_too_high_is_a_usage_error() -> None:
+    """A base port whose service ports would pass 65535 is refused before anything starts."""
+    spec = load_spec("dev", stacks_dir=PROJECT_DIR / "stacks")
+
+    with pytest.raises(UsageError, match="--base-port 65400"):
+        build_topology(spec, base_port=65400)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stop_signal_stops_every_server(stop_signal: signal.Signals) -> None:
+    """Ctrl-C or SIGTERM ends `latticework dev` cleanly and frees every port it used."""
+    command = [
+        str(Path(sys.executable).with_name("latticework")),
+        "dev",
+        "--base-port",
+        "0",
+        "--project-dir",
+        str(PROJECT_DIR),
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=PROJECT_DIR
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=_pump, args=(process, lines), daemon=True)
+    reader.start()
+    output: list[str] = []
+    try:
+        while not any("Ctrl-C stops everything" in line for line in output):
+            output.append(lines.get(timeout=STARTUP_TIMEOUT_SECONDS))
+        ports = [
+            int(port)
+            for line in output
+            for pair in re.findall(r"http://127\.0\.0\.1:(\d+) .*service on :(\d+)", line)
+            for port in pair
+        ]
+
+        process.send_signal(stop_signal)
+        exit_code = process.wait(timeout=STOP_TIMEOUT_SECONDS)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=STOP_TIMEOUT_SECONDS)
+    reader.join(timeout=STOP_TIMEOUT_SECONDS)
+    while not lines.empty():
+        output.append(lines.get_nowait())
+
+    assert exit_code == 0, "".join(output)
+    assert output[-1].strip() == "stopped."
+    assert len(ports) == 6
+    assert not any(_is_listening(port) for port in ports)
