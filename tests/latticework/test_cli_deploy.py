@@ -38,16 +38,26 @@ if "--policy-pack-config" in args:
 with open(os.environ["FAKE_PULUMI_LOG"], "a") as log:
     log.write(json.dumps(record) + "\\n")
 if args[0] == "version":
-    print("v3.272.0")
+    print("v" + os.environ.get("FAKE_PULUMI_VERSION", "3.272.0"))
     sys.exit(0)
 if args[:2] == ["stack", "output"]:
     secret = "{SECRET_OUTPUT}" if "--show-secrets" in args else "[secret]"
     print(json.dumps({{"dbPassword": secret, "serviceNetworkId": "sn-0123456789abcdef0"}}))
     sys.exit(0)
+if args[:2] == ["stack", "history"]:
+    print(json.dumps([{{
+        "kind": "update", "startTime": "2026-12-03T18:00:00.000Z", "message": "",
+        "environment": {{}}, "config": {{}}, "result": "succeeded",
+    }}]))
+    sys.exit(0)
 if args[0] in ("preview", "up", "destroy", "refresh"):
+    events = os.environ.get("FAKE_PULUMI_EVENTS")
+    if events and "--event-log" in args:
+        with open(events) as source, open(args[args.index("--event-log") + 1], "a") as sink:
+            sink.write(source.read())
     sys.stdout.write(os.environ.get("FAKE_PULUMI_STDOUT", ""))
     sys.stderr.write(os.environ.get("FAKE_PULUMI_STDERR", ""))
-    sys.exit(255)
+    sys.exit(int(os.environ.get("FAKE_PULUMI_EXIT", "255")))
 sys.exit(0)
 """
 
@@ -108,8 +118,9 @@ def _invoke(
     stdout: str = "",
     stderr: str = "",
     passphrase: str | None = PASSPHRASE,
+    extra_env: dict[str, str] | None = None,
 ) -> Result:
-    env = {
+    env: dict[str, str | None] = {
         "PATH": str(path),
         "FAKE_PULUMI_LOG": str(calls_log),
         "FAKE_PULUMI_STDOUT": stdout,
@@ -117,6 +128,7 @@ def _invoke(
         "PULUMI_CONFIG_PASSPHRASE": passphrase,
         "PULUMI_CONFIG_PASSPHRASE_FILE": None,
         "LATTICEWORK_BACKEND_URL": None,
+        **(extra_env or {}),
     }
     return CliRunner().invoke(main, [*args, "--project-dir", str(project)], env=env)
 
@@ -355,3 +367,123 @@ def test_unknown_environment_is_a_usage_error(
 
     assert result.exit_code == ExitCode.USAGE
     assert _calls(calls_log) == []
+
+
+SERVICE_URN = "urn:pulumi:dev::latticework::aws:vpclattice/service:Service::orders-lattice-service"
+STACK_URN = "urn:pulumi:dev::latticework::pulumi:pulumi:Stack::latticework-dev"
+
+
+def _step_event(sequence: int, kind: str, op: str, urn: str, resource_type: str) -> str:
+    metadata = {"op": op, "urn": urn, "type": resource_type, "provider": ""}
+    return json.dumps({"sequence": sequence, "timestamp": 1, kind: {"metadata": metadata}})
+
+
+def _policy_event(sequence: int, level: str) -> str:
+    policy = {
+        "resourceUrn": SERVICE_URN,
+        "message": "Set auth_type to AWS_IAM.",
+        "color": "raw",
+        "policyName": "lattice-auth-type-iam",
+        "policyPackName": "latticework-guardrails",
+        "policyPackVersion": "0.1.0",
+        "policyPackVersionTag": "0.1.0",
+        "enforcementLevel": level,
+    }
+    return json.dumps({"sequence": sequence, "timestamp": 1, "policyEvent": policy})
+
+
+def _event_log(tmp_path: Path, level: str = "advisory") -> dict[str, str]:
+    """An event log as the CLI writes it for a preview creating one Lattice service."""
+    lines = [
+        _step_event(1, "resourcePreEvent", "create", STACK_URN, "pulumi:pulumi:Stack"),
+        _step_event(2, "resourcePreEvent", "create", SERVICE_URN, "aws:vpclattice/service:Service"),
+        _step_event(3, "resOutputsEvent", "create", SERVICE_URN, "aws:vpclattice/service:Service"),
+        _policy_event(4, level),
+        json.dumps(
+            {
+                "sequence": 5,
+                "timestamp": 1,
+                "summaryEvent": {"resourceChanges": {"create": 2}, "PolicyPacks": {}},
+            }
+        ),
+        json.dumps({"sequence": 6, "timestamp": 1, "cancelEvent": {}}),
+    ]
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # Before 3.206 the CLI streams events through a file, which a script can write.
+    return {"FAKE_PULUMI_EVENTS": str(events), "FAKE_PULUMI_VERSION": "3.200.0"}
+
+
+def test_preview_prints_live_progress_and_a_closing_summary(
+    project: Path, fake_bin: Path, calls_log: Path, tmp_path: Path
+) -> None:
+    """Engine events show as progress on stderr; the summary of changes and findings on stdout."""
+    result = _invoke(
+        ["preview", "--env", "dev"],
+        project=project,
+        path=fake_bin,
+        calls_log=calls_log,
+        extra_env={**_event_log(tmp_path), "FAKE_PULUMI_EXIT": "0"},
+    )
+
+    assert result.exit_code == 0, result.output
+    assert ".. create: aws:vpclattice/service:Service orders-lattice-service" in result.stderr
+    assert "** [advisory] lattice-auth-type-iam: Set auth_type to AWS_IAM." in result.stderr
+    assert result.stdout.splitlines() == [
+        "preview of dev: 2 to create",
+        "policy findings (1):",
+        "  [advisory] lattice-auth-type-iam on orders-lattice-service: Set auth_type to AWS_IAM.",
+    ]
+
+
+def test_preview_json_is_one_document(
+    project: Path, fake_bin: Path, calls_log: Path, tmp_path: Path
+) -> None:
+    """--format json prints one JSON document with the changes and the findings."""
+    result = _invoke(
+        ["preview", "--env", "dev", "--format", "json"],
+        project=project,
+        path=fake_bin,
+        calls_log=calls_log,
+        extra_env={**_event_log(tmp_path), "FAKE_PULUMI_EXIT": "0"},
+    )
+
+    document = json.loads(result.stdout)
+    assert document["changes"] == {"create": 2}
+    assert [finding["policy"] for finding in document["findings"]] == ["lattice-auth-type-iam"]
+    assert "orders-lattice-service" not in result.stderr
+
+
+def test_mandatory_policy_event_makes_a_failed_preview_a_violation(
+    project: Path, fake_bin: Path, calls_log: Path, tmp_path: Path
+) -> None:
+    """A failed preview whose events carry a mandatory result exits 1, even with no report text."""
+    result = _invoke(
+        ["preview", "--env", "dev"],
+        project=project,
+        path=fake_bin,
+        calls_log=calls_log,
+        stderr="error: preview failed\n",
+        extra_env=_event_log(tmp_path, level="mandatory"),
+    )
+
+    assert result.exit_code == ExitCode.POLICY_VIOLATION
+    assert "lattice-auth-type-iam (orders-lattice-service)" in _one_error_line(result)
+
+
+def test_up_summary_shows_outputs_with_secrets_masked(
+    project: Path, fake_bin: Path, calls_log: Path, tmp_path: Path
+) -> None:
+    """After `up`, the summary lists the stack outputs with the secret one masked."""
+    result = _invoke(
+        ["up", "--env", "dev"],
+        project=project,
+        path=fake_bin,
+        calls_log=calls_log,
+        extra_env={**_event_log(tmp_path), "FAKE_PULUMI_EXIT": "0"},
+    )
+
+    assert result.exit_code == 0, result.output
+    assert 'dbPassword: "[secret]"' in result.stdout
+    assert 'serviceNetworkId: "sn-0123456789abcdef0"' in result.stdout
+    assert SECRET_OUTPUT not in result.output
