@@ -74,7 +74,8 @@ def _relative(path: Path, root: Path) -> str:
     try:
         return resolved.relative_to(root.resolve()).as_posix()
     except ValueError:
-        return resolved.as_posix()
+        # Outside the repository (a catalog passed with --services): an absolute file URI.
+        return resolved.as_uri()
 
 
 def _lines(path: Path) -> list[str]:
