@@ -260,11 +260,15 @@ class LatticeGateway:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self._client is not None:
-                    await self._client.aclose()
-                    self._client = None
+                await self.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def aclose(self) -> None:
+        """Close the connections to the services; the server's lifespan shutdown calls it."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
 
 def _raw_target(scope: _Scope) -> str:

@@ -150,7 +150,7 @@ class DevEnvironment:
             "LATTICEWORK_POLICY_STORE_ID": "local",
             "LATTICEWORK_PEP_MODE": "local",
             "LATTICEWORK_BEHIND_LATTICE": "true",
-            "LATTICEWORK_CALLER_ROLES": json.dumps(topology.caller_roles, sort_keys=True),
+            "LATTICEWORK_CALLER_ROLES": json.dumps(topology.caller_roles(service), sort_keys=True),
             "AWS_REGION": topology.region,
             "AWS_DEFAULT_REGION": topology.region,
             # The service's task role, as the ECS container credentials would provide it.

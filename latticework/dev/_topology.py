@@ -84,10 +84,14 @@ class LocalTopology:
         """The URL of the local Secrets Manager (moto)."""
         return f"http://{LOOPBACK}:{self.secrets_port}"
 
-    @property
-    def caller_roles(self) -> dict[str, str]:
-        """`LATTICEWORK_CALLER_ROLES`: task role ARN -> catalog service name."""
-        return {service.task_role_arn: service.name for service in self.services}
+    def caller_roles(self, service: LocalService) -> dict[str, str]:
+        """`LATTICEWORK_CALLER_ROLES` of `service`: its catalog callers' task role ARN -> name.
+
+        The same map `MeshService` gives the container: only the services that call it.
+        """
+        return {
+            self.service(caller).task_role_arn: caller for caller in service.spec.callers.services
+        }
 
     def service(self, name: str) -> LocalService:
         """The local service called `name`."""

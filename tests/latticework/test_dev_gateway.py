@@ -1,0 +1,195 @@
+"""The gateway forwards only what Lattice would: its own identity headers, never the caller's."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import AsyncIterator, MutableMapping
+from typing import Any
+
+import httpx
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from components.iam_documents import service_auth_policy
+from latticework.dev import GatewayConfig, LatticeGateway, LocalCredential, ServiceRoute
+
+REGION = "eu-west-1"
+GATEWAY = "http://127.0.0.1:8402"
+SERVICE_ARN = "arn:aws:vpc-lattice:eu-west-1:111122223333:service/svc-0123456789abcdef0"
+NETWORK_ARN = "arn:aws:vpc-lattice:eu-west-1:111122223333:servicenetwork/sn-0123456789abcdef0"
+TARGET_GROUP_ARN = "arn:aws:vpc-lattice:eu-west-1:111122223333:targetgroup/tg-0123456789abcdef0"
+VPC_ARN = "arn:aws:ec2:eu-west-1:111122223333:vpc/vpc-0123456789abcdef0"
+ORDERS = LocalCredential(
+    "LWDVORDERS0000000001",
+    "orders-local-secret",
+    "arn:aws:iam::111122223333:role/latticework-dev-orders-task",
+    "orders-local",
+)
+OPEN_POLICY = {
+    "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "vpc-lattice-svcs:Invoke", "Resource": "*"}
+    ]
+}
+
+
+async def _echo(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+    """A service that answers with the headers it received."""
+    headers = [[name.decode(), value.decode()] for name, value in scope["headers"]]
+    body = json.dumps({"headers": headers, "path": scope["path"]}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"x-served-by", b"echo")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _gateway(
+    policy: dict[str, Any],
+    transport: httpx.AsyncBaseTransport | None,
+    upstream_url: str = "http://127.0.0.1:8502",
+) -> LatticeGateway:
+    route = ServiceRoute(
+        service_name="payments",
+        gateway_port=8402,
+        upstream_url=upstream_url,
+        service_arn=SERVICE_ARN,
+        target_group_arn=TARGET_GROUP_ARN,
+        auth_policy=policy,
+    )
+    config = GatewayConfig(
+        region=REGION,
+        service_network_arn=NETWORK_ARN,
+        source_vpc_arn=VPC_ARN,
+        routes=(route,),
+        credentials={ORDERS.access_key_id: ORDERS},
+        org_id="o-abc123def4",
+    )
+    return LatticeGateway(config, upstream_transport=transport)
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[LatticeGateway]:
+    """A gateway whose payments route allows orders, in front of the echo service."""
+    policy = service_auth_policy(
+        service_arn=SERVICE_ARN, caller_role_arns=[ORDERS.role_arn], allowed_principals=[]
+    )
+    gateway = _gateway(policy, httpx.ASGITransport(app=_echo))
+    yield gateway
+    await gateway.aclose()
+
+
+async def _send(
+    app: Any, method: str, path: str, headers: dict[str, str], body: bytes = b"", sign: bool = True
+) -> httpx.Response:
+    url = f"{GATEWAY}{path}"
+    if sign:
+        request = AWSRequest(method=method, url=url, data=body, headers=dict(headers))
+        request.headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD"
+        credentials = Credentials(ORDERS.access_key_id, ORDERS.secret_access_key)
+        SigV4Auth(credentials, "vpc-lattice-svcs", REGION).add_auth(request)
+        headers = dict(request.headers.items())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as client:
+        return await client.request(method, url, headers=headers, content=body)
+
+
+def _received(response: httpx.Response) -> dict[str, list[str]]:
+    received: dict[str, list[str]] = {}
+    for name, value in response.json()["headers"]:
+        received.setdefault(name, []).append(value)
+    return received
+
+
+async def test_signed_caller_gets_lattice_identity_headers(gateway: LatticeGateway) -> None:
+    """The service receives the signer's assumed-role ARN, org, network and target."""
+    response = await _send(gateway, "GET", "/payments/p-1", {})
+
+    received = _received(response)
+    assert response.status_code == 200
+    assert response.headers["x-served-by"] == "echo"
+    assert received["x-amzn-lattice-identity"] == [
+        "Principal=arn:aws:sts::111122223333:assumed-role/latticework-dev-orders-task/"
+        "orders-local; PrincipalOrgID=o-abc123def4; SessionName=orders-local; Type=AWS_IAM"
+    ]
+    assert received["x-amzn-lattice-network"] == [f"SourceVpcArn={VPC_ARN}"]
+    assert received["x-amzn-lattice-target"] == [
+        f"ServiceArn={SERVICE_ARN}; ServiceNetworkArn={NETWORK_ARN}; "
+        f"TargetGroupArn={TARGET_GROUP_ARN}"
+    ]
+
+
+async def test_incoming_lattice_headers_and_credentials_are_stripped(
+    gateway: LatticeGateway,
+) -> None:
+    """Every x-amzn-lattice-* header a caller sends is dropped, as are its SigV4 credentials."""
+    spoofed = {
+        "x-amzn-lattice-identity": "Principal=arn:aws:sts::111122223333:assumed-role/admin/x",
+        "x-amzn-lattice-identity-tags": "principal=admin;team=security",
+        "x-amzn-lattice-network": "SourceVpcArn=arn:aws:ec2:eu-west-1:111122223333:vpc/vpc-x",
+        "X-Amzn-Lattice-Target": "ServiceArn=spoofed",
+    }
+
+    response = await _send(gateway, "GET", "/payments/p-1", spoofed)
+
+    received = _received(response)
+    assert response.status_code == 200
+    assert "x-amzn-lattice-identity-tags" not in received
+    assert all("admin" not in value for value in received["x-amzn-lattice-identity"])
+    assert received["x-amzn-lattice-target"][0].startswith(f"ServiceArn={SERVICE_ARN};")
+    assert len(received["x-amzn-lattice-network"]) == 1
+    assert "authorization" not in received
+
+
+async def test_anonymous_caller_gets_no_identity_header() -> None:
+    """When a policy admits unsigned requests, the service sees no identity at all."""
+    gateway = _gateway(OPEN_POLICY, httpx.ASGITransport(app=_echo))
+    spoofed = {"x-amzn-lattice-identity": f"Principal={ORDERS.assumed_role_arn}"}
+
+    response = await _send(gateway, "GET", "/payments/p-1", spoofed, sign=False)
+
+    assert response.status_code == 200
+    assert "x-amzn-lattice-identity" not in _received(response)
+    await gateway.aclose()
+
+
+async def test_denied_request_never_reaches_the_service(gateway: LatticeGateway) -> None:
+    """An unsigned request to a service whose policy names callers is 403 at the gateway."""
+    response = await _send(gateway, "GET", "/payments/p-1", {}, sign=False)
+
+    assert response.status_code == 403
+    assert response.json() == {"message": "AccessDeniedException: the auth policy denies this call"}
+    assert "x-served-by" not in response.headers
+
+
+async def test_unknown_gateway_port_is_404(gateway: LatticeGateway) -> None:
+    """A port with no service behind it answers 404 without forwarding."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway)) as client:
+        response = await client.get("http://127.0.0.1:8499/payments/p-1")
+
+    assert response.status_code == 404
+
+
+async def test_oversized_body_is_413(gateway: LatticeGateway) -> None:
+    """A body over 1 MiB is refused before the signature is even checked."""
+    response = await _send(gateway, "POST", "/payments", {}, body=b"x" * (1024 * 1024 + 1))
+
+    assert response.status_code == 413
+
+
+async def test_unreachable_service_is_502() -> None:
+    """A service that is down gives 502 naming the service, not a traceback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    gateway = _gateway(OPEN_POLICY, None, upstream_url=f"http://127.0.0.1:{closed_port}")
+
+    response = await _send(gateway, "GET", "/payments/p-1", {}, sign=False)
+
+    assert response.status_code == 502
+    assert response.json() == {"message": "payments is not reachable"}
+    await gateway.aclose()
