@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import time
 from pathlib import Path
@@ -12,9 +13,11 @@ import click
 
 from components.spec import load_spec
 from latticework.dev import DEFAULT_BASE_PORT, DevEnvironment, DevPaths, build_topology
-from latticework.errors import ProgramError
+from latticework.errors import ProgramError, UsageError
 
 _WATCH_INTERVAL_SECONDS = 0.5
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+_RESERVED = ("LATTICEWORK_", "AWS_")
 
 
 @click.command("dev")
@@ -33,14 +36,26 @@ _WATCH_INTERVAL_SECONDS = 0.5
     default=Path.cwd,
     help="The latticework project (stacks/, authz/, examples/). [default: .]",
 )
-def command(env: str, base_port: int, project_dir: Path) -> None:
+@click.option(
+    "--service-env",
+    "service_env",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A plain variable for every service process, e.g. SECRETS_TTL_SECONDS=5; repeatable.",
+)
+def command(env: str, base_port: int, project_dir: Path, service_env: tuple[str, ...]) -> None:
     """Run the sample services behind a local Lattice gateway, with local Cedar and secrets."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     spec = load_spec(env, stacks_dir=project_dir / "stacks")
     topology = build_topology(spec, base_port=base_port)
     paths = DevPaths.for_project(project_dir.resolve())
 
-    environment = DevEnvironment(topology, paths, log_sink=_echo_service_line)
+    environment = DevEnvironment(
+        topology,
+        paths,
+        log_sink=_echo_service_line,
+        extra_service_env=_parse_service_env(service_env),
+    )
     click.echo(f"starting the {env} request path on 127.0.0.1 ...")
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
@@ -58,6 +73,23 @@ def command(env: str, base_port: int, project_dir: Path) -> None:
             signal.signal(signal.SIGINT, previous_sigint)
             signal.signal(signal.SIGTERM, previous_sigterm)
     click.echo("stopped.")
+
+
+def _parse_service_env(assignments: tuple[str, ...]) -> dict[str, str]:
+    parsed: dict[str, str] = {}
+    for assignment in assignments:
+        name, separator, value = assignment.partition("=")
+        if not separator or not _ENV_NAME.fullmatch(name) or name.startswith(_RESERVED):
+            # The value is never echoed: it may be something the user meant to keep private.
+            shown = repr(name) if separator else "(an argument without '=')"
+            message = (
+                f"--service-env {shown}: expected NAME=VALUE with NAME in "
+                "[A-Z_][A-Z0-9_]* and not starting with LATTICEWORK_ or AWS_ (those are set "
+                "as the infrastructure sets them)"
+            )
+            raise UsageError(message)
+        parsed[name] = value
+    return parsed
 
 
 def _watch(environment: DevEnvironment) -> None:

@@ -70,6 +70,21 @@ def test_cli_reports_a_port_in_use_as_a_usage_error(busy_port: int) -> None:
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    "assignment", ["AWS_SECRET_ACCESS_KEY=x", "LATTICEWORK_PEP_MODE=off", "lower=1", "no-equals"]
+)
+def test_service_env_refuses_reserved_or_malformed_names(assignment: str) -> None:
+    """--service-env cannot override what the infrastructure sets, and never echoes a value."""
+    arguments = ["dev", "--service-env", assignment, "--project-dir", str(PROJECT_DIR)]
+
+    result = CliRunner().invoke(main, arguments)
+
+    assert result.exit_code == ExitCode.USAGE
+    assert "--service-env" in result.stderr
+    assert "=x" not in result.stderr
+    assert "off" not in result.stderr
+
+
 def test_base_port_too_high_is_a_usage_error() -> None:
     """A base port whose service ports would pass 65535 is refused before anything starts."""
     spec = load_spec("dev", stacks_dir=PROJECT_DIR / "stacks")
