@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from typing import TYPE_CHECKING
@@ -444,3 +445,30 @@ def test_stage_and_version_id_together_are_refused(secretsmanager: SecretsManage
 
     with pytest.raises(ValueError, match="not both"):
         secrets.get("database", stage=PENDING, version_id="abc")
+
+
+async def test_aget_serves_async_code_with_one_call_for_concurrent_misses(
+    admin: SecretsManagerClient, secretsmanager: SecretsManagerClient, upstream: Upstream
+) -> None:
+    """Fifty tasks awaiting one cold key share one call; later awaits are served from cache."""
+    arn = admin.create_secret(Name="orders/database", SecretString="v1")["ARN"]
+    secrets = client_for(secretsmanager, {"database": arn})
+    upstream.call_delay_seconds = 0.2
+
+    values = await asyncio.gather(*(secrets.aget("database") for _ in range(50)))
+    again = await secrets.aget("database")
+
+    assert {value.reveal() for value in values} == {"v1"}
+    assert again.reveal() == "v1"
+    assert upstream.calls == 1
+
+
+async def test_aget_raises_the_same_typed_errors(
+    admin: SecretsManagerClient, secretsmanager: SecretsManagerClient
+) -> None:
+    """An awaited get of a missing stage raises SecretNotFoundError like the sync one."""
+    arn = admin.create_secret(Name="orders/database", SecretString="v1")["ARN"]
+    secrets = client_for(secretsmanager, {"database": arn})
+
+    with pytest.raises(SecretNotFoundError):
+        await secrets.aget("database", stage=PENDING)

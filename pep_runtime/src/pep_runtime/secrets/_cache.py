@@ -84,6 +84,16 @@ class SingleFlightCache(Generic[_Key, _Value]):
             with self._lock:
                 del self._flights[key]
 
+    def peek(self, key: _Key) -> _Value | None:
+        """The cached value of `key` if it is still fresh, without loading anything."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or self._clock() >= entry.refresh_at:
+                return None
+
+            self._entries.move_to_end(key)
+            return entry.value
+
     def discard(self, key: _Key) -> None:
         """Forget the cached value of `key`, if any."""
         with self._lock:

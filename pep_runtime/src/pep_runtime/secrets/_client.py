@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -148,7 +149,8 @@ class SecretsClient:
 
     `get("database")` reads AWSCURRENT; `get("database", stage="AWSPENDING")` reads exactly
     that stage and never falls back to another. Missing secrets and denied reads raise at
-    once (`SecretNotFoundError`, `SecretAccessDeniedError`); nothing returns None.
+    once (`SecretNotFoundError`, `SecretAccessDeniedError`); nothing returns None. Safe to
+    share between threads; `aget` and `arefresh` serve async code.
     """
 
     def __init__(
@@ -234,6 +236,23 @@ class SecretsClient:
         """Fetch secret `name` now, bypassing the cache, and cache the result."""
         key = self._key(name, stage, version_id)
         return self._cache.get(key, lambda: self._fetch(key), force=True)
+
+    async def aget(
+        self, name: str, *, stage: str | None = None, version_id: str | None = None
+    ) -> SecretValue:
+        """`get` for async code: a fresh cached value at once, a load in a worker thread."""
+        key = self._key(name, stage, version_id)
+        cached = self._cache.peek(key)
+        if cached is not None:
+            return cached
+
+        return await asyncio.to_thread(self._cache.get, key, lambda: self._fetch(key))
+
+    async def arefresh(
+        self, name: str, *, stage: str | None = None, version_id: str | None = None
+    ) -> SecretValue:
+        """`refresh` for async code: the Secrets Manager call runs in a worker thread."""
+        return await asyncio.to_thread(self.refresh, name, stage=stage, version_id=version_id)
 
     def _key(self, name: str, stage: str | None, version_id: str | None) -> _SecretKey:
         if stage is not None and version_id is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -56,7 +55,7 @@ async def with_refresh_on_auth_failure_async(
     is_auth_failure: Callable[[Exception], bool],
 ) -> _Result:
     """The `async` form of `with_refresh_on_auth_failure`; Secrets Manager runs in a thread."""
-    secret = await asyncio.to_thread(secrets.get, name)
+    secret = await secrets.aget(name)
     try:
         return await operation(secret)
     except Exception as exc:
@@ -70,7 +69,7 @@ async def with_refresh_on_auth_failure_async(
             type(exc).__name__,
         )
 
-    refreshed = await asyncio.to_thread(secrets.refresh, name)
+    refreshed = await secrets.arefresh(name)
     return await operation(refreshed)
 
 
