@@ -14,19 +14,25 @@ from click.testing import CliRunner, Result
 from latticework.cli import main
 from latticework.errors import ExitCode
 from latticework.rollout import STATE_FILE
+from tests.latticework.test_cli_deploy import FAKE_PULUMI, _event_log
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A copy of the project's program, components, stacks and authz files (not a git checkout)."""
+    """A copy of the program, stacks, authz files and pack manifest (not a git checkout)."""
     project_dir = tmp_path / "project"
     project_dir.mkdir()
     for name in ("Pulumi.yaml", "__main__.py"):
         shutil.copy2(PROJECT_DIR / name, project_dir / name)
     for name in ("stacks", "authz"):
         shutil.copytree(PROJECT_DIR / name, project_dir / name)
+    pack = project_dir / "policy_packs" / "latticework_guardrails"
+    pack.mkdir(parents=True)
+    shutil.copy2(
+        PROJECT_DIR / "policy_packs" / "latticework_guardrails" / "PulumiPolicy.yaml", pack
+    )
     return project_dir
 
 
@@ -145,3 +151,53 @@ def test_example_workflow_triggers() -> None:
     assert ["rollout", "--offline", "--format", "json"] in commands
     assert ["rollout", "--envs", "dev,staging"] in commands
     assert ["rollout", "--envs", "prod", "--yes"] in commands
+
+
+@pytest.fixture
+def scripted_pulumi(tmp_path: Path) -> dict[str, str]:
+    """Environment for a rollout whose pulumi CLI is the scripted one, succeeding every step."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "pulumi"
+    fake.write_text(FAKE_PULUMI, encoding="utf-8")
+    fake.chmod(0o755)
+    return {
+        "PATH": str(bin_dir),
+        "FAKE_PULUMI_LOG": str(tmp_path / "calls.jsonl"),
+        "FAKE_PULUMI_EXIT": "0",
+        **_event_log(tmp_path),
+    }
+
+
+def _rollout_with(project: Path, env: dict[str, str], *args: str) -> Result:
+    full_env: dict[str, str | None] = {
+        **env,
+        "PULUMI_CONFIG_PASSPHRASE": "pass",
+        "LATTICEWORK_BACKEND_URL": None,
+    }
+    return CliRunner().invoke(main, ["rollout", *args, "--project-dir", str(project)], env=full_env)
+
+
+def test_approval_needed_without_yes_and_without_terminal_stops_with_exit_7(
+    project: Path, scripted_pulumi: dict[str, str]
+) -> None:
+    """Prod requires approval; with no terminal and no --yes the rollout stops after gate 2."""
+    result = _rollout_with(project, scripted_pulumi, "--envs", "prod")
+
+    assert result.exit_code == ExitCode.GATE_FAILED
+    assert "gate 3 (approval) stopped prod" in result.stderr
+    assert "--yes" in result.stderr
+    calls = Path(scripted_pulumi["FAKE_PULUMI_LOG"]).read_text(encoding="utf-8")
+    assert '"preview"' in calls
+    assert '"up"' not in calls
+
+
+def test_verification_fails_when_planned_outputs_are_missing(
+    project: Path, scripted_pulumi: dict[str, str]
+) -> None:
+    """After `up`, gate 4 compares the planned outputs with the stack's and names the missing."""
+    result = _rollout_with(project, scripted_pulumi, "--envs", "dev")
+
+    assert result.exit_code == ExitCode.GATE_FAILED
+    assert "gate 4 (verify) failed for dev: output 'clusterName' missing" in result.stderr
+    assert "s3cr3t" not in result.output
