@@ -66,16 +66,17 @@ def load_yaml_file(path: Path) -> Any:
     loader.source = path
     try:
         return loader.get_single_data()
+    # `from None`: PyYAML's own message quotes the offending line, which may hold a secret.
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
         raise SpecError(
             path, where, "valid YAML", str(exc.problem), "Fix the YAML syntax there."
-        ) from exc
+        ) from None
     except yaml.YAMLError as exc:
         raise SpecError(
             path, "(file)", "valid YAML", type(exc).__name__, "Fix the YAML syntax."
-        ) from exc
+        ) from None
     finally:
         loader.dispose()
 

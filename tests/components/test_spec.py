@@ -791,3 +791,18 @@ def test_replica_overrides_do_not_block_another_catalog(tmp_path: Path) -> None:
     spec = load_spec("prod", stacks_dir=tmp_path, services_file=other)
 
     assert spec.desired_count(spec.catalog.service("inventory")) == 3
+
+
+def test_yaml_error_does_not_carry_the_offending_line(tmp_path: Path) -> None:
+    """A syntax error near a secret reports the position, not the text of the line."""
+    path = tmp_path / "services.yaml"
+    path.write_text(
+        'services:\n  - name: orders\n    environment: {API_KEY: "AKIAZ7QW3RT5YU8IOP2L\n'
+    )
+
+    with pytest.raises(SpecError) as raised:
+        load_catalog(path)
+
+    assert raised.value.__cause__ is None
+    assert raised.value.__suppress_context__
+    assert "AKIA" not in str(raised.value)
