@@ -38,7 +38,7 @@ from pulumi_policy import (
 from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
-from latticework.errors import UsageError
+from latticework.errors import PolicyViolationError, UsageError
 from latticework.findings import (
     ADVISORY,
     CHECKED_AT_UPDATE,
@@ -111,6 +111,19 @@ def evaluate_plan(
         resources_checked=len(resources.analyzed),
         seconds=time.perf_counter() - started,
     )
+
+
+def raise_on_blocking(report: PolicyReport) -> None:
+    """Raise `PolicyViolationError` (exit 1) when a mandatory policy failed."""
+    if report.passed:
+        return
+
+    failed = sorted({finding.policy for finding in report.blocking})
+    message = (
+        f"{len(report.blocking)} mandatory policy violation(s) in {report.environment}: "
+        f"{', '.join(failed)}"
+    )
+    raise PolicyViolationError(message)
 
 
 def _enforcement(policy: Any, config: PackConfig) -> str:
@@ -261,4 +274,4 @@ def _finding(
     )
 
 
-__all__ = ["evaluate_plan", "pack_config_for_plan"]
+__all__ = ["evaluate_plan", "pack_config_for_plan", "raise_on_blocking"]

@@ -7,60 +7,24 @@ one does, 2 on a usage or spec error. ``--format sarif`` is for GitHub code scan
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Literal
 
 import click
-from rich.console import Console, RenderableType
-from rich.table import Table
-from rich.text import Text
+from rich.console import Console
 
 from latticework.cli.plan import ENVIRONMENTS, build_plan, find_project_dir, write_atomically
-from latticework.errors import PolicyViolationError
-from latticework.findings import CHECKED_AT_UPDATE, MANDATORY, PolicyReport
+from latticework.findings import PolicyReport
 from latticework.plan import Plan
-from latticework.policy_eval import evaluate_plan
+from latticework.policy_eval import evaluate_plan, raise_on_blocking
+from latticework.reports.findings_table import findings_renderable, render_findings_table
 from latticework.reports.junit import render_junit
 from latticework.reports.sarif import SourceLocator, render_sarif
 from latticework.stack_secrets import with_stack_secrets
 
 CheckFormat = Literal["table", "json", "sarif", "junit"]
 CHECK_FORMATS: tuple[CheckFormat, ...] = ("table", "json", "sarif", "junit")
-
-
-def findings_renderable(report: PolicyReport) -> RenderableType:
-    """The findings as a rich table (or one line when there are none)."""
-    if not report.findings:
-        return Text(
-            f"{report.pack}: {len(report.policies)} policies passed on "
-            f"{report.resources_checked} resources of {report.environment}",
-            style="bold green",
-        )
-
-    table = Table(title=f"{report.pack} on {report.environment}", show_lines=False)
-    table.add_column("level", no_wrap=True)
-    table.add_column("policy", no_wrap=True)
-    table.add_column("resource", overflow="fold")
-    table.add_column("finding", overflow="fold")
-    for finding in report.findings:
-        if finding.status == CHECKED_AT_UPDATE:
-            level = Text("at update", style="cyan")
-        elif finding.enforcement == MANDATORY:
-            level = Text("mandatory", style="bold red")
-        else:
-            level = Text("advisory", style="yellow")
-        table.add_row(level, finding.policy, finding.resource_name or "(stack)", finding.message)
-    return table
-
-
-def render_findings_table(report: PolicyReport, *, width: int = 160) -> str:
-    """The findings table as plain text (no colours)."""
-    buffer = io.StringIO()
-    console = Console(file=buffer, width=width, color_system=None, force_terminal=False)
-    console.print(findings_renderable(report))
-    return buffer.getvalue()
 
 
 def source_locator(plan: Plan, root: Path) -> SourceLocator:
@@ -88,19 +52,6 @@ def render_check(report: PolicyReport, check_format: CheckFormat, locator: Sourc
     if check_format == "junit":
         return render_junit(report)
     return render_findings_table(report)
-
-
-def raise_on_blocking(report: PolicyReport) -> None:
-    """Raise `PolicyViolationError` (exit 1) when a mandatory policy failed."""
-    if report.passed:
-        return
-
-    failed = sorted({finding.policy for finding in report.blocking})
-    message = (
-        f"{len(report.blocking)} mandatory policy violation(s) in {report.environment}: "
-        f"{', '.join(failed)}"
-    )
-    raise PolicyViolationError(message)
 
 
 @click.command(name="check")
@@ -170,9 +121,6 @@ __all__ = [
     "CHECK_FORMATS",
     "CheckFormat",
     "command",
-    "findings_renderable",
-    "raise_on_blocking",
     "render_check",
-    "render_findings_table",
     "source_locator",
 ]

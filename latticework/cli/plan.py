@@ -19,7 +19,9 @@ from rich.console import Console
 from latticework.errors import UsageError
 from latticework.offline import plan_environment
 from latticework.plan import Plan
+from latticework.policy_eval import evaluate_plan, raise_on_blocking
 from latticework.reports import plan_renderable, render_json, render_mermaid, render_table
+from latticework.reports.findings_table import findings_renderable, findings_summary
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 """The environments `--env` accepts."""
@@ -141,12 +143,21 @@ def command(
     """Plan an environment offline: every AWS resource the program would create.
 
     Runs the same __main__.py that `pulumi up` runs, under the Pulumi SDK's mock monitor,
-    with no cloud account and no pulumi CLI. Exit 0 on success, 2 on a usage or spec error.
+    with no cloud account and no pulumi CLI, then runs the CrossGuard pack on the plan.
+    Exit 0 on success, 1 when a mandatory policy fails, 2 on a usage or spec error.
     """
     plan = build_plan(
         env, project_dir=project_dir or find_project_dir(), services_file=services_file
     )
     write_report(plan, report_format, output)
+
+    # The policy pack runs on every plan, as it would on `pulumi preview --policy-pack`.
+    policy_report = evaluate_plan(plan)
+    if report_format == "table" and output is None:
+        Console(highlight=False).print(findings_renderable(policy_report))
+    else:
+        click.echo(findings_summary(policy_report), err=True)
+    raise_on_blocking(policy_report)
 
 
 __all__ = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -106,3 +107,40 @@ def test_unknown_format_is_a_usage_error() -> None:
 
     assert result.exit_code == 2
     assert "html" in result.output
+
+
+def test_plan_runs_the_pack_and_exits_one_on_a_mandatory_failure(broken_catalog: Path) -> None:
+    """`latticework plan` reports the plan, then the pack's summary, and fails on a violation."""
+
+    result = CliRunner().invoke(
+        main,
+        [
+            "plan",
+            "--env",
+            "dev",
+            "--project-dir",
+            str(PROJECT_DIR),
+            "--services",
+            str(broken_catalog),
+            "--format",
+            "json",
+        ],
+    )
+
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["environment"] == "dev"
+    assert "1 mandatory violation(s), 1 advisory or checked-at-update finding(s)" in result.stderr
+    assert "secret-rotation-required" in result.stderr
+
+
+def test_plan_table_ends_with_the_policy_result() -> None:
+    """A clean plan's table ends with the line saying every policy passed."""
+
+    result = CliRunner().invoke(main, ["plan", "--env", "dev", "--project-dir", str(PROJECT_DIR)])
+
+    assert result.exit_code == 0, result.output
+    last_line = result.output.rstrip().splitlines()[-1]
+    assert re.fullmatch(
+        rf"latticework-guardrails: {len(policy_names())} policies passed on \d+ resources of dev",
+        last_line,
+    )
