@@ -258,8 +258,16 @@ class RouteSpec(_Model):
                 "a route without them",
                 "Add action and resource so the PEP can ask Verified Permissions.",
             )
+        names = _PLACEHOLDER.findall(self.path)
+        if len(names) != len(set(names)):
+            raise _spec_error(
+                "each {placeholder} at most once in a path",
+                f"the path {self.path}",
+                "Give each variable part of the path its own name.",
+                key="path",
+            )
         if self.resource is not None:
-            placeholders = set(_PLACEHOLDER.findall(self.path))
+            placeholders = set(names)
             for used in _PLACEHOLDER.findall(self.resource.id):
                 if used not in placeholders:
                     raise _spec_error(
@@ -884,10 +892,10 @@ def _check_catalog(catalog: ServiceCatalog, file: Path) -> None:
             [secret.name for secret in service.secrets], file, where + ".secrets", "secret name"
         )
         _check_unique(
-            [f"{route.method} {route.path}" for route in service.routes],
+            [f"{route.method} {_PLACEHOLDER.sub('{}', route.path)}" for route in service.routes],
             file,
             where + ".routes",
-            "method and path",
+            "method and path shape (placeholder names aside)",
         )
         _check_environment(service, file, where + ".environment")
     _check_no_call_cycle(catalog, file)

@@ -90,6 +90,11 @@ def _repeat_route(document: Document) -> None:
     routes.append(dict(routes[1]))
 
 
+def _same_route_shape(document: Document) -> None:
+    routes = service(document, "inventory")["routes"]
+    routes.append({**routes[1], "path": "/items/{itemId}", "resource": {"type": "Item", "id": "x"}})
+
+
 def _repeat_secret(document: Document) -> None:
     secrets = service(document, "payments")["secrets"]
     secrets.append({"name": "database"})
@@ -281,6 +286,19 @@ BAD_CATALOGS = [
     ),
     BadInput(
         "duplicate-route", _repeat_route, "services[inventory].routes[3]", "each method and path"
+    ),
+    BadInput(
+        "same-route-shape",
+        _same_route_shape,
+        "services[inventory].routes[3]",
+        "each method and path shape",
+        "'GET /items/{}' again",
+    ),
+    BadInput(
+        "route-placeholder-twice",
+        _on_route("orders", 2, "path", "/orders/{orderId}/lines/{orderId}"),
+        "services[orders].routes[2].path",
+        "each {placeholder} at most once",
     ),
     BadInput(
         "reserved-environment-name",
