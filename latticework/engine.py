@@ -11,7 +11,6 @@ The offline engine can plan but never deploy: its `up` and `outputs` raise `Usag
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -24,8 +23,6 @@ from latticework.errors import UsageError
 if TYPE_CHECKING:
     from latticework.findings import PolicyReport
     from latticework.plan import Plan
-
-logger = logging.getLogger(__name__)
 
 #: Pulumi step operations that remove the existing cloud object.
 DESTRUCTIVE_OPERATIONS = frozenset({"delete", "replace", "create-replacement", "delete-replaced"})

@@ -224,7 +224,7 @@ class AutomationEngine:
             Path(backend_url.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
 
         options = auto.LocalWorkspaceOptions(env_vars=env_vars, secrets_provider=secrets_provider)
-        logger.debug("stack %s on backend %s", environment, backend_url)
+        logger.debug("stack %s on a %s backend", environment, backend_url.split("://")[0])
         return auto.create_or_select_stack(
             stack_name=environment, work_dir=str(self._settings.project_dir), opts=options
         )

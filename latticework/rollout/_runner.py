@@ -17,11 +17,11 @@ when the commit or the catalog digest differ from those the rollout started with
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from components.errors import SpecError
 from components.spec import RolloutSettings
 from latticework.engine import Engine, EngineResult, StackOutput
 from latticework.errors import GateFailedError, LatticeworkError, PolicyViolationError, UsageError
@@ -33,8 +33,6 @@ from latticework.rollout._state import (
     Step,
 )
 from latticework.rollout._verification import HealthCheck, missing_outputs, protected_changes
-
-logger = logging.getLogger(__name__)
 
 
 class Approver(Protocol):
@@ -183,9 +181,16 @@ class Rollout:
             self.store.save(replace(state, status=RolloutStatus.INTERRUPTED, failure=None))
             self.report(GateReport(environment, step, "interrupted", "resume with --resume"))
             raise
-        except LatticeworkError as exc:
+        except (LatticeworkError, SpecError) as exc:
             self.store.save(replace(state, status=RolloutStatus.FAILED, failure=str(exc)))
             self.report(GateReport(environment, step, "failed", str(exc)))
+            raise
+        except Exception as exc:
+            # A bug: keep the position so the rollout can resume once it is fixed, but record
+            # only the kind of error, whose text was never vetted for secrets.
+            failure = f"unexpected {type(exc).__name__}"
+            self.store.save(replace(state, status=RolloutStatus.FAILED, failure=failure))
+            self.report(GateReport(environment, step, "failed", failure))
             raise
 
         state = state.completed(environment, step)

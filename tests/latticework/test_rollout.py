@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from components.errors import SpecError
 from components.spec import RolloutSettings
 from latticework.engine import (
     EngineResult,
@@ -324,7 +325,7 @@ def health_server() -> Iterator[tuple[str, type[_HealthHandler]]]:
     """A loopback HTTP server whose answer status the test sets."""
     handler = type("Handler", (_HealthHandler,), {"status": 200})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/health", handler
     server.shutdown()
@@ -485,3 +486,40 @@ def test_corrupt_state_file_is_a_usage_error_naming_the_file(harness: Harness) -
 
     with pytest.raises(UsageError, match=r"rollout\.json: expected JSON.*Delete the file"):
         harness.run(environments=None, resume=True)
+
+
+def test_bad_stack_settings_save_the_position_as_failed(harness: Harness) -> None:
+    """A SpecError while reading staging's settings stops there and is saved as the failure."""
+    rollout = harness.rollout()
+
+    def settings(environment: str) -> RolloutSettings:
+        if environment == "staging":
+            raise SpecError("stacks/Pulumi.staging.yaml", "rollout", "a mapping", "1", "Fix it.")
+        return RolloutSettings()
+
+    rollout.settings = settings
+
+    with pytest.raises(SpecError):
+        rollout.run(RolloutRequest(environments=ENVIRONMENTS), IDENTITY)
+
+    saved = harness.store.load()
+    assert saved is not None
+    assert (saved.environment, saved.completed_step, saved.status) == (
+        "staging",
+        Step.PREVIEW,
+        RolloutStatus.FAILED,
+    )
+    assert "Pulumi.staging.yaml" in (saved.failure or "")
+
+
+def test_unexpected_error_saves_only_its_kind(harness: Harness) -> None:
+    """A bug in a step keeps the position, and records the error's type, never its text."""
+    harness.deploy_engine.ups["dev"] = RuntimeError("token=abc123-not-vetted")
+
+    with pytest.raises(RuntimeError):
+        harness.run()
+
+    saved = harness.store.load()
+    assert saved is not None
+    assert saved.failure == "unexpected RuntimeError"
+    assert "abc123" not in harness.store.path.read_text(encoding="utf-8")
