@@ -14,6 +14,7 @@ from pep_runtime.services._client import (
     environment_variable,
     service_url,
 )
+from pep_runtime.services._middleware import RequestIdMiddleware, WsgiRequestIdMiddleware
 from pep_runtime.services._request_id import (
     REQUEST_ID_HEADER,
     bind_request_id,
@@ -42,6 +43,7 @@ __all__ = [
     "RETRYABLE_STATUSES",
     "AsyncServiceClient",
     "LatticeSigV4Auth",
+    "RequestIdMiddleware",
     "RetryPolicy",
     "ServiceCallError",
     "ServiceClient",
@@ -50,6 +52,7 @@ __all__ = [
     "ServiceCredentialsError",
     "ServiceTimeoutError",
     "ServicesError",
+    "WsgiRequestIdMiddleware",
     "bind_request_id",
     "chain_credentials",
     "current_request_id",
