@@ -75,6 +75,14 @@ def command(env: str, base_port: int, project_dir: Path, service_env: tuple[str,
     click.echo("stopped.")
 
 
+def _shown(path: Path) -> str:
+    """`path` relative to the working directory when it is below it, else absolute."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _parse_service_env(assignments: tuple[str, ...]) -> dict[str, str]:
     parsed: dict[str, str] = {}
     for assignment in assignments:
@@ -122,10 +130,10 @@ def _print_summary(environment: DevEnvironment) -> None:
         )
     click.echo("caller credentials (local, new every run; `source` one to sign with curl):")
     for name, path in environment.caller_files():
-        click.echo(f"  {name:<16} {path}")
+        click.echo(f"  {name:<16} {_shown(path)}")
     click.echo("")
     click.echo("sign a request as one of them (walkthrough: docs/local-dev.md):")
-    click.echo(f"  source {environment.paths.state_dir / 'callers'}/<caller>.env")
+    click.echo(f"  source {_shown(environment.paths.state_dir / 'callers')}/<caller>.env")
     click.echo(
         f'  curl --aws-sigv4 "aws:amz:{topology.region}:vpc-lattice-svcs" '
         '--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" <gateway URL><path>'
