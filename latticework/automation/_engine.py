@@ -25,7 +25,12 @@ from typing import Any, TypeVar
 from pulumi import automation as auto
 
 from components.spec import load_spec
-from latticework.automation._errors import CliOutput, classify_failure, require_pulumi_cli
+from latticework.automation._errors import (
+    INSTALL_HINT,
+    CliOutput,
+    classify_failure,
+    require_pulumi_cli,
+)
 from latticework.automation._events import EventCollector
 from latticework.engine import (
     EngineResult,
@@ -209,8 +214,14 @@ class AutomationEngine:
             # LocalWorkspace runs `pulumi version` first; a CLI that vanished lands here.
             if Path(str(exc.filename or "")).name != "pulumi":
                 raise
-            require_pulumi_cli({"PATH": ""})
-            raise MissingPulumiCliError(str(exc)) from exc
+            message = f"the pulumi CLI could not be started: {INSTALL_HINT}"
+            raise MissingPulumiCliError(message) from exc
+        except auto.errors.InvalidVersionError as exc:
+            message = (
+                f"the pulumi CLI on PATH does not fit this Automation API: {exc} To install a "
+                f"current CLI: {INSTALL_HINT}"
+            )
+            raise MissingPulumiCliError(message) from exc
 
     def _select_stack(self, environment: str) -> auto.Stack:
         require_pulumi_cli(self._settings.environ)

@@ -487,3 +487,21 @@ def test_up_summary_shows_outputs_with_secrets_masked(
     assert 'dbPassword: "[secret]"' in result.stdout
     assert 'serviceNetworkId: "sn-0123456789abcdef0"' in result.stdout
     assert SECRET_OUTPUT not in result.output
+
+
+def test_too_old_pulumi_cli_exits_5_with_the_version(
+    project: Path, fake_bin: Path, calls_log: Path
+) -> None:
+    """A pulumi CLI older than the Automation API supports exits 5 naming both versions."""
+    result = _invoke(
+        ["preview", "--env", "dev"],
+        project=project,
+        path=fake_bin,
+        calls_log=calls_log,
+        extra_env={"FAKE_PULUMI_VERSION": "3.0.0"},
+    )
+
+    assert result.exit_code == ExitCode.MISSING_PULUMI_CLI
+    line = _one_error_line(result)
+    assert "your current CLI version is 3.0.0" in line
+    assert "get.pulumi.com" in line
