@@ -57,7 +57,11 @@ class Environment(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         network = Network(
-            f"{name}-network", NetworkArgs(settings=settings.network, protect=protect), child
+            f"{name}-network",
+            NetworkArgs(
+                settings=settings.network, protect=protect, stack_file=str(spec.stack_file)
+            ),
+            child,
         )
         cluster = Cluster(f"{name}-cluster", ClusterArgs(env=spec.env), child)
         service_network = ServiceNetwork(

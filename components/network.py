@@ -7,6 +7,7 @@ APIs without public IPs. An existing VPC is used as given: nothing is created in
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.errors import SpecError
 from components.spec import NetworkSettings
 
 # Each zone's private subnet is this many bits smaller than the VPC (a /16 VPC -> /20s).
@@ -27,6 +29,8 @@ class NetworkArgs:
     settings: NetworkSettings
     protect: bool = False
     """Protect the VPC from `pulumi destroy` (production)."""
+    stack_file: str = "stack settings"
+    """Where the settings came from, for error messages."""
 
 
 class Network(pulumi.ComponentResource):
@@ -49,7 +53,7 @@ class Network(pulumi.ComponentResource):
             )
         else:
             self.vpc_id, self.private_subnet_ids = self._new_vpc(
-                name, settings.vpc_cidr, settings.zone_count, args.protect
+                name, settings.vpc_cidr, settings.zone_count, args
             )
 
         self.register_outputs(
@@ -57,8 +61,9 @@ class Network(pulumi.ComponentResource):
         )
 
     def _new_vpc(
-        self, name: str, cidr: str, zone_count: int, protect: bool
+        self, name: str, cidr: str, zone_count: int, args: NetworkArgs
     ) -> tuple[pulumi.Output[str], pulumi.Output[list[str]]]:
+        stack_file = args.stack_file
         child = pulumi.ResourceOptions(parent=self)
         vpc = aws.ec2.Vpc(
             f"{name}-vpc",
@@ -66,7 +71,7 @@ class Network(pulumi.ComponentResource):
             enable_dns_support=True,
             enable_dns_hostnames=True,
             tags={"Name": name},
-            opts=pulumi.ResourceOptions(parent=self, protect=protect),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         zones = aws.get_availability_zones_output(
             state="available", opts=pulumi.InvokeOutputOptions(parent=self)
@@ -82,7 +87,11 @@ class Network(pulumi.ComponentResource):
                 f"{name}-private-{index + 1}",
                 vpc_id=vpc.id,
                 cidr_block=subnet_cidrs[index],
-                availability_zone=zones.names[index],
+                availability_zone=zones.names.apply(
+                    functools.partial(
+                        _zone_at, index=index, zone_count=zone_count, stack_file=stack_file
+                    )
+                ),
                 map_public_ip_on_launch=False,
                 tags={"Name": f"{name}-private-{index + 1}", "latticework:tier": "private"},
                 opts=child,
@@ -151,6 +160,19 @@ class Network(pulumi.ComponentResource):
             nat_gateway_id=nat.id,
             opts=child,
         )
+
+
+def _zone_at(names: Sequence[str], *, index: int, zone_count: int, stack_file: str) -> str:
+    """The `index`-th available zone; a region with too few zones is a settings error."""
+    if index >= len(names):
+        raise SpecError(
+            stack_file,
+            "latticework:settings.network.availabilityZones",
+            f"at most {len(names)}, the available zones of the region",
+            str(zone_count),
+            f"Set availabilityZones to {len(names)} or fewer.",
+        )
+    return names[index]
 
 
 def _subnet_cidrs(vpc_cidr: str, count: int) -> Sequence[str]:

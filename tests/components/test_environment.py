@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
+from components.errors import SpecError
 from latticework.plan import Plan
 from tests.components._samples import (
     AUTH_POLICY,
@@ -172,3 +175,17 @@ def test_identity_source_comes_from_the_stack(staging_plan: Plan, dev_plan: Plan
     assert (
         outputs_of(identity_source)["policyStoreId"] == staging_plan.stack_outputs["policyStoreId"]
     )
+
+
+def test_more_zones_than_the_region_has_is_a_spec_error(project_copy: Path) -> None:
+    """Asking for more availability zones than the region offers names the setting."""
+    stack = sample_stack("dev")
+    settings(stack)["network"]["availabilityZones"] = 5
+    stack_file = write_yaml(project_copy / "stacks" / "Pulumi.dev.yaml", stack)
+
+    with pytest.raises(SpecError) as raised:
+        plan_in_thread("dev", project_dir=project_copy)
+
+    assert raised.value.file == str(stack_file)
+    assert raised.value.key_path == "latticework:settings.network.availabilityZones"
+    assert raised.value.found == "5"
