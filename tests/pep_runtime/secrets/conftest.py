@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
+from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 from pep_runtime.secrets import SecretsConfig, secretsmanager_client
 
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
 REGION = "eu-west-1"
+
+# A failure code for `Upstream` that refuses the connection instead of answering.
+CONNECTION_REFUSED = "connection-refused"
 
 
 class _RawBody(BytesIO):
@@ -35,7 +39,8 @@ class Upstream:
     `calls` counts GetSecretValue API calls (botocore's `before-call` event, once per call);
     `attempts` counts HTTP attempts (`before-send`, once per retry too). Errors queued in
     `failures` are answered, in order, before moto sees the attempt, exactly as Secrets
-    Manager would answer them on the wire; `fail_always` answers every attempt.
+    Manager would answer them on the wire (or, for `CONNECTION_REFUSED`, refused as a dead
+    endpoint would); `fail_always` answers every attempt.
     """
 
     calls: int = 0
@@ -59,6 +64,8 @@ class Upstream:
             return None
 
         status, code = failure
+        if code == CONNECTION_REFUSED:
+            raise EndpointConnectionError(endpoint_url=request.url)
         body = json.dumps({"__type": code, "message": f"injected {code}"}).encode()
         headers = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": code}
         # botocore reads any mapping here; its stubs ask for HTTPHeaders.

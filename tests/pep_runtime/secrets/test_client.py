@@ -21,7 +21,12 @@ from pep_runtime.secrets import (
     environment_variable,
 )
 
-from tests.pep_runtime.secrets.conftest import REGION, Upstream, make_secretsmanager
+from tests.pep_runtime.secrets.conftest import (
+    CONNECTION_REFUSED,
+    REGION,
+    Upstream,
+    make_secretsmanager,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -324,11 +329,16 @@ def test_throttling_beyond_the_bound_raises_unavailable(
     assert upstream.attempts == 2
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [(500, "InternalServiceError"), (400, "ThrottlingException"), (0, CONNECTION_REFUSED)],
+)
 def test_a_failed_refresh_serves_a_young_cached_value_with_a_warning(
     admin: SecretsManagerClient,
     aws: None,
     upstream: Upstream,
     caplog: pytest.LogCaptureFixture,
+    failure: tuple[int, str],
 ) -> None:
     """A transient refresh failure serves the cached value while it is younger than the bound."""
     arn = admin.create_secret(Name="orders/database", SecretString="v1")["ARN"]
@@ -337,7 +347,7 @@ def test_a_failed_refresh_serves_a_young_cached_value_with_a_warning(
         make_secretsmanager(upstream, max_attempts=1), {"database": arn}, clock=clock
     )
     secrets.get("database")
-    upstream.fail_always = (500, "InternalServiceError")
+    upstream.fail_always = failure
     clock.now += 200
 
     with caplog.at_level(logging.WARNING, logger="pep_runtime"):
@@ -348,6 +358,36 @@ def test_a_failed_refresh_serves_a_young_cached_value_with_a_warning(
         secrets.get("database")
     assert stale.reveal() == "v1"
     assert "serving the cached value fetched 200 s ago" in caplog.text
+
+
+def test_an_unreachable_endpoint_is_retried_then_unavailable(
+    admin: SecretsManagerClient, aws: None, upstream: Upstream
+) -> None:
+    """Connection failures are retried up to max_attempts, then raise SecretUnavailableError."""
+    arn = admin.create_secret(Name="orders/database", SecretString="v1")["ARN"]
+    upstream.fail_always = (0, CONNECTION_REFUSED)
+    secrets = client_for(make_secretsmanager(upstream, max_attempts=2), {"database": arn})
+
+    with pytest.raises(SecretUnavailableError) as raised:
+        secrets.get("database")
+
+    assert raised.value.error_code is None
+    assert upstream.attempts == 2
+
+
+def test_a_stale_value_is_not_served_when_access_is_revoked(
+    admin: SecretsManagerClient, secretsmanager: SecretsManagerClient, upstream: Upstream
+) -> None:
+    """Access denied after the TTL raises instead of serving a value the role may not read."""
+    arn = admin.create_secret(Name="orders/database", SecretString="v1")["ARN"]
+    clock = FakeClock()
+    secrets = client_for(secretsmanager, {"database": arn}, clock=clock)
+    secrets.get("database")
+    upstream.fail_always = (400, "AccessDeniedException")
+    clock.now += 61
+
+    with pytest.raises(SecretAccessDeniedError):
+        secrets.get("database")
 
 
 def test_a_stale_value_is_not_served_when_the_secret_is_gone(
