@@ -46,9 +46,11 @@ def test_a_signed_post_with_a_body_verifies(lattice: LatticeStub, credentials: C
     with client_for(lattice, credentials) as orders:
         response = orders.post("/orders", json={"item": "book", "quantity": 2})
 
+    seen = lattice.seen[0]
     assert response.status_code == 200
-    assert lattice.seen[0].verdict == "ok"
-    assert lattice.seen[0].body == b'{"item":"book","quantity":2}'
+    assert seen.verdict == "ok"
+    assert seen.body == b'{"item":"book","quantity":2}'
+    assert "content-type;host;" in seen.headers["authorization"]
 
 
 def test_the_verifier_rejects_a_signed_payload_variant(lattice: LatticeStub) -> None:

@@ -26,9 +26,11 @@ _SIGNING_HEADERS = ("authorization", "x-amz-date", "x-amz-security-token", "x-am
 class LatticeSigV4Auth(httpx.Auth):
     """Signs each request for `vpc-lattice-svcs` with an unsigned payload.
 
-    The signed headers are `host`, `x-amz-date`, `x-amz-content-sha256: UNSIGNED-PAYLOAD`
-    and, with temporary credentials, `x-amz-security-token`; other headers travel unsigned,
-    as in AWS's Lattice examples, so a proxy adding one does not break the signature.
+    The signed headers are `host`, `content-type` when there is one, `x-amz-date`,
+    `x-amz-content-sha256: UNSIGNED-PAYLOAD` and, with temporary credentials,
+    `x-amz-security-token`. As in AWS's Lattice example, the headers the HTTP library adds
+    on its own (user-agent, accept, accept-encoding, content-length, connection) and the
+    caller's other headers travel unsigned, so a proxy adjusting one does not break it.
     Credentials are frozen per request: botocore's refreshable credentials renew themselves
     before they expire.
     """
@@ -57,11 +59,10 @@ class LatticeSigV4Auth(httpx.Auth):
         for header in _SIGNING_HEADERS:
             request.headers.pop(header, None)
 
-        aws_request = AWSRequest(
-            method=request.method,
-            url=str(request.url),
-            headers={"host": request.headers["host"], "x-amz-content-sha256": UNSIGNED_PAYLOAD},
-        )
+        signed = {"host": request.headers["host"], "x-amz-content-sha256": UNSIGNED_PAYLOAD}
+        if "content-type" in request.headers:
+            signed["content-type"] = request.headers["content-type"]
+        aws_request = AWSRequest(method=request.method, url=str(request.url), headers=signed)
         SigV4Auth(frozen, self._service, self._region).add_auth(aws_request)
         for name, value in aws_request.headers.items():
             request.headers[name] = value
