@@ -97,12 +97,13 @@ class Rollout:
 
     def run(self, request: RolloutRequest, identity: RolloutIdentity) -> RolloutState:
         """Run (or resume) the rollout; returns the final state, raises on a stop."""
+        if not request.offline and self.deploy_engine is None:
+            message = "a rollout that deploys needs the Automation API engine; use --offline"
+            raise UsageError(message)
+
         state = (
             self._resumed(request, identity) if request.resume else self._fresh(request, identity)
         )
-        if not state.offline and self.deploy_engine is None:
-            message = "a rollout that deploys needs the Automation API engine; use --offline"
-            raise UsageError(message)
 
         env_index, step_index = state.next_position()
         for environment in state.environments[env_index:]:

@@ -93,11 +93,20 @@ class RolloutState:
         return env_index, step_index
 
     def completed(self, environment: str, step: Step) -> RolloutState:
-        """This state after `step` of `environment` passed."""
+        """This state after `step` of `environment` passed.
+
+        After an environment's last step the state moves on to the next environment with no
+        step completed, so the file always names the environment to continue with.
+        """
+        index = self.environments.index(environment)
+        if step == self.steps[-1] and index + 1 < len(self.environments):
+            environment, completed_step = self.environments[index + 1], None
+        else:
+            completed_step = step
         return replace(
             self,
             environment=environment,
-            completed_step=step,
+            completed_step=completed_step,
             status=RolloutStatus.RUNNING,
             failure=None,
         )

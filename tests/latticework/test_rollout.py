@@ -523,3 +523,19 @@ def test_unexpected_error_saves_only_its_kind(harness: Harness) -> None:
     assert saved is not None
     assert saved.failure == "unexpected RuntimeError"
     assert "abc123" not in harness.store.path.read_text(encoding="utf-8")
+
+
+def test_state_names_the_next_environment_once_one_is_done(harness: Harness) -> None:
+    """A stop at staging's gate 1 is saved as staging with no step done, and resumes there."""
+    harness.plan_engine.previews["staging"] = result("staging", findings=(MANDATORY,))
+    with pytest.raises(GateFailedError):
+        harness.run()
+
+    saved = harness.store.load()
+    resumed = Harness(harness.tmp_path)
+    resumed.run(environments=None, resume=True)
+
+    assert saved is not None
+    assert (saved.environment, saved.completed_step) == ("staging", None)
+    assert resumed.plan_engine.calls[0] == ("preview", "staging")
+    assert ("preview", "dev") not in resumed.plan_engine.calls
