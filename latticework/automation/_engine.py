@@ -65,7 +65,11 @@ def is_self_managed(backend_url: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class AutomationSettings:
-    """Where the engine runs: the project, the state backend and the process environment."""
+    """Where the engine runs: the project, the state backend and the process environment.
+
+    `environ` is where the engine looks for the pulumi CLI (`PATH`) and the passphrase; the
+    CLI itself runs with the process environment plus the backend URL and passphrase.
+    """
 
     project_dir: Path
     backend_url: str | None = None
