@@ -14,8 +14,12 @@ import yaml
 
 from components.errors import SpecError
 
+# libyaml's parser is several times faster than PyYAML's pure-Python one on large catalogs.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-class _StrictLoader(yaml.SafeLoader):
+
+# mypy cannot check a base class chosen at run time; both choices are SafeLoader-shaped.
+class _StrictLoader(_SafeLoader):  # type: ignore[valid-type,misc]
     """A safe loader whose mappings refuse a key they already hold."""
 
     source: Path

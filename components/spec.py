@@ -16,6 +16,7 @@ import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, TypeVar
 
@@ -343,38 +344,46 @@ class ServiceCatalog(_Model):
 
     def service(self, name: str) -> ServiceSpec:
         """The service called `name`; KeyError when the catalog has none."""
-        for service in self.services:
-            if service.name == name:
-                return service
-        raise KeyError(name)
+        return self._by_name[name]
 
-    @property
+    @cached_property
     def names(self) -> tuple[str, ...]:
         """Service names in catalog order."""
         return tuple(service.name for service in self.services)
 
     def callees_of(self, name: str) -> tuple[str, ...]:
         """The services that list `name` as a caller: the peers `name` may call."""
-        return tuple(service.name for service in self.services if name in service.callers.services)
+        return self._callees.get(name, ())
 
     def callees_first(self) -> tuple[ServiceSpec, ...]:
         """The services ordered so that every service comes after the peers it calls.
 
-        A caller needs its peers' Lattice DNS names, so peers are built first. The loader
-        rejects call cycles, so this order always exists.
+        A caller needs its peers' Lattice DNS names, so peers are built first; otherwise
+        catalog order is kept. The loader rejects call cycles, so this order always exists.
         """
         ordered: list[ServiceSpec] = []
         placed: set[str] = set()
         remaining = list(self.services)
         while remaining:
-            ready = [s for s in remaining if set(self.callees_of(s.name)) <= placed]
+            ready = [s for s in remaining if placed.issuperset(self.callees_of(s.name))]
             if not ready:
                 return (*ordered, *remaining)
-            for service in ready:
-                ordered.append(service)
-                placed.add(service.name)
-            remaining = [s for s in remaining if s.name not in placed]
+            ordered += ready
+            placed.update(service.name for service in ready)
+            remaining = [service for service in remaining if service.name not in placed]
         return tuple(ordered)
+
+    @cached_property
+    def _by_name(self) -> dict[str, ServiceSpec]:
+        return {service.name: service for service in self.services}
+
+    @cached_property
+    def _callees(self) -> dict[str, tuple[str, ...]]:
+        callees: dict[str, list[str]] = {}
+        for service in self.services:
+            for caller in service.callers.services:
+                callees.setdefault(caller, []).append(service.name)
+        return {caller: tuple(names) for caller, names in callees.items()}
 
 
 # --- the stack settings ------------------------------------------------------------------
