@@ -7,10 +7,10 @@ claim, a header value or an evaluation error's text (which can quote request dat
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 
 AUDIT_LOGGER_NAME = "pep_runtime.audit"
 
@@ -50,24 +50,29 @@ class AuditLog:
         """Emit one JSON line for `record`."""
         if not self.enabled:
             return
-        line = {
-            "event": "authorization",
-            "request_id": record.request_id,
-            "service": record.service,
-            "method": record.method,
-            "path": record.path,
-            "status": record.status,
-            "decision": record.decision,
-            "reason": record.reason,
-            "principal": record.principal,
-            "action": record.action,
-            "resource": record.resource,
-            "determining_policies": list(record.determining_policies),
-            "evaluation_errors": record.evaluation_errors,
-            "cache_hit": record.cache_hit,
-            "latency_ms": round(record.latency_ms, 3),
-        }
-        self._logger.info(json.dumps(line, separators=(",", ":")))
+        # Built by hand (every string through the JSON escaper): a third of json.dumps's cost
+        # on a path that runs for every request.
+        policies = ",".join(_quote(policy) for policy in record.determining_policies)
+        line = (
+            f'{{"event":"authorization","request_id":{_quote(record.request_id)}'
+            f',"service":{_quote(record.service)},"method":{_quote(record.method)}'
+            f',"path":{_quote(record.path)},"status":{int(record.status)}'
+            f',"decision":{_quote(record.decision)},"reason":{_quote(record.reason)}'
+            f',"principal":{_quote(record.principal)},"action":{_quote(record.action)}'
+            f',"resource":{_quote(record.resource)},"determining_policies":[{policies}]'
+            f',"evaluation_errors":{int(record.evaluation_errors)}'
+            f',"cache_hit":{"true" if record.cache_hit else "false"}'
+            f',"latency_ms":{round(float(record.latency_ms), 3)!r}}}'
+        )
+        # makeRecord + handle is logger.info without the caller lookup, which costs more than
+        # the rest of the line on a cached decision; filters and handlers still apply.
+        self._logger.handle(
+            self._logger.makeRecord(self._logger.name, logging.INFO, __file__, 0, line, None, None)
+        )
+
+
+def _quote(value: str | None) -> str:
+    return "null" if value is None else encode_basestring_ascii(value)
 
 
 __all__ = ["AUDIT_LOGGER_NAME", "AuditLog", "AuditRecord"]

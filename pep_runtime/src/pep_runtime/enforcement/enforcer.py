@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import itertools
 import logging
 import re
 import threading
@@ -61,6 +62,8 @@ HEADERS_READ = frozenset({AUTHORIZATION_HEADER, *LATTICE_HEADERS, *REQUEST_ID_HE
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:=;/-]{1,128}")
 _PRINCIPAL_CACHE_SIZE = 1024
+_PROCESS_ID = uuid.uuid4().hex[:12]
+_REQUEST_COUNTER = itertools.count(1)
 _current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
     "latticework_principal", default=None
 )
@@ -363,7 +366,7 @@ class Enforcer:
     ) -> None:
         self._audit.write(
             AuditRecord(
-                request_id=str(uuid.uuid4()),
+                request_id=f"{_PROCESS_ID}-{next(_REQUEST_COUNTER)}",
                 service=self.config.service_name,
                 method="",
                 path="",
@@ -395,7 +398,8 @@ def _request_id(headers: Mapping[str, Sequence[str]]) -> str:
         values = headers.get(name)
         if values and len(values) == 1 and _REQUEST_ID.fullmatch(values[0]):
             return values[0]
-    return uuid.uuid4().hex
+    # A random process prefix and a counter: unique without a urandom call per request.
+    return f"{_PROCESS_ID}-{next(_REQUEST_COUNTER)}"
 
 
 __all__ = [

@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring
 from typing import Any
 
 #: A value in Cedar's JSON form: str, bool, int, list, a record (dict), an entity reference
@@ -33,7 +34,7 @@ class EntityUid:
         return {"type": self.type, "id": self.id}
 
     def __str__(self) -> str:
-        return f"{self.type}::{json.dumps(self.id)}"
+        return f"{self.type}::{encode_basestring(self.id)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +129,10 @@ class AuthorizationRequest:
 
     def cache_key(self) -> tuple[str, str, str, str]:
         """Principal, action, resource and a digest of the context."""
-        context = json.dumps(self.context, sort_keys=True, separators=(",", ":"))
-        digest = hashlib.sha256(context.encode()).hexdigest() if self.context else ""
+        digest = ""
+        if self.context:
+            context = json.dumps(self.context, sort_keys=True, separators=(",", ":"))
+            digest = hashlib.sha256(context.encode()).hexdigest()
         return (self.principal.cache_key, self.action, str(self.resource), digest)
 
 

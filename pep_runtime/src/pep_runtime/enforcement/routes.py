@@ -19,9 +19,9 @@ _TEMPLATE_TOKEN = re.compile(r"\{[^{}]*\}|[{}]")
 _METHOD = re.compile(r"[A-Za-z]{1,20}")
 _PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _ESCAPE = re.compile(rb"%([0-9A-Fa-f]{2})")
-# Bytes that may not appear raw in a path: controls, space, and characters that some reader
-# would treat as a delimiter (`;` matrix parameters, `\` as a slash, `#` fragments).
-_FORBIDDEN_RAW = frozenset(range(0x21)) | {0x7F, ord(";"), ord("\\"), ord("#")}
+# Bytes that may not appear raw in a path: controls, space, non-ASCII, and characters that
+# some reader would treat as a delimiter (`;` matrix parameters, `\` as a slash, `#`).
+_FORBIDDEN_RAW = re.compile(rb"[\x00-\x20\x7f-\xff;\\#]")
 # Bytes that may not appear percent-encoded: they would change how the path splits or
 # decode a second time.
 _FORBIDDEN_ENCODED = frozenset(range(0x20)) | {
@@ -59,31 +59,32 @@ def normalize_path(raw_target: str | bytes) -> str:
     if not path.startswith(b"/"):
         raise MalformedRequestError("the path does not start with '/'", reason="bad-path")
 
-    if any(byte in _FORBIDDEN_RAW or byte > 0x7E for byte in path):
+    if _FORBIDDEN_RAW.search(path):
         message = "the path holds a control, space, non-ASCII, ';', '\\' or '#' byte"
         raise MalformedRequestError(message, reason="bad-path")
 
-    if _PERCENT.search(path):
-        raise MalformedRequestError("the path holds a malformed %-escape", reason="bad-path")
-
-    escaped = {int(match.group(1), 16) for match in _ESCAPE.finditer(path)}
-    if escaped & _FORBIDDEN_ENCODED:
-        message = "the path encodes '/', '\\', '.', '%', ';' or a control byte"
-        raise MalformedRequestError(message, reason="bad-path")
-
-    decoded = unquote_to_bytes(path)
+    decoded = path
+    if b"%" in path:
+        if _PERCENT.search(path):
+            message = "the path holds a malformed %-escape"
+            raise MalformedRequestError(message, reason="bad-path")
+        escaped = {int(match.group(1), 16) for match in _ESCAPE.finditer(path)}
+        if escaped & _FORBIDDEN_ENCODED:
+            message = "the path encodes '/', '\\', '.', '%', ';' or a control byte"
+            raise MalformedRequestError(message, reason="bad-path")
+        decoded = unquote_to_bytes(path)
 
     try:
         text = decoded.decode("utf-8")
     except UnicodeDecodeError:
         raise MalformedRequestError("the decoded path is not UTF-8", reason="bad-path") from None
 
-    segments = text.split("/")[1:]
-    for position, segment in enumerate(segments):
-        if segment in {".", ".."}:
-            raise MalformedRequestError("the path has a '.' or '..' segment", reason="bad-path")
-        if not segment and position != len(segments) - 1:
-            raise MalformedRequestError("the path has an empty segment", reason="bad-path")
+    # An empty segment shows as `//`; a dot segment as `/./` or `/../` once a `/` is appended.
+    if "//" in text:
+        raise MalformedRequestError("the path has an empty segment", reason="bad-path")
+    slashed = text + "/"
+    if "/./" in slashed or "/../" in slashed:
+        raise MalformedRequestError("the path has a '.' or '..' segment", reason="bad-path")
 
     return text
 
@@ -97,7 +98,10 @@ class ResourceTemplate:
 
     def render(self, params: Mapping[str, str]) -> str:
         """The literal resource id, with `{name}` replaced by the path parameter's value."""
-        return _PARAM.sub(lambda match: params[match.group(1)], self.id_template)
+        template = self.id_template
+        if template[0] == "{" and template.find("{", 1) == -1 and template[-1] == "}":
+            return params[template[1:-1]]
+        return _PARAM.sub(lambda match: params[match.group(1)], template)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,16 +171,17 @@ class RouteTable:
     """
 
     def __init__(self, rules: Sequence[RouteRule]) -> None:
-        self._by_method: dict[str, list[tuple[tuple[str | None, ...], RouteRule]]] = {}
+        self._by_method: dict[str, list[_Candidate]] = {}
         for rule in rules:
             shape = tuple(
                 None if is_param_segment(segment) else segment
                 for segment in template_segments(rule.path)
             )
-            self._by_method.setdefault(rule.method.upper(), []).append((shape, rule))
+            candidate = _Candidate(shape, tuple(template_params(rule.path)), rule)
+            self._by_method.setdefault(rule.method.upper(), []).append(candidate)
         for candidates in self._by_method.values():
             # More specific first: a literal (sort key 0) before a parameter (1) at each position.
-            candidates.sort(key=lambda item: tuple(0 if part else 1 for part in item[0]))
+            candidates.sort(key=lambda item: tuple(0 if part else 1 for part in item.shape))
         self.rules = tuple(rules)
 
     def match(self, method: str, path: str) -> RouteMatch | None:
@@ -186,28 +191,33 @@ class RouteTable:
             return None
 
         segments = path.split("/")[1:]
-        for shape, rule in candidates:
-            if len(shape) != len(segments):
-                continue
-            params = _bind(shape, segments, rule.path)
-            if params is not None:
-                return RouteMatch(rule=rule, path=path, params=params)
+        for candidate in candidates:
+            if len(candidate.shape) == len(segments):
+                params = candidate.bind(segments)
+                if params is not None:
+                    return RouteMatch(rule=candidate.rule, path=path, params=params)
         return None
 
 
-def _bind(
-    shape: tuple[str | None, ...], segments: list[str], template: str
-) -> dict[str, str] | None:
-    names = iter(template_params(template))
-    params: dict[str, str] = {}
-    for expected, segment in zip(shape, segments, strict=True):
-        if expected is None:
-            if not segment:
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    """A rule with its template split: literal segments, or None where a parameter goes."""
+
+    shape: tuple[str | None, ...]
+    names: tuple[str, ...]
+    rule: RouteRule
+
+    def bind(self, segments: list[str]) -> dict[str, str] | None:
+        params: dict[str, str] = {}
+        names = iter(self.names)
+        for expected, segment in zip(self.shape, segments, strict=True):
+            if expected is None:
+                if not segment:
+                    return None
+                params[next(names)] = segment
+            elif expected != segment:
                 return None
-            params[next(names)] = segment
-        elif expected != segment:
-            return None
-    return params
+        return params
 
 
 __all__ = [
