@@ -20,11 +20,12 @@ from typing import Literal
 
 import click
 
+from components.errors import SpecError
 from components.spec import RolloutSettings, load_spec
 from latticework.cli.deploy import make_engine, progress_printer
 from latticework.cli.plan import ENVIRONMENTS, find_project_dir
 from latticework.engine import EngineResult, OfflineEngine
-from latticework.errors import UsageError
+from latticework.errors import LatticeworkError, UsageError
 from latticework.rollout import (
     NO_COMMIT,
     STATE_FILE,
@@ -199,6 +200,12 @@ def command(
         state = rollout.run(request, identity)
     except KeyboardInterrupt:
         click.echo("rollout interrupted; continue it with `latticework rollout --resume`", err=True)
+        raise
+    except (LatticeworkError, SpecError):
+        # CI reads the JSON even when a gate stopped the rollout: print where it stopped.
+        stopped = store.load()
+        if output_format == "json" and stopped is not None and reports:
+            _finish(stopped, reports, output_format)
         raise
     _finish(state, reports, output_format)
 

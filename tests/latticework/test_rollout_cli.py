@@ -201,3 +201,19 @@ def test_verification_fails_when_planned_outputs_are_missing(
     assert result.exit_code == ExitCode.GATE_FAILED
     assert "gate 4 (verify) failed for dev: output 'clusterName' missing" in result.stderr
     assert "s3cr3t" not in result.output
+
+
+def test_json_format_reports_where_a_stopped_rollout_stands(
+    project: Path, scripted_pulumi: dict[str, str]
+) -> None:
+    """With --format json a stopped rollout still prints its state and gates on stdout."""
+    result = _rollout_with(project, scripted_pulumi, "--envs", "prod", "--format", "json")
+
+    document = json.loads(result.stdout)
+    assert result.exit_code == ExitCode.GATE_FAILED
+    assert (document["status"], document["environment"], document["completedStep"]) == (
+        "failed",
+        "prod",
+        "preview",
+    )
+    assert document["gates"][-1]["outcome"] == "failed"
