@@ -140,7 +140,7 @@ def _reporter() -> tuple[list[GateReport], Callable[[GateReport], None]]:
     type=click.Choice(("text", "json")),
     default="text",
     show_default=True,
-    help="text, or the final rollout state as JSON on standard output.",
+    help="text, or the rollout state and its gates as JSON on standard output (also when stopped).",
 )
 @click.option(
     "--project-dir",
