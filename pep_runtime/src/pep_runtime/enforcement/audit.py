@@ -67,7 +67,7 @@ class AuditLog:
         # makeRecord + handle is logger.info without the caller lookup, which costs more than
         # the rest of the line on a cached decision; filters and handlers still apply.
         self._logger.handle(
-            self._logger.makeRecord(self._logger.name, logging.INFO, __file__, 0, line, None, None)
+            self._logger.makeRecord(self._logger.name, logging.INFO, __file__, 0, line, (), None)
         )
 
 
