@@ -85,6 +85,7 @@ class MeshService(pulumi.ComponentResource):
             f"{name}-logs",
             name=naming.service_log_group_name(args.env, service.name),
             retention_in_days=args.log_retention_days,
+            deletion_protection_enabled=args.protect,
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         task_role = self._task_role(name, args, partition)

@@ -70,6 +70,7 @@ class ServiceNetwork(pulumi.ComponentResource):
             f"{name}-access-logs",
             name=f"/latticework/{args.env}/lattice-access",
             retention_in_days=args.log_retention_days,
+            deletion_protection_enabled=args.protect,
             opts=protected,
         )
         aws.vpclattice.AccessLogSubscription(

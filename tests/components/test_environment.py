@@ -75,6 +75,13 @@ def test_prod_differs_from_dev_as_configured(dev_plan: Plan, prod_plan: Plan) ->
         inputs_of(dev_secret)["recoveryWindowInDays"],
         inputs_of(prod_secret)["recoveryWindowInDays"],
     ) == (7, 30)
+    log_group_type = "aws:cloudwatch/logGroup:LogGroup"
+    assert {
+        inputs_of(group)["deletionProtectionEnabled"] for group in dev_plan.of_type(log_group_type)
+    } == {False}
+    assert {
+        inputs_of(group)["deletionProtectionEnabled"] for group in prod_plan.of_type(log_group_type)
+    } == {True}
     store_type = "aws:verifiedpermissions/policyStore:PolicyStore"
     assert inputs_of(named(dev_plan, store_type, "dev-authz-store"))["deletionProtection"] == (
         "DISABLED"
