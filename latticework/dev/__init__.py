@@ -8,7 +8,7 @@ Cedar mode on `authz/`.
 from __future__ import annotations
 
 from latticework.dev._auth_policy import Decision, evaluate_auth_policy
-from latticework.dev._gateway import GatewayConfig, LatticeGateway, ServiceRoute
+from latticework.dev._gateway import GatewayConfig, LatticeGateway, ServiceRoute, open_listener
 from latticework.dev._launcher import DevEnvironment, DevPaths, generate_secret_value
 from latticework.dev._sigv4 import LocalCredential, SignatureError, verify_signature
 from latticework.dev._topology import (
@@ -35,5 +35,6 @@ __all__ = [
     "check_ports_free",
     "evaluate_auth_policy",
     "generate_secret_value",
+    "open_listener",
     "verify_signature",
 ]

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import threading
@@ -31,7 +30,7 @@ import boto3
 import httpx
 
 from components.naming import secret_env_var, service_url_env_var
-from latticework.dev._gateway import GatewayConfig, LatticeGateway, ServiceRoute
+from latticework.dev._gateway import GatewayConfig, LatticeGateway, ServiceRoute, open_listener
 from latticework.dev._topology import LOOPBACK, LocalService, LocalTopology, check_ports_free
 from latticework.errors import ProgramError, UsageError
 
@@ -267,7 +266,10 @@ class DevEnvironment:
             },
             org_id=topology.org_id,
         )
-        sockets = [_listening_socket(service) for service in topology.services]
+        sockets = [
+            open_listener(service.gateway_port, f"gateway for {service.name}")
+            for service in topology.services
+        ]
         server = uvicorn.Server(
             uvicorn.Config(LatticeGateway(config), log_level="warning", lifespan="on")
         )
@@ -359,22 +361,6 @@ def generate_secret_value(service: str, secret: str) -> str:
             }
         )
     return password
-
-
-def _listening_socket(service: LocalService) -> socket.socket:
-    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        listening.bind((LOOPBACK, service.gateway_port))
-    except OSError as exc:
-        listening.close()
-        message = (
-            f"port {service.gateway_port} on {LOOPBACK} (gateway for {service.name}) is already "
-            f"in use ({exc.strerror}); choose other ports with --base-port"
-        )
-        raise UsageError(message) from None
-    listening.listen(128)
-    return listening
 
 
 def _base_process_env() -> dict[str, str]:

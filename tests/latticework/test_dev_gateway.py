@@ -14,7 +14,14 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from components.iam_documents import service_auth_policy
-from latticework.dev import GatewayConfig, LatticeGateway, LocalCredential, ServiceRoute
+from latticework.dev import (
+    GatewayConfig,
+    LatticeGateway,
+    LocalCredential,
+    ServiceRoute,
+    open_listener,
+)
+from latticework.errors import UsageError
 
 REGION = "eu-west-1"
 GATEWAY = "http://127.0.0.1:8402"
@@ -193,3 +200,27 @@ async def test_unreachable_service_is_502() -> None:
     assert response.status_code == 502
     assert response.json() == {"message": "payments is not reachable"}
     await gateway.aclose()
+
+
+def test_listener_disables_nagle() -> None:
+    """The gateway's listening socket has TCP_NODELAY, so no response waits for a delayed ACK."""
+    listener = open_listener(0, "gateway for payments")
+
+    try:
+        nodelay = listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        listener.close()
+
+    assert nodelay != 0
+
+
+def test_listener_on_a_taken_port_names_it() -> None:
+    """Binding a gateway port that is in use is a usage error naming port and purpose."""
+    taken = open_listener(0, "gateway for orders")
+    port = taken.getsockname()[1]
+
+    try:
+        with pytest.raises(UsageError, match=rf"port {port} on 127\.0\.0\.1 \(gateway for x\)"):
+            open_listener(port, "gateway for x")
+    finally:
+        taken.close()
