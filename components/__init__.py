@@ -6,6 +6,7 @@
   `components.policy_store`, `components.secrets`, `components.mesh_service`: the components;
 - `components.iam_documents`: every IAM and Lattice auth policy document, as pure functions;
 - `components.naming`: the physical names of docs/contracts.md;
+- `components.authz_files`: the loader and validator of `authz/`;
 - `components.secret_patterns`: the one detector of secret-looking values;
 - `components.errors`: `SpecError`.
 
