@@ -130,6 +130,7 @@ class MeshService(pulumi.ComponentResource):
                 enable=True, rollback=True
             ),
             enable_ecs_managed_tags=True,
+            enable_execute_command=False,
             propagate_tags="SERVICE",
             wait_for_steady_state=False,
             tags={"latticework:service": service.name, "latticework:environment": args.env},

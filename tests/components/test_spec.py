@@ -6,13 +6,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from components.errors import SpecError
-from components.spec import FARGATE_TASK_SIZES, load_catalog, load_spec
+from components.spec import FARGATE_TASK_SIZES, ServiceSpec, load_catalog, load_spec
 from tests.components._samples import (
     STACKS_DIR,
     Document,
     Mutation,
+    plan_in_thread,
     sample_catalog,
     sample_stack,
     service,
@@ -824,3 +828,40 @@ def test_yaml_error_does_not_carry_the_offending_line(tmp_path: Path) -> None:
     assert raised.value.__cause__ is None
     assert raised.value.__suppress_context__
     assert "AKIA" not in str(raised.value)
+
+
+def _service_entry(cpu: int, memory: int) -> dict[str, object]:
+    return {"name": "orders", "image": "public.ecr.aws/x/orders:1", "port": 8080} | {
+        "cpu": cpu,
+        "memory": memory,
+    }
+
+
+@given(
+    cpu=st.sampled_from([128, *FARGATE_TASK_SIZES, 32768]),
+    memory=st.integers(min_value=256, max_value=131072).map(lambda mib: mib - mib % 512),
+)
+def test_fargate_pairs_are_accepted_exactly_when_aws_offers_them(cpu: int, memory: int) -> None:
+    """Any cpu/memory pair validates if and only if it is in Fargate's table."""
+    offered = memory in FARGATE_TASK_SIZES.get(cpu, ())
+
+    try:
+        ServiceSpec.model_validate(_service_entry(cpu, memory))
+        accepted = True
+    except ValidationError:
+        accepted = False
+
+    assert accepted == offered
+
+
+def test_bad_catalog_surfaces_through_the_program(project_copy: Path) -> None:
+    """The program loads the spec itself, so a bad catalog stops the plan with the same error."""
+    document = sample_catalog()
+    _on_service("orders", "port", 0)(document)
+    catalog = write_yaml(project_copy / "stacks" / "services.yaml", document)
+
+    with pytest.raises(SpecError) as raised:
+        plan_in_thread("dev", project_dir=project_copy)
+
+    assert raised.value.file == str(catalog)
+    assert raised.value.key_path == "services[orders].port"
