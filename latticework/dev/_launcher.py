@@ -24,7 +24,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING
 
 import boto3
 import httpx
@@ -33,6 +33,9 @@ from components.naming import secret_env_var, service_url_env_var
 from latticework.dev._gateway import GatewayConfig, LatticeGateway, ServiceRoute, open_listener
 from latticework.dev._topology import LOOPBACK, LocalService, LocalTopology, check_ports_free
 from latticework.errors import ProgramError, UsageError
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +133,7 @@ class DevEnvironment:
         self._processes.clear()
         self._stack.close()
 
-    def secrets_client(self) -> Any:
+    def secrets_client(self) -> SecretsManagerClient:
         """A boto3 Secrets Manager client for the local moto server (for seeding, rotation)."""
         return boto3.client(
             "secretsmanager",
@@ -327,6 +330,8 @@ class DevEnvironment:
         for name, credential in self.topology.callers.items():
             path = callers_dir / f"{name}.env"
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            # An older file keeps its mode through O_TRUNC; make sure it is private now.
+            os.fchmod(descriptor, 0o600)
             with os.fdopen(descriptor, "w", encoding="utf-8") as env_file:
                 env_file.write(f"# {credential.role_arn} (local only; new every run)\n")
                 env_file.write(f"export AWS_ACCESS_KEY_ID={credential.access_key_id}\n")

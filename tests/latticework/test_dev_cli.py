@@ -121,6 +121,13 @@ def test_a_stop_signal_stops_every_server(stop_signal: signal.Signals) -> None:
             for port in pair
         ]
 
+        secret_keys = [
+            line.split("=", 1)[1].strip()
+            for env_file in (PROJECT_DIR / ".latticework" / "dev" / "callers").glob("*.env")
+            for line in env_file.read_text().splitlines()
+            if line.startswith("export AWS_SECRET_ACCESS_KEY=")
+        ]
+
         process.send_signal(stop_signal)
         exit_code = process.wait(timeout=STOP_TIMEOUT_SECONDS)
     finally:
@@ -135,3 +142,5 @@ def test_a_stop_signal_stops_every_server(stop_signal: signal.Signals) -> None:
     assert output[-1].strip() == "stopped."
     assert len(ports) == 6
     assert not any(_is_listening(port) for port in ports)
+    assert len(secret_keys) == 5
+    assert not any(key in "".join(output) for key in secret_keys)

@@ -274,3 +274,20 @@ def test_rotated_secret_is_picked_up_after_the_cache_refreshes(running: RunningP
 
     assert rotated["VersionId"] != before
     assert seen[-1] == rotated["VersionId"]
+
+
+def test_caller_files_are_private_and_hold_the_callers_keys(running: RunningPath) -> None:
+    """Each caller's env file is mode 0600 and exports exactly that caller's local keys."""
+    files = dict(running.environment.caller_files())
+
+    assert set(files) == set(running.environment.topology.callers)
+    for name, path in files.items():
+        credential = running.caller(name)
+        exported = dict(
+            line.removeprefix("export ").split("=", 1)
+            for line in path.read_text().splitlines()
+            if line.startswith("export ")
+        )
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert exported["AWS_ACCESS_KEY_ID"] == credential.access_key_id
+        assert exported["AWS_SECRET_ACCESS_KEY"] == credential.secret_access_key
