@@ -154,13 +154,7 @@ class MeshService(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-task-role",
             name=naming.task_role_name(args.env, args.service.name),
-            assume_role_policy=json.dumps(
-                iam_documents.trust_policy(
-                    service_principal="ecs-tasks.amazonaws.com",
-                    account_id=args.account_id,
-                    source_arn=f"arn:{partition}:ecs:{args.region}:{args.account_id}:*",
-                )
-            ),
+            assume_role_policy=_ecs_trust_policy(args, partition, "ecs-tasks.amazonaws.com"),
             opts=pulumi.ResourceOptions(parent=self),
         )
         secret_names = sorted(args.secret_arns)
@@ -200,13 +194,7 @@ class MeshService(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-exec-role",
             name=naming.execution_role_name(args.env, args.service.name),
-            assume_role_policy=json.dumps(
-                iam_documents.trust_policy(
-                    service_principal="ecs-tasks.amazonaws.com",
-                    account_id=args.account_id,
-                    source_arn=f"arn:{partition}:ecs:{args.region}:{args.account_id}:*",
-                )
-            ),
+            assume_role_policy=_ecs_trust_policy(args, partition, "ecs-tasks.amazonaws.com"),
             opts=pulumi.ResourceOptions(parent=self),
         )
         aws.iam.RolePolicy(
@@ -232,13 +220,7 @@ class MeshService(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-infra-role",
             name=naming.infrastructure_role_name(args.env, args.service.name),
-            assume_role_policy=json.dumps(
-                iam_documents.trust_policy(
-                    service_principal="ecs.amazonaws.com",
-                    account_id=args.account_id,
-                    source_arn=f"arn:{partition}:ecs:{args.region}:{args.account_id}:*",
-                )
-            ),
+            assume_role_policy=_ecs_trust_policy(args, partition, "ecs.amazonaws.com"),
             opts=pulumi.ResourceOptions(parent=self),
         )
         attachment = aws.iam.RolePolicyAttachment(
@@ -464,6 +446,17 @@ def container_definition(
             },
         },
     }
+
+
+def _ecs_trust_policy(args: MeshServiceArgs, partition: str, service_principal: str) -> str:
+    """Trust `service_principal`, only on behalf of this account's ECS resources in the region."""
+    return json.dumps(
+        iam_documents.trust_policy(
+            service_principal=service_principal,
+            account_id=args.account_id,
+            source_arn=f"arn:{partition}:ecs:{args.region}:{args.account_id}:*",
+        )
+    )
 
 
 def _url_of(dns_entries: Sequence[Any]) -> str:

@@ -230,3 +230,19 @@ def test_execution_role_writes_only_its_own_log_group(dev_plan: Plan) -> None:
 
     assert statement["Resource"] == f"{outputs_of(log_group)['arn']}:log-stream:*"
     assert statement["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+
+
+def test_roles_trust_only_their_ecs_principal(dev_plan: Plan) -> None:
+    """Task and execution roles trust ECS tasks; the infrastructure role trusts ECS itself."""
+    expected = {"task-role": "ecs-tasks.amazonaws.com", "exec-role": "ecs-tasks.amazonaws.com"}
+    expected["infra-role"] = "ecs.amazonaws.com"
+
+    for suffix, principal in expected.items():
+        trust = policy_document(named(dev_plan, IAM_ROLE, f"orders-{suffix}"), "assumeRolePolicy")
+
+        (statement,) = trust["Statement"]
+        assert statement["Principal"] == {"Service": principal}
+        assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": "111122223333"}
+        assert statement["Condition"]["ArnLike"] == {
+            "aws:SourceArn": "arn:aws:ecs:eu-west-1:111122223333:*"
+        }
