@@ -98,9 +98,17 @@ def evaluate_auth_policy(policy: Mapping[str, Any], request: InvokeRequest) -> D
     if isinstance(statements, Mapping):
         statements = [statements]
 
+    if not isinstance(statements, list):
+        logger.warning("auth policy Statement is not a list; denying")
+        return Decision.EXPLICIT_DENY
+
     allowed = False
     for index, statement in enumerate(statements):
-        effect = statement.get("Effect")
+        effect = statement.get("Effect") if isinstance(statement, Mapping) else None
+        if effect not in ("Allow", "Deny"):
+            logger.warning("auth policy statement %d has no Effect Allow or Deny; denying", index)
+            return Decision.EXPLICIT_DENY
+
         try:
             applies = _statement_applies(statement, request)
         except _UnevaluableError as exc:
@@ -170,7 +178,12 @@ def _element_matches(
     return False
 
 
-def _conditions_hold(conditions: Mapping[str, Any], request: InvokeRequest) -> bool:
+def _conditions_hold(conditions: Any, request: InvokeRequest) -> bool:
+    if not isinstance(conditions, Mapping) or not all(
+        isinstance(keyed_values, Mapping) for keyed_values in conditions.values()
+    ):
+        raise _UnevaluableError("Condition is not a map of operators to maps of keys")
+
     for operator, keyed_values in conditions.items():
         for key, expected in keyed_values.items():
             if not _condition_holds(operator, key, _as_list(expected), request):
@@ -190,7 +203,9 @@ def _condition_holds(operator: str, key: str, expected: list[str], request: Invo
         return any(str(value).lower() == str(is_absent).lower() for value in expected)
 
     if actual is None:
-        return if_exists or base_operator.startswith(("StringNot", "ArnNot"))
+        # IAM: a missing key satisfies IfExists, the negated operators and ForAllValues.
+        negated = base_operator.startswith(("StringNot", "ArnNot"))
+        return if_exists or negated or set_prefix == "ForAllValues"
 
     compare = _operator(base_operator)
     if set_prefix == "ForAllValues":

@@ -133,9 +133,14 @@ class LatticeGateway:
             await _send_json(send, 403, "InvalidSignatureException: the signature is not valid")
             return
 
-        decision = evaluate_auth_policy(
-            route.auth_policy, self._invoke_request(scope, headers, route, credential)
-        )
+        try:
+            decision = evaluate_auth_policy(
+                route.auth_policy, self._invoke_request(scope, headers, route, credential)
+            )
+        except Exception:
+            # Fail closed: an error while deciding is a denial, never a pass.
+            logger.exception("%s: auth policy evaluation failed; denying", route.service_name)
+            decision = Decision.EXPLICIT_DENY
         if decision is not Decision.ALLOW:
             caller = credential.role_arn if credential else "anonymous"
             logger.info(

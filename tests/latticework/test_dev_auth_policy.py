@@ -173,3 +173,63 @@ def test_an_unknown_condition_key_fails_closed_in_a_deny() -> None:
     decision = evaluate_auth_policy(policy, _request(ORDERS_ROLE))
 
     assert decision is Decision.EXPLICIT_DENY
+
+
+@pytest.mark.parametrize(
+    "statements",
+    [
+        "not a list",
+        ["not a statement"],
+        [{"Effect": "Permit", "Principal": "*", "Action": "*", "Resource": "*"}],
+    ],
+    ids=["statement-not-list", "statement-not-map", "unknown-effect"],
+)
+def test_a_malformed_policy_denies(statements: Any) -> None:
+    """A policy whose statements cannot be read denies every request instead of raising."""
+    policy = {"Version": "2012-10-17", "Statement": statements}
+
+    decision = evaluate_auth_policy(policy, _request(ORDERS_ROLE))
+
+    assert decision is Decision.EXPLICIT_DENY
+
+
+def test_a_malformed_condition_fails_closed() -> None:
+    """An Allow whose Condition is not a map of maps grants nothing."""
+    policy = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "vpc-lattice-svcs:Invoke",
+                "Resource": "*",
+                "Condition": {"StringEquals": "aws:PrincipalAccount"},
+            }
+        ]
+    }
+
+    decision = evaluate_auth_policy(policy, _request(ORDERS_ROLE))
+
+    assert decision is Decision.IMPLICIT_DENY
+
+
+def test_for_all_values_holds_for_a_missing_key() -> None:
+    """As in IAM, ForAllValues over an absent key is vacuously true."""
+    policy = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "vpc-lattice-svcs:Invoke",
+                "Resource": "*",
+                "Condition": {
+                    "ForAllValues:StringEquals": {"vpc-lattice-svcs:RequestHeader/x-tenant": "eu"}
+                },
+            }
+        ]
+    }
+
+    without_header = evaluate_auth_policy(policy, _request(ORDERS_ROLE))
+    other_tenant = evaluate_auth_policy(policy, _request(ORDERS_ROLE, headers={"x-tenant": "us"}))
+
+    assert without_header is Decision.ALLOW
+    assert other_tenant is Decision.IMPLICIT_DENY
