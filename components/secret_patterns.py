@@ -6,8 +6,8 @@ CrossGuard pack uses it on ECS container definitions, so both draw the line in o
 Two questions are answered:
 
 - does a *value* look like a credential whatever its name? (AWS access key ids, PEM private
-  keys, URLs with ``user:password@``, bearer tokens, JWT-like tokens, well-known API token
-  prefixes, long hex keys);
+  keys, URLs with ``user:password@`` or a ``password=`` parameter, bearer tokens, JWT-like
+  tokens, well-known API token prefixes, long hex keys);
 - does a *name* say it holds a secret (``DB_PASSWORD``, ``apiKey``, ``CLIENT_SECRET``) while
   its value is a real value rather than a reference?
 
@@ -42,6 +42,11 @@ _URL_WITH_PASSWORD: Final = re.compile(
 )
 _BEARER_TOKEN: Final = re.compile(r"(?i)\bbearer\s+([A-Za-z0-9._~+/=-]{16,})")
 _BASIC_CREDENTIALS: Final = re.compile(r"(?i)\bbasic\s+([A-Za-z0-9+/]{4,}={0,2})(?![A-Za-z0-9+/=])")
+# `?password=...` and friends in a connection string or URL query.
+_QUERY_CREDENTIAL: Final = re.compile(
+    r"(?i)[?&;](?:password|passwd|pwd|secret|token|access_token|api_key|apikey|client_secret)"
+    r"=(?!\$\{)[^&;\s]+"
+)
 _JWT_LIKE: Final = re.compile(
     r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"
 )
@@ -163,6 +168,9 @@ PEM_PRIVATE_KEY: Final = SecretMatch("pem-private-key", "a value that contains a
 URL_WITH_PASSWORD: Final = SecretMatch(
     "url-with-password", "a URL that embeds a user name and password"
 )
+QUERY_CREDENTIAL: Final = SecretMatch(
+    "query-credential", "a URL or connection string that carries a credential parameter"
+)
 BEARER_TOKEN: Final = SecretMatch("bearer-token", "a value that looks like an authorization token")
 JWT_TOKEN: Final = SecretMatch("jwt-token", "a value that looks like a JSON Web Token")
 VENDOR_TOKEN: Final = SecretMatch("api-token", "a value that looks like a vendor API token")
@@ -226,6 +234,8 @@ def match_secret_value(value: str, *, name: str = "") -> SecretMatch | None:
         return AWS_ACCESS_KEY
     if _URL_WITH_PASSWORD.search(stripped):
         return URL_WITH_PASSWORD
+    if _QUERY_CREDENTIAL.search(stripped):
+        return QUERY_CREDENTIAL
     if _JWT_LIKE.search(stripped):
         return JWT_TOKEN
     if _is_bearer_token(stripped) or _is_basic_credentials(stripped):
@@ -303,6 +313,7 @@ __all__ = [
     "HEX_KEY",
     "JWT_TOKEN",
     "PEM_PRIVATE_KEY",
+    "QUERY_CREDENTIAL",
     "SECRET_NAME_WITH_VALUE",
     "URL_WITH_PASSWORD",
     "VENDOR_TOKEN",
