@@ -1,0 +1,444 @@
+"""What the PEP costs a Starlette service, measured side by side in one run.
+
+Prints requests per second of a bare Starlette app and of the same app behind the PEP with
+local Cedar (decision-cache hit and miss), the latency the PEP adds at p50 and p99, the floor
+(a bare cedarpy decision on the same parsed policy set, schema and entities) and the memory
+of a decision cache fed 100,000 distinct keys.
+
+Throughput is measured over HTTP: each variant runs under uvicorn in its own process and is
+loaded through one pipelined keep-alive connection, in short bursts interleaved across the
+variants (median of the bursts). Latency is measured in process through the ASGI interface,
+request by request interleaved with the other variants and the floor, so every figure sees
+the same machine load. Audit lines are formatted and written (to /dev/null) as in production.
+
+Targets: a cache hit costs at most 10% of throughput; a local-Cedar miss with 50 policies
+adds at most 1.5x the floor at p50; the cache's memory stays bounded by its capacity.
+
+Run: .venv/bin/python bench/pep_overhead.py [--requests N] [--rounds R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import io
+import json
+import logging
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cedarpy
+from pep_runtime.enforcement import (
+    DecisionCache,
+    EnforcementMiddleware,
+    Enforcer,
+    LocalCedarDecisionPoint,
+)
+from pep_runtime.enforcement.config import config_from_document
+from pep_runtime.enforcement.model import AuthorizationResult, Decision
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE_SCHEMA = (
+    ROOT / "tests" / "pep_runtime" / "enforcement" / "fixtures" / "authz" / "schema.json"
+)
+IDENTITY = (
+    "Principal=arn:aws:sts::111122223333:assumed-role/latticework-bench-frontend-task/s-1; "
+    "PrincipalOrgID=o-abc123def4; SessionName=s-1; Type=AWS_IAM"
+)
+POLICY_COUNT = 50
+CACHE_KEYS = 100_000
+CACHE_CAPACITY = 10_000
+
+
+def write_authz(directory: Path) -> Path:
+    """An authz/ directory with the fixture schema and 50 policies."""
+    authz_dir = directory / "authz"
+    (authz_dir / "policies").mkdir(parents=True)
+    shutil.copy(FIXTURE_SCHEMA, authz_dir / "schema.json")
+    policies = []
+    for index in range(POLICY_COUNT - 2):
+        policies.append(
+            f'@id("service-{index}-reads-orders")\n'
+            f'permit (principal == Latticework::Service::"service-{index}", '
+            f'action == Latticework::Action::"GetOrder", resource is Latticework::Order)\n'
+            f'when {{ resource != Latticework::Order::"blocked-{index}" }};\n'
+        )
+    policies.append(
+        '@id("frontend-reads-orders")\n'
+        'permit (principal == Latticework::Service::"frontend", '
+        'action == Latticework::Action::"GetOrder", resource is Latticework::Order);\n'
+    )
+    policies.append(
+        '@id("never-order-locked")\n'
+        'forbid (principal, action, resource == Latticework::Order::"locked");\n'
+    )
+    (authz_dir / "policies" / "bench.cedar").write_text("\n".join(policies))
+    return authz_dir
+
+
+def bare_app() -> Starlette:
+    """The service without the PEP."""
+
+    async def get_order(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(request.path_params["orderId"])
+
+    return Starlette(routes=[Route("/orders/{orderId}", get_order)])
+
+
+def enforcer_for(authz_dir: Path, *, cache_entries: int) -> Enforcer:
+    """An enforcer on local Cedar, decision cache sized `cache_entries` (0 turns it off)."""
+    document = {
+        "routes": [
+            {
+                "method": "GET",
+                "path": "/orders/{orderId}",
+                "action": "GetOrder",
+                "resource": {"type": "Order", "id": "{orderId}"},
+            }
+        ],
+        "local": {"authzDir": str(authz_dir), "reloadCheckSeconds": 60},
+        "cache": {"maxEntries": cache_entries, "ttlSeconds": 300},
+    }
+    environ = {
+        "LATTICEWORK_SERVICE_NAME": "orders",
+        "LATTICEWORK_PEP_MODE": "local",
+        "LATTICEWORK_BEHIND_LATTICE": "true",
+        "LATTICEWORK_CALLER_ROLES": json.dumps(
+            {"arn:aws:iam::111122223333:role/latticework-bench-frontend-task": "frontend"}
+        ),
+    }
+    config = config_from_document(
+        document, source="bench", base_dir=authz_dir.parent, environ=environ
+    )
+    return Enforcer.from_config(config)
+
+
+def side_by_side(
+    apps: dict[str, Any],
+    paths: dict[str, Callable[[int], bytes]],
+    floor: Callable[[int], None],
+    count: int,
+) -> dict[str, list[float]]:
+    """Send request `index` to every app in turn, then time the floor, for each index.
+
+    Interleaving request by request puts every variant under the same machine load, which
+    on a shared machine matters more than anything else.
+    """
+    headers = [
+        (b"host", b"orders.internal"),
+        (b"x-amzn-lattice-identity", IDENTITY.encode()),
+        (b"x-amzn-lattice-network", b"SourceVpcArn=arn:aws:ec2:eu-west-1:111122223333:vpc/v"),
+    ]
+    statuses: set[int] = set()
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.add(message["status"])
+
+    async def run() -> dict[str, list[float]]:
+        latencies: dict[str, list[float]] = {name: [] for name in (*apps, "floor")}
+        clock = time.perf_counter
+        for index in range(count):
+            for name, app in apps.items():
+                raw_path = paths[name](index)
+                scope = {
+                    "type": "http",
+                    "asgi": {"version": "3.0"},
+                    "http_version": "1.1",
+                    "method": "GET",
+                    "scheme": "http",
+                    "path": raw_path.decode(),
+                    "raw_path": raw_path,
+                    "query_string": b"",
+                    "root_path": "",
+                    "headers": headers,
+                    "client": ("10.0.0.1", 50000),
+                    "server": ("10.0.0.2", 8080),
+                }
+                started = clock()
+                await app(scope, receive, send)
+                latencies[name].append(clock() - started)
+            started = clock()
+            floor(index)
+            latencies["floor"].append(clock() - started)
+        return latencies
+
+    latencies = asyncio.run(run())
+    if statuses != {200}:
+        raise SystemExit(f"benchmark requests were not all allowed: {sorted(statuses)}")
+    return latencies
+
+
+def serve(variant: str, authz_dir: Path, port: int) -> None:
+    """Run one variant under uvicorn on 127.0.0.1:`port` (a child process of the benchmark)."""
+    import uvicorn
+
+    quiet_audit()
+    app: Any = bare_app()
+    if variant != "bare":
+        entries = CACHE_CAPACITY if variant == "hit" else 0
+        app = EnforcementMiddleware(app, enforcer=enforcer_for(authz_dir, cache_entries=entries))
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="error",
+        access_log=False,
+        lifespan="off",
+        http="h11",
+        loop="asyncio",
+    )
+
+
+def start_servers(authz_dir: Path) -> tuple[dict[str, int], list[subprocess.Popen[bytes]]]:
+    """One uvicorn process per variant; returns their ports once they accept connections."""
+    ports: dict[str, int] = {}
+    processes = []
+    for variant in ("bare", "hit", "miss"):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports[variant] = probe.getsockname()[1]
+        command = [
+            sys.executable,
+            __file__,
+            "--serve",
+            variant,
+            "--port",
+            str(ports[variant]),
+            "--authz",
+            str(authz_dir),
+        ]
+        processes.append(subprocess.Popen(command))
+    deadline = time.monotonic() + 30
+    for port in ports.values():
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the benchmark servers did not start") from None
+                time.sleep(0.1)
+    return ports, processes
+
+
+def http_rps(
+    port: int, paths: Callable[[int], bytes], count: int, offset: int, pipeline: int = 50
+) -> float:
+    """Requests per second of one server, loaded over one keep-alive connection with pipelining.
+
+    Pipelining keeps the client's share of the work per request tiny, so the figure is the
+    server's throughput, not the load generator's.
+    """
+    head = b" HTTP/1.1\r\nhost: orders.internal\r\nx-amzn-lattice-identity: " + IDENTITY.encode()
+    requests = [b"GET " + paths(offset + index) + head + b"\r\n\r\n" for index in range(count)]
+    marker = b"HTTP/1.1 200 OK\r\n"
+    with socket.create_connection(("127.0.0.1", port)) as connection:
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        started = time.perf_counter()
+        for start in range(0, count, pipeline):
+            batch = requests[start : start + pipeline]
+            connection.sendall(b"".join(batch))
+            buffer = b""
+            while buffer.count(marker) < len(batch):
+                chunk = connection.recv(1 << 16)
+                if not chunk:
+                    raise SystemExit("a benchmark server closed the connection")
+                buffer += chunk
+            if buffer.count(b"HTTP/1.1 ") != len(batch):
+                raise SystemExit(f"benchmark requests were not all allowed: {buffer[:200]!r}")
+        return count / (time.perf_counter() - started)
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    """The `fraction` quantile of `samples`."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def floor_decision(decision_point: LocalCedarDecisionPoint) -> Callable[[int], None]:
+    """A bare cedarpy decision on the same parsed policy set, schema and entities."""
+    policies = decision_point._policies
+    principal = {"type": "Latticework::Service", "id": "frontend"}
+    entities = cedarpy.Entities.from_json_str(
+        json.dumps([{"uid": principal, "attrs": {}, "parents": []}]), policies.schema
+    )
+    action = {"type": "Latticework::Action", "id": "GetOrder"}
+
+    def decide(index: int) -> None:
+        request = {
+            "principal": principal,
+            "action": action,
+            "resource": {"type": "Latticework::Order", "id": f"o-{index}"},
+            "context": {},
+        }
+        answer = cedarpy.is_authorized(
+            request, policies.policy_set, entities, schema=policies.schema
+        )
+        if answer.decision != cedarpy.Decision.Allow:
+            raise SystemExit("the floor decision was not Allow")
+
+    return decide
+
+
+def cache_memory() -> list[tuple[int, int, int]]:
+    """(keys put, bytes held, entries) for a cache of capacity CACHE_CAPACITY fed 100,000 keys."""
+    result = AuthorizationResult(Decision.ALLOW, ("frontend-reads-orders",))
+    cache = DecisionCache(max_entries=CACHE_CAPACITY, ttl_seconds=300)
+    checkpoints = {CACHE_CAPACITY, CACHE_KEYS // 2, CACHE_KEYS}
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    measured = []
+    for index in range(CACHE_KEYS):
+        principal = 'Latticework::Service::"frontend"'
+        cache.put((principal, "GetOrder", f'Latticework::Order::"o-{index}"', ""), result)
+        if index + 1 in checkpoints:
+            gc.collect()
+            measured.append((index + 1, tracemalloc.get_traced_memory()[0] - base, len(cache)))
+    tracemalloc.stop()
+    return measured
+
+
+def quiet_audit() -> None:
+    """Audit lines are formatted and written, as in production, to a sink that discards them."""
+    audit = logging.getLogger("pep_runtime.audit")
+    audit.setLevel(logging.INFO)
+    audit.propagate = False
+    sink = io.TextIOWrapper(open(os.devnull, "wb"))  # noqa: SIM115 - lives as long as the process
+    audit.addHandler(logging.StreamHandler(sink))
+
+
+def main() -> int:
+    """Run every measurement and print ratios with PASS/FAIL per target."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--serve", choices=["bare", "hit", "miss"], help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--authz", type=Path, help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.serve:
+        serve(arguments.serve, arguments.authz, arguments.port)
+        return 0
+    count = arguments.requests
+    quiet_audit()
+
+    with tempfile.TemporaryDirectory() as directory:
+        authz_dir = write_authz(Path(directory))
+        bare = bare_app()
+        hit_enforcer = enforcer_for(authz_dir, cache_entries=CACHE_CAPACITY)
+        miss_enforcer = enforcer_for(authz_dir, cache_entries=0)
+        apps = {
+            "bare": bare,
+            "hit": EnforcementMiddleware(bare_app(), enforcer=hit_enforcer),
+            "miss": EnforcementMiddleware(bare_app(), enforcer=miss_enforcer),
+        }
+        paths: dict[str, Callable[[int], bytes]] = {
+            "bare": _same_order,
+            "hit": _same_order,
+            "miss": _new_order,
+        }
+        decision_point = miss_enforcer.decision_point
+        if not isinstance(decision_point, LocalCedarDecisionPoint):
+            raise SystemExit("the benchmark needs local Cedar")
+
+        floor = floor_decision(decision_point)
+        side_by_side(apps, paths, floor, 500)
+        samples = side_by_side(apps, paths, floor, count * arguments.rounds)
+
+        ports, servers = start_servers(authz_dir)
+        try:
+            http: dict[str, list[float]] = {name: [] for name in ports}
+            burst = 500
+            for name, port in ports.items():
+                http_rps(port, paths[name], burst, offset=10**9)
+            for round_index in range(count * arguments.rounds // burst):
+                for name, port in ports.items():
+                    http[name].append(http_rps(port, paths[name], burst, round_index * burst))
+        finally:
+            for server in servers:
+                server.terminate()
+                server.wait()
+
+    in_process_rps = {name: len(samples[name]) / sum(samples[name]) for name in apps}
+    http_median = {name: statistics.median(values) for name, values in http.items()}
+    p50 = {name: percentile(values, 0.50) for name, values in samples.items()}
+    p99 = {name: percentile(values, 0.99) for name, values in samples.items()}
+    memory = cache_memory()
+
+    us = 1e6
+    print(
+        f"pep_overhead: {count * arguments.rounds} requests per variant, interleaved; "
+        f"{POLICY_COUNT} policies; audit lines written"
+    )
+    print(f"{'variant':<24}{'HTTP req/s':>11}{'ASGI req/s':>11}{'p50 us':>9}{'p99 us':>9}")
+    for name, label in (
+        ("bare", "bare Starlette"),
+        ("hit", "PEP, cache hit"),
+        ("miss", "PEP, cache miss"),
+    ):
+        print(
+            f"{label:<24}{http_median[name]:>11.0f}{in_process_rps[name]:>11.0f}"
+            f"{p50[name] * us:>9.1f}{p99[name] * us:>9.1f}"
+        )
+    print(f"{'floor (bare cedarpy)':<24}{'':>22}{p50['floor'] * us:>9.1f}{p99['floor'] * us:>9.1f}")
+    for name in ("hit", "miss"):
+        added_p50 = (p50[name] - p50["bare"]) * us
+        added_p99 = (p99[name] - p99["bare"]) * us
+        print(f"added by the PEP ({name}): p50 {added_p50:.1f} us, p99 {added_p99:.1f} us")
+    asgi_ratio = in_process_rps["hit"] / in_process_rps["bare"]
+    print(
+        f"ASGI-only throughput ratio, hit/bare: {asgi_ratio:.3f}"
+        " (no server, no network: the PEP against Starlette's own routing alone)"
+    )
+    keys_line = ", ".join(f"{keys:,} keys: {size / 1e6:.2f} MB" for keys, size, _ in memory)
+    print(f"decision cache, capacity {CACHE_CAPACITY:,}: {keys_line}")
+
+    hit_ratio = http_median["hit"] / http_median["bare"]
+    miss_added = (p50["miss"] - p50["bare"]) / p50["floor"]
+    at_capacity = memory[0][1]
+    growth = max(size for _, size, _ in memory) / at_capacity
+    entries = memory[-1][2]
+    results = [
+        ("a cache hit keeps >= 90% of bare HTTP throughput", f"{hit_ratio:.3f}", hit_ratio >= 0.90),
+        ("a miss adds <= 1.5x the floor at p50", f"{miss_added:.2f}x", miss_added <= 1.5),
+        (
+            f"cache memory bounded by capacity ({entries:,} entries after {CACHE_KEYS:,} keys)",
+            f"{growth:.2f}x the memory at capacity",
+            entries <= CACHE_CAPACITY and growth <= 1.25,
+        ),
+    ]
+    for name, figure, passed in results:
+        print(f"{'PASS' if passed else 'FAIL'}  {name}: {figure}")
+    return 0 if all(passed for _, _, passed in results) else 1
+
+
+def _same_order(index: int) -> bytes:
+    return b"/orders/o-1"
+
+
+def _new_order(index: int) -> bytes:
+    return f"/orders/o-{index}".encode()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
