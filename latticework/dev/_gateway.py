@@ -3,12 +3,13 @@
 Each service gets its own gateway port, the local stand-in for its Lattice DNS name. For
 every request the gateway:
 
-1. verifies the SigV4 signature (service `vpc-lattice-svcs`) against the local credentials
-   of the role that signed it; an unsigned request is an anonymous caller;
+1. checks that the Host header names this service's gateway port (Lattice routes by Host;
+   421 otherwise), then verifies the SigV4 signature (service `vpc-lattice-svcs`) against
+   the local credentials of the role that signed it; an unsigned request is anonymous;
 2. evaluates the service's auth policy document (built by `components.iam_documents`);
 3. strips every incoming `x-amzn-lattice-*` header, so a caller cannot spoof one, and the
    SigV4 `Authorization` header, which the target has no use for;
-4. injects the caller identity headers Lattice adds (`x-amzn-lattice-identity` for a
+4. injects the headers Lattice adds (`x-forwarded-for`, `x-amzn-lattice-identity` for a
    signed caller, `x-amzn-lattice-network`, `x-amzn-lattice-target`) and forwards to the
    service.
 
@@ -125,6 +126,11 @@ class LatticeGateway:
             (name.decode("latin-1").lower(), value.decode("latin-1"))
             for name, value in scope["headers"]
         )
+        if not _host_names_port(dict(headers).get("host", ""), route.gateway_port):
+            # Lattice routes by Host: a request whose Host names another service is not ours.
+            await _send_json(send, 421, f"the Host header does not name {route.service_name}")
+            return
+
         signed = SignedRequest(scope["method"], _signed_url(scope, headers), headers, body)
         try:
             credential = self._authenticate(signed)
@@ -154,7 +160,8 @@ class LatticeGateway:
             await _send_json(send, 403, "AccessDeniedException: the auth policy denies this call")
             return
 
-        upstream_headers = self._upstream_headers(headers, route, credential)
+        client = scope.get("client") or ("127.0.0.1", 0)
+        upstream_headers = self._upstream_headers(headers, route, credential, str(client[0]))
         await self._forward(scope, send, upstream_headers, body, route)
 
     def _authenticate(self, signed: SignedRequest) -> LocalCredential | None:
@@ -193,6 +200,7 @@ class LatticeGateway:
         headers: tuple[tuple[str, str], ...],
         route: ServiceRoute,
         credential: LocalCredential | None,
+        client_host: str,
     ) -> list[tuple[str, str]]:
         forwarded = [
             (name, value)
@@ -200,9 +208,11 @@ class LatticeGateway:
             if not name.startswith(LATTICE_HEADER_PREFIX)
             and name not in _HOP_BY_HOP
             and name not in _CREDENTIAL_HEADERS
+            and name != "x-forwarded-for"
         ]
         if credential is not None:
             forwarded.append(("x-amzn-lattice-identity", self._identity_header(credential)))
+        forwarded.append(("x-forwarded-for", client_host))
         forwarded.append(("x-amzn-lattice-network", f"SourceVpcArn={self._config.source_vpc_arn}"))
         target = (
             f"ServiceArn={route.service_arn}; "
@@ -309,6 +319,12 @@ def _raw_target(scope: _Scope) -> str:
     if query:
         target = f"{target}?{query.decode('latin-1')}"
     return target
+
+
+def _host_names_port(host: str, port: int) -> bool:
+    """True when a Host header names a loopback host with the gateway port of the service."""
+    name, _, host_port = host.rpartition(":")
+    return host_port == str(port) and name in {"127.0.0.1", "localhost", "[::1]"}
 
 
 def _signed_url(scope: _Scope, headers: tuple[tuple[str, str], ...]) -> str:

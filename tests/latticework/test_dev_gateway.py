@@ -224,3 +224,20 @@ def test_listener_on_a_taken_port_names_it() -> None:
             open_listener(port, "gateway for x")
     finally:
         taken.close()
+
+
+async def test_host_of_another_service_is_misdirected(gateway: LatticeGateway) -> None:
+    """A request whose Host names another gateway port is answered 421, not forwarded."""
+    response = await _send(gateway, "GET", "/payments/p-1", {"host": "127.0.0.1:8401"})
+
+    assert response.status_code == 421
+    assert "x-served-by" not in response.headers
+
+
+async def test_forwarded_for_is_the_gateway_peer_not_the_caller_claim(
+    gateway: LatticeGateway,
+) -> None:
+    """x-forwarded-for carries the address the gateway saw; a caller's own value is dropped."""
+    response = await _send(gateway, "GET", "/payments/p-1", {"x-forwarded-for": "10.9.9.9"})
+
+    assert _received(response)["x-forwarded-for"] == ["127.0.0.1"]
