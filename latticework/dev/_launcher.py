@@ -43,6 +43,7 @@ STARTUP_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 5.0
 _POLL_INTERVAL_SECONDS = 0.1
 _LOG_TAIL_LINES = 40
+_MOTO_ACCOUNT_VARIABLE = "MOTO_ACCOUNT_ID"
 
 LogSink = Callable[[str, str], None]
 """Receives each output line of a service process: (service name, line)."""
@@ -193,6 +194,11 @@ class DevEnvironment:
 
         # werkzeug logs every request moto serves; the services' own logs say enough.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        # NOTE: moto's server takes the account of the ARNs it makes from this variable, read
+        # per request; it is process-wide, so it is put back when the environment stops.
+        previous_account = os.environ.get(_MOTO_ACCOUNT_VARIABLE)
+        os.environ[_MOTO_ACCOUNT_VARIABLE] = self.topology.account_id
+        self._stack.callback(_restore_variable, _MOTO_ACCOUNT_VARIABLE, previous_account)
         server = ThreadedMotoServer(
             ip_address=LOOPBACK, port=self.topology.secrets_port, verbose=False
         )
@@ -366,6 +372,13 @@ def generate_secret_value(service: str, secret: str) -> str:
             }
         )
     return password
+
+
+def _restore_variable(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def _base_process_env() -> dict[str, str]:

@@ -291,3 +291,13 @@ def test_caller_files_are_private_and_hold_the_callers_keys(running: RunningPath
         assert path.stat().st_mode & 0o777 == 0o600
         assert exported["AWS_ACCESS_KEY_ID"] == credential.access_key_id
         assert exported["AWS_SECRET_ACCESS_KEY"] == credential.secret_access_key
+
+
+def test_secret_arns_name_the_environment_account(running: RunningPath) -> None:
+    """The seeded secrets have the ARNs the environment would: its account, contract names."""
+    arns = running.environment.secret_arns["payments"]
+
+    assert set(arns) == {"database", "psp-api-key"}
+    assert arns["database"].startswith(
+        "arn:aws:secretsmanager:eu-west-1:111122223333:secret:latticework/dev/payments/database-"
+    )
