@@ -1,7 +1,9 @@
 """IAM policy: Secrets Manager and Verified Permissions actions only on exact resources.
 
 Checked wherever an identity policy is written: a role's ``inlinePolicies``, a
-``RolePolicy`` and a managed ``Policy``. An Allow statement whose actions reach
+``RolePolicy`` and a managed ``Policy``; and wherever a role gets a broad AWS managed policy
+(``AdministratorAccess``, ``SecretsManagerReadWrite``, ...) through ``managedPolicyArns`` or a
+``RolePolicyAttachment``. An Allow statement whose actions reach
 ``secretsmanager:`` or ``verifiedpermissions:`` (including ``*`` and prefix wildcards) must
 name its resources exactly: no ``*`` anywhere in a resource, and no ``NotResource``.
 """
@@ -31,12 +33,46 @@ from policy_packs.latticework_guardrails._props import (
 ROLE: Final = "aws:iam/role:Role"
 ROLE_POLICY: Final = "aws:iam/rolePolicy:RolePolicy"
 MANAGED_POLICY: Final = "aws:iam/policy:Policy"
+ROLE_POLICY_ATTACHMENT: Final = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 _GUARDED_SERVICES: Final = ("secretsmanager", "verifiedpermissions")
-_KIND: Final = {ROLE: "IAM role", ROLE_POLICY: "IAM role policy", MANAGED_POLICY: "IAM policy"}
+_KIND: Final = {
+    ROLE: "IAM role",
+    ROLE_POLICY: "IAM role policy",
+    MANAGED_POLICY: "IAM policy",
+    ROLE_POLICY_ATTACHMENT: "IAM role policy attachment",
+}
+# AWS managed policies that grant Secrets Manager or Verified Permissions actions on "*".
+_BROAD_AWS_MANAGED_POLICIES: Final = frozenset(
+    {
+        "AdministratorAccess",
+        "AmazonVerifiedPermissionsFullAccess",
+        "PowerUserAccess",
+        "SecretsManagerReadWrite",
+    }
+)
+
+
+def _attached_policy_arns(args: ResourceValidationArgs) -> Iterator[tuple[str, Any]]:
+    """(field, ARN) for every managed policy the resource attaches."""
+    if args.resource_type == ROLE:
+        for index, arn in enumerate(as_list(read(args.props, "managedPolicyArns"))):
+            yield f"managedPolicyArns[{index}]", arn
+    elif args.resource_type == ROLE_POLICY_ATTACHMENT:
+        yield "policyArn", read(args.props, "policyArn")
+
+
+def _broad_aws_managed_policy(arn: Any) -> str | None:
+    """The name of a broad AWS managed policy `arn` points at, else None."""
+    if not isinstance(arn, str) or ":iam::aws:policy/" not in arn:
+        return None
+    name = arn.rsplit("/", 1)[-1]
+    return name if name in _BROAD_AWS_MANAGED_POLICIES else None
 
 
 def _documents(args: ResourceValidationArgs) -> Iterator[tuple[str, Any]]:
     """(field, document) for every policy document the resource writes."""
+    if args.resource_type == ROLE_POLICY_ATTACHMENT:
+        return
     if args.resource_type == ROLE:
         for index, inline in enumerate(as_list(read(args.props, "inlinePolicies"))):
             if inline is UNKNOWN:
@@ -69,6 +105,18 @@ def _validate_exact_resources(
         return
 
     subject = f"{kind} '{args.name}'"
+    for field, arn in _attached_policy_arns(args):
+        if arn is UNKNOWN:
+            checked_at_update(subject, field)
+        broad = _broad_aws_managed_policy(arn)
+        if broad is not None:
+            report_violation(
+                f"{subject}: {field} attaches the AWS managed policy {broad}, which grants "
+                "Secrets Manager or Verified Permissions actions on every resource; grant the "
+                "exact secret and policy store ARNs in an inline policy instead.",
+                None,
+            )
+
     for field, document in _documents(args):
         if document is UNKNOWN:
             checked_at_update(subject, field)
@@ -118,4 +166,11 @@ iam_exact_secret_and_authz_resources: Final = ResourceValidationPolicy(
 
 POLICIES: Final = (iam_exact_secret_and_authz_resources,)
 
-__all__ = ["MANAGED_POLICY", "POLICIES", "ROLE", "ROLE_POLICY", "guarded_services"]
+__all__ = [
+    "MANAGED_POLICY",
+    "POLICIES",
+    "ROLE",
+    "ROLE_POLICY",
+    "ROLE_POLICY_ATTACHMENT",
+    "guarded_services",
+]

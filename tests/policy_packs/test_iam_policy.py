@@ -12,6 +12,7 @@ from policy_packs.latticework_guardrails.iam_roles import (
     MANAGED_POLICY,
     ROLE,
     ROLE_POLICY,
+    ROLE_POLICY_ATTACHMENT,
     guarded_services,
     iam_exact_secret_and_authz_resources,
 )
@@ -178,3 +179,53 @@ def test_guarded_services(action: str, services: list[str]) -> None:
     """Action patterns map to the guarded services they can reach."""
 
     assert guarded_services(action) == services
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "props", "field"),
+    [
+        (
+            ROLE_POLICY_ATTACHMENT,
+            {"policyArn": "arn:aws:iam::aws:policy/SecretsManagerReadWrite"},
+            "policyArn",
+        ),
+        (
+            ROLE,
+            {"managedPolicyArns": ["arn:aws:iam::aws:policy/AdministratorAccess"]},
+            "managedPolicyArns[0]",
+        ),
+        (
+            ROLE_POLICY_ATTACHMENT,
+            {"policyArn": "arn:aws-us-gov:iam::aws:policy/PowerUserAccess"},
+            "policyArn",
+        ),
+    ],
+)
+def test_broad_aws_managed_policies_are_violations(
+    resource_type: str, props: dict[str, Any], field: str
+) -> None:
+    """Attaching an AWS managed policy that grants guarded actions on '*' is reported."""
+
+    messages = check_resource(
+        iam_exact_secret_and_authz_resources, resource_type, props, name="orders-task"
+    )
+
+    assert len(messages) == 1
+    assert f"'orders-task': {field} attaches the AWS managed policy" in messages[0]
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy",
+        f"arn:aws:iam::{ACCOUNT}:policy/AdministratorAccess",
+    ],
+)
+def test_narrow_or_customer_managed_attachments_pass(arn: str) -> None:
+    """Task execution's managed policy and customer policies (checked as documents) pass."""
+
+    messages = check_resource(
+        iam_exact_secret_and_authz_resources, ROLE_POLICY_ATTACHMENT, {"policyArn": arn}
+    )
+
+    assert messages == []
