@@ -10,7 +10,7 @@ raises `checked_at_update`, which both paths report as an advisory "checked at u
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, TypeGuard
+from typing import Any, Final, NoReturn, TypeGuard
 
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
@@ -65,7 +65,9 @@ def as_list(value: Any) -> list[Any]:
     return items
 
 
-def checked_at_update(resource: str, field: str, why: str = "is not known during preview") -> None:
+def checked_at_update(
+    resource: str, field: str, why: str = "is not known during preview"
+) -> NoReturn:
     """Stop the policy for this resource: the value it needs is only known at update."""
     error = UnknownValueError(UNKNOWN_STRING_VALUE, [field])
     error.message = f"{resource}: {field} {why}; it is checked at update"
