@@ -23,7 +23,7 @@ import inspect
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -46,6 +46,7 @@ from latticework.findings import (
     VIOLATION,
     EnforcementName,
     Finding,
+    FindingStatus,
     PolicyInfo,
     PolicyReport,
 )
@@ -89,7 +90,9 @@ def evaluate_plan(
 
     for policy in policies:
         level = _enforcement(policy, pack_config)
-        kind: Any = "stack" if isinstance(policy, StackValidationPolicy) else "resource"
+        kind: Literal["resource", "stack"] = (
+            "stack" if isinstance(policy, StackValidationPolicy) else "resource"
+        )
         infos.append(PolicyInfo(policy.name, policy.description, level, kind))
         if level == _DISABLED:
             continue
@@ -261,7 +264,7 @@ def _finding(
     enforcement: EnforcementName,
     message: str,
     subject: PlannedResource | None,
-    status: Any,
+    status: FindingStatus,
 ) -> Finding:
     return Finding(
         policy=policy,
