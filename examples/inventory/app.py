@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import uuid
 from pathlib import Path
@@ -23,7 +22,6 @@ from starlette.routing import Route
 logging.basicConfig(level=os.environ.get("LOG_LEVEL", "info").upper())
 
 CONFIG_FILE = Path(__file__).with_name("pep.yaml")
-_SKU = re.compile(r"[a-z0-9-]{1,40}")
 _stock_lock = threading.Lock()
 _stock: dict[str, int] = {"sku-espresso": 25, "sku-grinder": 3, "sku-filter": 0}
 
@@ -50,11 +48,12 @@ async def reserve_item(request: Request) -> JSONResponse:
     body = await _json_object(request)
     quantity = body.get("quantity") if body else None
     if not isinstance(quantity, int) or not 1 <= quantity <= 100:
-        return JSONResponse({"error": "quantity must be an integer from 1 to 100"}, 400)
+        message = "quantity must be an integer from 1 to 100"
+        return JSONResponse({"error": message}, status_code=400)
 
     with _stock_lock:
         available = _stock.get(sku)
-        if available is None or not _SKU.fullmatch(sku):
+        if available is None:
             return JSONResponse({"error": f"unknown sku {sku!r}"}, status_code=404)
         if available < quantity:
             message = f"only {available} of {sku} left, {quantity} asked"

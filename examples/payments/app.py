@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 
 from pep_runtime.enforcement import EnforcementMiddleware, Enforcer, Principal
-from pep_runtime.secrets import SecretsClient, SecretsConfig, SecretValue
+from pep_runtime.secrets import SecretsClient, SecretsConfig, SecretsError, SecretValue
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -24,9 +24,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 logging.basicConfig(level=os.environ.get("LOG_LEVEL", "info").upper())
+logger = logging.getLogger("payments")
 
 CONFIG_FILE = Path(__file__).with_name("pep.yaml")
 _AMOUNT = re.compile(r"\d{1,9}(\.\d{1,2})?")
+_DATABASE_FIELDS = frozenset({"username", "password"})
 
 enforcer = Enforcer.from_file(CONFIG_FILE)
 # How long a secret value is reused before Secrets Manager is asked again; a rotation is
@@ -38,16 +40,26 @@ _ledger_lock = threading.Lock()
 _ledger: dict[str, dict[str, str]] = {}
 
 
-def _ledger_database() -> SecretValue:
-    """The ledger database's credentials, checked for the fields a driver needs.
+def _ledger_database() -> SecretValue | None:
+    """The ledger database's credentials from Secrets Manager, cached and rotation-aware.
 
-    A real service would connect with `reveal_field("password", str)` here and, on an
-    authentication failure, `secrets.refresh("database")` (see
+    None when it cannot be read or lacks the fields a driver needs. A real service would
+    connect with `reveal_field("password", str)` and, when the database refuses the
+    password, call `secrets.refresh("database")` (see
     `pep_runtime.secrets.with_refresh_on_auth_failure`).
     """
-    database = secrets.get("database")
-    database.reveal_field("username", str)
-    database.reveal_field("password", str)
+    try:
+        database = secrets.get("database")
+        has_fields = database.field_names() >= _DATABASE_FIELDS
+    except SecretsError as exc:
+        # The error names the secret and what went wrong, never its value.
+        logger.error("cannot read the ledger database secret: %s", exc)
+        return None
+
+    if not has_fields:
+        logger.error("the ledger database secret lacks a username or a password field")
+        return None
+
     return database
 
 
@@ -81,6 +93,9 @@ async def create_payment(request: Request) -> JSONResponse:
         return JSONResponse({"error": "forbidden"}, status_code=403)
 
     database = await run_in_threadpool(_ledger_database)
+    if database is None:
+        return _ledger_unavailable()
+
     payment = {
         "paymentId": f"pay-{uuid.uuid4().hex[:12]}",
         "orderId": order_id,
@@ -100,7 +115,14 @@ async def get_payment(request: Request) -> JSONResponse:
         return JSONResponse({"error": "no such payment"}, status_code=404)
 
     database = await run_in_threadpool(_ledger_database)
+    if database is None:
+        return _ledger_unavailable()
+
     return JSONResponse({**payment, "ledgerSecretVersion": database.version_id})
+
+
+def _ledger_unavailable() -> JSONResponse:
+    return JSONResponse({"error": "the ledger is unavailable"}, status_code=503)
 
 
 def _cedar_decimal(amount: str) -> str:
