@@ -37,6 +37,9 @@ class SourceLine:
 class SourceLocator:
     """Finds where a resource is declared: its catalog entry, else the stack file.
 
+    A finding about a stack file itself (named ``Pulumi.<env>.yaml:config.<key path>``, as
+    `latticework check`'s plaintext-secret check names them) points at that file and key.
+
     A resource belongs to catalog service ``S`` when its name starts with ``S-`` or contains
     ``-S-`` (``orders-task-role``, ``dev-secrets-orders-database``); the longest matching
     service name wins.
@@ -50,6 +53,8 @@ class SourceLocator:
         services_file: Path,
         service_names: Sequence[str],
     ) -> None:
+        self._root = root
+        self._stacks_dir = stack_file.parent
         self._stack = SourceLine(_relative(stack_file, root), _first_line(stack_file, _SETTINGS))
         self._services_uri = _relative(services_file, root)
         self._service_lines = _service_lines(services_file, service_names)
@@ -58,12 +63,27 @@ class SourceLocator:
     def locate(self, finding: Finding) -> SourceLine:
         """Where to fix `finding`."""
         name = finding.resource_name or ""
+        in_stack_file = self._stack_file_key(name)
+        if in_stack_file is not None:
+            return in_stack_file
+
         for service in self._names:
             if name.startswith(f"{service}-") or f"-{service}-" in name or name == service:
                 line = self._service_lines.get(service)
                 if line is not None:
                     return SourceLine(self._services_uri, line)
         return self._stack
+
+    def _stack_file_key(self, name: str) -> SourceLine | None:
+        # Findings about a stack file itself are named `<file>:config.<key path>`.
+        file_name, separator, key_path = name.partition(":config.")
+        stack_file = self._stacks_dir / file_name
+        if not separator or "/" in file_name or not stack_file.is_file():
+            return None
+
+        last_key = re.escape(key_path.split(".")[-1].split("[")[0])
+        line = _first_line(stack_file, re.compile(rf"^\s*-?\s*[\"']?{last_key}[\"']?\s*:"))
+        return SourceLine(_relative(stack_file, self._root), line)
 
 
 _SETTINGS: Final = re.compile(r"^\s*latticework:settings\s*:")

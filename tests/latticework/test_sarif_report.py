@@ -271,3 +271,24 @@ def test_an_empty_report_is_a_valid_log_with_no_results(locator: SourceLocator) 
 
     jsonschema.validate(document, GITHUB_SARIF_SHAPE)
     assert document["runs"][0]["results"] == []
+
+
+def test_findings_about_a_stack_file_point_at_that_file_and_key(
+    locator: SourceLocator, tmp_path: Path
+) -> None:
+    """A finding named `<stack file>:config.<key>` points at that file and the key's line."""
+    (tmp_path / "stacks" / "Pulumi.prod.yaml").write_text(
+        "config:\n  aws:region: eu-west-1\n  latticework:settings:\n    dbPassword: x\n"
+    )
+    finding = Finding(
+        policy="stack-secrets-encrypted",
+        enforcement=MANDATORY,
+        message="Pulumi.prod.yaml: config.latticework:settings.dbPassword: expected secure.",
+        urn=None,
+        resource_type=None,
+        resource_name="Pulumi.prod.yaml:config.latticework:settings.dbPassword",
+    )
+
+    source = locator.locate(finding)
+
+    assert (source.uri, source.line) == ("stacks/Pulumi.prod.yaml", 4)
