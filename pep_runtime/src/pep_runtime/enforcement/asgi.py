@@ -98,7 +98,14 @@ def _http_request(scope: Scope) -> HttpRequest:
         # is re-encoded from the server's decoding, which the app routes on too.
         raw_path = quote(path, safe="/!$&'()*+,:=@~-._").encode("ascii")
     method = "GET" if scope["type"] == "websocket" else str(scope.get("method", ""))
-    return HttpRequest(method=method, target=raw_path, headers=headers, app_path=path)
+    client = scope.get("client")
+    return HttpRequest(
+        method=method,
+        target=raw_path,
+        headers=headers,
+        app_path=path,
+        client_address=str(client[0]) if client else None,
+    )
 
 
 __all__ = ["PRINCIPAL_STATE_KEY", "EnforcementMiddleware"]

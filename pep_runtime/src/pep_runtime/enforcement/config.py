@@ -43,6 +43,12 @@ _ROLE_ARN = re.compile(
 _ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
+#: Context attributes the enforcement point can fill from the verified request.
+REQUEST_CONTEXT_FIELDS = frozenset({"sourceIp", "scopes"})
+_TOP_LEVEL_KEYS = {
+    "namespace", "routes", "cache", "local", "identitySource", "verifiedPermissions",
+    "requestContext",
+}  # fmt: skip
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no", ""})
 
@@ -106,6 +112,7 @@ class EnforcementConfig:
     cache: CacheConfig = CacheConfig()
     local: LocalCedarConfig | None = None
     verified_permissions: VerifiedPermissionsConfig | None = None
+    request_context: tuple[str, ...] = ()
 
     def qualify(self, entity_type: str) -> str:
         """Prefix a bare entity type with the namespace."""
@@ -166,14 +173,16 @@ def config_from_document(
     """Validate an already parsed config document together with the environment."""
     reader = _Reader(source)
     root = reader.mapping(document, "", required=True)
-    reader.only_keys(
-        root, "", {"namespace", "routes", "cache", "local", "identitySource", "verifiedPermissions"}
-    )
+    reader.only_keys(root, "", _TOP_LEVEL_KEYS)
 
     namespace = reader.string(root, "namespace", default=DEFAULT_NAMESPACE, pattern=_TYPE)
     routes = _routes(reader, root.get("routes"), namespace)
     cache = _cache(reader, root.get("cache"))
     identity_source = _identity_source(reader, root.get("identitySource"))
+    request_context = reader.strings(root, "requestContext", "")
+    unknown = sorted(set(request_context) - REQUEST_CONTEXT_FIELDS)
+    if unknown:
+        reader.fail("requestContext", f"names from {sorted(REQUEST_CONTEXT_FIELDS)}", unknown)
 
     env = _Reader("environment")
     service_name = environ.get("LATTICEWORK_SERVICE_NAME", "")
@@ -201,6 +210,7 @@ def config_from_document(
         cache=cache,
         local=local,
         verified_permissions=verified_permissions,
+        request_context=request_context,
     )
 
 
@@ -260,8 +270,9 @@ class _Reader:
 
     def strings(self, mapping: Mapping[str, Any], key: str, field: str) -> tuple[str, ...]:
         value = mapping.get(key, [])
+        where = f"{field}.{key}" if field else key
         if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-            self.fail(f"{field}.{key}", "a list of non-empty strings", value)
+            self.fail(where, "a list of non-empty strings", value)
         return tuple(value)
 
 
@@ -462,6 +473,7 @@ def _caller_roles(env: _Reader, text: str) -> dict[tuple[str, str], str]:
 __all__ = [
     "MODE_LOCAL",
     "MODE_VERIFIED_PERMISSIONS",
+    "REQUEST_CONTEXT_FIELDS",
     "CacheConfig",
     "EnforcementConfig",
     "IdentitySourceConfig",

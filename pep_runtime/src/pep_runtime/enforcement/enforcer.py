@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import ipaddress
 import itertools
 import logging
 import re
@@ -18,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pep_runtime.enforcement.audit import AuditLog, AuditRecord
 from pep_runtime.enforcement.cache import DecisionCache
@@ -56,9 +57,16 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 AUTHORIZATION_HEADER = "authorization"
+FORWARDED_FOR_HEADER = "x-forwarded-for"
 REQUEST_ID_HEADERS = ("x-request-id", "x-amzn-trace-id")
 #: The only request headers the enforcement point reads.
-HEADERS_READ = frozenset({AUTHORIZATION_HEADER, *LATTICE_HEADERS, *REQUEST_ID_HEADERS})
+HEADERS_READ = frozenset(
+    {AUTHORIZATION_HEADER, FORWARDED_FOR_HEADER, *LATTICE_HEADERS, *REQUEST_ID_HEADERS}
+)
+
+#: Loads the application's entities for a resource (the resource with its attributes and
+#: parents, as Cedar JSON entities) so that policies can read them.
+ResourceEntities = Callable[[EntityUid], Sequence[Mapping[str, Any]]]
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:=;/-]{1,128}")
 _PRINCIPAL_CACHE_SIZE = 1024
@@ -89,13 +97,15 @@ class HttpRequest:
     """What the enforcement point needs of an HTTP request.
 
     `target` is the path as sent (query allowed), `app_path` the once-decoded path the web
-    framework will route on (when known), `headers` maps lower-case names to every value.
+    framework will route on (when known), `headers` maps lower-case names to every value,
+    `client_address` is the peer address of the connection (when known).
     """
 
     method: str
     target: str | bytes
     headers: Mapping[str, Sequence[str]] = field(default_factory=dict)
     app_path: str | None = None
+    client_address: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +136,10 @@ class Enforcer:
         cache: DecisionCache | None = None,
         token_verifier: TokenVerifier | None = None,
         audit: AuditLog | None = None,
+        resource_entities: ResourceEntities | None = None,
     ) -> None:
         self.config = config
+        self._resource_entities = resource_entities
         self.decision_point = decision_point
         self.cache = cache or DecisionCache(
             max_entries=config.cache.max_entries, ttl_seconds=config.cache.ttl_seconds
@@ -167,8 +179,8 @@ class Enforcer:
 
     @property
     def decides_inline(self) -> bool:
-        """True when a decision needs no network call (local Cedar)."""
-        return self.decision_point.is_local
+        """True when a decision needs no network call (local Cedar, no entity loader)."""
+        return self.decision_point.is_local and self._resource_entities is None
 
     def check(self, request: HttpRequest) -> Outcome:
         """Decide one HTTP request. Never raises: every failure is a denying outcome."""
@@ -207,8 +219,13 @@ class Enforcer:
         principal = self.resolve_principal(request.headers)
         if route.rule.action is None:
             raise ValueError(f"protected route {route.rule.path} has no action")
+        resource = route.resource()
         authorization = AuthorizationRequest(
-            principal=principal, action=route.rule.action, resource=route.resource()
+            principal=principal,
+            action=route.rule.action,
+            resource=resource,
+            context=self._request_context(request, principal),
+            entities=self._load_entities(resource),
         )
         result, cache_hit = self._decide(authorization)
 
@@ -223,6 +240,52 @@ class Enforcer:
             status, reason = 403, "deny"
         outcome = Outcome(status, reason, request_id, principal, route, result)
         return outcome, cache_hit
+
+    def _request_context(self, request: HttpRequest, principal: Principal) -> dict[str, Any]:
+        """The context attributes the config asks for, from verified request data only."""
+        fields = self.config.request_context
+        if not fields:
+            return {}
+
+        context: dict[str, Any] = {}
+        if "sourceIp" in fields:
+            source_ip = self._source_ip(request)
+            if source_ip is not None:
+                context["sourceIp"] = {"__extn": {"fn": "ip", "arg": source_ip}}
+        if "scopes" in fields and principal.token is not None:
+            scopes = principal.claims.get("scope", principal.claims.get("scp"))
+            if isinstance(scopes, str):
+                scopes = scopes.split()
+            if isinstance(scopes, list) and all(isinstance(scope, str) for scope in scopes):
+                context["scopes"] = sorted(set(scopes))
+        return context
+
+    def _source_ip(self, request: HttpRequest) -> str | None:
+        """Behind Lattice, the address Lattice appended to x-forwarded-for; else the peer."""
+        if self.config.behind_lattice:
+            forwarded = _single(request.headers, FORWARDED_FOR_HEADER)
+            if forwarded is None:
+                return None
+            candidate = forwarded.rsplit(",", 1)[-1].strip()
+            try:
+                return str(ipaddress.ip_address(candidate))
+            except ValueError:
+                message = f"{FORWARDED_FOR_HEADER} does not end in an IP address"
+                raise MalformedRequestError(message, reason=FORWARDED_FOR_HEADER) from None
+        try:
+            return str(ipaddress.ip_address(request.client_address or ""))
+        except ValueError:
+            return None
+
+    def _load_entities(self, resource: EntityUid) -> tuple[Mapping[str, Any], ...]:
+        if self._resource_entities is None:
+            return ()
+        try:
+            return tuple(self._resource_entities(resource))
+        except Exception as exc:
+            logger.warning("loading the entities of %s failed: %s", resource, type(exc).__name__)
+            message = f"the entities of {resource} could not be loaded"
+            raise DecisionUnavailableError(message, reason="resource-entities") from exc
 
     def resolve_principal(self, headers: Mapping[str, Sequence[str]]) -> Principal:
         """The caller: a bearer JWT's user, else Lattice's identity (if trusted), else anonymous."""
@@ -279,10 +342,17 @@ class Enforcer:
         action: str,
         resource: EntityUid,
         context: Mapping[str, CedarValue] | None = None,
+        entities: Sequence[Mapping[str, Any]] = (),
     ) -> AuthorizationResult:
-        """Decide one request outside the middleware (cached, audited). Raises on no decision."""
+        """Decide one request outside the middleware (cached, audited). Raises on no decision.
+
+        `context` and `entities` (Cedar JSON) come from the application, e.g. the amount of a
+        payment or the order with its owner.
+        """
         started = time.perf_counter()
-        request = AuthorizationRequest(principal, action, resource, dict(context or {}))
+        request = AuthorizationRequest(
+            principal, action, resource, dict(context or {}), tuple(entities)
+        )
         result, cache_hit = self._decide(request)
         if self._audit.enabled:
             self._audit_decision(request, result, cache_hit, started)
@@ -295,6 +365,7 @@ class Enforcer:
         items: Iterable[T],
         resource_of: Callable[[T], EntityUid],
         context: Mapping[str, CedarValue] | None = None,
+        entities_of: Callable[[T], Sequence[Mapping[str, Any]]] | None = None,
     ) -> list[T]:
         """Keep the items `principal` may `action`, with one batched call for cache misses.
 
@@ -304,7 +375,13 @@ class Enforcer:
         started = time.perf_counter()
         candidates = list(items)
         requests = [
-            AuthorizationRequest(principal, action, resource_of(item), dict(context or {}))
+            AuthorizationRequest(
+                principal,
+                action,
+                resource_of(item),
+                dict(context or {}),
+                tuple(entities_of(item)) if entities_of else (),
+            )
             for item in candidates
         ]
         keys: list[Hashable] = [request.cache_key() for request in requests]
@@ -407,6 +484,7 @@ __all__ = [
     "Enforcer",
     "HttpRequest",
     "Outcome",
+    "ResourceEntities",
     "bind_principal",
     "current_principal",
     "unbind_principal",

@@ -193,6 +193,9 @@ class LocalCedarDecisionPoint:
         }
         try:
             entities = self._principal_entities(policies, request.principal)
+            if request.entities:
+                extra = json.dumps([dict(entity) for entity in request.entities])
+                entities = entities.with_added_json_str(extra, policies.schema)
             answer = cedarpy.is_authorized(
                 cedar_request, policies.policy_set, entities, schema=policies.schema
             )

@@ -119,20 +119,24 @@ class AuthorizationRequest:
     """One question for a decision point: may `principal` do `action` on `resource`?
 
     `action` is the bare action id (`GetOrder`); the decision point qualifies it with the
-    namespace. `context` holds Cedar JSON values.
+    namespace. `context` holds Cedar JSON values; `entities` are extra Cedar JSON entities
+    (`{"uid", "attrs", "parents"}`) such as the resource with its attributes, supplied by the
+    application, never taken from the request.
     """
 
     principal: Principal
     action: str
     resource: EntityUid
     context: Mapping[str, CedarValue] = field(default_factory=dict)
+    entities: tuple[Mapping[str, Any], ...] = ()
 
     def cache_key(self) -> tuple[str, str, str, str]:
-        """Principal, action, resource and a digest of the context."""
+        """Principal, action, resource and a digest of the context and extra entities."""
         digest = ""
-        if self.context:
-            context = json.dumps(self.context, sort_keys=True, separators=(",", ":"))
-            digest = hashlib.sha256(context.encode()).hexdigest()
+        if self.context or self.entities:
+            document = [self.context, list(self.entities)]
+            text = json.dumps(document, sort_keys=True, separators=(",", ":"))
+            digest = hashlib.sha256(text.encode()).hexdigest()
         return (self.principal.cache_key, self.action, str(self.resource), digest)
 
 

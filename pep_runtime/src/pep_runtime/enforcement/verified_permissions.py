@@ -151,10 +151,14 @@ class VerifiedPermissionsDecisionPoint:
         token = request.principal.token
         if token is not None:
             parameters[token.api_field] = token.value
+            if request.entities:
+                # The token API derives the principal; only other entities may be sent.
+                parameters["entities"] = {"entityList": self._entities([], [request])}
             response = self._call("is_authorized_with_token", parameters)
         else:
             parameters["principal"] = self._entity(request.principal.uid)
-            parameters["entities"] = {"entityList": self._entities([request.principal])}
+            entity_list = self._entities([request.principal], [request])
+            parameters["entities"] = {"entityList": entity_list}
             response = self._call("is_authorized", parameters)
         return _result(response)
 
@@ -190,10 +194,13 @@ class VerifiedPermissionsDecisionPoint:
         parameters: dict[str, Any] = {"policyStoreId": self._policy_store_id, "requests": items}
         if token is not None:
             parameters[token.api_field] = token.value
+            entity_list = self._entities([], requests)
+            if entity_list:
+                parameters["entities"] = {"entityList": entity_list}
             response = self._call("batch_is_authorized_with_token", parameters)
         else:
             principals = [request.principal for request in requests]
-            parameters["entities"] = {"entityList": self._entities(principals)}
+            parameters["entities"] = {"entityList": self._entities(principals, requests)}
             response = self._call("batch_is_authorized", parameters)
 
         outputs = response.get("results", [])
@@ -233,22 +240,30 @@ class VerifiedPermissionsDecisionPoint:
     def _context(self, context: Mapping[str, CedarValue]) -> dict[str, Any]:
         return {key: to_attribute_value(value, self._namespace) for key, value in context.items()}
 
-    def _entities(self, principals: Sequence[Principal]) -> list[dict[str, Any]]:
+    def _entities(
+        self, principals: Sequence[Principal], requests: Sequence[AuthorizationRequest]
+    ) -> list[dict[str, Any]]:
+        """The API's typed entity list: the principals and the requests' extra entities."""
+        entities: list[Mapping[str, Any]] = [
+            entity for principal in principals for entity in principal.cedar_entities()
+        ]
+        entities += [entity for request in requests for entity in request.entities]
         items: dict[str, dict[str, Any]] = {}
-        for principal in principals:
-            for entity in principal.cedar_entities():
-                uid = entity["uid"]
-                key = f"{uid['type']}::{uid['id']}"
-                if key in items:
-                    continue
-                item: dict[str, Any] = {"identifier": _identifier(uid["type"], uid)}
-                if entity["attrs"]:
-                    item["attributes"] = self._context(entity["attrs"])
-                if entity["parents"]:
-                    item["parents"] = [
-                        _identifier(parent["type"], parent) for parent in entity["parents"]
-                    ]
-                items[key] = item
+        for entity in entities:
+            uid = entity["uid"]
+            entity_type = _qualify(uid["type"], self._namespace)
+            key = f"{entity_type}::{uid['id']}"
+            if key in items:
+                continue
+            item: dict[str, Any] = {"identifier": _identifier(entity_type, uid)}
+            if entity.get("attrs"):
+                item["attributes"] = self._context(entity["attrs"])
+            if entity.get("parents"):
+                item["parents"] = [
+                    _identifier(_qualify(parent["type"], self._namespace), parent)
+                    for parent in entity["parents"]
+                ]
+            items[key] = item
         return list(items.values())
 
 

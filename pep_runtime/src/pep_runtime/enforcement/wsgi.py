@@ -83,6 +83,7 @@ def _http_request(environ: dict[str, Any]) -> HttpRequest:
         target=str(target),
         headers=headers,
         app_path=app_path,
+        client_address=environ.get("REMOTE_ADDR"),
     )
 
 
