@@ -130,7 +130,7 @@ def test_resource_entities_let_policies_read_attributes(minter: TokenMinter, jwk
         "identitySource": {"jwksUrl": jwks_url, "issuer": ISSUER, "clientIds": [CLIENT_ID]},
     }
     enforcer = _enforcer(document, resource_entities=load)
-    no_groups = {"cognito:groups": []}
+    no_groups: dict[str, Any] = {"cognito:groups": []}
     dora = {"authorization": [f"Bearer {minter.mint(sub='dora', **no_groups)}"]}
     eve = {"authorization": [f"Bearer {minter.mint(sub='eve', **no_groups)}"]}
 
