@@ -9,9 +9,9 @@ every request the gateway:
 2. evaluates the service's auth policy document (built by `components.iam_documents`);
 3. strips every incoming `x-amzn-lattice-*` header, so a caller cannot spoof one, and the
    SigV4 `Authorization` header, which the target has no use for;
-4. injects the headers Lattice adds (`x-forwarded-for`, `x-amzn-lattice-identity` for a
-   signed caller, `x-amzn-lattice-network`, `x-amzn-lattice-target`) and forwards to the
-   service.
+4. appends the caller's address to `x-forwarded-for` (its last entry is the one to trust),
+   injects the headers Lattice adds (`x-amzn-lattice-identity` for a signed caller,
+   `x-amzn-lattice-network`, `x-amzn-lattice-target`) and forwards to the service.
 
 NOTE: `x-amzn-lattice-identity-tags` (principal tags) is never injected: local roles have
 no tags.
@@ -212,7 +212,8 @@ class LatticeGateway:
         ]
         if credential is not None:
             forwarded.append(("x-amzn-lattice-identity", self._identity_header(credential)))
-        forwarded.append(("x-forwarded-for", client_host))
+        claimed = [value for name, value in headers if name == "x-forwarded-for"]
+        forwarded.append(("x-forwarded-for", ", ".join([*claimed, client_host])))
         forwarded.append(("x-amzn-lattice-network", f"SourceVpcArn={self._config.source_vpc_arn}"))
         target = (
             f"ServiceArn={route.service_arn}; "

@@ -234,10 +234,10 @@ async def test_host_of_another_service_is_misdirected(gateway: LatticeGateway) -
     assert "x-served-by" not in response.headers
 
 
-async def test_forwarded_for_is_the_gateway_peer_not_the_caller_claim(
+async def test_forwarded_for_ends_with_the_address_the_gateway_saw(
     gateway: LatticeGateway,
 ) -> None:
-    """x-forwarded-for carries the address the gateway saw; a caller's own value is dropped."""
+    """The peer address is appended after whatever the caller claimed, in one header."""
     response = await _send(gateway, "GET", "/payments/p-1", {"x-forwarded-for": "10.9.9.9"})
 
-    assert _received(response)["x-forwarded-for"] == ["127.0.0.1"]
+    assert _received(response)["x-forwarded-for"] == ["10.9.9.9, 127.0.0.1"]
