@@ -271,3 +271,16 @@ def test_no_input_yields_an_unmapped_allow(
         assert (outcome.route.rule.method, outcome.route.rule.path) in TEMPLATES
         assert outcome.route.rule.method == method.upper()
     assert outcome.status in {200, 400, 401, 403}
+
+
+def test_untrusted_lattice_headers_are_ignored_even_when_repeated() -> None:
+    """Off Lattice, even repeated identity headers are ignored rather than refused."""
+    config = make_config(env={"LATTICEWORK_BEHIND_LATTICE": "false"})
+    enforcer = Enforcer(config, LocalCedarDecisionPoint(FIXTURE_AUTHZ, namespace="Latticework"))
+    headers = {"x-amzn-lattice-identity": [FRONTEND_IDENTITY, "Oops"]}
+
+    outcome = enforcer.check(HttpRequest("GET", b"/catalog/shoes", headers))
+
+    assert outcome.status == 200
+    assert outcome.principal is not None
+    assert outcome.principal.is_anonymous

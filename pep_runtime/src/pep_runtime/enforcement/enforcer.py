@@ -151,6 +151,7 @@ class Enforcer:
         self._audit = audit or AuditLog()
         self._lattice_principals: OrderedDict[tuple[str, ...], Principal] = OrderedDict()
         self._lattice_lock = threading.Lock()
+        self._anonymous = anonymous_principal(config.namespace)
 
     @classmethod
     def from_config(cls, config: EnforcementConfig) -> Enforcer:
@@ -289,36 +290,39 @@ class Enforcer:
 
     def resolve_principal(self, headers: Mapping[str, Sequence[str]]) -> Principal:
         """The caller: a bearer JWT's user, else Lattice's identity (if trusted), else anonymous."""
-        lattice_values = {name: _single(headers, name) for name in LATTICE_HEADERS}
         authorization = _single(headers, AUTHORIZATION_HEADER)
+        lattice_values = None
+        if self.config.behind_lattice:
+            lattice_values = tuple(_single(headers, name) or "" for name in LATTICE_HEADERS)
 
         if authorization is not None:
             if self._token_verifier is None:
                 message = "a bearer token was sent but no identity source is configured"
                 raise AuthenticationError(message, reason="no-identity-source")
             principal = self._token_verifier.verify(bearer_token(authorization))
-            if self.config.behind_lattice:
-                present = {name: value for name, value in lattice_values.items() if value}
+            if lattice_values is not None:
+                present = dict(zip(LATTICE_HEADERS, lattice_values, strict=True))
                 principal = dataclasses.replace(principal, lattice=parse_lattice_caller(present))
             return principal
 
-        if not self.config.behind_lattice:
-            return anonymous_principal(self.config.namespace)
+        if lattice_values is None:
+            return self._anonymous
         return self._lattice_principal(lattice_values)
 
-    def _lattice_principal(self, values: Mapping[str, str | None]) -> Principal:
-        key = tuple(values[name] or "" for name in LATTICE_HEADERS)
+    def _lattice_principal(self, values: tuple[str, ...]) -> Principal:
         with self._lattice_lock:
-            cached = self._lattice_principals.get(key)
+            cached = self._lattice_principals.get(values)
         if cached is not None:
             return cached
 
-        present = {name: value for name, value in values.items() if value}
+        present = {
+            name: value for name, value in zip(LATTICE_HEADERS, values, strict=True) if value
+        }
         principal = principal_from_lattice(
             present, namespace=self.config.namespace, caller_roles=self.config.caller_roles
         )
         with self._lattice_lock:
-            self._lattice_principals[key] = principal
+            self._lattice_principals[values] = principal
             while len(self._lattice_principals) > _PRINCIPAL_CACHE_SIZE:
                 self._lattice_principals.popitem(last=False)
         return principal

@@ -160,6 +160,7 @@ class LocalCedarDecisionPoint:
     ) -> None:
         self._authz_dir = authz_dir
         self._namespace = namespace
+        self._action_type = f"{namespace}::Action"
         self._reload_check_seconds = reload_check_seconds
         self._clock = clock
         self._lock = threading.Lock()
@@ -185,12 +186,14 @@ class LocalCedarDecisionPoint:
     def _decide(
         self, policies: LoadedPolicies, request: AuthorizationRequest
     ) -> AuthorizationResult:
-        cedar_request = {
+        cedar_request: dict[str, Any] = {
             "principal": request.principal.uid.to_cedar_json(),
-            "action": {"type": f"{self._namespace}::Action", "id": request.action},
+            "action": {"type": self._action_type, "id": request.action},
             "resource": request.resource.to_cedar_json(),
-            "context": dict(request.context),
         }
+        if request.context:
+            # Left out when empty: Cedar then takes the empty record without a JSON round trip.
+            cedar_request["context"] = dict(request.context)
         try:
             entities = self._principal_entities(policies, request.principal)
             if request.entities:
