@@ -221,3 +221,35 @@ def test_websocket_handshake_is_enforced() -> None:
 
     assert caught.value.code == 1008
     assert accepted == []
+
+
+def test_asgi_without_raw_path_re_encodes_the_decoded_path() -> None:
+    """Without raw_path the PEP reads the server's decoded path, re-encoded once."""
+    from pep_runtime.enforcement.asgi import _http_request
+
+    scope = {"type": "http", "method": "GET", "path": "/orders/a b", "headers": []}
+
+    request = _http_request(scope)
+
+    assert request.target == b"/orders/a%20b"
+    assert request.app_path == "/orders/a b"
+
+
+def test_wsgi_without_raw_uri_re_encodes_path_info() -> None:
+    """Without RAW_URI/REQUEST_URI the PEP re-encodes SCRIPT_NAME + PATH_INFO."""
+    from pep_runtime.enforcement.wsgi import _http_request
+
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": "/orders/\u00c3\u00a9",
+        "HTTP_X_AMZN_LATTICE_IDENTITY": FRONTEND_IDENTITY,
+        "REMOTE_ADDR": "10.0.0.7",
+    }
+
+    request = _http_request(environ)
+
+    assert request.target == "/orders/%C3%A9"
+    assert request.app_path == "/orders/é"
+    assert request.headers == {"x-amzn-lattice-identity": [FRONTEND_IDENTITY]}
+    assert request.client_address == "10.0.0.7"

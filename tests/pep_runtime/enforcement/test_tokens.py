@@ -8,6 +8,8 @@ from typing import Any
 
 import jwt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pep_runtime.enforcement.config import IdentitySourceConfig
 from pep_runtime.enforcement.exceptions import AuthenticationError, DecisionUnavailableError
 from pep_runtime.enforcement.model import EntityUid
@@ -154,3 +156,17 @@ def test_malformed_authorization_headers(header: str) -> None:
 def test_bearer_scheme_is_case_insensitive() -> None:
     """The scheme compares case-insensitively."""
     assert bearer_token("bearer abc.def.ghi") == "abc.def.ghi"
+
+
+@settings(max_examples=200, deadline=None)
+@given(header=st.text(alphabet=st.characters(codec="latin-1"), max_size=200))
+def test_authorization_parsing_never_raises_anything_else(header: str) -> None:
+    """Arbitrary Authorization values give a principal or a 401/503 error, nothing else."""
+    verifier = _verifier("http://127.0.0.1:9/jwks.json")
+
+    try:
+        verifier.verify(bearer_token(header))
+    except (AuthenticationError, DecisionUnavailableError):
+        return
+
+    raise AssertionError("an arbitrary header verified")
