@@ -1,7 +1,8 @@
 """How long the CrossGuard pack takes on a large plan, as a ratio to planning it.
 
-For generated catalogs of 30 and 300 services (the offline engine's generator from
-`bench/plan_scaling.py`: renamed copies of the sample services) this prints, per size:
+For generated catalogs of 30 and 300 services (renamed copies of the sample services, made
+by the offline engine's generator in `bench/plan_scaling.py`, or by this file's own when that
+is absent) this prints, per size:
 
 - resources: everything the plan registers;
 - plan time: `latticework.offline.plan_environment` on the generated project;
@@ -18,13 +19,16 @@ Run: `.venv/bin/python bench/policy_scaling.py` (about three minutes on two busy
 
 from __future__ import annotations
 
+import copy
 import importlib.util
+import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
+
+import yaml
 
 from latticework.offline import plan_environment
 from latticework.plan import Plan
@@ -37,16 +41,50 @@ REPEATS = 2
 MAX_RATIO_AT_300 = 0.25
 
 
-def _plan_scaling() -> ModuleType:
-    """The offline engine's benchmark module, for its catalog generator."""
+def _generator() -> Callable[[Path, int], Path]:
+    """`make_project` of the offline engine's benchmark, or this file's own when it is absent."""
     location = REPO / "bench" / "plan_scaling.py"
     spec = importlib.util.spec_from_file_location("plan_scaling", location)
-    if spec is None or spec.loader is None:
-        message = f"{location}: expected the plan benchmark with make_project(), found none"
-        raise SystemExit(message)
+    if not location.is_file() or spec is None or spec.loader is None:
+        return make_project
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module
+    generator: Callable[[Path, int], Path] = module.make_project
+    return generator
+
+
+def make_project(directory: Path, size: int) -> Path:
+    """A copy of the project whose dev stack plans `size` renamed copies of the samples."""
+    project = directory / f"policy-project-{size}"
+    (project / "stacks").mkdir(parents=True)
+    for name in ("__main__.py", "Pulumi.yaml"):
+        shutil.copy(REPO / name, project / name)
+    shutil.copytree(REPO / "authz", project / "authz")
+
+    stack = yaml.safe_load((REPO / "stacks" / f"Pulumi.{ENV}.yaml").read_text())
+    stack["config"]["latticework:settings"].pop("replicas", None)
+    (project / "stacks" / f"Pulumi.{ENV}.yaml").write_text(yaml.safe_dump(stack))
+
+    sample = yaml.safe_load((REPO / "stacks" / "services.yaml").read_text())["services"]
+    services = []
+    for index in range(size):
+        group = index // len(sample)
+        service = copy.deepcopy(sample[index % len(sample)])
+        service["name"] = f"{service['name']}-{group}"
+        callers = service.setdefault("callers", {})
+        callers["services"] = [f"{caller}-{group}" for caller in callers.get("services", [])]
+        services.append(service)
+    last_group = (size - 1) // len(sample)
+    present = {service["name"] for service in services}
+    for service in services:
+        # The last group may be partial: drop callers that were not generated.
+        if service["name"].endswith(f"-{last_group}"):
+            service["callers"]["services"] = [
+                caller for caller in service["callers"]["services"] if caller in present
+            ]
+    catalog = yaml.safe_dump({"services": services}, sort_keys=False)
+    (project / "stacks" / "services.yaml").write_text(catalog)
+    return project
 
 
 def _timed(action: Callable[[], object]) -> float:
@@ -79,12 +117,12 @@ def measure(
 
 def main() -> int:
     """Measure every size and print the table and the verdict; exit 1 on FAIL."""
-    make_project = _plan_scaling().make_project
+    generate = _generator()
     with tempfile.TemporaryDirectory() as directory:
         workdir = Path(directory)
         # Warm up imports and caches so the first size is not charged for them.
-        plan_environment(ENV, project_dir=make_project(workdir, 3))
-        rows = [measure(size, workdir, make_project) for size in SIZES]
+        plan_environment(ENV, project_dir=generate(workdir, 3))
+        rows = [measure(size, workdir, generate) for size in SIZES]
 
     print(f"{'services':>8} {'resources':>9} {'plan s':>8} {'policy s':>9} {'ratio':>7} findings")
     for row in rows:
