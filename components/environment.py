@@ -71,6 +71,13 @@ class Environment(pulumi.ComponentResource):
                 vpc_id=network.vpc_id,
                 organization_id=settings.allowed_principals.organization_id,
                 account_ids=settings.allowed_principals.account_ids,
+                external_principals=sorted(
+                    {
+                        principal
+                        for service in spec.catalog.services
+                        for principal in service.callers.iam_principals
+                    }
+                ),
                 log_retention_days=log_retention_days,
                 protect=protect,
             ),

@@ -184,13 +184,21 @@ def service_auth_policy(
 
 
 def service_network_auth_policy(
-    *, service_network_arn: str, organization_id: str | None, account_ids: Sequence[str]
+    *,
+    service_network_arn: str,
+    organization_id: str | None,
+    account_ids: Sequence[str],
+    external_principals: Sequence[str] = (),
 ) -> Document:
     """The service network's auth policy: authenticated callers of the organisation/accounts.
 
     This is the outer gate; each service's own auth policy then names its callers.
+    `external_principals` are the exact role ARNs the catalog lets in from elsewhere
+    (``callers.iamPrincipals``); they pass this gate by ARN, never by their whole account.
+    Lattice authorizes every request as ``service/<id>/<path>``, also against the network's
+    policy, so the resource is the services of the network's own account and region.
     """
-    resource = f"{service_network_arn}/*"
+    resource = _services_of(service_network_arn)
     authenticated = {"StringNotEqualsIgnoreCase": {"aws:PrincipalType": "anonymous"}}
     statements: list[Document] = []
     if organization_id is not None:
@@ -224,7 +232,28 @@ def service_network_auth_policy(
     if not statements:
         message = "service_network_auth_policy needs an organization_id or account_ids"
         raise ValueError(message)
+
+    if external_principals:
+        statements.append(
+            {
+                "Sid": "CatalogExternalCallers",
+                "Effect": "Allow",
+                "Principal": {"AWS": sorted(set(external_principals))},
+                "Action": LATTICE_INVOKE,
+                "Resource": resource,
+                "Condition": authenticated,
+            }
+        )
     return _document(*statements)
+
+
+def _services_of(service_network_arn: str) -> str:
+    """``arn:<partition>:vpc-lattice:<region>:<account>:service/*`` from a network's ARN."""
+    parts = service_network_arn.split(":", 5)
+    if len(parts) != 6 or parts[2] != "vpc-lattice" or not parts[5].startswith("servicenetwork/"):
+        message = f"expected a VPC Lattice service network ARN, found {service_network_arn!r}"
+        raise ValueError(message)
+    return ":".join([*parts[:5], "service/*"])
 
 
 def secret_resource_policy(*, secret_arn: str, account_id: str, reader_role_arn: str) -> Document:

@@ -1,8 +1,9 @@
 """The environment's VPC Lattice service network: IAM auth, its auth policy, access logs.
 
 Every catalog service joins this network. Its auth policy is the outer gate: only
-authenticated principals of the environment's organisation or accounts get through; each
-service's own auth policy then names the callers it accepts.
+authenticated principals of the environment's organisation or accounts, and the exact
+external roles the catalog names, get through; each service's own auth policy then names
+the callers it accepts.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ class ServiceNetworkArgs:
     vpc_id: pulumi.Input[str]
     organization_id: str | None
     account_ids: Sequence[str]
+    external_principals: Sequence[str] = ()
+    """Exact role ARNs from outside the organisation/accounts that the catalog lets call."""
     log_retention_days: int = 30
     protect: bool = False
     """Protect the service network and its access logs from `pulumi destroy`."""
@@ -55,6 +58,7 @@ class ServiceNetwork(pulumi.ComponentResource):
                         service_network_arn=arn,
                         organization_id=args.organization_id,
                         account_ids=args.account_ids,
+                        external_principals=args.external_principals,
                     )
                 )
             ),

@@ -85,6 +85,41 @@ def test_service_network_policy_limits_to_org_or_accounts(
     )
 
 
+def test_service_network_policy_targets_the_services_lattice_authorizes() -> None:
+    """Lattice authorizes a request as service/<id>/<path>, so the network gate names services.
+
+    A resource under ``servicenetwork/...`` would match no request and deny every call.
+    """
+    policy = iam_documents.service_network_auth_policy(
+        service_network_arn="arn:aws:vpc-lattice:eu-west-1:111122223333:servicenetwork/sn-1",
+        organization_id="o-abc123def4",
+        account_ids=["111122223333"],
+    )
+
+    resources = {statement["Resource"] for statement in policy["Statement"]}
+
+    assert resources == {"arn:aws:vpc-lattice:eu-west-1:111122223333:service/*"}
+
+
+def test_service_network_policy_admits_the_catalogs_external_callers_exactly() -> None:
+    """External roles the catalog names pass the network gate by exact ARN, not by account."""
+    storefront = "arn:aws:iam::444455556666:role/storefront-api"
+
+    policy = iam_documents.service_network_auth_policy(
+        service_network_arn="arn:aws:vpc-lattice:eu-west-1:111122223333:servicenetwork/sn-1",
+        organization_id=None,
+        account_ids=["111122223333"],
+        external_principals=[storefront],
+    )
+
+    external = [s for s in policy["Statement"] if s["Sid"] == "CatalogExternalCallers"]
+    assert len(external) == 1
+    assert external[0]["Principal"] == {"AWS": [storefront]}
+    assert "444455556666" not in json.dumps(
+        [s for s in policy["Statement"] if s["Sid"] != "CatalogExternalCallers"]
+    )
+
+
 def test_service_network_policy_refuses_to_admit_nobody_silently() -> None:
     """Without an organisation or an account the builder raises instead of allowing '*'."""
     with pytest.raises(ValueError, match="organization_id or account_ids"):

@@ -15,25 +15,31 @@ def test_service_network_requires_iam_auth(dev_plan: Plan) -> None:
     assert inputs_of(network)["authType"] == "AWS_IAM"
 
 
-def test_dev_admits_its_account_only(dev_plan: Plan) -> None:
-    """dev lists one account and no organisation: one statement on aws:PrincipalAccount."""
+def test_dev_admits_its_account_and_the_catalogs_external_caller(dev_plan: Plan) -> None:
+    """dev admits its own account, and the storefront role the catalog names by exact ARN."""
     network = named(dev_plan, NETWORK, "dev-service-network-network")
     auth_policy = named(dev_plan, AUTH_POLICY, "dev-service-network-auth-policy")
 
-    (statement,) = policy_document(auth_policy)["Statement"]
+    account, external = policy_document(auth_policy)["Statement"]
 
     assert inputs_of(auth_policy)["resourceIdentifier"] == outputs_of(network)["arn"]
-    assert statement["Condition"]["StringEquals"] == {"aws:PrincipalAccount": ["111122223333"]}
-    assert statement["Condition"]["StringNotEqualsIgnoreCase"] == {"aws:PrincipalType": "anonymous"}
+    assert account["Condition"]["StringEquals"] == {"aws:PrincipalAccount": ["111122223333"]}
+    assert account["Condition"]["StringNotEqualsIgnoreCase"] == {"aws:PrincipalType": "anonymous"}
+    assert external["Principal"] == {"AWS": ["arn:aws:iam::444455556666:role/storefront-api"]}
+    assert {account["Resource"], external["Resource"]} == {
+        "arn:aws:vpc-lattice:eu-west-1:111122223333:service/*"
+    }
 
 
 def test_prod_admits_its_organisation(prod_plan: Plan) -> None:
     """prod names its organisation: one statement on aws:PrincipalOrgID."""
     auth_policy = named(prod_plan, AUTH_POLICY, "prod-service-network-auth-policy")
 
-    (statement,) = policy_document(auth_policy)["Statement"]
+    statements = policy_document(auth_policy)["Statement"]
 
-    assert statement["Condition"]["StringEquals"] == {"aws:PrincipalOrgID": "o-7k2m9x4q1z"}
+    organisation = [s for s in statements if s["Sid"] == "OrganizationCallers"]
+    assert len(organisation) == 1
+    assert organisation[0]["Condition"]["StringEquals"] == {"aws:PrincipalOrgID": "o-7k2m9x4q1z"}
 
 
 def test_access_logs_go_to_the_environment_log_group(dev_plan: Plan) -> None:
