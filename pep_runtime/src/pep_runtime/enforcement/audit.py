@@ -15,7 +15,7 @@ from json.encoder import encode_basestring_ascii
 AUDIT_LOGGER_NAME = "pep_runtime.audit"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AuditRecord:
     """What one audit line says."""
 

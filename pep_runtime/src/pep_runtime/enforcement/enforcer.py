@@ -118,6 +118,7 @@ class Outcome:
     principal: Principal | None = None
     route: RouteMatch | None = None
     result: AuthorizationResult | None = None
+    resource: EntityUid | None = None
 
     @property
     def allowed(self) -> bool:
@@ -239,7 +240,7 @@ class Enforcer:
             status, reason = 403, "evaluation-error"
         else:
             status, reason = 403, "deny"
-        outcome = Outcome(status, reason, request_id, principal, route, result)
+        outcome = Outcome(status, reason, request_id, principal, route, result, resource)
         return outcome, cache_hit
 
     def _request_context(self, request: HttpRequest, principal: Principal) -> dict[str, Any]:
@@ -428,9 +429,9 @@ class Enforcer:
                 status=outcome.status,
                 decision="ALLOW" if outcome.allowed else "DENY",
                 reason=outcome.reason,
-                principal=str(outcome.principal.uid) if outcome.principal else None,
+                principal=outcome.principal.label if outcome.principal else None,
                 action=route.rule.action if route else None,
-                resource=str(route.resource()) if route and not route.public else None,
+                resource=str(outcome.resource) if outcome.resource else None,
                 determining_policies=result.determining_policies if result else (),
                 evaluation_errors=len(result.errors) if result else 0,
                 cache_hit=cache_hit,
@@ -454,7 +455,7 @@ class Enforcer:
                 status=200 if result.allowed else 403,
                 decision="ALLOW" if result.allowed else "DENY",
                 reason="allow" if result.allowed else "deny",
-                principal=str(request.principal.uid),
+                principal=request.principal.label,
                 action=request.action,
                 resource=str(request.resource),
                 determining_policies=result.determining_policies,

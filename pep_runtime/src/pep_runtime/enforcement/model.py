@@ -79,6 +79,7 @@ class Principal:
 
     `attributes` and `parents` become the principal's Cedar entity. They come only from
     verified credentials (Lattice headers, JWT claims), never from a request body or query.
+    `label` is the entity in Cedar syntax, for logs.
     """
 
     uid: EntityUid
@@ -88,11 +89,14 @@ class Principal:
     lattice: LatticeCaller | None = None
     claims: Mapping[str, Any] = field(default_factory=dict, repr=False)
     cache_key: str = field(init=False, repr=False, compare=False)
+    label: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        label = str(self.uid)
         parents = sorted(str(parent) for parent in self.parents)
-        key = json.dumps([str(self.uid), parents, self.attributes], sort_keys=True)
+        key = json.dumps([label, parents, self.attributes], sort_keys=True)
         object.__setattr__(self, "cache_key", key)
+        object.__setattr__(self, "label", label)
 
     @property
     def is_anonymous(self) -> bool:
