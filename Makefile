@@ -24,6 +24,8 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	# Each sample service is its own app.py, so each is checked on its own.
+	for app in examples/*/app.py; do $(BIN)/mypy --strict $$app || exit 1; done
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q
