@@ -98,5 +98,6 @@ def flask_app(enforcer: Enforcer, calls: Calls) -> flask.Flask:
         calls.handled.append("admin")
         return {"ok": True}
 
-    app.wsgi_app = WsgiEnforcementMiddleware(app.wsgi_app, enforcer=enforcer)  # type: ignore[method-assign]
+    wrapped = WsgiEnforcementMiddleware(app.wsgi_app, enforcer=enforcer)
+    app.wsgi_app = wrapped  # type: ignore[method-assign]
     return app

@@ -188,7 +188,6 @@ class Enforcer:
         """Decide one HTTP request. Never raises: every failure is a denying outcome."""
         started = time.perf_counter()
         request_id = _request_id(request.headers)
-        outcome = Outcome(status=503, reason="internal-error", request_id=request_id)
         cache_hit = False
         try:
             outcome, cache_hit = self._check(request, request_id)
@@ -200,6 +199,7 @@ class Enforcer:
             outcome = Outcome(status=503, reason=exc.reason, request_id=request_id)
         except Exception:
             logger.exception("request %s: the enforcement point failed; denying", request_id)
+            outcome = Outcome(status=503, reason="internal-error", request_id=request_id)
 
         if self._audit.enabled:
             self._write_audit(request, outcome, cache_hit, started)

@@ -17,6 +17,7 @@ from pep_runtime.enforcement.model import EntityUid
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _TEMPLATE_TOKEN = re.compile(r"\{[^{}]*\}|[{}]")
 _METHOD = re.compile(r"[A-Za-z]{1,20}")
+_COMMON_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _ESCAPE = re.compile(rb"%([0-9A-Fa-f]{2})")
 # Bytes that may not appear raw in a path: controls, space, non-ASCII, and characters that
@@ -36,6 +37,8 @@ _FORBIDDEN_ENCODED = frozenset(range(0x20)) | {
 
 def normalize_method(method: str) -> str:
     """Upper-case an HTTP method; methods compare case-insensitively."""
+    if method in _COMMON_METHODS:
+        return method
     if not _METHOD.fullmatch(method):
         message = f"HTTP method {method[:20]!r} is not a token of 1-20 letters"
         raise MalformedRequestError(message, reason="bad-method")
