@@ -247,7 +247,7 @@ SEGMENT = st.sampled_from(["orders", "catalog", "health", "o-1", "cancel", "", "
 
 
 @settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     method=st.sampled_from(["GET", "get", "POST", "PUT", "DELETE", "G\u00c9T", ""]),

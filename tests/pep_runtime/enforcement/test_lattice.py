@@ -156,7 +156,7 @@ def test_unusable_identities_are_refused(identity: str) -> None:
 HEADER_TEXT = st.text(alphabet=st.characters(codec="latin-1"), max_size=120)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     identity=HEADER_TEXT,
     tags=HEADER_TEXT,
