@@ -203,12 +203,17 @@ def _narrows_caller(condition: Condition) -> bool:
 
 
 def _value_narrows(condition: Condition, value: str) -> bool:
-    if value.strip() in ("", "*"):
-        return False
-    if _CALLER_KEYS[condition.key] == "arn":
+    """Whether `value` names one caller identity: `o-*` or an account `1*` names them all."""
+    kind = _CALLER_KEYS[condition.key]
+    if kind == "arn":
         parts = value.split(":")
-        return len(parts) >= 6 and parts[4] not in ("", "*")
-    return True
+        identity = parts[4] if len(parts) >= 6 else ""
+    elif kind == "organisation":
+        identity = value.split("/")[0]
+    else:
+        identity = value
+    identity = identity.strip()
+    return identity != "" and not any(wildcard in identity for wildcard in "*?")
 
 
 def _narrows_weakly(condition: Condition) -> bool:

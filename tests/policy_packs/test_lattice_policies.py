@@ -480,3 +480,24 @@ def test_classify_narrowing_names_each_kind() -> None:
     ]
 
     assert kinds == ["named", "caller", "weak", "open", "outside"]
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"StringLike": {"aws:PrincipalOrgID": "o-*"}},
+        {"StringLike": {"aws:PrincipalOrgID": "o-??????????"}},
+        {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o-*/*"}},
+        {"StringLike": {"aws:PrincipalAccount": "????????????"}},
+        {"StringLike": {"aws:PrincipalAccount": "1*"}},
+        {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::1*:role/orders"}},
+    ],
+)
+def test_wildcard_in_the_caller_identity_narrows_nothing(condition: dict[str, Any]) -> None:
+    """A wildcard in the organisation id, account or ARN account admits every such caller."""
+    document = _document(_statement(Principal="*", Condition=condition))
+
+    messages = check_resource(lattice_auth_policy_scoped, AUTH_POLICY, {"policy": document})
+
+    assert len(messages) == 1
+    assert 'allows the open principal "*" without a Condition on the caller' in messages[0]
