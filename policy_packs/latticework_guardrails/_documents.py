@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from policy_packs.latticework_guardrails._props import is_sequence
 
@@ -93,7 +93,7 @@ def _statement(index: int, raw: Any) -> Statement:
         index=index,
         sid=sid if isinstance(sid, str) else None,
         effect=effect,
-        principals=_principals(raw["Principal"]) if "Principal" in raw else None,
+        principals=_principals(index, raw["Principal"]) if "Principal" in raw else None,
         has_not_principal="NotPrincipal" in raw,
         actions=_strings(raw.get("Action")),
         has_not_action="NotAction" in raw,
@@ -103,16 +103,43 @@ def _statement(index: int, raw: Any) -> Statement:
     )
 
 
-def _principals(raw: Any) -> tuple[str, ...]:
+def _principals(index: int, raw: Any) -> tuple[str, ...]:
+    """Every principal value; a Principal that names nobody readable is malformed.
+
+    Read leniently otherwise (a bare ARN or a list is not IAM grammar but is read as named).
+    """
     if isinstance(raw, str):
         return (raw,)
     if not isinstance(raw, Mapping):
-        return _strings(raw)
+        return _principal_values(index, "", raw)
+    if not raw:
+        _principal_error(index, "an empty map")
 
     values: list[str] = []
-    for principal_values in raw.values():
-        values.extend(_strings(principal_values))
+    for principal_type, principal_values in raw.items():
+        values.extend(_principal_values(index, f"{principal_type}: ", principal_values))
     return tuple(values)
+
+
+def _principal_values(index: int, where: str, raw: Any) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        return (raw,)
+    if not is_sequence(raw):
+        _principal_error(index, f"{where}{_kind(raw)}")
+    if len(raw) == 0:
+        _principal_error(index, f"{where}an empty list")
+    for item in raw:
+        if not isinstance(item, str):
+            _principal_error(index, f"{where}a list with {_kind(item)}")
+    return tuple(raw)
+
+
+def _principal_error(index: int, found: str) -> NoReturn:
+    message = (
+        f'statement #{index + 1} Principal must be "*" or a map such as {{"AWS": [<role ARN>]}}, '
+        f"found {found}"
+    )
+    raise PolicyDocumentError(message)
 
 
 def _conditions(raw: Any) -> tuple[Condition, ...]:
@@ -141,6 +168,8 @@ def _strings(raw: Any) -> tuple[str, ...]:
 def _kind(value: Any) -> str:
     if is_sequence(value):
         return "a list"
+    if isinstance(value, Mapping):
+        return "a dict"
     return f"a {type(value).__name__}"
 
 

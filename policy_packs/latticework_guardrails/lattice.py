@@ -187,7 +187,8 @@ class Narrowing:
 def _is_open(statement: Statement) -> bool:
     if statement.has_not_principal or statement.principals is None:
         return True
-    return "*" in statement.principals
+    # `arn:aws:iam::*:root` names every account: any wildcard makes the principal open.
+    return any("*" in principal for principal in statement.principals)
 
 
 def _base_operator(operator: str) -> str:

@@ -501,3 +501,35 @@ def test_wildcard_in_the_caller_identity_narrows_nothing(condition: dict[str, An
 
     assert len(messages) == 1
     assert 'allows the open principal "*" without a Condition on the caller' in messages[0]
+
+
+@pytest.mark.parametrize(
+    ("principal", "found"),
+    [
+        ([], "an empty list"),
+        ({}, "an empty map"),
+        ({"AWS": []}, "AWS: an empty list"),
+        ({"AWS": {"arn": CALLER_ROLE}}, "AWS: a dict"),
+        (5, "a int"),
+        ({"AWS": [CALLER_ROLE, 7]}, "AWS: a list with a int"),
+    ],
+)
+def test_malformed_principal_is_a_violation_not_a_named_caller(principal: Any, found: str) -> None:
+    """A Principal that names nobody readable is a malformed document, never a pass."""
+    document = _document(_statement(Principal=principal))
+
+    messages = check_resource(lattice_auth_policy_scoped, AUTH_POLICY, {"policy": document})
+
+    assert len(messages) == 1
+    assert "statement #1 Principal must be" in messages[0]
+    assert f"found {found}" in messages[0]
+
+
+def test_principal_arn_with_a_wildcard_is_open() -> None:
+    """`arn:aws:iam::*:root` names every account, so it is treated as the open principal."""
+    document = _document(_statement(Principal={"AWS": "arn:aws:iam::*:root"}))
+
+    messages = check_resource(lattice_auth_policy_scoped, AUTH_POLICY, {"policy": document})
+
+    assert len(messages) == 1
+    assert "open principal" in messages[0]
