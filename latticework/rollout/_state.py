@@ -21,6 +21,7 @@ from latticework.errors import UsageError
 
 STATE_FILE = Path(".latticework") / "rollout.json"
 _FORMAT_VERSION = 1
+_MAX_SHOWN = 60
 
 
 class Step(StrEnum):
@@ -129,32 +130,77 @@ class RolloutState:
     def from_json(cls, document: Any, source: Path) -> RolloutState:
         """Read a saved state; a document of another shape is a `UsageError` naming the file."""
         try:
-            if document["version"] != _FORMAT_VERSION:
-                raise ValueError(f"version {document['version']!r}")
-            environments = tuple(str(env) for env in document["environments"])
-            environment = str(document["environment"])
-            if environment not in environments:
-                raise ValueError(f"environment {environment!r} not in {list(environments)}")
-            completed = document["completedStep"]
-            return cls(
-                environments=environments,
-                offline=bool(document["offline"]),
-                identity=RolloutIdentity(
-                    commit=str(document["commit"]),
-                    catalog_digest=str(document["catalogDigest"]),
-                ),
-                environment=environment,
-                completed_step=Step(completed) if completed is not None else None,
-                status=RolloutStatus(document["status"]),
-                failure=document.get("failure"),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
+            return cls._from_document(document)
+        except _ShapeError as exc:
             message = (
                 f"{source}: expected a latticework rollout state (version {_FORMAT_VERSION}), "
-                f"found an unreadable document ({type(exc).__name__}: {exc}). Delete the file "
-                "and start the rollout again without --resume"
+                f"found {exc}. Delete the file and start the rollout again without --resume"
             )
             raise UsageError(message) from exc
+
+    @classmethod
+    def _from_document(cls, document: Any) -> RolloutState:
+        if not isinstance(document, dict):
+            raise _ShapeError(f"a JSON {type(document).__name__} instead of an object")
+        if document.get("version") != _FORMAT_VERSION:
+            raise _ShapeError(f"version {_shown(document.get('version'))}")
+
+        environments = _field(document, "environments", list)
+        if not environments or not all(isinstance(env, str) and env for env in environments):
+            raise _ShapeError(
+                f"environments {_shown(environments)}, not a list of environment names"
+            )
+        environment = _field(document, "environment", str)
+        if environment not in environments:
+            raise _ShapeError(f"environment {_shown(environment)} not among {_shown(environments)}")
+        offline = _field(document, "offline", bool)
+        steps = OFFLINE_STEPS if offline else DEPLOY_STEPS
+        completed = _field(document, "completedStep", (str, type(None)))
+        if completed is not None and completed not in steps:
+            mode = "an --offline" if offline else "a deploying"
+            raise _ShapeError(f"completedStep {_shown(completed)}, not a step of {mode} rollout")
+        status = _field(document, "status", str)
+        if status not in set(RolloutStatus):
+            raise _ShapeError(f"status {_shown(status)}")
+
+        return cls(
+            environments=tuple(environments),
+            offline=offline,
+            identity=RolloutIdentity(
+                commit=_field(document, "commit", str),
+                catalog_digest=_field(document, "catalogDigest", str),
+            ),
+            environment=environment,
+            completed_step=Step(completed) if completed is not None else None,
+            status=RolloutStatus(status),
+            failure=_field(document, "failure", (str, type(None)), required=False),
+        )
+
+
+class _ShapeError(ValueError):
+    """A saved state document that is not of the expected shape; the text says how."""
+
+
+def _field(
+    document: dict[str, Any],
+    key: str,
+    expected: type | tuple[type, ...],
+    *,
+    required: bool = True,
+) -> Any:
+    if key not in document:
+        if required:
+            raise _ShapeError(f"no {key}")
+        return None
+    value = document[key]
+    if not isinstance(value, expected):
+        raise _ShapeError(f"{key} {_shown(value)} of type {type(value).__name__}")
+    return value
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
 
 
 class RolloutStateStore:
@@ -166,12 +212,25 @@ class RolloutStateStore:
     def load(self) -> RolloutState | None:
         """The saved state, or None when no rollout was ever saved here."""
         try:
-            text = self.path.read_text(encoding="utf-8")
+            content = self.path.read_bytes()
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            message = (
+                f"{self.path}: expected a readable rollout state file, found "
+                f"{exc.strerror or type(exc).__name__}. Make it a readable file, or delete it and "
+                "start the rollout again without --resume"
+            )
+            raise UsageError(message) from exc
 
         try:
-            document = json.loads(text)
+            document = json.loads(content.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            message = (
+                f"{self.path}: expected JSON, found bytes that are not UTF-8 text. Delete the "
+                "file and start the rollout again without --resume"
+            )
+            raise UsageError(message) from exc
         except json.JSONDecodeError as exc:
             message = (
                 f"{self.path}: expected JSON, found invalid JSON at line {exc.lineno}. Delete "

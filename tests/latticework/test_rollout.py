@@ -539,3 +539,73 @@ def test_state_names_the_next_environment_once_one_is_done(harness: Harness) -> 
     assert (saved.environment, saved.completed_step) == ("staging", None)
     assert resumed.plan_engine.calls[0] == ("preview", "staging")
     assert ("preview", "dev") not in resumed.plan_engine.calls
+
+
+def _saved_document(**overrides: object) -> dict[str, object]:
+    document: dict[str, object] = {
+        "version": 1,
+        "environments": ["dev", "staging"],
+        "offline": False,
+        "commit": IDENTITY.commit,
+        "catalogDigest": IDENTITY.catalog_digest,
+        "environment": "staging",
+        "completedStep": "preview",
+        "status": "failed",
+        "failure": None,
+    }
+    document.update(overrides)
+    return document
+
+
+@pytest.mark.parametrize(
+    ("overrides", "found"),
+    [
+        ({"environments": "dev"}, "environments"),
+        ({"environments": []}, "environments"),
+        ({"environments": ["dev", 3]}, "environments"),
+        ({"offline": "false"}, "offline"),
+        ({"commit": 7}, "commit"),
+        ({"catalogDigest": None}, "catalogDigest"),
+        ({"offline": True, "completedStep": "up"}, "completedStep"),
+        ({"completedStep": "deploy"}, "completedStep"),
+        ({"status": "paused"}, "status"),
+        ({"failure": {"text": "x"}}, "failure"),
+    ],
+)
+def test_state_file_of_the_wrong_shape_is_a_usage_error_naming_the_field(
+    harness: Harness, overrides: dict[str, object], found: str
+) -> None:
+    """A saved state with a field of the wrong type or value is refused, naming the field."""
+    harness.store.path.parent.mkdir(parents=True)
+    harness.store.path.write_text(json.dumps(_saved_document(**overrides)), encoding="utf-8")
+
+    with pytest.raises(UsageError, match=rf"rollout\.json: .*{found}.*Delete the file"):
+        harness.run(environments=None, resume=True)
+
+
+def test_state_file_that_is_not_utf8_is_a_usage_error(harness: Harness) -> None:
+    """A state file of binary garbage is a usage error naming the file, not a traceback."""
+    harness.store.path.parent.mkdir(parents=True)
+    harness.store.path.write_bytes(b"\xff\xfe\x00garbage")
+
+    with pytest.raises(UsageError, match=r"rollout\.json: expected JSON.*Delete the file"):
+        harness.run(environments=None, resume=True)
+
+
+def test_well_formed_saved_state_resumes(harness: Harness) -> None:
+    """The reference document of the shape tests above is itself accepted and resumed."""
+    harness.store.path.parent.mkdir(parents=True)
+    harness.store.path.write_text(json.dumps(_saved_document()), encoding="utf-8")
+
+    status = harness.run(environments=None, resume=True)
+
+    assert status is RolloutStatus.DONE
+    assert harness.deploy_engine.calls[0] == ("up", "staging")
+
+
+def test_state_path_that_is_a_directory_is_a_usage_error(harness: Harness) -> None:
+    """A directory where the state file belongs is reported with the path, not a traceback."""
+    harness.store.path.mkdir(parents=True)
+
+    with pytest.raises(UsageError, match=r"rollout\.json: expected a readable rollout state"):
+        harness.run(environments=None, resume=True)
