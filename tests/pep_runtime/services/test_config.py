@@ -60,6 +60,29 @@ def test_unsafe_urls_are_refused_without_echoing_them(url: str) -> None:
     assert "hunter2" not in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("https://svc.lattice.example.com/prefix?", "a query or fragment"),
+        ("https://svc.lattice.example.com#", "a query or fragment"),
+        ("https://svc lattice.example.com", "not a DNS name or IP address"),
+        ("https://svc_1.lattice.example.com", "not a DNS name or IP address"),
+        ("https://svc.lattice.example.com:99999", "port 99999 outside 1-65535"),
+        ("https://svc.lattice.example.com:0", "port 0 outside 1-65535"),
+    ],
+)
+def test_ill_formed_urls_are_refused_naming_the_variable(url: str, problem: str) -> None:
+    """A URL httpx would parse but that cannot reach a Lattice service fails at startup."""
+    environ = {"LATTICEWORK_SERVICE_ORDERS_URL": url}
+
+    with pytest.raises(ServiceConfigError) as raised:
+        service_url("orders", environ)
+
+    assert raised.value.variable == "LATTICEWORK_SERVICE_ORDERS_URL"
+    assert str(raised.value).startswith("LATTICEWORK_SERVICE_ORDERS_URL must be https://")
+    assert problem in str(raised.value)
+
+
 def test_plain_http_is_accepted_on_loopback() -> None:
     """Local runs may use http:// on 127.0.0.1."""
     environ = {"LATTICEWORK_SERVICE_ORDERS_URL": "http://127.0.0.1:8081"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import re
@@ -38,6 +39,10 @@ _ENV_PREFIX = "LATTICEWORK_SERVICE_"
 _ENV_SUFFIX = "_URL"
 _SERVICE_NAME = re.compile(r"[a-z][a-z0-9-]{0,23}")
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# Letters, digits and inner hyphens per label (punycode for internationalised names).
+_DNS_NAME = re.compile(
+    r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?", re.IGNORECASE
+)
 
 
 def environment_variable(service: str) -> str:
@@ -73,31 +78,45 @@ def service_url(service: str, environ: Mapping[str, str] | None = None) -> str:
         url = httpx.URL(raw)
     except httpx.InvalidURL:
         url = None
-    loopback = url is not None and url.host in _LOOPBACK_HOSTS
-    usable = (
-        url is not None
-        and url.host != ""
-        and (url.scheme == "https" or (url.scheme == "http" and loopback))
-        and not url.userinfo
-        and not url.query
-        and not url.fragment
-    )
-    if not usable:
-        # The value is described, not echoed: it may carry credentials in its userinfo.
-        found = (
-            "an unparsable URL"
-            if url is None
-            else f"scheme {url.scheme!r}, host {url.host!r}"
-            + (", with credentials" if url.userinfo else "")
-            + (", with a query or fragment" if url.query or url.fragment else "")
-        )
+    # The value is described, not echoed: it may carry credentials in its userinfo.
+    problem = "an unparsable URL" if url is None else _url_problem(raw, url)
+    if problem is not None:
         message = (
             f"{variable} must be https://<lattice service DNS name> (http:// only for a "
-            f"loopback host), without credentials, query or fragment; found {found}"
+            f"loopback host), without credentials, query or fragment; found {problem}"
         )
         raise ServiceConfigError(message, service=service, variable=variable)
 
     return raw.rstrip("/")
+
+
+def _url_problem(raw: str, url: httpx.URL) -> str | None:
+    """What keeps `url` (parsed from `raw`) from being a service's base URL, or None."""
+    problems = []
+    loopback = url.host in _LOOPBACK_HOSTS
+    if not (url.scheme == "https" or (url.scheme == "http" and loopback)):
+        problems.append("that scheme")
+    host = url.raw_host.decode("ascii")
+    if not (_DNS_NAME.fullmatch(host) or _is_ip_address(host)):
+        problems.append("a host that is not a DNS name or IP address")
+    if url.port is not None and not 1 <= url.port <= 65535:
+        problems.append(f"port {url.port} outside 1-65535")
+    if url.userinfo:
+        problems.append("credentials")
+    # A bare "?" or "#" parses as an empty query or fragment, and would swallow every path.
+    if "?" in raw or "#" in raw:
+        problems.append("a query or fragment")
+    if not problems:
+        return None
+    return f"scheme {url.scheme!r}, host {url.host!r}, with {', '.join(problems)}"
+
+
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def chain_credentials(service: str) -> Credentials:
