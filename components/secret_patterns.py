@@ -37,8 +37,9 @@ _AWS_ACCESS_KEY_ID: Final = re.compile(
 )
 _PEM_PRIVATE_KEY: Final = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
 # scheme://user:password@host; an empty password or a `${...}` placeholder is no credential.
+# The password may hold `/` (base64); `host:8443/path/@x` is a port, not a password.
 _URL_WITH_PASSWORD: Final = re.compile(
-    r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:(?!\$\{)[^/\s@]+@[^\s/]"
+    r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:(?!\$\{)(?![0-9]*(?:[/?#]|$))[^\s@]+@[^\s/@]"
 )
 _BEARER_TOKEN: Final = re.compile(r"(?i)\bbearer\s+([A-Za-z0-9._~+/=-]{16,})")
 _BASIC_CREDENTIALS: Final = re.compile(r"(?i)\bbasic\s+([A-Za-z0-9+/]{4,}={0,2})(?![A-Za-z0-9+/=])")

@@ -245,3 +245,35 @@ def test_module_has_no_pulumi_dependency() -> None:
     with open(source, encoding="utf-8") as module_file:
         text = module_file.read()
     assert "import pulumi" not in text
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "postgres://orders:Zx9/kP+q2w==@db.internal:5432/orders",
+        "redis://:a/b/c@cache.internal:6379/0",
+        "mongodb://orders:pw/34+x@mongo/orders?tls=true",
+    ],
+)
+def test_url_password_containing_a_slash_is_detected(value: str) -> None:
+    """Base64-generated passwords often hold `/`; the URL still embeds a credential."""
+
+    match = classify_variable("DATABASE_URL", value)
+
+    assert match == URL_WITH_PASSWORD
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "https://example.com:8443/users/@me",
+        "https://cdn.example.com:443/@scope/package",
+        "http://proxy.internal:3128",
+    ],
+)
+def test_url_with_a_port_and_an_at_sign_in_its_path_is_not_a_password(value: str) -> None:
+    """A port followed by a path that contains `@` is a public URL, not user:password@."""
+
+    match = classify_variable("PUBLIC_URL", value)
+
+    assert match is None
