@@ -45,6 +45,7 @@ TESTS_DIR = "tests"
 _POLICY_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _BACKTICKED = re.compile(r"`([^`]+)`")
 _DECLARED_ID = re.compile(r'@id\(\s*"([^"]*)"\s*\)')
+_ANNOTATION = re.compile(r'@\w+\s*(?:\(\s*"(?:\\.|[^"\\])*"\s*\))?')
 
 
 @dataclass(frozen=True, slots=True)
@@ -646,14 +647,44 @@ def _fix_for(message: str, default: str = "Make the policy and authz/schema.json
 
 
 def _line_of_name(text: str, message: str, default: int) -> int:
-    """Line of `text` holding the first backticked name in `message`, else `default`."""
+    """Line of `text` using the first backticked name in `message`, else `default`.
+
+    Comments and annotations are blanked first and a name matches only as a whole word, so
+    `owner` is not found inside `@id("owners-...")` nor `Item` inside `GetItem`.
+    """
+    searchable = _code_only(text)
     for name in _BACKTICKED.findall(message):
         short = name.rsplit("::", 1)[-1].strip('"')
         for candidate in (name, short):
-            position = text.find(candidate)
-            if candidate and position != -1:
-                return text.count("\n", 0, position) + 1
+            if not candidate:
+                continue
+            found = re.search(rf"(?<![\w:]){re.escape(candidate)}(?!\w)", searchable)
+            if found is not None:
+                return searchable.count("\n", 0, found.start()) + 1
     return default
+
+
+def _code_only(text: str) -> str:
+    """`text` with its `//` comments and `@annotations` blanked out, line breaks kept."""
+    kept = list(text)
+    index = 0
+    while index < len(text):
+        if text[index] == '"':
+            index = _end_of_string(text, index)
+            continue
+        end = index
+        if text.startswith("//", index):
+            newline = text.find("\n", index)
+            end = len(text) if newline == -1 else newline
+        elif text[index] == "@":
+            annotation = _ANNOTATION.match(text, index)
+            end = index + 1 if annotation is None else annotation.end()
+        if end == index:
+            index += 1
+            continue
+        kept[index:end] = (" " if char != "\n" else char for char in text[index:end])
+        index = end
+    return "".join(kept)
 
 
 def _clean_message(message: str) -> str:
@@ -687,7 +718,9 @@ def validate_policy(
             f"`has {attribute}` tests an attribute no entity type or context in the schema "
             f"declares, so it is always false"
         )
-        line = policy.line - 1 + _line_of_name(policy.statement, f"`has {attribute}`", 1)
+        line = (
+            policy.line - 1 + _line_of_name(policy.statement, f"`has {attribute}` `{attribute}`", 1)
+        )
         problems.append(
             AuthzProblem(
                 policy.file,

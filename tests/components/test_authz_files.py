@@ -434,3 +434,32 @@ def test_yaml_duplicate_keys_are_rejected(tmp_path: Path) -> None:
 
     with pytest.raises(SpecError, match=r"links\.yaml:3.*duplicate key 'template'"):
         load_yaml(path)
+
+
+@pytest.mark.parametrize(
+    ("policies", "expected_line"),
+    [
+        pytest.param(
+            with_condition('principal.email == "a@example.com"').replace("users-read", "email-ok"),
+            7,
+            id="name-inside-the-id-annotation",
+        ),
+        pytest.param(
+            GOOD.replace("  resource\n", "  resource is Order\n"), 5, id="name-in-GetOrder"
+        ),
+        pytest.param(
+            with_condition('principal.nmae == "x"').replace("when", "// nmae: see below\nwhen"),
+            8,
+            id="name-inside-a-comment",
+        ),
+    ],
+)
+def test_error_line_is_where_the_name_is_used(
+    tmp_path: Path, policies: str, expected_line: int
+) -> None:
+    """The reported line is the name's use, not its text inside the @id, a comment or a word."""
+    authz = make_authz(tmp_path, policies)
+
+    problem = only_problem(authz)
+
+    assert problem.line == expected_line, str(problem)
