@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from latticework.rollout import (
     RolloutStateStore,
     RolloutStatus,
     Step,
+    catalog_digest,
 )
 
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -609,3 +611,47 @@ def test_state_path_that_is_a_directory_is_a_usage_error(harness: Harness) -> No
 
     with pytest.raises(UsageError, match=r"rollout\.json: expected a readable rollout state"):
         harness.run(environments=None, resume=True)
+
+
+@pytest.fixture
+def stacks_dir(tmp_path: Path) -> Path:
+    """A copy of the sample stack files and catalog."""
+    copied = tmp_path / "stacks"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "stacks", copied)
+    return copied
+
+
+def test_catalog_digest_ignores_the_salt_pulumi_writes_into_a_stack_file(stacks_dir: Path) -> None:
+    """`pulumi stack init` adds encryptionsalt to the stack file; a resume must still match."""
+    before = catalog_digest(stacks_dir, ENVIRONMENTS)
+    stack_file = stacks_dir / "Pulumi.dev.yaml"
+    stack_file.write_text(
+        "encryptionsalt: v1:3Ntb6e1jM8E=:v1:Jx3QK5Tx2c3Hq0Iv:YgIZ+p7qVpHZ1p8dV3wG0A==\n"
+        + stack_file.read_text(encoding="utf-8"),
+        encoding="utf-8",
+    )
+
+    after = catalog_digest(stacks_dir, ENVIRONMENTS)
+
+    assert after == before
+
+
+@pytest.mark.parametrize(
+    ("name", "edit"),
+    [
+        ("Pulumi.staging.yaml", lambda text: text.replace("eu-west-1", "eu-central-1", 1)),
+        ("services.yaml", lambda text: text + "\n# reviewed\n"),
+        ("Pulumi.prod.yaml", lambda text: ""),
+    ],
+)
+def test_catalog_digest_changes_with_settings_and_catalog(
+    stacks_dir: Path, name: str, edit: Callable[[str], str]
+) -> None:
+    """A changed setting, any change to the catalog, or an emptied stack file changes the digest."""
+    before = catalog_digest(stacks_dir, ENVIRONMENTS)
+    path = stacks_dir / name
+    path.write_text(edit(path.read_text(encoding="utf-8")), encoding="utf-8")
+
+    after = catalog_digest(stacks_dir, ENVIRONMENTS)
+
+    assert after != before
