@@ -226,3 +226,11 @@ def test_broken_reload_fails_closed_until_fixed(authz_copy: Path) -> None:
     result = decision_point.is_authorized(request)
 
     assert result.allowed
+
+
+def test_unreadable_policy_file_is_a_config_error(authz_copy: Path) -> None:
+    """A policy file that is not UTF-8 is a config error naming the directory."""
+    (authz_copy / "policies" / "latin1.cedar").write_bytes(b"// caf\xe9\n")
+
+    with pytest.raises(EnforcementConfigError, match="cannot read the policy files"):
+        LocalCedarDecisionPoint(authz_copy, namespace="Latticework")

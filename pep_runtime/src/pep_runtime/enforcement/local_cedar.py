@@ -79,7 +79,11 @@ def load_policies(authz_dir: Path, namespace: str) -> LoadedPolicies:
     if not policy_files:
         message = f"{authz_dir / 'policies'}: no *.cedar files; without policies all is denied"
         raise EnforcementConfigError(message, source=str(authz_dir))
-    text = "\n".join(path.read_text(encoding="utf-8") for path in policy_files + template_files)
+    try:
+        text = "\n".join(path.read_text(encoding="utf-8") for path in policy_files + template_files)
+    except (OSError, UnicodeDecodeError) as exc:
+        message = f"{authz_dir}: cannot read the policy files ({exc})"
+        raise EnforcementConfigError(message, source=str(authz_dir)) from exc
 
     validation = cedarpy.validate_policies(text, schema)
     if not validation.validation_passed:
