@@ -1,9 +1,10 @@
 """No plaintext secret in an ECS task definition's container definitions.
 
-`containerDefinitions` is a JSON string. Each container's ``environment`` and
-``dockerLabels`` are checked by name and value, ``command`` and ``entryPoint`` by value, with
-the one detector in `components.secret_patterns`. A message names the task definition, the
-container and the variable, never the value.
+`containerDefinitions` is a JSON string. Each container's ``environment``, ``dockerLabels``
+and log driver / FireLens ``options`` are checked by name and value, and every other string
+(``command``, ``entryPoint``, ``healthCheck.command``, ...) by value, with the one detector in
+`components.secret_patterns`. A message names the task definition, the container and the
+variable or field, never the value.
 """
 
 from __future__ import annotations
@@ -41,6 +42,14 @@ _FIX: Final = (
 )
 
 
+# Maps inside a container whose keys name their values, checked by name and value.
+_NAMED_MAPS: Final = (
+    ("dockerLabels",),
+    ("logConfiguration", "options"),
+    ("firelensConfiguration", "options"),
+)
+
+
 def _named_values(container: Mapping[str, Any]) -> Iterator[tuple[str, str, Any]]:
     """(field, name, value) for every named value of one container."""
     environment = container.get("environment")
@@ -48,18 +57,34 @@ def _named_values(container: Mapping[str, Any]) -> Iterator[tuple[str, str, Any]
         for entry in environment:
             if isinstance(entry, Mapping):
                 yield "environment", str(entry.get("name", "")), entry.get("value")
-    labels = container.get("dockerLabels")
-    if isinstance(labels, Mapping):
-        for name, value in labels.items():
-            yield "dockerLabels", str(name), value
+    for path in _NAMED_MAPS:
+        values = _at(container, path)
+        if isinstance(values, Mapping):
+            for name, value in values.items():
+                yield ".".join(path), str(name), value
 
 
-def _positional_values(container: Mapping[str, Any]) -> Iterator[tuple[str, int, Any]]:
-    for field in ("command", "entryPoint"):
-        values = container.get(field)
-        if is_sequence(values):
-            for index, value in enumerate(values):
-                yield field, index, value
+def _at(container: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    current: Any = container
+    for step in path:
+        if not isinstance(current, Mapping):
+            return None
+        current = current.get(step)
+    return current
+
+
+def _other_values(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(path, text) for every other string of a container (`command[0]`, `healthCheck...`)."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            if child != "environment" and tuple(child.split(".")) not in _NAMED_MAPS:
+                yield from _other_values(item, child)
+    elif is_sequence(value):
+        for index, item in enumerate(value):
+            yield from _other_values(item, f"{path}[{index}]")
 
 
 def _containers(args: ResourceValidationArgs, report_violation: ReportViolation) -> list[Any]:
@@ -134,14 +159,11 @@ def _validate_no_plaintext_secrets(
                     None,
                 )
 
-        for field, index, value in _positional_values(container):
-            if not isinstance(value, str):
-                continue
-            value_match = match_secret_value(value)
+        for path, text in _other_values(container):
+            value_match = match_secret_value(text, name=path)
             if value_match is not None:
                 report_violation(
-                    f"{subject}: {label} {field}[{index}] holds {value_match.description}; {_FIX}.",
-                    None,
+                    f"{subject}: {label} {path} holds {value_match.description}; {_FIX}.", None
                 )
 
 

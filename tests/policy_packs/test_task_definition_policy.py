@@ -181,3 +181,39 @@ def test_other_resource_types_are_ignored() -> None:
     )
 
     assert messages == []
+
+
+@pytest.mark.parametrize(
+    ("container", "expected"),
+    [
+        (
+            {"logConfiguration": {"logDriver": "awsfirelens", "options": {"apikey": "abc-def-9"}}},
+            "logConfiguration.options apikey holds a plain value under a name",
+        ),
+        (
+            {"logConfiguration": {"logDriver": "splunk", "options": {"url": FAKE_JWT}}},
+            "logConfiguration.options url holds a value that looks like a JSON Web Token",
+        ),
+        (
+            {"firelensConfiguration": {"type": "fluentbit", "options": {"token": "abc-def-9"}}},
+            "firelensConfiguration.options token holds a plain value",
+        ),
+        (
+            {"healthCheck": {"command": ["CMD-SHELL", "curl https://u:p4ss@localhost/health"]}},
+            "healthCheck.command[1] holds a URL that embeds a user name and password",
+        ),
+        (
+            {"linuxParameters": {"tmpfs": [{"containerPath": FAKE_ACCESS_KEY}]}},
+            "linuxParameters.tmpfs[0].containerPath holds a value that looks like an AWS access",
+        ),
+    ],
+)
+def test_secrets_in_other_container_fields_are_found(
+    container: dict[str, Any], expected: str
+) -> None:
+    """Log driver options, health checks and any other string of a container are checked too."""
+
+    messages = _check(_task(**container))
+
+    assert len(messages) == 1
+    assert expected in messages[0]
