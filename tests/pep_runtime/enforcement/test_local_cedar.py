@@ -234,3 +234,21 @@ def test_unreadable_policy_file_is_a_config_error(authz_copy: Path) -> None:
 
     with pytest.raises(EnforcementConfigError, match="cannot read the policy files"):
         LocalCedarDecisionPoint(authz_copy, namespace="Latticework")
+
+
+REPOSITORY_AUTHZ = Path(__file__).resolve().parents[3] / "authz"
+
+
+def test_the_repository_authz_layout_loads() -> None:
+    """The security team's authz/ files load with their schema, templates and links."""
+    decision_point = LocalCedarDecisionPoint(REPOSITORY_AUTHZ, namespace="Latticework")
+    orders = Principal(uid=EntityUid("Latticework::Service", "orders"))
+    anonymous = Principal(uid=EntityUid("Latticework::Anonymous", "anonymous"))
+    item = EntityUid("Latticework::Item", "sku-42")
+
+    reserve = decision_point.is_authorized(AuthorizationRequest(orders, "ReserveItem", item))
+    nothing = decision_point.is_authorized(AuthorizationRequest(anonymous, "GetItem", item))
+
+    assert reserve.allowed
+    assert reserve.determining_policies == ("orders-calls-inventory",)
+    assert not nothing.allowed
