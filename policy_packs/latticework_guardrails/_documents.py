@@ -65,7 +65,7 @@ def parse_document(document: Any) -> tuple[Statement, ...]:
             message = f"is not valid JSON (line {exc.lineno}, column {exc.colno})"
             raise PolicyDocumentError(message) from exc
     if not isinstance(document, Mapping):
-        message = f"must be a JSON object, found {_kind(document)}"
+        message = f"must be a JSON object, found {kind_of(document)}"
         raise PolicyDocumentError(message)
 
     raw_statements = document.get("Statement")
@@ -80,7 +80,7 @@ def parse_document(document: Any) -> tuple[Statement, ...]:
 
 def _statement(index: int, raw: Any) -> Statement:
     if not isinstance(raw, Mapping):
-        message = f"statement #{index + 1} must be an object, found {_kind(raw)}"
+        message = f"statement #{index + 1} must be an object, found {kind_of(raw)}"
         raise PolicyDocumentError(message)
 
     effect = raw.get("Effect")
@@ -125,12 +125,12 @@ def _principal_values(index: int, where: str, raw: Any) -> tuple[str, ...]:
     if isinstance(raw, str):
         return (raw,)
     if not is_sequence(raw):
-        _principal_error(index, f"{where}{_kind(raw)}")
+        _principal_error(index, f"{where}{kind_of(raw)}")
     if len(raw) == 0:
         _principal_error(index, f"{where}an empty list")
     for item in raw:
         if not isinstance(item, str):
-            _principal_error(index, f"{where}a list with {_kind(item)}")
+            _principal_error(index, f"{where}a list with {kind_of(item)}")
     return tuple(raw)
 
 
@@ -165,7 +165,8 @@ def _strings(raw: Any) -> tuple[str, ...]:
     return ()
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any) -> str:
+    """How a message names a JSON value's type: `a list`, `a dict`, `a str`, ..."""
     if is_sequence(value):
         return "a list"
     if isinstance(value, Mapping):
@@ -173,4 +174,4 @@ def _kind(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-__all__ = ["Condition", "PolicyDocumentError", "Statement", "parse_document"]
+__all__ = ["Condition", "PolicyDocumentError", "Statement", "kind_of", "parse_document"]

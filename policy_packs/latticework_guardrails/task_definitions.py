@@ -27,6 +27,7 @@ from components.secret_patterns import (
     compile_name_patterns,
     match_secret_value,
 )
+from policy_packs.latticework_guardrails._documents import kind_of
 from policy_packs.latticework_guardrails._props import (
     MASKED_VALUE,
     UNKNOWN,
@@ -62,6 +63,28 @@ def _named_values(container: Mapping[str, Any]) -> Iterator[tuple[str, str, Any]
         if isinstance(values, Mapping):
             for name, value in values.items():
                 yield ".".join(path), str(name), value
+
+
+def _shape_problems(container: Mapping[str, Any]) -> Iterator[str]:
+    """What in a container's named values is not shaped the way ECS reads it."""
+    environment = container.get("environment")
+    if environment is not None and not is_sequence(environment):
+        yield (
+            'environment must be a list of {"name", "value"} objects, found '
+            f"{kind_of(environment)}"
+        )
+    elif environment is not None:
+        for index, entry in enumerate(environment):
+            if not isinstance(entry, Mapping):
+                yield (
+                    f'environment[{index}] must be a {{"name", "value"}} object, found '
+                    f"{kind_of(entry)}"
+                )
+    for path in _NAMED_MAPS:
+        values = _at(container, path)
+        if values is not None and not isinstance(values, Mapping):
+            field = ".".join(path)
+            yield f"{field} must be an object of names to values, found {kind_of(values)}"
 
 
 def _at(container: Mapping[str, Any], path: tuple[str, ...]) -> Any:
@@ -141,8 +164,18 @@ def _validate_no_plaintext_secrets(
             continue
         label = f"container '{container.get('name', position)}'"
 
+        for problem in _shape_problems(container):
+            report_violation(f"{subject}: {label} {problem}; fix the container definition.", None)
+
         for field, name, value in _named_values(container):
+            if value is None:
+                continue
             if not isinstance(value, str | int | float):
+                report_violation(
+                    f"{subject}: {label} {field} {name} value must be a string, found "
+                    f"{kind_of(value)}; fix the container definition.",
+                    None,
+                )
                 continue
             match = classify_variable(name, str(value), extra_name_patterns=patterns)
             if match is not None:

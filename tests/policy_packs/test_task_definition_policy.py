@@ -217,3 +217,45 @@ def test_secrets_in_other_container_fields_are_found(
 
     assert len(messages) == 1
     assert expected in messages[0]
+
+
+def _raw_container(**fields: Any) -> dict[str, Any]:
+    return {"containerDefinitions": json.dumps([{"name": "orders", **fields}])}
+
+
+@pytest.mark.parametrize(
+    ("props", "expected"),
+    [
+        (
+            _raw_container(environment={"DB_PASSWORD": "hunter2-Prod"}),
+            'container \'orders\' environment must be a list of {"name", "value"} objects, '
+            "found a dict",
+        ),
+        (
+            _raw_container(environment=["DB_PASSWORD=hunter2-Prod"]),
+            'container \'orders\' environment[0] must be a {"name", "value"} object, found a str',
+        ),
+        (
+            _raw_container(environment=[{"name": "DB_PASSWORD", "value": {"v": "hunter2-Prod"}}]),
+            "container 'orders' environment DB_PASSWORD value must be a string, found a dict",
+        ),
+        (
+            _raw_container(dockerLabels=[["api_key", "hunter2-Prod"]]),
+            "container 'orders' dockerLabels must be an object of names to values, found a list",
+        ),
+        (
+            _raw_container(dockerLabels={"api_key": ["hunter2-Prod"]}),
+            "container 'orders' dockerLabels api_key value must be a string, found a list",
+        ),
+    ],
+)
+def test_malformed_container_fields_are_reported_not_skipped(
+    props: dict[str, Any], expected: str
+) -> None:
+    """An environment or label block the policy cannot read is a violation, never a pass."""
+
+    messages = _check(props)
+
+    assert len(messages) == 1
+    assert expected in messages[0]
+    assert "hunter2" not in messages[0]
