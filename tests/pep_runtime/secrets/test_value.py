@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import traceback
 
 import pytest
 from pep_runtime.secrets import MASK, SecretFormatError, SecretValue
@@ -121,3 +122,29 @@ def test_only_scalar_field_types_are_offered() -> None:
 
     with pytest.raises(TypeError, match="str, int, float or bool"):
         secret.reveal_field("username", list)
+
+
+@pytest.mark.parametrize(
+    ("document", "field", "kind"),
+    [
+        (DOCUMENT, "missing", str),
+        (DOCUMENT, "password", int),
+        (DOCUMENT, "tls", int),
+        ('"' + PASSWORD + '"', "password", str),
+    ],
+    ids=["missing-field", "text-as-integer", "boolean-as-integer", "json-text"],
+)
+def test_format_errors_hold_no_value_in_their_frames(document: str, field: str, kind: type) -> None:
+    """A traceback rendered with its frames' locals (Sentry, rich, structlog) shows no value."""
+    secret = SecretValue(document, name="database", version_id="v-1")
+
+    with pytest.raises(SecretFormatError) as raised:
+        secret.reveal_field(field, kind)
+    error = raised.value
+    assert error.__traceback__ is not None
+    # The frames below this test's own, which holds the document it built.
+    inside = error.__traceback__.tb_next
+    rendered = traceback.TracebackException(type(error), error, inside, capture_locals=True)
+
+    assert "self = SecretValue(name='database'" in "".join(rendered.format())
+    assert PASSWORD not in "".join(rendered.format())

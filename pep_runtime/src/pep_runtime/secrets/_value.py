@@ -14,7 +14,7 @@ _FieldType = TypeVar("_FieldType")
 
 _FIELD_TYPES: tuple[type, ...] = (str, int, float, bool)
 
-_NOT_JSON = object()
+_NOT_AN_OBJECT_FIX = "store a JSON object in it to read fields, or read it whole with reveal()"
 
 
 class SecretValue:
@@ -80,64 +80,26 @@ class SecretValue:
             message = f"reveal_field() takes str, int, float or bool as kind, not {kind!r}"
             raise TypeError(message)
 
-        document = self._json_object()
-        if field not in document:
-            present = ", ".join(sorted(document)) or "none"
-            message = (
-                f"secret {self.name!r} has no JSON field {field!r} (fields present: {present}); "
-                "check the field name, or the secret's rotation function that writes it"
-            )
-            raise SecretFormatError(message, name=self.name, field=field)
+        # Errors are raised from frames that hold no decoded value: tracebacks rendered with
+        # their locals (Sentry, rich, structlog) would show it.
+        problem = _field_problem(self.name, self._json_object(), field, kind)
+        if problem is not None:
+            raise SecretFormatError(problem, name=self.name, field=field)
 
-        found = document[field]
-        if kind is float and isinstance(found, int) and not isinstance(found, bool):
+        found = self._json_object()[field]
+        if kind is float and not isinstance(found, float):
             return cast(_FieldType, float(found))
-
-        bool_as_number = isinstance(found, bool) and kind is not bool
-        if bool_as_number or not isinstance(found, kind):
-            self._wrong_field_type(field, kind, found)
-
-        return found
+        return cast(_FieldType, found)
 
     def _json_object(self) -> dict[str, Any]:
-        if self._document is not None:
-            return self._document
+        if self._document is None:
+            decoded = _decode_object(self._value)
+            if isinstance(decoded, str):
+                message = f"secret {self.name!r} {decoded}"
+                raise SecretFormatError(message, name=self.name)
+            self._document = decoded
 
-        where = ""
-        try:
-            document = json.loads(self._value)
-        except json.JSONDecodeError as exc:
-            where = f" (line {exc.lineno}, column {exc.colno})"
-            document = _NOT_JSON
-        except UnicodeDecodeError:
-            document = _NOT_JSON
-
-        if document is _NOT_JSON:
-            message = (
-                f"secret {self.name!r} is not valid JSON{where}; store a JSON object in it to "
-                "read fields, or read it whole with reveal()"
-            )
-            # Raised outside the except block: a JSONDecodeError keeps the whole document in
-            # its `doc` attribute and must not ride along as __context__.
-            raise SecretFormatError(message, name=self.name)
-
-        if not isinstance(document, dict):
-            message = (
-                f"secret {self.name!r} holds a JSON {_json_type(document)}, expected a JSON "
-                "object; read it whole with reveal()"
-            )
-            raise SecretFormatError(message, name=self.name)
-
-        self._document = document
-        return document
-
-    def _wrong_field_type(self, field: str, kind: type, found: object) -> NoReturn:
-        message = (
-            f"secret {self.name!r} field {field!r}: expected a JSON {_json_type_of(kind)}, "
-            f"found a JSON {_json_type(found)}; fix the value in Secrets Manager or ask for "
-            "the type it holds"
-        )
-        raise SecretFormatError(message, name=self.name, field=field)
+        return self._document
 
     def __repr__(self) -> str:
         return (
@@ -151,6 +113,45 @@ class SecretValue:
     def __reduce__(self) -> NoReturn:
         message = "a SecretValue cannot be copied or pickled; keep the one the client returned"
         raise TypeError(message)
+
+
+def _decode_object(value: str | bytes) -> dict[str, Any] | str:
+    """The JSON object in `value`, or what is wrong with it (never the value itself)."""
+    try:
+        document = json.loads(value)
+    except json.JSONDecodeError as exc:
+        # Only the position leaves this block: the error keeps the whole document in `doc`.
+        where = f" (line {exc.lineno}, column {exc.colno})"
+        return f"is not valid JSON{where}; {_NOT_AN_OBJECT_FIX}"
+    except UnicodeDecodeError:
+        return f"is not valid JSON (not UTF-8); {_NOT_AN_OBJECT_FIX}"
+
+    if not isinstance(document, dict):
+        found = _json_type(document)
+        return f"holds a JSON {found}, expected a JSON object; read it whole with reveal()"
+    return document
+
+
+def _field_problem(name: str, document: dict[str, Any], field: str, kind: type) -> str | None:
+    """Why `field` of `document` cannot be read as `kind`, or None (never the value itself)."""
+    if field not in document:
+        present = ", ".join(sorted(document)) or "none"
+        return (
+            f"secret {name!r} has no JSON field {field!r} (fields present: {present}); "
+            "check the field name, or the secret's rotation function that writes it"
+        )
+
+    found = document[field]
+    is_number = isinstance(found, int | float) and not isinstance(found, bool)
+    if kind is float and is_number:
+        return None
+    if isinstance(found, kind) and (kind is bool or not isinstance(found, bool)):
+        return None
+    return (
+        f"secret {name!r} field {field!r}: expected a JSON {_json_type_of(kind)}, found a "
+        f"JSON {_json_type(found)}; fix the value in Secrets Manager or ask for the type it "
+        "holds"
+    )
 
 
 def _json_type(found: object) -> str:
