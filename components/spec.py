@@ -124,11 +124,14 @@ def _in_range(low: int, high: int, fix: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+# The name prefixes VPC Lattice names (`<env>-<service>`), which may neither end in '-' nor
+# hold '--'; the lookahead caps the length, the rest keeps each '-' between two characters.
 ServiceName = Annotated[
     StrictStr,
     _pattern(
-        r"[a-z][a-z0-9-]{0,23}",
-        "a lowercase name of 1-24 characters: a letter, then letters, digits or '-'",
+        r"(?=[a-z0-9-]{1,24}\Z)[a-z](?:-?[a-z0-9])*",
+        "a lowercase name of 1-24 characters: a letter, then letters, digits and single '-' "
+        "between them (no '--', no '-' at the end)",
         "Rename it, e.g. 'orders' or 'order-history'.",
     ),
 ]

@@ -239,6 +239,18 @@ BAD_CATALOGS = [
         "a lowercase name",
     ),
     BadInput(
+        "service-name-trailing-hyphen",
+        _on_service("inventory", "name", "inventory-"),
+        "services[inventory-].name",
+        "a lowercase name",
+    ),
+    BadInput(
+        "service-name-double-hyphen",
+        _on_service("inventory", "name", "stock--levels"),
+        "services[stock--levels].name",
+        "no '--'",
+    ),
+    BadInput(
         "health-path-relative",
         _on_service("orders", "healthCheckPath", "health"),
         "services[orders].healthCheckPath",
