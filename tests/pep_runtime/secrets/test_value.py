@@ -148,3 +148,18 @@ def test_format_errors_hold_no_value_in_their_frames(document: str, field: str, 
 
     assert "self = SecretValue(name='database'" in "".join(rendered.format())
     assert PASSWORD not in "".join(rendered.format())
+
+
+@pytest.mark.parametrize(
+    "document",
+    ['{"pin": 1' + "0" * 5000 + "}", "[" * 100_000 + "]" * 100_000],
+    ids=["integer-beyond-the-digit-limit", "nesting-beyond-the-recursion-limit"],
+)
+def test_json_the_decoder_cannot_handle_is_a_format_error(document: str) -> None:
+    """A document json.loads gives up on raises SecretFormatError, not a bare ValueError."""
+    secret = SecretValue(document, name="database", version_id="v-1")
+
+    with pytest.raises(SecretFormatError, match="is not valid JSON") as raised:
+        secret.field_names()
+
+    assert raised.value.__context__ is None

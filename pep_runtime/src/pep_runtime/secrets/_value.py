@@ -125,6 +125,9 @@ def _decode_object(value: str | bytes) -> dict[str, Any] | str:
         return f"is not valid JSON{where}; {_NOT_AN_OBJECT_FIX}"
     except UnicodeDecodeError:
         return f"is not valid JSON (not UTF-8); {_NOT_AN_OBJECT_FIX}"
+    except (ValueError, RecursionError) as exc:
+        # An integer beyond Python's digit limit, or nesting beyond the recursion limit.
+        return f"is not valid JSON ({type(exc).__name__}); {_NOT_AN_OBJECT_FIX}"
 
     if not isinstance(document, dict):
         found = _json_type(document)
