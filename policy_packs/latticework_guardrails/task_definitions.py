@@ -168,6 +168,15 @@ def _validate_no_plaintext_secrets(
             report_violation(f"{subject}: {label} {problem}; fix the container definition.", None)
 
         for field, name, value in _named_values(container):
+            name_match = match_secret_value(name)
+            if name_match is not None:
+                # The name is the secret: the message must not repeat it.
+                report_violation(
+                    f"{subject}: {label} {field} has a name that looks like a credential "
+                    f"({name_match.kind}); remove it and {_FIX}.",
+                    None,
+                )
+                continue
             if value is None:
                 continue
             if not isinstance(value, str | int | float):

@@ -259,3 +259,22 @@ def test_malformed_container_fields_are_reported_not_skipped(
     assert len(messages) == 1
     assert expected in messages[0]
     assert "hunter2" not in messages[0]
+
+
+@pytest.mark.parametrize(
+    "container",
+    [
+        {"environment": [{"name": FAKE_ACCESS_KEY, "value": FAKE_SECRET_KEY}]},
+        {"dockerLabels": {FAKE_JWT: "true"}},
+        {"logConfiguration": {"logDriver": "awsfirelens", "options": {FAKE_ACCESS_KEY: "1"}}},
+    ],
+)
+def test_a_credential_used_as_a_name_is_found_and_not_repeated(container: dict[str, Any]) -> None:
+    """A key pasted as a variable or label name is a finding whose message omits that name."""
+
+    messages = _check(_raw_container(**container))
+
+    assert len(messages) == 1
+    assert "has a name that looks like" in messages[0]
+    assert FAKE_ACCESS_KEY[:8] not in messages[0]
+    assert FAKE_JWT[:8] not in messages[0]
