@@ -767,10 +767,12 @@ def schema_attribute_names(schema_json: str) -> frozenset[str]:
 def _check_links(
     links: Sequence[TemplateLink],
     templates: Mapping[str, CedarPolicy],
+    schema: cedarpy.Schema,
     entity_types: frozenset[str],
     problems: list[AuthzProblem],
 ) -> None:
     for link in links:
+        known_problems = len(problems)
         template = templates.get(link.template_id)
         if template is None:
             problems.append(
@@ -807,6 +809,56 @@ def _check_links(
                         f"Use a namespaced type the schema declares: {sorted(entity_types)}.",
                     )
                 )
+        if len(problems) == known_problems:
+            _validate_linked_policy(link, template, schema, problems)
+
+
+def _validate_linked_policy(
+    link: TemplateLink,
+    template: CedarPolicy,
+    schema: cedarpy.Schema,
+    problems: list[AuthzProblem],
+) -> None:
+    """Validate the policy a link creates, as Verified Permissions' STRICT mode will.
+
+    The template alone validates with open slots; only the linked entities show whether any
+    action of the template applies to them.
+    """
+    values = {
+        slot: {"type": entity.entity_type, "id": entity.entity_id}
+        for slot, entity in (("?principal", link.principal), ("?resource", link.resource))
+        if entity is not None
+    }
+    body = _fill_slots(json.loads(template.est_json), values)
+    document = {"staticPolicies": {link.link_id: body}, "templates": {}, "templateLinks": []}
+    fix = (
+        f"Link an entity whose type the actions of template {link.template_id!r} apply to "
+        "(appliesTo in authz/schema.json)."
+    )
+    try:
+        errors = cedarpy.validate_policies(
+            cedarpy.policies_from_json_str(json.dumps(document)), schema
+        ).errors
+    except ValueError as exc:
+        problems.append(
+            AuthzProblem(link.file, link.line, link.link_id, f"cannot link: {exc}", fix)
+        )
+        return
+    for error in errors:
+        message = f"linked policy from template {link.template_id!r}: {_clean_message(error.error)}"
+        problems.append(AuthzProblem(link.file, link.line, link.link_id, message, fix))
+
+
+def _fill_slots(node: Any, values: Mapping[str, Any]) -> Any:
+    """A template's JSON form with each `{"slot": "?x"}` replaced by the linked entity."""
+    if isinstance(node, list):
+        return [_fill_slots(item, values) for item in node]
+    if not isinstance(node, dict):
+        return node
+    filled = {key: _fill_slots(value, values) for key, value in node.items() if key != "slot"}
+    if isinstance(node.get("slot"), str):
+        filled["entity"] = values[node["slot"]]
+    return filled
 
 
 def _check_unique_ids(
@@ -867,6 +919,7 @@ def inspect_authz(
     _check_links(
         links,
         {template.policy_id: template for template in templates},
+        schema,
         schema_entity_types(schema_json),
         problems,
     )

@@ -463,3 +463,18 @@ def test_error_line_is_where_the_name_is_used(
     problem = only_problem(authz)
 
     assert problem.line == expected_line, str(problem)
+
+
+def test_linked_policy_is_validated_against_the_schema(tmp_path: Path) -> None:
+    """A link whose principal type no action of the template applies to is rejected."""
+    links = (
+        "- id: order-reads\n  template: grant-read\n"
+        "  principal: {type: Latticework::Order, id: o}\n"
+    )
+    authz = make_authz(tmp_path, templates=TEMPLATE, links=links)
+
+    problem = only_problem(authz)
+
+    assert (problem.file.name, problem.line, problem.policy_id) == ("links.yaml", 1, "order-reads")
+    assert "linked policy" in problem.message
+    assert "unable to find an applicable action" in problem.message
