@@ -373,7 +373,7 @@ def _parse_statement(
     slots = tuple(
         slot
         for slot, part in (("?principal", "principal"), ("?resource", "resource"))
-        if body.get(part, {}).get("slot") == slot
+        if slot in (body.get(part, {}).get("slot"), body.get(part, {}).get("in", {}).get("slot"))
     )
     return CedarPolicy(
         policy_id=policy_id,

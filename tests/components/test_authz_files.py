@@ -478,3 +478,21 @@ def test_linked_policy_is_validated_against_the_schema(tmp_path: Path) -> None:
     assert (problem.file.name, problem.line, problem.policy_id) == ("links.yaml", 1, "order-reads")
     assert "linked policy" in problem.message
     assert "unable to find an applicable action" in problem.message
+
+
+def test_slot_inside_an_is_in_scope_is_a_slot(tmp_path: Path) -> None:
+    """`principal is T in ?principal` declares the ?principal slot, so a link may fill it."""
+    template = TEMPLATE.replace(
+        "principal == ?principal", "principal is Latticework::User in ?principal"
+    )
+    links = (
+        "- id: staff-reads\n  template: grant-read\n"
+        "  principal: {type: Latticework::UserGroup, id: staff}\n"
+    )
+    authz = make_authz(tmp_path, templates=template, links=links)
+
+    files, problems = inspect_authz(authz)
+
+    assert problems == ()
+    assert files is not None
+    assert files.templates[0].slots == ("?principal",)
