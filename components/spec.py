@@ -619,7 +619,8 @@ class StackSpec:
         return self.settings.deletion_protection
 
 
-_ENV_NAME = re.compile(r"[a-z][a-z0-9-]{0,9}")
+# Like a service name: it prefixes Lattice names, so no '--' and no '-' at the end.
+_ENV_NAME = re.compile(r"(?=[a-z0-9-]{1,10}\Z)[a-z](?:-?[a-z0-9])*")
 
 
 def load_spec(env: str, *, stacks_dir: Path, services_file: Path | None = None) -> StackSpec:
@@ -636,7 +637,8 @@ def load_spec(env: str, *, stacks_dir: Path, services_file: Path | None = None) 
         raise SpecError(
             stack_file,
             "(stack name)",
-            "a lowercase environment name of 1-10 characters such as dev, staging or prod",
+            "a lowercase environment name of 1-10 characters such as dev, staging or prod "
+            "(letters, digits, single '-' between them)",
             _describe(env),
             "Pass --env with a lowercase name.",
         )

@@ -754,10 +754,11 @@ def test_missing_stack_file_is_a_spec_error(tmp_path: Path) -> None:
     assert raised.value.found == "no such file"
 
 
-def test_invalid_environment_name_is_a_spec_error() -> None:
-    """An environment name that cannot be a stack or resource prefix is refused up front."""
+@pytest.mark.parametrize("env", ["Prod", "dev-", "pre--prod", "environment1"])
+def test_invalid_environment_name_is_a_spec_error(env: str) -> None:
+    """An environment name that cannot prefix Lattice and IAM names is refused up front."""
     with pytest.raises(SpecError) as raised:
-        load_spec("Prod", stacks_dir=STACKS_DIR)
+        load_spec(env, stacks_dir=STACKS_DIR)
 
     assert raised.value.key_path == "(stack name)"
 
