@@ -457,6 +457,18 @@ def test_a_value_in_an_arn_variable_is_refused_without_echoing_it() -> None:
     assert "hunter2" not in str(raised.value)
 
 
+@pytest.mark.parametrize("variable", ["LATTICEWORK_SECRET_ARN", "LATTICEWORK_SECRET_9LIVES_ARN"])
+def test_an_ill_named_arn_variable_is_named(variable: str) -> None:
+    """A variable whose middle is no logical name is refused, naming that variable."""
+    arn = f"arn:aws:secretsmanager:{REGION}:123456789012:secret:orders/database-AbCdEf"
+
+    with pytest.raises(SecretConfigError) as raised:
+        SecretsClient.from_environment({variable: arn, "AWS_REGION": REGION})
+
+    assert raised.value.variable == variable
+    assert str(raised.value).startswith(f"environment variable {variable}: ")
+
+
 def test_a_missing_region_is_named(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without AWS_REGION and without an injected client, the error names AWS_REGION."""
     arn = f"arn:aws:secretsmanager:{REGION}:123456789012:secret:orders/database-AbCdEf"

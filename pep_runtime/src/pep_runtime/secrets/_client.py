@@ -194,6 +194,15 @@ class SecretsClient:
 
             middle = variable[len(_ENV_PREFIX) : -len(_ENV_SUFFIX)]
             name = middle.lower().replace("_", "-")
+            if not _LOGICAL_NAME.fullmatch(name):
+                message = (
+                    f"environment variable {variable}: {name!r} is not a logical secret name; "
+                    f"expected {_ENV_PREFIX}<NAME>{_ENV_SUFFIX} with <NAME> upper-case letters, "
+                    "digits and '_', starting with a letter (the secret's name under `secrets:` "
+                    "in stacks/services.yaml, upper-cased, '-' -> '_')"
+                )
+                raise SecretConfigError(message, name=name, variable=variable)
+
             if not _SECRET_ARN.fullmatch(arn):
                 message = (
                     f"environment variable {variable} must hold a Secrets Manager secret ARN "
