@@ -40,6 +40,32 @@ with open(os.environ["FAKE_PULUMI_LOG"], "a") as log:
 if args[0] == "version":
     print("v" + os.environ.get("FAKE_PULUMI_VERSION", "3.272.0"))
     sys.exit(0)
+# Stacks exist per backend once `stack init` made them, as in real state.
+registry = os.environ["FAKE_PULUMI_LOG"] + ".stacks"
+known = open(registry).read().splitlines() if os.path.exists(registry) else []
+if args[:2] == ["stack", "select"]:
+    name = args[args.index("--stack") + 1]
+    if f"{{record['backend']}} {{name}}" not in known:
+        sys.stderr.write(f"error: no stack named '{{name}}' found\\n")
+        sys.exit(255)
+    sys.exit(0)
+if args[:2] == ["stack", "init"]:
+    name = args[2]
+    if "--secrets-provider" in args and not record["passphrase"]:
+        sys.stderr.write("error: passphrase must be set with PULUMI_CONFIG_PASSPHRASE or "
+                         "PULUMI_CONFIG_PASSPHRASE_FILE environment variables\\n")
+        sys.exit(255)
+    with open(registry, "a") as stacks:
+        stacks.write(f"{{record['backend']}} {{name}}\\n")
+    if "passphrase" in args:
+        # The passphrase provider keeps its salt in the stack file (stackConfigDir: stacks).
+        stack_file = os.path.join("stacks", f"Pulumi.{{name}}.yaml")
+        with open(stack_file) as source:
+            settings = source.read()
+        with open(stack_file, "w") as target:
+            target.write("encryptionsalt: v1:c2FsdA==:v1:bm9uY2U=:dGFn\\n" + settings)
+    print(f"Created stack '{{name}}'")
+    sys.exit(0)
 if args[:2] == ["stack", "output"]:
     secret = "{SECRET_OUTPUT}" if "--show-secrets" in args else "[secret]"
     print(json.dumps({{"dbPassword": secret, "serviceNetworkId": "sn-0123456789abcdef0"}}))
@@ -223,6 +249,27 @@ def test_preview_attaches_the_pack_and_uses_the_project_file_backend(
     assert (project / ".latticework" / "state").is_dir()
 
 
+def test_first_command_creates_the_stack_with_the_passphrase_provider_then_selects_it(
+    project: Path, fake_bin: Path, calls_log: Path
+) -> None:
+    """A new environment's stack is created once, with passphrase secrets; later it is selected."""
+    for _ in range(2):
+        _invoke(
+            ["preview", "--env", "staging"],
+            project=project,
+            path=fake_bin,
+            calls_log=calls_log,
+            stderr=LOCKED,
+        )
+
+    stack_calls = [call["args"] for call in _calls(calls_log) if call["args"][0] == "stack"]
+    assert stack_calls == [
+        ["stack", "select", "--stack", "staging"],
+        ["stack", "init", "staging", "--secrets-provider", "passphrase"],
+        ["stack", "select", "--stack", "staging"],
+    ]
+
+
 def test_stack_locked_exits_4(project: Path, fake_bin: Path, calls_log: Path) -> None:
     """A locked stack exits 4 with one line saying how to clear a stale lock."""
     result = _invoke(
@@ -340,8 +387,8 @@ def test_pulumi_cloud_backend_needs_no_passphrase(
     )
 
     assert result.exit_code == ExitCode.STACK_LOCKED
-    stack_calls = [call for call in _calls(calls_log) if call["args"][0] == "stack"]
-    assert all("--secrets-provider" not in call["args"] for call in stack_calls)
+    inits = [call["args"] for call in _calls(calls_log) if call["args"][:2] == ["stack", "init"]]
+    assert inits == [["stack", "init", "dev"]]
 
 
 def test_destroy_without_yes_and_without_terminal_is_refused(

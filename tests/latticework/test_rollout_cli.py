@@ -217,3 +217,17 @@ def test_json_format_reports_where_a_stopped_rollout_stands(
         "preview",
     )
     assert document["gates"][-1]["outcome"] == "failed"
+
+
+def test_resume_after_pulumi_created_the_stack_is_not_refused(
+    project: Path, scripted_pulumi: dict[str, str]
+) -> None:
+    """The first preview salts the new stack's file; --resume still continues at gate 4."""
+    _rollout_with(project, scripted_pulumi, "--envs", "dev")
+    salted = (project / "stacks" / "Pulumi.dev.yaml").read_text(encoding="utf-8")
+
+    result = _rollout_with(project, scripted_pulumi, "--resume")
+
+    assert salted.startswith("encryptionsalt:")
+    assert result.exit_code == ExitCode.GATE_FAILED, result.output
+    assert "gate 4 (verify) failed for dev" in result.stderr
