@@ -531,7 +531,7 @@ class IdentitySourceSettings(_Model):
             _pattern(r"[\w.:/-]{1,255}", "a client id", "Copy the app client id."),
         ],
         ...,
-    ] = Field(default=(), min_length=1)
+    ] = Field(min_length=1)
     principal_entity_type: Annotated[
         StrictStr,
         _pattern(

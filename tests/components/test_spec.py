@@ -718,6 +718,12 @@ BAD_STACKS = [
         "at least 1 entries",
     ),
     BadInput(
+        "identity-source-clients-missing",
+        _settings_set("identitySource", {"oidcIssuer": "https://login.example.com"}),
+        f"{_SETTINGS}.identitySource.clientIds",
+        "this required key",
+    ),
+    BadInput(
         "rollout-unknown-key",
         _settings_set("rollout", {"approval": True}),
         f"{_SETTINGS}.rollout.approval",
