@@ -218,6 +218,14 @@ def load_yaml(path: Path) -> YamlDocument:
     """
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            path,
+            "(file)",
+            "UTF-8 text",
+            f"byte {exc.object[exc.start]:#04x} that is not UTF-8",
+            "Save the file as UTF-8 text.",
+        ) from exc
     except OSError as exc:
         raise SpecError(path, "(file)", "a readable YAML file", str(exc), "Create it.") from exc
     loader = _UniqueKeyLoader(text)
@@ -386,12 +394,39 @@ def _parse_statement(
     )
 
 
+def _read_source(path: Path, problems: list[AuthzProblem]) -> str | None:
+    """The text of one authz file, or None after recording why it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = exc.object.count(b"\n", 0, exc.start) + 1
+        problems.append(
+            AuthzProblem(
+                path,
+                line,
+                None,
+                f"expected UTF-8 text, found byte {exc.object[exc.start]:#04x} that is not UTF-8",
+                "Save the file as UTF-8 text.",
+            )
+        )
+    except OSError as exc:
+        problems.append(
+            AuthzProblem(
+                path, 1, None, f"cannot read the file: {exc.strerror}", "Make it readable."
+            )
+        )
+    return None
+
+
 def _read_cedar_dir(
     directory: Path, want_template: bool, problems: list[AuthzProblem]
 ) -> list[CedarPolicy]:
     policies: list[CedarPolicy] = []
     for file in sorted(directory.glob("*.cedar")) if directory.is_dir() else []:
-        statements, trailing_line = split_statements(file.read_text(encoding="utf-8"))
+        source = _read_source(file, problems)
+        if source is None:
+            continue
+        statements, trailing_line = split_statements(source)
         for statement in statements:
             policy = _parse_statement(statement, file, want_template, problems)
             if policy is not None:
@@ -543,7 +578,9 @@ def _read_schema(path: Path, problems: list[AuthzProblem]) -> str | None:
             )
         )
         return None
-    text = path.read_text(encoding="utf-8")
+    text = _read_source(path, problems)
+    if text is None:
+        return None
     try:
         document = json.loads(text, object_pairs_hook=_reject_duplicate_keys)
     except json.JSONDecodeError as exc:

@@ -57,7 +57,10 @@ def format_schema(text: str) -> str:
 
 def format_file(path: Path) -> FormatResult:
     """Format one authz file in memory."""
-    current = path.read_text(encoding="utf-8")
+    try:
+        current = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return FormatResult(path, "", None, f"cannot be read as UTF-8 text: {exc}")
     try:
         formatted = format_schema(current) if path.suffix == ".json" else format_cedar(current)
     except ValueError as exc:

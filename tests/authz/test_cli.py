@@ -223,3 +223,18 @@ def test_stale_schema_rendering_is_reported_and_regenerated(authz_dir: Path) -> 
 
     assert f"would reformat {authz_dir / 'schema.cedarschema'}" in stale.output
     assert "entity Refund;" in (authz_dir / "schema.cedarschema").read_text()
+
+
+@pytest.mark.parametrize("args", [("test",), ("format", "--check")])
+def test_file_that_is_not_utf8_exits_2_without_traceback(
+    authz_dir: Path, args: tuple[str, ...]
+) -> None:
+    """A binary file among the decision tests or the policies is a usage error, not a crash."""
+    (authz_dir / "tests" / "binary.yaml").write_bytes(b"\xff\xfe")
+    (authz_dir / "policies" / "binary.cedar").write_bytes(b"\xff\xfe")
+
+    result = invoke(*args, "--authz-dir", str(authz_dir))
+
+    assert result.exit_code == 2, result.output
+    assert "binary." in result.output
+    assert "UTF-8" in result.output

@@ -496,3 +496,15 @@ def test_slot_inside_an_is_in_scope_is_a_slot(tmp_path: Path) -> None:
     assert problems == ()
     assert files is not None
     assert files.templates[0].slots == ("?principal",)
+
+
+@pytest.mark.parametrize("relative", ["schema.json", "policies/main.cedar", "links.yaml"])
+def test_file_that_is_not_utf8_is_a_problem(tmp_path: Path, relative: str) -> None:
+    """A file that is not UTF-8 text is reported by name instead of raising."""
+    authz = make_authz(tmp_path)
+    (authz / relative).write_bytes(b"\xff\xfe not text")
+
+    problem = only_problem(authz)
+
+    assert problem.file == authz / relative
+    assert "UTF-8" in problem.message
