@@ -10,7 +10,13 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials, RefreshableCredentials
-from pep_runtime.services import AsyncServiceClient, ServiceClient, chain_credentials
+from botocore.exceptions import CredentialRetrievalError
+from pep_runtime.services import (
+    AsyncServiceClient,
+    ServiceClient,
+    ServiceCredentialsError,
+    chain_credentials,
+)
 
 from tests.pep_runtime.services.conftest import (
     ACCESS_KEY,
@@ -130,6 +136,37 @@ def test_credentials_are_refreshed_before_they_expire(lattice: LatticeStub) -> N
     assert (first.status_code, second.status_code) == (200, 200)
     assert [seen.access_key for seen in lattice.seen] == ["ASIANEWKEY", "ASIANEWKEY"]
     assert len(renewals) == 1
+
+
+def test_a_failed_credential_refresh_is_a_credentials_error(lattice: LatticeStub) -> None:
+    """Expiring credentials whose provider fails raise ServiceCredentialsError, nothing is sent."""
+
+    def endpoint_down() -> dict[str, str]:
+        raise CredentialRetrievalError(provider="container-role", error_msg="connection refused")
+
+    expiring = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2)
+    credentials = RefreshableCredentials.create_from_metadata(
+        {
+            "access_key": ACCESS_KEY,
+            "secret_key": SECRET_KEY,
+            "token": SESSION_TOKEN,
+            "expiry_time": expiring.isoformat(),
+        },
+        refresh_using=endpoint_down,
+        method="container-role",
+    )
+
+    with (
+        client_for(lattice, credentials) as orders,
+        pytest.raises(ServiceCredentialsError) as raised,
+    ):
+        orders.get("/orders/1")
+
+    assert raised.value.service == "orders"
+    assert "GET orders /orders/1" in str(raised.value)
+    assert "container-role" in str(raised.value)
+    assert SECRET_KEY not in str(raised.value)
+    assert lattice.seen == []
 
 
 def test_from_environment_signs_with_the_credential_chain(

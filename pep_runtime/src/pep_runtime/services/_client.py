@@ -147,7 +147,7 @@ class _ServiceClientBase:
         self.service = service
         self.base_url = base_url
         self.retry = retry or RetryPolicy()
-        self._auth = LatticeSigV4Auth(credentials, region)
+        self._auth = LatticeSigV4Auth(credentials, region, peer=service)
 
     @staticmethod
     def _region(service: str, region: str | None, environ: Mapping[str, str] | None) -> str:

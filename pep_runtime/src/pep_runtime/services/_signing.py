@@ -11,6 +11,8 @@ from botocore.auth import UNSIGNED_PAYLOAD, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from pep_runtime.services.exceptions import ServiceCredentialsError
+
 LATTICE_SERVICE = "vpc-lattice-svcs"
 
 # botocore logs each canonical request at DEBUG on this logger, session token included.
@@ -38,11 +40,17 @@ class LatticeSigV4Auth(httpx.Auth):
     requires_request_body = False
 
     def __init__(
-        self, credentials: Credentials, region: str, *, service: str = LATTICE_SERVICE
+        self,
+        credentials: Credentials,
+        region: str,
+        *,
+        service: str = LATTICE_SERVICE,
+        peer: str | None = None,
     ) -> None:
         self._credentials = credentials
         self._region = region
         self._service = service
+        self._peer = peer
         install_token_log_filter()
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
@@ -55,7 +63,19 @@ class LatticeSigV4Auth(httpx.Auth):
         # NOTE: a refresh near expiry runs botocore's provider (an HTTP call to the container
         # credentials endpoint) on the calling thread, once an hour or so; in async code it
         # briefly blocks the event loop.
-        frozen = self._credentials.get_frozen_credentials()
+        try:
+            frozen = self._credentials.get_frozen_credentials()
+        except Exception as exc:
+            # botocore's refresh raises whatever its provider raised (a BotoCoreError, or a
+            # RuntimeError for credentials still expired after a refresh).
+            peer = self._peer or request.url.host
+            message = (
+                f"no AWS credentials to sign {request.method} {peer} {request.url.path}: "
+                f"refreshing them failed ({type(exc).__name__}: {exc}); on ECS check the task "
+                "role and that the container credentials endpoint answers"
+            )
+            raise ServiceCredentialsError(message, service=peer) from exc
+
         for header in _SIGNING_HEADERS:
             request.headers.pop(header, None)
 

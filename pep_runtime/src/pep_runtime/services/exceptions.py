@@ -6,7 +6,8 @@ Hierarchy::
     +-- ServicesError                    base of everything below; carries `service`
         +-- ServiceConfigError           no or a bad LATTICEWORK_SERVICE_<NAME>_URL, no region,
         |                                or a path that is not relative to the service
-        +-- ServiceCredentialsError      botocore's credential chain found no credentials
+        +-- ServiceCredentialsError      botocore's credential chain found no credentials, or
+        |                                refreshing them before a call failed
         +-- ServiceCallError             the call got no HTTP response; carries `method`,
             |                            `url`, `attempts` and `request_id`
             +-- ServiceConnectionError   connecting failed or the connection dropped, after the
