@@ -198,6 +198,15 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+class YamlFileError(SpecError):
+    """A YAML file under `authz/` cannot be read; `path` and `line` say where."""
+
+    def __init__(self, path: Path, line: int, expected: str, found: str, fix: str) -> None:
+        super().__init__(f"{path}:{line}", "(yaml)", expected, found, fix)
+        self.path = path
+        self.line = line
+
+
 @dataclass(frozen=True, slots=True)
 class YamlDocument:
     """A YAML document's data plus the source line of each item of its top-level lists."""
@@ -214,20 +223,21 @@ class YamlDocument:
 def load_yaml(path: Path) -> YamlDocument:
     """Load one YAML file with duplicate keys rejected, keeping list item line numbers.
 
-    Raises `SpecError` naming the file and line when the YAML is malformed.
+    Raises `YamlFileError` (a `SpecError`) naming the file and line when the file cannot be
+    read or the YAML is malformed.
     """
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise SpecError(
+        raise YamlFileError(
             path,
-            "(file)",
+            exc.object.count(b"\n", 0, exc.start) + 1,
             "UTF-8 text",
             f"byte {exc.object[exc.start]:#04x} that is not UTF-8",
             "Save the file as UTF-8 text.",
         ) from exc
     except OSError as exc:
-        raise SpecError(path, "(file)", "a readable YAML file", str(exc), "Create it.") from exc
+        raise YamlFileError(path, 1, "a readable YAML file", str(exc), "Create it.") from exc
     loader = _UniqueKeyLoader(text)
     try:
         node = loader.get_single_node()
@@ -236,9 +246,7 @@ def load_yaml(path: Path) -> YamlDocument:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(
-            f"{path}:{line}", "(yaml)", "valid YAML", str(problem), "Fix the YAML syntax."
-        ) from exc
+        raise YamlFileError(path, line, "valid YAML", str(problem), "Fix the YAML syntax.") from exc
     finally:
         loader.dispose()
     return YamlDocument(data=data, item_lines=_item_lines(node))
@@ -935,8 +943,9 @@ def inspect_authz(
     templates = _read_cedar_dir(directory / TEMPLATES_DIR, True, problems)
     try:
         links = _read_links(directory / LINKS_FILE, problems)
-    except SpecError as exc:
-        problems.append(AuthzProblem(directory / LINKS_FILE, 1, None, str(exc), "Fix the YAML."))
+    except YamlFileError as exc:
+        message = f"expected {exc.expected}, found {exc.found}"
+        problems.append(AuthzProblem(exc.path, exc.line, None, message, exc.fix))
         links = []
 
     _check_unique_ids(
@@ -997,6 +1006,7 @@ __all__ = [
     "EntityRef",
     "TemplateLink",
     "YamlDocument",
+    "YamlFileError",
     "inspect_authz",
     "iter_test_files",
     "load_authz",

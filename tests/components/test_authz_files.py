@@ -508,3 +508,16 @@ def test_file_that_is_not_utf8_is_a_problem(tmp_path: Path, relative: str) -> No
 
     assert problem.file == authz / relative
     assert "UTF-8" in problem.message
+
+
+def test_links_yaml_error_names_its_line_once(tmp_path: Path) -> None:
+    """Malformed links.yaml is one problem at the offending line, without repeated text."""
+    links = "- id: a\n  id: b\n  template: grant-read\n"
+    authz = make_authz(tmp_path, templates=TEMPLATE, links=links)
+
+    problem = only_problem(authz)
+
+    assert (problem.file, problem.line) == (authz / "links.yaml", 2)
+    assert "duplicate key 'id'" in problem.message
+    assert str(authz / "links.yaml") not in problem.message
+    assert ".." not in str(problem)
