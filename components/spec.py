@@ -712,7 +712,10 @@ def _load_stack_config(stack_file: Path) -> dict[str, Any]:
             "Add 'config:' with aws:region and latticework:settings.",
         )
     for key in config:
-        if str(key).startswith(_PASS_THROUGH_NAMESPACES) or key in _LATTICEWORK_CONFIG_KEYS:
+        if str(key).startswith(_PASS_THROUGH_NAMESPACES):
+            _check_plain_config_secrets(config[key], stack_file, f"config.{key}", str(key))
+            continue
+        if key in _LATTICEWORK_CONFIG_KEYS:
             continue
         raise SpecError(
             stack_file,
@@ -758,6 +761,39 @@ def _load_stack_config(stack_file: Path) -> dict[str, Any]:
             "Give the path as a string or remove the key.",
         )
     return dict(config)
+
+
+def _check_plain_config_secrets(value: object, stack_file: Path, key_path: str, name: str) -> None:
+    """Refuse a plaintext credential in provider config: it would be shown in every plan.
+
+    Pulumi keeps ``pulumi config set --secret`` values as ``{secure: <ciphertext>}``, which
+    is never a finding; any other string is asked of the shared detector under its key.
+    """
+    if isinstance(value, Mapping):
+        if set(value) == {"secure"}:
+            return
+        for key, item in value.items():
+            _check_plain_config_secrets(item, stack_file, f"{key_path}.{key}", str(key))
+        return
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_plain_config_secrets(item, stack_file, f"{key_path}[{index}]", name)
+        return
+    if not isinstance(value, str):
+        return
+
+    secret_kind = _secret_kind(name, value)
+    if secret_kind is not None:
+        config_key = key_path.removeprefix("config.")
+        path_flag = "" if config_key == name else "--path "
+        raise SpecError(
+            stack_file,
+            key_path,
+            "an encrypted value (secure:) for anything secret",
+            secret_kind,
+            f"Store it with `pulumi config set --secret {path_flag}'{config_key}'`, "
+            "or use an AWS profile or role instead of keys in the stack file.",
+        )
 
 
 def _validate(model: type[_ModelT], document: object, file: Path, prefix: str) -> _ModelT:

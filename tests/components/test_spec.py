@@ -751,6 +751,56 @@ def test_bad_stack_is_one_clear_error(bad: BadInput, tmp_path: Path) -> None:
     assert error.fix
 
 
+_JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJkZXBsb3llciJ9.c2lnbmF0dXJlLXZhbHVl"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("aws:secretKey", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"),
+        ("aws:accessKey", "AKIAZ7QW3RT5YU8IOP2L"),
+        (
+            "aws:assumeRoleWithWebIdentity",
+            {"roleArn": "arn:aws:iam::111122223333:role/deployer", "webIdentityToken": _JWT},
+        ),
+    ],
+    ids=["secret-key", "access-key", "nested"],
+)
+def test_plain_secret_in_provider_config_is_rejected_without_echo(
+    key: str, value: object, tmp_path: Path
+) -> None:
+    """A plaintext credential under aws:* would reach the plan; it is refused, never repeated."""
+    stack = sample_stack("dev")
+    stack["config"][key] = value
+    stack_file = write_yaml(tmp_path / "Pulumi.dev.yaml", stack)
+    write_yaml(tmp_path / "services.yaml", sample_catalog())
+
+    with pytest.raises(SpecError) as raised:
+        load_spec("dev", stacks_dir=tmp_path)
+
+    error = raised.value
+    assert error.file == str(stack_file)
+    assert error.key_path.startswith(f"config.{key}")
+    assert "encrypted" in error.expected
+    assert "--secret" in error.fix
+    assert str(value) not in str(error)
+    assert "AKIA" not in str(error)
+    assert _JWT not in str(error)
+
+
+def test_encrypted_provider_config_is_accepted(tmp_path: Path) -> None:
+    """A `secure:` value is Pulumi's ciphertext, not a plaintext credential."""
+    stack = sample_stack("dev")
+    stack["config"]["aws:secretKey"] = {"secure": "v1:Zm9vYmFyYmF6:cXV4cXV1eA=="}
+    stack["config"]["aws:profile"] = "latticework-dev"
+    write_yaml(tmp_path / "Pulumi.dev.yaml", stack)
+    write_yaml(tmp_path / "services.yaml", sample_catalog())
+
+    spec = load_spec("dev", stacks_dir=tmp_path)
+
+    assert spec.env == "dev"
+
+
 def test_missing_stack_file_is_a_spec_error(tmp_path: Path) -> None:
     """Planning an environment without a stack file names the missing file."""
     with pytest.raises(SpecError) as raised:
