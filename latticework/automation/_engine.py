@@ -208,7 +208,7 @@ class AutomationEngine:
             error = classify_failure(
                 environment=environment,
                 operation=verb,
-                output=hooks.output(str(exc)),
+                output=hooks.output(exc),
                 findings=collector.findings,
                 errors=collector.errors,
                 concurrent_update=isinstance(exc, auto.errors.ConcurrentUpdateError),
@@ -297,13 +297,23 @@ class _OutputHooks:
     def on_error(self, line: str) -> None:
         self._stderr.append(line)
 
-    def output(self, fallback: str) -> CliOutput:
+    def output(self, error: auto.errors.CommandError) -> CliOutput:
         stderr = "\n".join(self._stderr)
         stdout = "\n".join(self._stdout)
         if not stderr and not stdout:
             # Commands run without hooks (stack selection) only leave the error's text.
-            stderr = fallback
+            return _command_output(error)
         return CliOutput(stdout=stdout, stderr=stderr)
+
+
+def _command_output(error: auto.errors.CommandError) -> CliOutput:
+    """The output kept in a `CommandError`, whose text is `code: N / stdout: ... / stderr: ...`."""
+    text = str(error)
+    rest, found_stderr, stderr = text.partition("\n stderr: ")
+    _, found_stdout, stdout = rest.partition("\n stdout: ")
+    if not (found_stderr and found_stdout):
+        return CliOutput(stderr=text)
+    return CliOutput(stdout=stdout, stderr=stderr)
 
 
 def _stack_outputs(outputs: Mapping[str, auto.OutputValue]) -> dict[str, StackOutput]:

@@ -40,6 +40,9 @@ with open(os.environ["FAKE_PULUMI_LOG"], "a") as log:
 if args[0] == "version":
     print("v" + os.environ.get("FAKE_PULUMI_VERSION", "3.272.0"))
     sys.exit(0)
+if args[0] == "stack" and os.environ.get("FAKE_PULUMI_BACKEND_ERROR"):
+    sys.stderr.write(os.environ["FAKE_PULUMI_BACKEND_ERROR"])
+    sys.exit(255)
 # Stacks exist per backend once `stack init` made them, as in real state.
 registry = os.environ["FAKE_PULUMI_LOG"] + ".stacks"
 known = open(registry).read().splitlines() if os.path.exists(registry) else []
@@ -100,6 +103,10 @@ POLICY_VIOLATIONS = (
 NO_CREDENTIALS = (
     "    error: pulumi:providers:aws resource 'default_7_51_1' has a problem: No valid "
     "credential sources found.\n"
+)
+NO_SUCH_BUCKET = (
+    'error: read ".pulumi/meta.yaml": blob (key ".pulumi/meta.yaml") (code=Unknown): '
+    "NoSuchBucket: The specified bucket does not exist\n"
 )
 PROGRAM_CRASH = "    error: Program failed with an unhandled exception:\n"
 
@@ -268,6 +275,36 @@ def test_first_command_creates_the_stack_with_the_passphrase_provider_then_selec
         ["stack", "init", "staging", "--secrets-provider", "passphrase"],
         ["stack", "select", "--stack", "staging"],
     ]
+
+
+def test_backend_that_cannot_be_opened_names_the_cause(
+    project: Path, fake_bin: Path, calls_log: Path
+) -> None:
+    """A state bucket that does not exist fails stack selection with the CLI's own cause."""
+    result = _invoke(
+        ["preview", "--env", "dev", "--backend-url", "s3://no-such-bucket/state"],
+        project=project,
+        path=fake_bin,
+        calls_log=calls_log,
+        extra_env={"FAKE_PULUMI_BACKEND_ERROR": NO_SUCH_BUCKET},
+    )
+
+    assert result.exit_code == ExitCode.PROGRAM_ERROR
+    line = _one_error_line(result)
+    assert "NoSuchBucket: The specified bucket does not exist" in line
+    assert "code: 255" not in line
+
+
+def test_failure_without_any_output_says_so(project: Path, fake_bin: Path, calls_log: Path) -> None:
+    """A CLI that fails silently is a program error saying so, not the exit code's text."""
+    result = _invoke(
+        ["preview", "--env", "dev"], project=project, path=fake_bin, calls_log=calls_log
+    )
+
+    assert result.exit_code == ExitCode.PROGRAM_ERROR
+    assert _one_error_line(result).endswith(
+        "the pulumi CLI reported no cause; re-run with the pulumi CLI directly to see it"
+    )
 
 
 def test_stack_locked_exits_4(project: Path, fake_bin: Path, calls_log: Path) -> None:
