@@ -123,6 +123,13 @@ def _service_lines(path: Path, names: Sequence[str]) -> dict[str, int]:
     return lines
 
 
+def _artifact_location(uri: str) -> dict[str, str]:
+    # SARIF 3.4.4: an absolute URI (a catalog outside the repository) takes no uriBaseId.
+    if uri.startswith("file:"):
+        return {"uri": uri}
+    return {"uri": uri, "uriBaseId": "%SRCROOT%"}
+
+
 def _result_level(finding: Finding) -> str:
     if finding.status == CHECKED_AT_UPDATE:
         return "note"
@@ -167,7 +174,7 @@ def sarif_document(
             "locations": [
                 {
                     "physicalLocation": {
-                        "artifactLocation": {"uri": source.uri, "uriBaseId": "%SRCROOT%"},
+                        "artifactLocation": _artifact_location(source.uri),
                         "region": {"startLine": source.line},
                     },
                     "logicalLocations": [

@@ -331,3 +331,27 @@ def test_sarif_validates_against_the_official_sarif_2_1_0_schema(
     assert schema["title"] == "Static Analysis Results Format (SARIF) Version 2.1.0 JSON Schema"
     assert [error.message for error in validator.iter_errors(document)] == []
     assert len(document["runs"][0]["results"]) == 4
+
+
+def test_a_catalog_outside_the_repository_is_an_absolute_uri_with_no_base(tmp_path: Path) -> None:
+    """SARIF forbids `uriBaseId` on an absolute URI, so a catalog outside the root has none."""
+    root = tmp_path / "repo"
+    (root / "stacks").mkdir(parents=True)
+    (root / "stacks" / "Pulumi.dev.yaml").write_text(STACK)
+    outside = tmp_path / "elsewhere" / "services.yaml"
+    outside.parent.mkdir()
+    outside.write_text(CATALOG)
+    locator = SourceLocator(
+        root=root,
+        stack_file=root / "stacks" / "Pulumi.dev.yaml",
+        services_file=outside,
+        service_names=["orders"],
+    )
+
+    results = sarif_document(_report(_finding("orders-x"), _finding("net")), locator)["runs"][0][
+        "results"
+    ]
+
+    catalog, stack = (result["locations"][0]["physicalLocation"] for result in results)
+    assert catalog["artifactLocation"] == {"uri": outside.resolve().as_uri()}
+    assert stack["artifactLocation"] == {"uri": "stacks/Pulumi.dev.yaml", "uriBaseId": "%SRCROOT%"}
