@@ -430,7 +430,21 @@ def _read_cedar_dir(
     directory: Path, want_template: bool, problems: list[AuthzProblem]
 ) -> list[CedarPolicy]:
     policies: list[CedarPolicy] = []
-    for file in sorted(directory.glob("*.cedar")) if directory.is_dir() else []:
+    entries = sorted(directory.iterdir()) if directory.is_dir() else []
+    for entry in entries:
+        if entry.is_dir() or (entry.suffix != ".cedar" and not entry.name.startswith(".")):
+            # Deployment reads only *.cedar files here: anything else would be skipped silently.
+            problems.append(
+                AuthzProblem(
+                    entry,
+                    1,
+                    None,
+                    f"expected only *.cedar files in {directory.name}/, found "
+                    f"{'a directory' if entry.is_dir() else repr(entry.name)}",
+                    f"Move its policies into a *.cedar file directly in {directory.name}/.",
+                )
+            )
+    for file in (entry for entry in entries if entry.suffix == ".cedar" and entry.is_file()):
         source = _read_source(file, problems)
         if source is None:
             continue

@@ -521,3 +521,19 @@ def test_links_yaml_error_names_its_line_once(tmp_path: Path) -> None:
     assert "duplicate key 'id'" in problem.message
     assert str(authz / "links.yaml") not in problem.message
     assert ".." not in str(problem)
+
+
+@pytest.mark.parametrize(
+    "relative", ["policies/forbids/no-deletes.cedar", "policies/forbids.cedr", "templates/x.txt"]
+)
+def test_file_that_would_be_skipped_is_a_problem(tmp_path: Path, relative: str) -> None:
+    """A policy in a subdirectory or under another extension is reported, never skipped."""
+    authz = make_authz(tmp_path)
+    path = authz / relative
+    path.parent.mkdir(exist_ok=True)
+    path.write_text('@id("no-deletes")\nforbid (principal, action, resource);\n')
+
+    problem = only_problem(authz)
+
+    assert problem.file == authz / relative.split("/")[0] / relative.split("/")[1]
+    assert "*.cedar" in problem.message
