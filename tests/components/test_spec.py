@@ -472,19 +472,24 @@ def test_valid_fargate_sizes_are_accepted(cpu: int, memory: int, tmp_path: Path)
     assert catalog.service("orders").memory == memory
 
 
-def test_fargate_table_matches_aws_limits() -> None:
-    """The table has AWS's seven CPU sizes and their memory bounds."""
-    bounds = {cpu: (min(memories), max(memories)) for cpu, memories in FARGATE_TASK_SIZES.items()}
+# Fargate's task sizes as the ECS developer guide states them: CPU units -> memory (MiB),
+# written out independently of the loader's table so that a wrong step there fails here.
+AWS_FARGATE_SIZES = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
 
-    assert bounds == {
-        256: (512, 2048),
-        512: (1024, 4096),
-        1024: (2048, 8192),
-        2048: (4096, 16384),
-        4096: (8192, 30720),
-        8192: (16384, 61440),
-        16384: (32768, 122880),
-    }
+
+def test_fargate_table_matches_aws_limits() -> None:
+    """The loader's table is AWS's: seven CPU sizes, each with its exact memory steps."""
+    table = {cpu: tuple(memories) for cpu, memories in FARGATE_TASK_SIZES.items()}
+
+    assert table == AWS_FARGATE_SIZES
 
 
 def test_duplicate_yaml_key_is_rejected(tmp_path: Path) -> None:
@@ -907,12 +912,12 @@ def _service_entry(cpu: int, memory: int) -> dict[str, object]:
 
 
 @given(
-    cpu=st.sampled_from([128, *FARGATE_TASK_SIZES, 32768]),
+    cpu=st.sampled_from([128, *AWS_FARGATE_SIZES, 32768]),
     memory=st.integers(min_value=256, max_value=131072).map(lambda mib: mib - mib % 512),
 )
 def test_fargate_pairs_are_accepted_exactly_when_aws_offers_them(cpu: int, memory: int) -> None:
     """Any cpu/memory pair validates if and only if it is in Fargate's table."""
-    offered = memory in FARGATE_TASK_SIZES.get(cpu, ())
+    offered = memory in AWS_FARGATE_SIZES.get(cpu, ())
 
     try:
         ServiceSpec.model_validate(_service_entry(cpu, memory))
