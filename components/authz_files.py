@@ -1003,10 +1003,23 @@ def load_authz(directory: Path, *, schema_file: Path | None = None) -> AuthzFile
 
 
 def iter_test_files(directory: Path) -> Iterator[Path]:
-    """The decision-test files under `authz/tests/`, in name order."""
+    """The decision-test files under `authz/tests/`, in name order.
+
+    Raises `SpecError` for anything else there (a `.yml` file, a subdirectory), which would
+    otherwise never run while the suite reports success.
+    """
     tests_dir = Path(directory) / TESTS_DIR
-    if tests_dir.is_dir():
-        yield from sorted(tests_dir.glob("*.yaml"))
+    entries = sorted(tests_dir.iterdir()) if tests_dir.is_dir() else []
+    for entry in entries:
+        if entry.is_dir() or (entry.suffix != ".yaml" and not entry.name.startswith(".")):
+            raise SpecError(
+                entry,
+                TESTS_DIR,
+                "only *.yaml decision-test files",
+                "a directory" if entry.is_dir() else repr(entry.name),
+                f"Rename it to *.yaml or move it out of {tests_dir}.",
+            )
+    yield from (entry for entry in entries if entry.suffix == ".yaml" and entry.is_file())
 
 
 __all__ = [

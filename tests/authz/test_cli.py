@@ -238,3 +238,14 @@ def test_file_that_is_not_utf8_exits_2_without_traceback(
     assert result.exit_code == 2, result.output
     assert "binary." in result.output
     assert "UTF-8" in result.output
+
+
+def test_test_file_that_would_be_skipped_exits_2(authz_dir: Path) -> None:
+    """A case file named *.yml would never run, so `authz test` refuses instead of passing."""
+    shutil.copy(authz_dir / "tests" / "users.yaml", authz_dir / "tests" / "more-users.yml")
+
+    result = invoke("test", "--authz-dir", str(authz_dir))
+
+    assert result.exit_code == 2, result.output
+    assert "more-users.yml" in result.output
+    assert "*.yaml" in result.output
