@@ -39,16 +39,20 @@ def test_validate_passes_on_the_repository(authz_dir: Path) -> None:
 def test_validate_prints_every_problem_and_exits_2(authz_dir: Path) -> None:
     """Each problem is one line with file, line and policy id; the exit code is 2."""
     users = authz_dir / "policies" / "users.cedar"
-    users.write_text(users.read_text().replace("principal has email", "principal.emial"))
+    users_text = users.read_text()
+    users.write_text(users_text.replace("resource has owner && ", ""))
     services = authz_dir / "policies" / "services.cedar"
     services.write_text(services.read_text().replace('"GetItem"', '"GetItems"'))
 
     result = invoke("validate", "--authz-dir", str(authz_dir), "--catalog", "missing.yaml")
 
+    assert "resource has owner && " in users_text
     assert result.exit_code == 2
-    assert f"{services}:" in result.output
-    assert 'policy "orders-calls-inventory": unrecognized action' in result.output
-    assert "problem(s) in" in result.output
+    assert f'{services}:15: policy "orders-calls-inventory": unrecognized action' in result.output
+    assert f'{users}:19: policy "owners-manage-orders": unable to guarantee safety' in (
+        result.output
+    )
+    assert "error: 3 problem(s) in" in result.output
 
 
 def test_validate_checks_a_proposed_schema_against_existing_policies(
