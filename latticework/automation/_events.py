@@ -87,6 +87,9 @@ class EventCollector:
     def _on_step(self, metadata: events.StepEventMetadata, *, started: bool) -> None:
         operation = _op_name(metadata.op)
         if operation == "refresh":
+            if started:
+                # What a refresh step found is only known once it has read the resource.
+                return
             operation = _refresh_outcome(metadata)
         self._changes[metadata.urn] = ResourceChange(
             urn=metadata.urn, resource_type=metadata.type, operation=operation
@@ -143,10 +146,11 @@ def _op_name(op: events.OpType | str) -> str:
 
 def _refresh_outcome(metadata: events.StepEventMetadata) -> str:
     # NOTE: a refresh step always says `refresh`; what it found is read from its states the
-    # way the CLI's own display does: gone from the cloud, changed properties, or unchanged.
+    # way the engine's own summary does: gone from the cloud, changed, or unchanged.
     if metadata.old is not None and metadata.new is None:
         return "delete"
-    if metadata.diffs:
+    old, new = metadata.old, metadata.new
+    if metadata.diffs or (old is not None and new is not None and old.outputs != new.outputs):
         return "update"
     return "same"
 

@@ -220,3 +220,30 @@ def test_refresh_steps_say_what_drifted(
     collector = _collect([_event(1, resOutputsEvent={"metadata": metadata})], progress)
 
     assert [change.operation for change in collector.result().changes] == [outcome]
+
+
+def test_refresh_step_shows_no_outcome_before_it_has_read_the_resource(
+    progress: list[ProgressEvent],
+) -> None:
+    """A refresh pre-event has no new state yet; it is neither a change nor a `delete` line."""
+    old = {"type": "aws:secretsmanager/secret:Secret", "urn": SECRET_URN, "outputs": {"a": 1}}
+    metadata = _step("refresh", SECRET_URN, "aws:secretsmanager/secret:Secret", old=old)
+
+    collector = _collect([_event(1, resourcePreEvent={"metadata": metadata})], progress)
+
+    assert [change for change in collector.result().changes if change.is_change] == []
+    assert [event.message for event in progress if "delete" in event.message] == []
+
+
+def test_refresh_step_with_changed_outputs_but_no_diffs_is_an_update(
+    progress: list[ProgressEvent],
+) -> None:
+    """A refreshed resource whose outputs differ is drift even when the step lists no diffs."""
+    resource_type = "aws:secretsmanager/secret:Secret"
+    old = {"type": resource_type, "urn": SECRET_URN, "outputs": {"description": "a"}}
+    new = {"type": resource_type, "urn": SECRET_URN, "outputs": {"description": "b"}}
+    metadata = _step("refresh", SECRET_URN, resource_type, old=old, new=new)
+
+    collector = _collect([_event(1, resOutputsEvent={"metadata": metadata})], progress)
+
+    assert [change.operation for change in collector.result().changes] == ["update"]
