@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
+from pathlib import Path
 from typing import Any
+
+import junitparser
 
 from latticework.findings import (
     ADVISORY,
@@ -118,3 +121,40 @@ def test_disabled_policies_are_skipped() -> None:
     assert case is not None
     assert case.find("skipped") is not None
     assert root.get("skipped") == "1"
+
+
+def test_junitparser_reads_counts_results_and_output(tmp_path: Path) -> None:
+    """junitparser, the reader behind common CI result publishers, sees what the report says."""
+    report_file = tmp_path / "policies.xml"
+    report_file.write_text(
+        render_junit(
+            PolicyReport(
+                environment="dev",
+                pack="latticework-guardrails",
+                policies=(
+                    PolicyInfo("lattice-auth-type-iam", "IAM auth.", "mandatory", "resource"),
+                    PolicyInfo("secret-rotation-period", "Rotate.", "advisory", "resource"),
+                    PolicyInfo("ecs-service-no-public-ip", "No IP.", "disabled", "resource"),
+                ),
+                findings=(
+                    _finding("lattice-auth-type-iam", "orders"),
+                    _finding("secret-rotation-period", "db", ADVISORY),
+                ),
+                resources_checked=3,
+            )
+        ),
+        encoding="utf-8",
+    )
+
+    parsed = junitparser.JUnitXml.fromfile(str(report_file))
+
+    (suite,) = list(parsed)
+    assert (suite.tests, suite.failures, suite.errors, suite.skipped) == (3, 1, 0, 1)
+    cases = {case.name: case for case in suite}
+    assert [type(result).__name__ for result in cases["lattice-auth-type-iam"].result] == [
+        "Failure"
+    ]
+    assert "[advisory/violation] db" in (cases["secret-rotation-period"].system_out or "")
+    assert [type(result).__name__ for result in cases["ecs-service-no-public-ip"].result] == [
+        "Skipped"
+    ]
