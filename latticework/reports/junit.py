@@ -11,17 +11,24 @@ policy by name from run to run:
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ElementTree
 from typing import Final
 
 from latticework.findings import Finding, PolicyReport
 
 _DISABLED: Final = "disabled"
+# Characters XML 1.0 cannot carry even escaped; a name from JSON or YAML may hold them.
+_NOT_XML: Final = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_text(text: str) -> str:
+    return _NOT_XML.sub("\ufffd", text)
 
 
 def _line(finding: Finding) -> str:
     subject = finding.resource_name or "(stack)"
-    return f"[{finding.enforcement}/{finding.status}] {subject}: {finding.message}"
+    return _xml_text(f"[{finding.enforcement}/{finding.status}] {subject}: {finding.message}")
 
 
 def junit_tree(report: PolicyReport) -> ElementTree.Element:
@@ -47,7 +54,9 @@ def junit_tree(report: PolicyReport) -> ElementTree.Element:
                 "failure",
                 {
                     "type": "mandatory",
-                    "message": f"{len(blocking)} mandatory violation(s): {blocking[0].message}",
+                    "message": _xml_text(
+                        f"{len(blocking)} mandatory violation(s): {blocking[0].message}"
+                    ),
                 },
             )
             failure.text = "\n".join(_line(finding) for finding in blocking)

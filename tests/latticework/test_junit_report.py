@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 from typing import Any
@@ -158,3 +159,18 @@ def test_junitparser_reads_counts_results_and_output(tmp_path: Path) -> None:
     assert [type(result).__name__ for result in cases["ecs-service-no-public-ip"].result] == [
         "Skipped"
     ]
+
+
+def test_control_characters_in_a_message_keep_the_xml_well_formed() -> None:
+    """A name carrying a control character (legal in JSON and YAML) cannot break the XML."""
+    finding = dataclasses.replace(
+        _finding("lattice-auth-type-iam", "orders"),
+        message="container 'orders' dockerLabels \x1b[31mkey\x00 holds a secret; fix it.",
+    )
+
+    root = _parse(_report(finding))
+
+    failure = root.find("testsuite/testcase[@name='lattice-auth-type-iam']/failure")
+    assert failure is not None
+    assert "\ufffd[31mkey\ufffd holds a secret" in (failure.text or "")
+    assert "\ufffd[31mkey\ufffd" in failure.get("message", "")
