@@ -25,7 +25,7 @@ _DEFAULT_CATALOG = Path("stacks") / SERVICES_FILE_NAME
 def _authz_dir_option(function: click.decorators.FC) -> click.decorators.FC:
     return click.option(
         "--authz-dir",
-        type=click.Path(file_okay=False, path_type=Path),
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
         default=_DEFAULT_AUTHZ_DIR,
         show_default=True,
         help="The authorization files (schema, policies, templates, links, tests).",

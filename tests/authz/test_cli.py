@@ -253,3 +253,12 @@ def test_test_file_that_would_be_skipped_exits_2(authz_dir: Path) -> None:
     assert result.exit_code == 2, result.output
     assert "more-users.yml" in result.output
     assert "*.yaml" in result.output
+
+
+@pytest.mark.parametrize("command", ["validate", "test", "format"])
+def test_missing_authz_dir_is_named(tmp_path: Path, command: str) -> None:
+    """A mistyped --authz-dir is reported as a missing directory, exit 2."""
+    result = invoke(command, "--authz-dir", str(tmp_path / "authzz"))
+
+    assert result.exit_code == 2
+    assert f"Directory '{tmp_path / 'authzz'}' does not exist" in result.output
