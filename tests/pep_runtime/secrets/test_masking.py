@@ -15,7 +15,7 @@ from pep_runtime.secrets import (
     SecretsConfig,
     SecretUnavailableError,
 )
-from pep_runtime.secrets._log_filter import SecretResponseBodyFilter
+from pep_runtime.secrets._log_filter import BotocoreSecretsLogFilter
 
 from tests.pep_runtime.secrets.conftest import Upstream, make_secretsmanager
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
 PASSWORD = "Zq8-masked-value-42"
+SESSION_TOKEN = "IQoJb3JpZ2luX2VjEXAMPLE-task-role-token"
 
 
 def every_text(caplog: pytest.LogCaptureFixture) -> str:
@@ -66,6 +67,25 @@ def test_no_value_in_logs_at_debug_through_a_whole_life(
     assert PASSWORD not in every_text(caplog)
 
 
+def test_no_session_token_in_logs_at_debug(
+    admin: SecretsManagerClient,
+    upstream: Upstream,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With a task role's temporary credentials, botocore's request logs show no session token."""
+    arn = admin.create_secret(Name="orders/database", SecretString=PASSWORD)["ARN"]
+    monkeypatch.setenv("AWS_SESSION_TOKEN", SESSION_TOKEN)
+    secrets = SecretsClient({"database": arn}, secretsmanager=make_secretsmanager(upstream))
+    caplog.set_level(logging.DEBUG)
+    caplog.clear()
+
+    secrets.get("database")
+
+    assert any(record.name == "botocore.endpoint" for record in caplog.records)
+    assert SESSION_TOKEN not in every_text(caplog)
+
+
 def test_the_botocore_body_filter_is_what_keeps_the_value_out() -> None:
     """The filter drops a record carrying a GetSecretValue body and keeps others."""
     body = b'{"ARN": "arn", "SecretString": "' + PASSWORD.encode() + b'"}'
@@ -76,7 +96,7 @@ def test_the_botocore_body_filter_is_what_keeps_the_value_out() -> None:
         "botocore.parsers", 10, "p", 1, "Response headers: %r", ({},), None
     )
 
-    keeps = SecretResponseBodyFilter()
+    keeps = BotocoreSecretsLogFilter()
 
     assert not keeps.filter(carrying)
     assert keeps.filter(harmless)

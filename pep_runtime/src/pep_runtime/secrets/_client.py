@@ -25,7 +25,7 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from pep_runtime.secrets._cache import SingleFlightCache
-from pep_runtime.secrets._log_filter import install_response_body_filter
+from pep_runtime.secrets._log_filter import install_botocore_log_filter
 from pep_runtime.secrets._value import SecretValue
 from pep_runtime.secrets.exceptions import (
     SecretAccessDeniedError,
@@ -175,7 +175,7 @@ class SecretsClient:
             is_transient=lambda exc: isinstance(exc, SecretUnavailableError),
             clock=clock,
         )
-        install_response_body_filter()
+        install_botocore_log_filter()
 
     @classmethod
     def from_environment(

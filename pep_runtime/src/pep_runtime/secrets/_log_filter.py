@@ -1,45 +1,60 @@
-"""Keep botocore's debug log from printing Secrets Manager response bodies."""
+"""Keep botocore's debug log from printing secret values and session tokens.
+
+At DEBUG botocore logs every response body (`botocore.parsers`; a GetSecretValue body is the
+secret), every request it sends with its headers (`botocore.endpoint`) and every canonical
+request it signs (`botocore.auth`); the last two carry the session token of temporary
+credentials, which a task role always has. Both the secrets client and the service client
+(which signs with botocore) install one filter on those three loggers.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 
-# botocore logs every response body at DEBUG on this logger; a GetSecretValue body holds the
-# secret value.
-_BOTOCORE_PARSERS = "botocore.parsers"
-_SECRET_FIELDS = ('"SecretString"', '"SecretBinary"')
+_BOTOCORE_LOGGERS = ("botocore.parsers", "botocore.endpoint", "botocore.auth")
+# Matched case-insensitively: a header is `X-Amz-Security-Token` in a request and
+# `x-amz-security-token:` in a canonical request.
+_SENSITIVE_MARKERS = ('"secretstring"', '"secretbinary"', "x-amz-security-token")
 
 _installed = False
 _install_lock = threading.Lock()
 
 
-class SecretResponseBodyFilter(logging.Filter):
-    """Drops log records whose arguments hold a Secrets Manager value-bearing body."""
+class BotocoreSecretsLogFilter(logging.Filter):
+    """Drops records whose message or arguments hold a secret value or a session token."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         arguments = record.args if isinstance(record.args, tuple) else (record.args,)
         for argument in (record.msg, *arguments):
-            if isinstance(argument, bytes | bytearray):
-                text = bytes(argument).decode("utf-8", "replace")
-            elif isinstance(argument, str):
-                text = argument
-            else:
-                continue
-            if any(field in text for field in _SECRET_FIELDS):
+            try:
+                text = _text(argument)
+            except Exception:  # an argument that cannot be shown is not kept
+                return False
+            if any(marker in text for marker in _SENSITIVE_MARKERS):
                 return False
         return True
 
 
-def install_response_body_filter() -> None:
-    """Attach the filter to botocore's response logger, once per process."""
+def _text(argument: object) -> str:
+    """What the record would print for `argument`, lower-cased."""
+    if argument is None or isinstance(argument, int | float):
+        return ""
+    if isinstance(argument, bytes | bytearray):
+        return bytes(argument).decode("utf-8", "replace").lower()
+    return str(argument).lower()
+
+
+def install_botocore_log_filter() -> None:
+    """Attach the filter to botocore's body, request and signer loggers, once per process."""
     global _installed
     with _install_lock:
         if _installed:
             return
 
-        logging.getLogger(_BOTOCORE_PARSERS).addFilter(SecretResponseBodyFilter())
+        for name in _BOTOCORE_LOGGERS:
+            logging.getLogger(name).addFilter(BotocoreSecretsLogFilter())
         _installed = True
 
 
-__all__ = ["SecretResponseBodyFilter", "install_response_body_filter"]
+__all__ = ["BotocoreSecretsLogFilter", "install_botocore_log_filter"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Generator
 
 import httpx
@@ -11,15 +9,10 @@ from botocore.auth import UNSIGNED_PAYLOAD, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from pep_runtime.secrets._log_filter import install_botocore_log_filter
 from pep_runtime.services.exceptions import ServiceCredentialsError
 
 LATTICE_SERVICE = "vpc-lattice-svcs"
-
-# botocore logs each canonical request at DEBUG on this logger, session token included.
-_BOTOCORE_AUTH = "botocore.auth"
-_TOKEN_LINE = "x-amz-security-token:"  # noqa: S105 - a header name, not a credential
-_filter_lock = threading.Lock()
-_filter_installed = False
 
 # Headers an earlier signing (a retry re-sends the same request object) may have set.
 _SIGNING_HEADERS = ("authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256")
@@ -51,7 +44,8 @@ class LatticeSigV4Auth(httpx.Auth):
         self._region = region
         self._service = service
         self._peer = peer
-        install_token_log_filter()
+        # botocore's signer logs each canonical request at DEBUG, session token included.
+        install_botocore_log_filter()
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Sign `request` (again, on a retry) and send it."""
@@ -88,26 +82,4 @@ class LatticeSigV4Auth(httpx.Auth):
             request.headers[name] = value
 
 
-class SessionTokenLogFilter(logging.Filter):
-    """Drops botocore's canonical-request debug records that contain a session token."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        arguments = record.args if isinstance(record.args, tuple) else (record.args,)
-        return not any(
-            isinstance(argument, str) and _TOKEN_LINE in argument
-            for argument in (record.msg, *arguments)
-        )
-
-
-def install_token_log_filter() -> None:
-    """Attach the filter to botocore's signer logger, once per process."""
-    global _filter_installed
-    with _filter_lock:
-        if _filter_installed:
-            return
-
-        logging.getLogger(_BOTOCORE_AUTH).addFilter(SessionTokenLogFilter())
-        _filter_installed = True
-
-
-__all__ = ["LATTICE_SERVICE", "LatticeSigV4Auth", "SessionTokenLogFilter"]
+__all__ = ["LATTICE_SERVICE", "LatticeSigV4Auth"]
