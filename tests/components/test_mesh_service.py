@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import pulumi_aws as aws
 import pytest
 
 from components.mesh_service import PORT_NAME
@@ -15,6 +17,7 @@ from tests.components._samples import (
     IAM_ROLE,
     IAM_ROLE_POLICY,
     LATTICE_SERVICE,
+    PROJECT_DIR,
     SECRET,
     SECURITY_GROUP,
     TASK_DEFINITION,
@@ -22,6 +25,7 @@ from tests.components._samples import (
     inputs_of,
     named,
     outputs_of,
+    plan_in_thread,
     policy_document,
     resources_of,
 )
@@ -210,6 +214,30 @@ def test_security_group_admits_the_port_only_from_lattice(plan: Plan) -> None:
         assert len(ingress["prefixListIds"]) == 1
         assert ingress["prefixListIds"][0].startswith("pl-")
         assert "cidrBlocks" not in ingress
+
+
+def test_security_group_source_is_the_regions_lattice_prefix_list(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The one ingress source is the list AWS names com.amazonaws.<region>.vpc-lattice."""
+    requested: list[str] = []
+    resolved_ids: list[str] = []
+    lookup = aws.ec2.get_managed_prefix_list_output
+
+    def recording_lookup(**kwargs: Any) -> Any:
+        requested.append(kwargs["name"])
+        prefix_list = lookup(**kwargs)
+        prefix_list.id.apply(resolved_ids.append)
+        return prefix_list
+
+    monkeypatch.setattr(aws.ec2, "get_managed_prefix_list_output", recording_lookup)
+
+    plan = plan_in_thread("staging", project_dir=PROJECT_DIR)
+
+    assert requested == ["com.amazonaws.eu-west-1.vpc-lattice"]
+    for service in SERVICES:
+        (ingress,) = inputs_of(named(plan, SECURITY_GROUP, f"{service}-sg"))["ingress"]
+        assert ingress["prefixListIds"] == resolved_ids
 
 
 def test_roles_follow_the_contract_names(dev_plan: Plan) -> None:
