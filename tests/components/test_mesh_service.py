@@ -113,6 +113,31 @@ def test_container_environment_follows_the_contract(dev_plan: Plan) -> None:
     assert environment["LOG_LEVEL"] == "info"
 
 
+def test_container_environment_holds_nothing_beyond_the_contract(dev_plan: Plan) -> None:
+    """Each container gets the contract's variables and its catalog values, and nothing else."""
+    contract = {
+        "LATTICEWORK_SERVICE_NAME",
+        "LATTICEWORK_ENVIRONMENT",
+        "LATTICEWORK_POLICY_STORE_ID",
+        "LATTICEWORK_PEP_MODE",
+        "LATTICEWORK_BEHIND_LATTICE",
+        "LATTICEWORK_CALLER_ROLES",
+        "AWS_REGION",
+    }
+    expected = {
+        "orders": contract
+        | {"LATTICEWORK_SERVICE_PAYMENTS_URL", "LATTICEWORK_SERVICE_INVENTORY_URL"}
+        | {"LOG_LEVEL", "ORDER_CURRENCY"},
+        "payments": contract
+        | {"LATTICEWORK_SECRET_DATABASE_ARN", "LATTICEWORK_SECRET_PSP_API_KEY_ARN"}
+        | {"LOG_LEVEL", "PSP_BASE_URL"},
+        "inventory": contract | {"LOG_LEVEL"},
+    }
+
+    for service, names in expected.items():
+        assert set(container_environment(dev_plan, service)) == names, service
+
+
 def test_callers_get_their_peers_lattice_urls(dev_plan: Plan) -> None:
     """orders gets https:// plus each peer's Lattice DNS name; peers get no URLs they don't use."""
     orders = container_environment(dev_plan, "orders")
