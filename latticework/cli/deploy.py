@@ -8,7 +8,8 @@ summary (changes, policy findings, outputs with secrets masked) goes to standard
 text or, with `--format json`, one JSON document.
 
 Failures exit with their own code and one line: policy violation 1, program error 3, stack
-locked 4, missing pulumi CLI 5, missing credentials 6 (see `latticework.errors`).
+locked 4, missing pulumi CLI 5, missing credentials 6 (see `latticework.errors`); `drift
+--exit-code` exits 1 when it finds drift.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from latticework.engine import (
     ProgressListener,
     StackOutput,
 )
-from latticework.errors import PolicyViolationError, UsageError
+from latticework.errors import ExitCode, LatticeworkError, PolicyViolationError, UsageError
 
 OutputFormat = Literal["text", "json"]
 OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("text", "json")
@@ -204,10 +205,27 @@ def refresh_command(
     _report(result, output_format)
 
 
+class DriftFoundError(LatticeworkError):
+    """`drift --exit-code` found resources changed outside Pulumi."""
+
+    # 1, as `git diff --exit-code`: a difference was found; failures keep their own codes.
+    exit_code = ExitCode.POLICY_VIOLATION
+
+
 @click.command(name="drift")
 @_common_options
+@click.option(
+    "--exit-code",
+    "fail_on_drift",
+    is_flag=True,
+    help="Exit 1 when drift is found (for CI), after printing it as usual.",
+)
 def drift_command(
-    env: str, backend_url: str | None, output_format: OutputFormat, project_dir: Path | None
+    env: str,
+    backend_url: str | None,
+    output_format: OutputFormat,
+    project_dir: Path | None,
+    fail_on_drift: bool,
 ) -> None:
     """Show what changed in the cloud outside Pulumi, without changing the state."""
     result = _engine(project_dir, backend_url, output_format).drift(env)
@@ -215,14 +233,20 @@ def drift_command(
         document = result.to_json()
         document["drifted"] = len(result.changes)
         click.echo(json.dumps(document, indent=2, sort_keys=True, default=str))
-        return
-
-    if not result.changes:
+    elif not result.changes:
         click.echo(f"no drift in {env}")
-        return
-    click.echo(f"drift in {env} ({len(result.changes)} resource(s)):")
-    for change in result.changes:
-        click.echo(f"  {change.operation}: {change.resource_type} {change.name}")
+    else:
+        click.echo(f"drift in {env} ({len(result.changes)} resource(s)):")
+        for change in result.changes:
+            click.echo(f"  {change.operation}: {change.resource_type} {change.name}")
+
+    if fail_on_drift and result.changes:
+        message = (
+            f"drift in {env}: {len(result.changes)} resource(s) changed outside Pulumi. "
+            f"Run `latticework refresh --env {env}` to accept the cloud's state, or "
+            f"`latticework up --env {env}` to restore the program's"
+        )
+        raise DriftFoundError(message)
 
 
 @click.command(name="outputs")
@@ -254,6 +278,7 @@ command = preview_command
 
 __all__ = [
     "OUTPUT_FORMATS",
+    "DriftFoundError",
     "command",
     "commands",
     "make_engine",

@@ -589,3 +589,82 @@ def test_too_old_pulumi_cli_exits_5_with_the_version(
     line = _one_error_line(result)
     assert "your current CLI version is 3.0.0" in line
     assert "get.pulumi.com" in line
+
+
+def _drift_log(tmp_path: Path, *, drifted: bool) -> dict[str, str]:
+    """A refresh preview's event log: the service changed outside Pulumi, or unchanged."""
+    resource_type = "aws:vpclattice/service:Service"
+    old = {"type": resource_type, "urn": SERVICE_URN, "outputs": {"authType": "AWS_IAM"}}
+    new = {**old, "outputs": {"authType": "NONE" if drifted else "AWS_IAM"}}
+    metadata = {"op": "refresh", "urn": SERVICE_URN, "type": resource_type, "provider": ""}
+    lines = [
+        json.dumps(
+            {
+                "sequence": 1,
+                "timestamp": 1,
+                "resourcePreEvent": {"metadata": {**metadata, "old": old}},
+            }
+        ),
+        json.dumps(
+            {
+                "sequence": 2,
+                "timestamp": 1,
+                "resOutputsEvent": {"metadata": {**metadata, "old": old, "new": new}},
+            }
+        ),
+        json.dumps(
+            {
+                "sequence": 3,
+                "timestamp": 1,
+                "summaryEvent": {
+                    "resourceChanges": {"update" if drifted else "same": 1},
+                    "PolicyPacks": {},
+                },
+            }
+        ),
+    ]
+    events = tmp_path / "drift-events.jsonl"
+    events.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return {
+        "FAKE_PULUMI_EVENTS": str(events),
+        "FAKE_PULUMI_VERSION": "3.200.0",
+        "FAKE_PULUMI_EXIT": "0",
+    }
+
+
+@pytest.mark.parametrize(
+    ("drifted", "flags", "exit_code"),
+    [
+        (True, [], 0),
+        (True, ["--exit-code"], 1),
+        (False, ["--exit-code"], 0),
+        (True, ["--exit-code", "--format", "json"], 1),
+    ],
+)
+def test_drift_lists_changed_resources_and_exit_code_flags_drift(
+    project: Path,
+    fake_bin: Path,
+    calls_log: Path,
+    tmp_path: Path,
+    drifted: bool,
+    flags: list[str],
+    exit_code: int,
+) -> None:
+    """drift lists what changed outside Pulumi; with --exit-code, drift found exits 1 for CI."""
+    result = _invoke(
+        ["drift", "--env", "dev", *flags],
+        project=project,
+        path=fake_bin,
+        calls_log=calls_log,
+        extra_env=_drift_log(tmp_path, drifted=drifted),
+    )
+
+    assert result.exit_code == exit_code, result.output
+    if "json" in flags:
+        assert json.loads(result.stdout)["drifted"] == 1
+    elif drifted:
+        assert "update: aws:vpclattice/service:Service orders-lattice-service" in result.stdout
+    else:
+        assert result.stdout == "no drift in dev\n"
+    refresh_call = next(c["args"] for c in _calls(calls_log) if c["args"][0] == "refresh")
+    assert "--preview-only" in refresh_call
