@@ -454,13 +454,15 @@ def _read_cedar_dir(
             if policy is not None:
                 policies.append(policy)
         if trailing_line is not None:
+            trailing_text = "".join(source.splitlines(keepends=True)[trailing_line - 1 :])
+            declared_id = _DECLARED_ID.search(trailing_text)
             problems.append(
                 AuthzProblem(
                     file,
                     trailing_line,
-                    None,
+                    declared_id.group(1) if declared_id else None,
                     "text after the last policy does not end with ';'",
-                    "End every policy with ';'.",
+                    "End every policy with ';' and close every string with '\"'.",
                 )
             )
     return policies

@@ -537,3 +537,13 @@ def test_file_that_would_be_skipped_is_a_problem(tmp_path: Path, relative: str) 
 
     assert problem.file == authz / relative.split("/")[0] / relative.split("/")[1]
     assert "*.cedar" in problem.message
+
+
+def test_unterminated_last_policy_names_its_id(tmp_path: Path) -> None:
+    """A last policy missing its ';' (or with an unterminated string) is named by its @id."""
+    authz = make_authz(tmp_path, GOOD + '\n@id("b-open")\npermit (principal, action, resource)\n')
+
+    problem = only_problem(authz)
+
+    assert (problem.line, problem.policy_id) == (8, "b-open")
+    assert "does not end with ';'" in problem.message
