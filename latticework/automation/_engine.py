@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 from pulumi import automation as auto
 
@@ -236,7 +237,10 @@ class AutomationEngine:
             secrets_provider = "passphrase"
             env_vars.update(self._passphrase_variables(environment))
         if backend_url.startswith("file://"):
-            Path(backend_url.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+            # The file backend needs its directory to exist; pulumi opens it, not creates it.
+            _file_backend_dir(backend_url, self._settings.project_dir).mkdir(
+                parents=True, exist_ok=True
+            )
 
         options = auto.LocalWorkspaceOptions(env_vars=env_vars, secrets_provider=secrets_provider)
         logger.debug("stack %s on a %s backend", environment, backend_url.split("://")[0])
@@ -314,6 +318,19 @@ def _command_output(error: auto.errors.CommandError) -> CliOutput:
     if not (found_stderr and found_stdout):
         return CliOutput(stderr=text)
     return CliOutput(stdout=stdout, stderr=stderr)
+
+
+def _file_backend_dir(backend_url: str, project_dir: Path) -> Path:
+    """The directory of a `file://` backend, read as the pulumi CLI reads it.
+
+    The CLI takes the text after `file://` up to `?`, expands a leading `~` to the home
+    directory and resolves a relative path against its working directory (the project);
+    the blob store then percent-decodes it (`%20` is a space).
+    """
+    location = unquote(backend_url.removeprefix("file://").split("?", 1)[0])
+    if location == "~" or location.startswith("~/"):
+        return Path.home() / location[2:]
+    return project_dir / location
 
 
 def _stack_outputs(outputs: Mapping[str, auto.OutputValue]) -> dict[str, StackOutput]:

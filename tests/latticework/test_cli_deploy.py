@@ -668,3 +668,33 @@ def test_drift_lists_changed_resources_and_exit_code_flags_drift(
         assert result.stdout == "no drift in dev\n"
     refresh_call = next(c["args"] for c in _calls(calls_log) if c["args"][0] == "refresh")
     assert "--preview-only" in refresh_call
+
+
+def test_file_backend_directory_is_made_where_pulumi_looks(
+    tmp_path: Path, fake_bin: Path, calls_log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """file://~ is the home directory, a relative path is under the project, %20 a space."""
+    project_dir = tmp_path / "my project"
+    shutil.copytree(PROJECT_DIR / "stacks", project_dir / "stacks")
+    shutil.copy2(PROJECT_DIR / "Pulumi.yaml", project_dir / "Pulumi.yaml")
+    home = tmp_path / "home"
+    home.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    for backend in ("file://~/lw-state", "file://relative-state", None):
+        backend_args = ["--backend-url", backend] if backend else []
+        _invoke(
+            ["outputs", "--env", "dev", *backend_args],
+            project=project_dir,
+            path=fake_bin,
+            calls_log=calls_log,
+            extra_env={"HOME": str(home)},
+        )
+
+    assert (home / "lw-state").is_dir()
+    assert (project_dir / "relative-state").is_dir()
+    assert (project_dir / ".latticework" / "state").is_dir()
+    assert list(elsewhere.iterdir()) == []
+    assert not (tmp_path / "my%20project").exists()
