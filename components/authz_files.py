@@ -590,6 +590,18 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
+def _duplicate_key_line(text: str) -> int:
+    """Line of the first repeated key in JSON `text` (JSON is YAML, whose parser keeps marks)."""
+    try:
+        yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.MarkedYAMLError as exc:
+        if exc.problem_mark is not None:
+            return int(exc.problem_mark.line) + 1
+    except yaml.YAMLError:
+        pass
+    return 1
+
+
 def _read_schema(path: Path, problems: list[AuthzProblem]) -> str | None:
     if not path.is_file():
         problems.append(
@@ -613,7 +625,8 @@ def _read_schema(path: Path, problems: list[AuthzProblem]) -> str | None:
         )
         return None
     except ValueError as exc:
-        problems.append(AuthzProblem(path, 1, None, str(exc), "Remove the duplicate keys."))
+        line = _duplicate_key_line(text)
+        problems.append(AuthzProblem(path, line, None, str(exc), "Remove the duplicate keys."))
         return None
 
     if not isinstance(document, dict) or set(document) != {NAMESPACE}:

@@ -547,3 +547,17 @@ def test_unterminated_last_policy_names_its_id(tmp_path: Path) -> None:
 
     assert (problem.line, problem.policy_id) == (8, "b-open")
     assert "does not end with ';'" in problem.message
+
+
+def test_schema_duplicate_key_names_its_line(tmp_path: Path) -> None:
+    """A key given twice in schema.json is reported at the second occurrence's line."""
+    text = json.dumps(SCHEMA, indent=2).replace(
+        '"UserGroup": {},', '"UserGroup": {},\n      "UserGroup": {},'
+    )
+    line = text.splitlines().index('      "UserGroup": {},', 0) + 2
+    authz = make_authz(tmp_path, schema=text)
+
+    problem = only_problem(authz)
+
+    assert (problem.file, problem.line) == (authz / "schema.json", line)
+    assert "duplicate keys ['UserGroup']" in problem.message
