@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -220,6 +221,13 @@ class AutomationEngine:
             if Path(str(exc.filename or "")).name != "pulumi":
                 raise
             message = f"the pulumi CLI could not be started: {INSTALL_HINT}"
+            raise MissingPulumiCliError(message) from exc
+        except subprocess.CalledProcessError as exc:
+            # Only LocalWorkspace's `pulumi version` runs this way; a broken CLI lands here.
+            message = (
+                f"the pulumi CLI on PATH is not usable: `pulumi version` exited "
+                f"{exc.returncode}. To reinstall it: {INSTALL_HINT}"
+            )
             raise MissingPulumiCliError(message) from exc
         except auto.errors.InvalidVersionError as exc:
             message = (

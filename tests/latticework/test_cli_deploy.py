@@ -698,3 +698,23 @@ def test_file_backend_directory_is_made_where_pulumi_looks(
     assert (project_dir / ".latticework" / "state").is_dir()
     assert list(elsewhere.iterdir()) == []
     assert not (tmp_path / "my%20project").exists()
+
+
+def test_pulumi_cli_that_cannot_report_its_version_exits_5(
+    project: Path, tmp_path: Path, calls_log: Path
+) -> None:
+    """A broken pulumi on PATH (its `version` fails) exits 5 with how to reinstall, no traceback."""
+    bin_dir = tmp_path / "broken"
+    bin_dir.mkdir()
+    broken = bin_dir / "pulumi"
+    broken.write_text(f"#!{sys.executable}\nimport sys\nsys.exit(2)\n", encoding="utf-8")
+    broken.chmod(0o755)
+
+    result = _invoke(
+        ["preview", "--env", "dev"], project=project, path=bin_dir, calls_log=calls_log
+    )
+
+    assert result.exit_code == ExitCode.MISSING_PULUMI_CLI
+    line = _one_error_line(result)
+    assert "`pulumi version` exited 2" in line
+    assert "get.pulumi.com" in line
