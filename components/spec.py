@@ -283,18 +283,40 @@ class RouteSpec(_Model):
         return self
 
 
+# A Docker image reference: [registry[:port]/]path[:tag][@sha256:digest]; no credentials.
+_IMAGE_REFERENCE = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::\d{1,5})?/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?P<tag>:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?P<digest>@sha256:[0-9a-f]{64})?"
+)
+
+
+def _image_reference(value: str) -> str:
+    """A pullable image reference pinned by tag or digest, carrying nothing secret."""
+    expected = "a container image reference with a tag or digest, e.g. public.ecr.aws/org/name:1.0"
+    match = _IMAGE_REFERENCE.fullmatch(value)
+    if match is None or len(value) > 255 or not (match["tag"] or match["digest"]):
+        raise _spec_error(
+            expected,
+            _describe(value),
+            "Give registry/repository:tag or @sha256:<digest>; registry credentials go to ECS, "
+            "not into the reference.",
+        )
+    secret_kind = _secret_kind("", value)
+    if secret_kind is not None:
+        raise _spec_error(
+            expected,
+            secret_kind,
+            "Use a plain version tag; a token in the reference would be shown in every plan.",
+        )
+    return value
+
+
 class ServiceSpec(_Model):
     """One microservice of the catalog."""
 
     name: ServiceName
-    image: Annotated[
-        StrictStr,
-        _pattern(
-            r"[a-z0-9][A-Za-z0-9._/:@-]{0,254}",
-            "a container image reference such as public.ecr.aws/org/name:1.0.0",
-            "Give the full image reference with a tag or digest.",
-        ),
-    ]
+    image: Annotated[StrictStr, AfterValidator(_image_reference)]
     port: Port
     cpu: StrictInt
     memory: StrictInt

@@ -251,6 +251,19 @@ BAD_CATALOGS = [
         "no '--'",
     ),
     BadInput(
+        "image-without-tag",
+        _on_service("orders", "image", "public.ecr.aws/latticework/orders"),
+        "services[orders].image",
+        "a container image reference with a tag or digest",
+        "the string 'public.ecr.aws/latticework/orders'",
+    ),
+    BadInput(
+        "image-with-credentials",
+        _on_service("orders", "image", "deploy:hunter2@registry.example.com/orders:1.0"),
+        "services[orders].image",
+        "a container image reference with a tag or digest",
+    ),
+    BadInput(
         "health-path-relative",
         _on_service("orders", "healthCheckPath", "health"),
         "services[orders].healthCheckPath",
@@ -442,6 +455,42 @@ def test_wrong_type_never_echoes_a_secret_looking_value(tmp_path: Path) -> None:
 
     assert "AKIA" not in str(raised.value)
     assert "a string of 20 characters" in raised.value.found
+
+
+def test_secret_looking_image_tag_is_rejected_without_echo(tmp_path: Path) -> None:
+    """An image reference carrying a token is refused like an environment value, unrepeated."""
+    token = "ghp_" + "Z7qW3rT5yU8iOp2LkJ9hG4fD1sA6xC0vB3nM"
+    document = sample_catalog()
+    _on_service("orders", "image", f"ghcr.io/latticework/orders:{token}")(document)
+    path = write_yaml(tmp_path / "services.yaml", document)
+
+    with pytest.raises(SpecError) as raised:
+        load_catalog(path)
+
+    assert raised.value.key_path == "services[orders].image"
+    assert "token" in raised.value.found
+    assert token not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "nginx:1.27",
+        "localhost:5000/orders:1.0.0",
+        "111122223333.dkr.ecr.eu-west-1.amazonaws.com/team/orders:1.2.3",
+        "public.ecr.aws/latticework/orders@sha256:" + "a" * 64,
+        "ghcr.io/latticework/orders:1.0.0@sha256:" + "0" * 64,
+    ],
+)
+def test_image_references_with_tag_or_digest_are_accepted(image: str, tmp_path: Path) -> None:
+    """Registry hosts with ports, ECR repositories, tags and digests all pass."""
+    document = sample_catalog()
+    _on_service("orders", "image", image)(document)
+    path = write_yaml(tmp_path / "services.yaml", document)
+
+    catalog = load_catalog(path)
+
+    assert catalog.service("orders").image == image
 
 
 def test_plain_references_in_environment_are_accepted(tmp_path: Path) -> None:
