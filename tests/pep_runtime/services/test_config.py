@@ -8,6 +8,7 @@ import re
 import pytest
 from botocore.credentials import Credentials
 from pep_runtime.services import (
+    AsyncServiceClient,
     ServiceClient,
     ServiceConfigError,
     ServiceCredentialsError,
@@ -130,6 +131,25 @@ def test_only_paths_relative_to_the_service_are_sent(
         pytest.raises(ServiceConfigError, match="must be relative"),
     ):
         orders.get(path)
+
+    assert lattice.seen == []
+
+
+@pytest.mark.parametrize("path", ["/orders/4\r\nx-evil: 1", "/orders/\x00"])
+async def test_a_path_with_control_characters_is_a_config_error(
+    lattice: LatticeStub, credentials: Credentials, path: str
+) -> None:
+    """A path httpx cannot put in a request line fails as ServiceConfigError, sync and async."""
+    sync_client = ServiceClient("orders", lattice.base_url, region=REGION, credentials=credentials)
+    async_client = AsyncServiceClient(
+        "orders", lattice.base_url, region=REGION, credentials=credentials
+    )
+
+    with sync_client, pytest.raises(ServiceConfigError, match="not a valid URL path"):
+        sync_client.get(path)
+    async with async_client:
+        with pytest.raises(ServiceConfigError, match="not a valid URL path"):
+            await async_client.get(path)
 
     assert lattice.seen == []
 

@@ -161,15 +161,27 @@ class _ServiceClientBase:
             raise ServiceConfigError(message, service=service, variable="AWS_REGION")
         return found
 
-    def _check_path(self, path: str) -> None:
-        if path.startswith("/") and not path.startswith("//"):
-            return
+    def _build_request(
+        self,
+        http: httpx.Client | httpx.AsyncClient,
+        method: str,
+        path: str,
+        **options: Any,
+    ) -> httpx.Request:
+        """The request for `path`, refused before anything is signed if it is not a path."""
+        if not path.startswith("/") or path.startswith("//"):
+            message = (
+                f"call to {self.service!r}: path must be relative to the service and start "
+                f"with '/', found {path!r}; the host comes from "
+                f"{environment_variable(self.service)}"
+            )
+            raise ServiceConfigError(message, service=self.service)
 
-        message = (
-            f"call to {self.service!r}: path must be relative to the service and start with "
-            f"'/', found {path!r}; the host comes from {environment_variable(self.service)}"
-        )
-        raise ServiceConfigError(message, service=self.service)
+        try:
+            return http.build_request(method, path, **options)
+        except httpx.InvalidURL as exc:
+            message = f"call to {self.service!r}: {path!r} is not a valid URL path ({exc})"
+            raise ServiceConfigError(message, service=self.service) from exc
 
     def _request_headers(
         self, headers: Mapping[str, str] | None, request_id: str | None
@@ -318,8 +330,8 @@ class ServiceClient(_ServiceClientBase):
 
         `idempotent` overrides the method's nature (True for a POST with an idempotency key).
         """
-        self._check_path(path)
-        request = self._http.build_request(
+        request = self._build_request(
+            self._http,
             method,
             path,
             params=params,
@@ -435,8 +447,8 @@ class AsyncServiceClient(_ServiceClientBase):
 
         `idempotent` overrides the method's nature (True for a POST with an idempotency key).
         """
-        self._check_path(path)
-        request = self._http.build_request(
+        request = self._build_request(
+            self._http,
             method,
             path,
             params=params,
