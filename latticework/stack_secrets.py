@@ -25,6 +25,8 @@ from latticework.findings import MANDATORY, Finding, PolicyInfo, PolicyReport
 #: The id of this check in reports (SARIF rule id, JUnit test name).
 CHECK_NAME = "stack-secrets-encrypted"
 CHECK_DESCRIPTION = "Secrets in stacks/Pulumi.*.yaml are `secure:` values, never plaintext."
+#: The finding kind of a stack file that cannot be read, so cannot be checked.
+UNREADABLE_KIND = "unreadable-stack-file"
 _SECURE_KEY = "secure"
 # NOTE: the keys of the pack's enforcement map are policy names (`secret-rotation-required`),
 # not settings; their values are enforcement levels. Checking them as names would flag every
@@ -44,6 +46,12 @@ class StackSecretFinding:
     @property
     def message(self) -> str:
         """One line: the file, the key path, what was found and the fix."""
+        if self.kind == UNREADABLE_KIND:
+            return (
+                f"{self.file}: expected a Pulumi stack file with a `config:` map, found "
+                f"{self.description}, so it cannot be checked for plaintext secrets. Fix the "
+                "file (`pulumi config` rewrites it cleanly)"
+            )
         return (
             f"{self.file}: config.{self.key_path}: expected a `secure:` value, found "
             f"{self.description}. Remove it from the file and run `pulumi config set --secret "
@@ -54,16 +62,14 @@ class StackSecretFinding:
 def find_plaintext_secrets(stacks_dir: Path) -> tuple[StackSecretFinding, ...]:
     """Every plaintext secret in `stacks_dir/Pulumi.*.yaml`, files in name order.
 
-    A file that is not valid YAML is skipped here: the spec loader reports it with its line.
+    A file that cannot be read as a stack file is a finding too (fail closed): `check --env
+    dev` never loads prod's file, so the spec loader would not report it.
     """
     findings: list[StackSecretFinding] = []
     for stack_file in sorted(stacks_dir.glob("Pulumi.*.yaml")):
-        try:
-            document = yaml.safe_load(stack_file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            continue
-        config = document.get("config") if isinstance(document, Mapping) else None
-        if not isinstance(config, Mapping):
+        config, problem = _read_config(stack_file)
+        if problem:
+            findings.append(StackSecretFinding(stack_file, "", UNREADABLE_KIND, problem))
             continue
 
         for key_path, match in _walk(config, ()):
@@ -76,6 +82,31 @@ def find_plaintext_secrets(stacks_dir: Path) -> tuple[StackSecretFinding, ...]:
                 )
             )
     return tuple(findings)
+
+
+def _read_config(stack_file: Path) -> tuple[Mapping[Any, Any], str]:
+    """The file's `config` map, or a description of why it cannot be read (never its text)."""
+    try:
+        document = yaml.safe_load(stack_file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        return {}, "a file that is not UTF-8 text"
+    except OSError as exc:
+        return {}, f"a file that cannot be read ({exc.strerror})"
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        return {}, f"a file that is not valid YAML{where}"
+
+    if document is None:
+        return {}, ""
+    if not isinstance(document, Mapping):
+        return {}, "a file whose top level is not a map"
+    config = document.get("config")
+    if config is None:
+        return {}, ""
+    if not isinstance(config, Mapping):
+        return {}, "a config that is not a map of keys to values"
+    return config, ""
 
 
 def with_stack_secrets(report: PolicyReport, stacks_dir: Path) -> PolicyReport:
@@ -91,7 +122,11 @@ def with_stack_secrets(report: PolicyReport, stacks_dir: Path) -> PolicyReport:
             message=finding.message,
             urn=None,
             resource_type=None,
-            resource_name=f"{finding.file.name}:config.{finding.key_path}",
+            resource_name=(
+                f"{finding.file.name}:config.{finding.key_path}"
+                if finding.key_path
+                else finding.file.name
+            ),
         )
         for finding in find_plaintext_secrets(stacks_dir)
     )
@@ -131,6 +166,7 @@ def _walk(
 __all__ = [
     "CHECK_DESCRIPTION",
     "CHECK_NAME",
+    "UNREADABLE_KIND",
     "StackSecretFinding",
     "find_plaintext_secrets",
     "with_stack_secrets",

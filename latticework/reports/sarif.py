@@ -75,11 +75,15 @@ class SourceLocator:
         return self._stack
 
     def _stack_file_key(self, name: str) -> SourceLine | None:
-        # Findings about a stack file itself are named `<file>:config.<key path>`.
+        # Findings about a stack file itself are named `<file>:config.<key path>`, or
+        # `<file>` alone when the file cannot be read.
         file_name, separator, key_path = name.partition(":config.")
         stack_file = self._stacks_dir / file_name
-        if not separator or "/" in file_name or not stack_file.is_file():
+        is_stack_file = file_name.startswith("Pulumi.") and file_name.endswith(".yaml")
+        if not is_stack_file or "/" in file_name or not stack_file.is_file():
             return None
+        if not separator:
+            return SourceLine(_relative(stack_file, self._root), 1)
 
         last_key = re.escape(key_path.split(".")[-1].split("[")[0])
         line = _first_line(stack_file, re.compile(rf"^\s*-?\s*[\"']?{last_key}[\"']?\s*:"))

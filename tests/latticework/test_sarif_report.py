@@ -355,3 +355,22 @@ def test_a_catalog_outside_the_repository_is_an_absolute_uri_with_no_base(tmp_pa
     catalog, stack = (result["locations"][0]["physicalLocation"] for result in results)
     assert catalog["artifactLocation"] == {"uri": outside.resolve().as_uri()}
     assert stack["artifactLocation"] == {"uri": "stacks/Pulumi.dev.yaml", "uriBaseId": "%SRCROOT%"}
+
+
+def test_an_unreadable_stack_file_finding_points_at_that_file(
+    locator: SourceLocator, tmp_path: Path
+) -> None:
+    """A finding named after a stack file alone (it cannot be read) points at its first line."""
+    (tmp_path / "stacks" / "Pulumi.prod.yaml").write_text("config: [unclosed\n")
+    finding = Finding(
+        policy="stack-secrets-encrypted",
+        enforcement=MANDATORY,
+        message="Pulumi.prod.yaml: expected a Pulumi stack file, found a file that is not YAML.",
+        urn=None,
+        resource_type=None,
+        resource_name="Pulumi.prod.yaml",
+    )
+
+    source = locator.locate(finding)
+
+    assert (source.uri, source.line) == ("stacks/Pulumi.prod.yaml", 1)

@@ -105,12 +105,44 @@ def test_every_stack_file_is_checked_in_name_order(tmp_path: Path) -> None:
     ]
 
 
-def test_services_file_and_broken_yaml_are_left_to_the_spec_loader(tmp_path: Path) -> None:
-    """Only Pulumi.*.yaml files are read, and unparsable ones are left to the spec loader."""
-    stacks = _stack(tmp_path, "config: [unclosed\n")
+def test_only_stack_files_are_read(tmp_path: Path) -> None:
+    """The catalog (services.yaml) is not a stack file and is left to the spec loader."""
+    stacks = _stack(tmp_path, "config:\n  aws:region: eu-west-1\n")
     (stacks / "services.yaml").write_text(f"password: {PLAIN_PASSWORD}\n", encoding="utf-8")
 
     assert find_plaintext_secrets(stacks) == ()
+
+
+@pytest.mark.parametrize(
+    ("body", "found"),
+    [
+        (
+            f"config: [unclosed\n  aws:secretKey: {PLAIN_PASSWORD}\n",
+            "a file that is not valid YAML",
+        ),
+        ("config:\n  - aws:secretKey\n", "a config that is not a map of keys to values"),
+        (b"config:\n  aws:region: \xff\n", "a file that is not UTF-8 text"),
+    ],
+)
+def test_an_unreadable_stack_file_is_a_finding_not_a_pass(
+    tmp_path: Path, body: str | bytes, found: str
+) -> None:
+    """`check --env dev` never loads prod's file, so an unreadable one must not pass unchecked."""
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    prod = stacks / "Pulumi.prod.yaml"
+    if isinstance(body, bytes):
+        prod.write_bytes(body)
+    else:
+        prod.write_text(body, encoding="utf-8")
+
+    (finding,) = find_plaintext_secrets(stacks)
+
+    assert finding.file == prod
+    assert finding.kind == "unreadable-stack-file"
+    assert found in finding.message
+    assert "cannot be checked for plaintext secrets" in finding.message
+    assert PLAIN_PASSWORD not in finding.message
 
 
 @pytest.fixture
