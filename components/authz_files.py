@@ -45,6 +45,11 @@ TESTS_DIR = "tests"
 _POLICY_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _BACKTICKED = re.compile(r"`([^`]+)`")
 _DECLARED_ID = re.compile(r'@id\(\s*"([^"]*)"\s*\)')
+# An entity type or action written without a namespace, as the validator names it.
+_UNQUALIFIED_NAME = re.compile(
+    r'unrecognized (?:entity type|action) `(?P<name>\w+|Action::"[^`]*)`'
+)
+_OPTIONAL_ATTRIBUTE = re.compile(r"optional attribute `(?P<attribute>\w+)`")
 _ANNOTATION = re.compile(r'@\w+\s*(?:\(\s*"(?:\\.|[^"\\])*"\s*\))?')
 
 
@@ -720,6 +725,27 @@ def _fix_for(message: str, default: str = "Make the policy and authz/schema.json
     return default
 
 
+def _fix_for_policy(message: str, statement: str, declared_names: frozenset[str]) -> str:
+    """The fix for a validator message, made concrete with the policy's own names."""
+    unqualified = _UNQUALIFIED_NAME.search(message)
+    if unqualified is not None and f"{NAMESPACE}::{unqualified['name']}" in declared_names:
+        return (
+            f"Write {NAMESPACE}::{unqualified['name']}: every entity type and action is "
+            f"declared in namespace {NAMESPACE}."
+        )
+    optional = _OPTIONAL_ATTRIBUTE.search(message)
+    if optional is not None:
+        attribute = optional["attribute"]
+        access = re.search(rf"([\w.]*\w)\.{attribute}(?!\w)", _code_only(statement))
+        if access is not None:
+            owner = access.group(1)
+            return (
+                f"Guard the access with `has`: `{owner} has {attribute} && "
+                f"{owner}.{attribute} ...`."
+            )
+    return _fix_for(message)
+
+
 def _line_of_name(text: str, message: str, default: int) -> int:
     """Line of `text` using the first backticked name in `message`, else `default`.
 
@@ -770,20 +796,22 @@ def validate_policy(
     schema: cedarpy.Schema,
     problems: list[AuthzProblem],
     declared_attributes: frozenset[str] | None = None,
+    declared_names: frozenset[str] = frozenset(),
 ) -> None:
     """Validate one policy or template against the schema, recording every error.
 
     `declared_attributes` (every attribute name the schema declares anywhere) also catches
     `has` tests of undeclared attributes: Cedar's validator accepts them because `has` is
     then simply false, so a renamed attribute would silently switch a policy off.
+    `declared_names` (the schema's entity types and action uids, namespaced) lets the fix
+    for a name written without its namespace give the exact name.
     """
     result = cedarpy.validate_policies(policy.statement, schema)
     for error in result.errors:
         message = _clean_message(error.error)
         line = policy.line - 1 + _line_of_name(policy.statement, message, 1)
-        problems.append(
-            AuthzProblem(policy.file, line, policy.policy_id, message, _fix_for(message))
-        )
+        fix = _fix_for_policy(message, policy.statement, declared_names)
+        problems.append(AuthzProblem(policy.file, line, policy.policy_id, message, fix))
     if declared_attributes is None:
         return
 
@@ -989,8 +1017,11 @@ def inspect_authz(
 
     schema = cedarpy.Schema.from_json_str(schema_json)
     declared_attributes = schema_attribute_names(schema_json)
+    declared_names = schema_entity_types(schema_json) | {
+        f"{NAMESPACE}::Action::{json.dumps(action)}" for action in schema_actions(schema_json)
+    }
     for policy in (*policies, *templates):
-        validate_policy(policy, schema, problems, declared_attributes)
+        validate_policy(policy, schema, problems, declared_attributes, declared_names)
     _check_links(
         links,
         {template.policy_id: template for template in templates},

@@ -143,7 +143,7 @@ def test_namespace_mistake_is_reported(tmp_path: Path) -> None:
     problem = only_problem(authz)
 
     assert "unrecognized entity type `User`" in problem.message
-    assert "Latticework::<Type>" in problem.fix
+    assert problem.fix.startswith("Write Latticework::User:")
 
 
 def test_unknown_action_is_reported(tmp_path: Path) -> None:
@@ -173,7 +173,7 @@ def test_optional_attribute_without_has_is_reported(tmp_path: Path) -> None:
     problem = only_problem(authz)
 
     assert "optional attribute `email`" in problem.message
-    assert "`has`" in problem.fix
+    assert "`principal has email && principal.email" in problem.fix
 
 
 def test_optional_attribute_with_has_passes(tmp_path: Path) -> None:
@@ -561,3 +561,39 @@ def test_schema_duplicate_key_names_its_line(tmp_path: Path) -> None:
 
     assert (problem.file, problem.line) == (authz / "schema.json", line)
     assert "duplicate keys ['UserGroup']" in problem.message
+
+
+def test_unqualified_action_fix_names_the_namespaced_action(tmp_path: Path) -> None:
+    """`Action::"GetOrder"` without the namespace gets the exact namespaced name as its fix."""
+    authz = make_authz(tmp_path, GOOD.replace("Latticework::Action::", "Action::"))
+
+    problem = only_problem(authz)
+
+    assert problem.fix.startswith('Write Latticework::Action::"GetOrder":')
+
+
+def test_misspelled_unqualified_type_gets_the_general_fix(tmp_path: Path) -> None:
+    """A bare type that is not declared under the namespace either is not "corrected" to it."""
+    authz = make_authz(tmp_path, GOOD.replace("Latticework::User,", "Usr,"))
+
+    problem = only_problem(authz)
+
+    assert "Latticework::Usr" not in problem.fix
+    assert "Declare the type" in problem.fix
+
+
+def test_optional_attribute_fix_names_the_access_in_the_policy(tmp_path: Path) -> None:
+    """The `has` fix shows the guard for the very expression the policy reads."""
+    schema = json.loads(json.dumps(SCHEMA))
+    schema["Latticework"]["entityTypes"]["Order"] = {
+        "shape": {
+            "type": "Record",
+            "attributes": {"owner": {"type": "Entity", "name": "User", "required": False}},
+        }
+    }
+    authz = make_authz(tmp_path, with_condition("resource.owner == principal"), schema=schema)
+
+    problem = only_problem(authz)
+
+    assert "optional attribute `owner`" in problem.message
+    assert "`resource has owner && resource.owner" in problem.fix
