@@ -35,13 +35,7 @@ def with_refresh_on_auth_failure(
     except Exception as exc:
         if not is_auth_failure(exc):
             raise
-        logger.warning(
-            "authentication with secret %r (version %s) failed (%s); refreshing it and "
-            "retrying once",
-            name,
-            secret.version_id,
-            type(exc).__name__,
-        )
+        _warn_refreshing(name, secret, exc)
 
     refreshed = secrets.refresh(name)
     return operation(refreshed)
@@ -61,16 +55,19 @@ async def with_refresh_on_auth_failure_async(
     except Exception as exc:
         if not is_auth_failure(exc):
             raise
-        logger.warning(
-            "authentication with secret %r (version %s) failed (%s); refreshing it and "
-            "retrying once",
-            name,
-            secret.version_id,
-            type(exc).__name__,
-        )
+        _warn_refreshing(name, secret, exc)
 
     refreshed = await secrets.arefresh(name)
     return await operation(refreshed)
+
+
+def _warn_refreshing(name: str, secret: SecretValue, exc: Exception) -> None:
+    logger.warning(
+        "authentication with secret %r (version %s) failed (%s); refreshing it and retrying once",
+        name,
+        secret.version_id,
+        type(exc).__name__,
+    )
 
 
 __all__ = ["with_refresh_on_auth_failure", "with_refresh_on_auth_failure_async"]
