@@ -104,12 +104,23 @@ def _secret_kind(name: str, value: str) -> str | None:
     return None if match is None else match.description
 
 
-def _pattern(regex: str, expected: str, fix: str) -> AfterValidator:
+def _pattern(
+    regex: str, expected: str, fix: str, *, refuse_secrets: bool = False
+) -> AfterValidator:
+    """Check a string against `regex`; with `refuse_secrets`, also refuse credentials in it."""
     compiled = re.compile(regex)
 
     def check(value: str) -> str:
         if compiled.fullmatch(value) is None:
             raise _spec_error(expected, _describe(value), fix)
+
+        secret_kind = _secret_kind("", value) if refuse_secrets else None
+        if secret_kind is not None:
+            raise _spec_error(
+                expected + " without credentials",
+                secret_kind,
+                "Remove the credential; settings are shown in every plan.",
+            )
         return value
 
     return AfterValidator(check)
@@ -543,6 +554,7 @@ class IdentitySourceSettings(_Model):
                 r"https://[A-Za-z0-9.-]+(:\d+)?(/[^\s]*)?",
                 "an https:// OIDC issuer URL",
                 "Give the issuer URL exactly as it appears in its tokens.",
+                refuse_secrets=True,
             ),
         ]
         | None
@@ -585,6 +597,7 @@ class RolloutSettings(_Model):
                 r"https?://[^\s]+",
                 "an http(s) URL",
                 "Give a health URL that answers 2xx when the environment is healthy.",
+                refuse_secrets=True,
             ),
         ],
         ...,

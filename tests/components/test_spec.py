@@ -855,6 +855,39 @@ def test_encrypted_provider_config_is_accepted(tmp_path: Path) -> None:
     assert spec.env == "dev"
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "key_path"),
+    [
+        (
+            "rollout",
+            {"healthUrls": ["https://ops:Sup3rS3cret-pw@status.example.com/health"]},
+            "rollout.healthUrls[0]",
+        ),
+        (
+            "identitySource",
+            {"oidcIssuer": "https://login.example.com/?token=Sup3rS3cret-pw", "clientIds": ["a"]},
+            "identitySource.oidcIssuer",
+        ),
+    ],
+    ids=["health-url-password", "issuer-token"],
+)
+def test_url_settings_refuse_credentials_without_echo(
+    key: str, value: object, key_path: str, tmp_path: Path
+) -> None:
+    """A URL setting with a password or token in it is refused; plans would show it."""
+    stack = sample_stack("dev")
+    settings(stack)[key] = value
+    write_yaml(tmp_path / "Pulumi.dev.yaml", stack)
+    write_yaml(tmp_path / "services.yaml", sample_catalog())
+
+    with pytest.raises(SpecError) as raised:
+        load_spec("dev", stacks_dir=tmp_path)
+
+    assert raised.value.key_path == f"{_SETTINGS}.{key_path}"
+    assert "URL" in raised.value.found
+    assert "Sup3rS3cret" not in str(raised.value)
+
+
 def test_missing_stack_file_is_a_spec_error(tmp_path: Path) -> None:
     """Planning an environment without a stack file names the missing file."""
     with pytest.raises(SpecError) as raised:
