@@ -746,6 +746,18 @@ def _fix_for_policy(message: str, statement: str, declared_names: frozenset[str]
     return _fix_for(message)
 
 
+def _line_of_type_error(text: str, message: str) -> int:
+    """Line of `in` applied to a string, when that is the type error; else the first line.
+
+    The validator's type errors name no position; `in "..."` is the usual one.
+    """
+    if "unexpected type" in message and "saw String" in message:
+        found = re.search(r'(?<![\w.])in\s*"', _code_only(text))
+        if found is not None:
+            return text.count("\n", 0, found.start()) + 1
+    return 1
+
+
 def _line_of_name(text: str, message: str, default: int) -> int:
     """Line of `text` using the first backticked name in `message`, else `default`.
 
@@ -809,7 +821,13 @@ def validate_policy(
     result = cedarpy.validate_policies(policy.statement, schema)
     for error in result.errors:
         message = _clean_message(error.error)
-        line = policy.line - 1 + _line_of_name(policy.statement, message, 1)
+        line = (
+            policy.line
+            - 1
+            + _line_of_name(
+                policy.statement, message, _line_of_type_error(policy.statement, message)
+            )
+        )
         fix = _fix_for_policy(message, policy.statement, declared_names)
         problems.append(AuthzProblem(policy.file, line, policy.policy_id, message, fix))
     if declared_attributes is None:

@@ -228,6 +228,7 @@ def test_in_on_a_string_is_a_type_error(tmp_path: Path) -> None:
 
     assert "unexpected type" in problem.message
     assert "`in` takes an entity" in problem.fix
+    assert (problem.line, problem.policy_id) == (7, "users-read")
 
 
 def test_missing_id_is_reported(tmp_path: Path) -> None:
