@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from components.secret_patterns import SecretMatch, classify_variable
+from components.secret_patterns import SecretMatch, classify_variable, match_secret_value
 from latticework.findings import MANDATORY, Finding, PolicyInfo, PolicyReport
 
 #: The id of this check in reports (SARIF rule id, JUnit test name).
@@ -28,6 +28,7 @@ CHECK_DESCRIPTION = "Secrets in stacks/Pulumi.*.yaml are `secure:` values, never
 #: The finding kind of a stack file that cannot be read, so cannot be checked.
 UNREADABLE_KIND = "unreadable-stack-file"
 _SECURE_KEY = "secure"
+_HIDDEN_KEY = "<a key that looks like a credential>"
 # NOTE: the keys of the pack's enforcement map are policy names (`secret-rotation-required`),
 # not settings; their values are enforcement levels. Checking them as names would flag every
 # policy whose name mentions a secret.
@@ -144,6 +145,11 @@ def _walk(
             return
         children_named = path[-2:] not in _POLICY_NAME_MAPS
         for key, child in value.items():
+            key_match = match_secret_value(str(key))
+            if key_match is not None:
+                # The key is the secret: the key path must not repeat it.
+                yield (*path, _HIDDEN_KEY), key_match
+                continue
             yield from _walk(child, (*path, str(key)), named=children_named)
         return
 

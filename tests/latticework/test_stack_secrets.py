@@ -203,3 +203,14 @@ def test_check_rejects_a_plaintext_secret_in_any_stack_file(
     else:
         rule_ids = {finding["policy"] for finding in document["findings"]}
     assert CHECK_NAME in rule_ids
+
+
+def test_a_credential_used_as_a_key_is_found_and_not_repeated(tmp_path: Path) -> None:
+    """A key pasted as a YAML key is a finding whose key path hides that key."""
+    stacks = _stack(tmp_path, f"config:\n  latticework:extra:\n    {AWS_KEY_ID}: enabled\n")
+
+    (finding,) = find_plaintext_secrets(stacks)
+
+    assert finding.kind == "aws-access-key"
+    assert finding.key_path == "latticework:extra.<a key that looks like a credential>"
+    assert AWS_KEY_ID[:8] not in finding.message
