@@ -27,7 +27,6 @@ from latticework.cli.plan import ENVIRONMENTS, find_project_dir
 from latticework.engine import EngineResult, OfflineEngine
 from latticework.errors import LatticeworkError, UsageError
 from latticework.rollout import (
-    NO_COMMIT,
     STATE_FILE,
     GateReport,
     Rollout,
@@ -35,6 +34,7 @@ from latticework.rollout import (
     RolloutState,
     RolloutStateStore,
     rollout_identity,
+    short_commit,
 )
 
 OutputFormat = Literal["text", "json"]
@@ -231,13 +231,8 @@ def _finish(state: RolloutState, reports: list[GateReport], output_format: Outpu
         return
 
     kind = "offline rollout (gate 1 only)" if state.offline else "rollout"
-    click.echo(
-        f"{kind} of {', '.join(state.environments)} finished at {_short(state.identity.commit)}"
-    )
-
-
-def _short(commit: str) -> str:
-    return commit if commit == NO_COMMIT else commit[:12]
+    commit = short_commit(state.identity.commit)
+    click.echo(f"{kind} of {', '.join(state.environments)} finished at {commit}")
 
 
 __all__ = ["command", "select_environments"]

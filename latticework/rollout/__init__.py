@@ -9,6 +9,7 @@ from latticework.rollout._identity import (
     catalog_digest,
     current_commit,
     rollout_identity,
+    short_commit,
 )
 from latticework.rollout._runner import Approver, GateReport, Rollout, RolloutRequest
 from latticework.rollout._state import (
@@ -51,4 +52,5 @@ __all__ = [
     "missing_outputs",
     "protected_changes",
     "rollout_identity",
+    "short_commit",
 ]

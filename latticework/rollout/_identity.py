@@ -43,6 +43,11 @@ def current_commit(project_dir: Path) -> str:
     return completed.stdout.strip()
 
 
+def short_commit(commit: str) -> str:
+    """A commit as messages show it: its first 12 characters, or `NO_COMMIT` whole."""
+    return commit if commit == NO_COMMIT else commit[:12]
+
+
 def catalog_digest(stacks_dir: Path, environments: Iterable[str]) -> str:
     """SHA-256 over the service catalog and the stack file of each environment.
 
@@ -86,4 +91,10 @@ def rollout_identity(project_dir: Path, environments: Iterable[str]) -> RolloutI
     )
 
 
-__all__ = ["NO_COMMIT", "catalog_digest", "current_commit", "rollout_identity"]
+__all__ = [
+    "NO_COMMIT",
+    "catalog_digest",
+    "current_commit",
+    "rollout_identity",
+    "short_commit",
+]

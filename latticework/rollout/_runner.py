@@ -25,6 +25,7 @@ from components.errors import SpecError
 from components.spec import RolloutSettings
 from latticework.engine import Engine, EngineResult, StackOutput
 from latticework.errors import GateFailedError, LatticeworkError, PolicyViolationError, UsageError
+from latticework.rollout._identity import short_commit
 from latticework.rollout._state import (
     RolloutIdentity,
     RolloutState,
@@ -306,10 +307,10 @@ def _stop_on_mandatory(environment: str, step: Step, result: EngineResult) -> No
 def _refuse_changed_identity(saved: RolloutIdentity, current: RolloutIdentity) -> None:
     if saved.commit != current.commit:
         message = (
-            f"cannot resume: the rollout started at commit {saved.commit[:12]} but the "
-            f"checkout is at {current.commit[:12]}; the earlier environments were not deployed "
-            "from this commit. Check out the original commit to resume, or start a new rollout "
-            "without --resume"
+            f"cannot resume: the rollout started at commit {short_commit(saved.commit)} but "
+            f"the checkout is at {short_commit(current.commit)}; the earlier environments were "
+            "not deployed from this commit. Check out the original commit to resume, or start a "
+            "new rollout without --resume"
         )
         raise UsageError(message)
     if saved.catalog_digest != current.catalog_digest:

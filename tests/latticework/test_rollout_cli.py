@@ -119,6 +119,30 @@ def test_bad_arguments_are_usage_errors(
     assert message in result.stderr
 
 
+def test_environment_without_a_stack_file_is_a_usage_error(project: Path, tmp_path: Path) -> None:
+    """A known environment whose stack file is missing is refused, naming the file."""
+    (project / "stacks" / "Pulumi.staging.yaml").unlink()
+
+    result = _rollout(project, tmp_path, "--offline", "--to", "prod")
+
+    assert result.exit_code == ExitCode.USAGE
+    assert "Pulumi.staging.yaml" in result.stderr
+
+
+def test_resume_from_outside_git_names_both_origins_in_full(project: Path, tmp_path: Path) -> None:
+    """A rollout started in a git checkout, resumed outside one, names both without cutting."""
+    _rollout(project, tmp_path, "--to", "staging")
+    state_file = project / STATE_FILE
+    state = json.loads(state_file.read_text(encoding="utf-8"))
+    state["commit"] = "0123456789abcdef0123456789abcdef01234567"
+    state_file.write_text(json.dumps(state), encoding="utf-8")
+
+    result = _rollout(project, tmp_path, "--resume")
+
+    assert result.exit_code == ExitCode.USAGE
+    assert "commit 0123456789ab but the checkout is at (not a git checkout);" in result.stderr
+
+
 def _workflow_commands() -> list[list[str]]:
     workflow = yaml.safe_load(
         (PROJECT_DIR / ".github" / "workflows" / "latticework.yml").read_text(encoding="utf-8")
