@@ -66,6 +66,13 @@ def select_environments(
             env for env in ENVIRONMENTS if (stacks_dir / f"Pulumi.{env}.yaml").is_file()
         )
 
+    unknown = [env for env in selected if env not in ENVIRONMENTS]
+    if unknown:
+        message = (
+            f"--envs: expected environments among {', '.join(ENVIRONMENTS)}, found "
+            f"{', '.join(repr(env) for env in unknown)}"
+        )
+        raise UsageError(message)
     duplicates = sorted({env for env in selected if selected.count(env) > 1})
     if duplicates:
         message = f"--envs: expected each environment once, found {', '.join(duplicates)} twice"

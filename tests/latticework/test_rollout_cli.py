@@ -105,7 +105,7 @@ def test_resume_continues_at_the_failed_gate(project: Path, tmp_path: Path) -> N
     [
         (("--envs", "dev", "--to", "prod"), "found both"),
         (("--envs", "dev,dev"), "found dev twice"),
-        (("--envs", "dev,qa"), "Pulumi.qa.yaml"),
+        (("--envs", "dev,qa"), "expected environments among dev, staging, prod, found 'qa'"),
         (("--resume",), "nothing to resume"),
     ],
 )
