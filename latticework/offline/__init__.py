@@ -5,7 +5,11 @@ mock monitor, with outputs synthesised per resource type in real AWS formats, an
 `latticework.plan.Plan` of everything the program registered.
 """
 
-from latticework.offline._engine import SERVICES_FILE_CONFIG_KEY, plan_environment
+from latticework.offline._engine import (
+    SERVICES_FILE_CONFIG_KEY,
+    fewer_collections,
+    plan_environment,
+)
 from latticework.offline._identifiers import AwsLocation
 from latticework.offline._invokes import (
     UnansweredInvokeError,
@@ -22,6 +26,7 @@ __all__ = [
     "UnansweredInvokeError",
     "UnknownPrefixListError",
     "answered_tokens",
+    "fewer_collections",
     "plan_environment",
     "synthesised_types",
 ]

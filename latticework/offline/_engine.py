@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import gc
 import json
 import logging
 import os
@@ -58,6 +59,7 @@ SERVICES_FILE_CONFIG_KEY = "latticework:servicesFile"
 _PROGRAM_FILE = "__main__.py"
 _PROJECT_FILE = "Pulumi.yaml"
 _STACKS_DIR = "stacks"
+_YOUNG_GENERATION_THRESHOLD = 50_000
 _program_logger = logging.getLogger("latticework.offline.program")
 
 
@@ -97,10 +99,14 @@ def plan_environment(env: str, *, project_dir: Path, services_file: Path | None 
         config.reported[SERVICES_FILE_CONFIG_KEY] = str(services_file)
 
     location = AwsLocation.for_region(spec.region, spec.settings.account_id)
-    run = contextvars.copy_context().run(
-        _run_program, program, project=project, stack=env, config=config, location=location
-    )
-    return _build_plan(spec, project, config, location, run)
+    with fewer_collections():
+        run = contextvars.copy_context().run(
+            _run_program, program, project=project, stack=env, config=config, location=location
+        )
+        plan = _build_plan(spec, project, config, location, run)
+        # Drop the SDK's objects before the collection that ends the block.
+        del run
+    return plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +127,7 @@ def _run_program(
     # Runs inside a copied context: the SDK keeps its settings, root resource and config in
     # context variables, so each run starts clean and leaves the caller's context untouched.
     loop = asyncio.new_event_loop()
+    loop.set_exception_handler(_unretrieved_exception)
     asyncio.set_event_loop(loop)
     monitor = RecordingMonitor(OfflineMocks(location))
     engine = RecordingEngine(_program_logger)
@@ -138,15 +145,56 @@ def _run_program(
     except Exception as exc:
         raise ProgramError(_program_failure(program, exc)) from exc
     finally:
-        loop.run_until_complete(loop.shutdown_default_executor())
-        asyncio.set_event_loop(None)
-        loop.close()
+        _close(loop)
 
     return _Run(monitor, engine, stack_outputs)
 
 
+def _close(loop: asyncio.AbstractEventLoop) -> None:
+    # After a failure the SDK leaves registrations in flight; cancel them and let them finish,
+    # as asyncio.run does, so nothing is destroyed pending.
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.run_until_complete(loop.shutdown_default_executor())
+    asyncio.set_event_loop(None)
+    loop.close()
+
+
+def _unretrieved_exception(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    # When the program fails, its first error becomes the ProgramError; the SDK's other
+    # futures that failed the same way are never awaited. They are not news to the user.
+    _program_logger.debug("after the program failed: %s", context.get("message"))
+
+
 def _execute(program: Path) -> None:
     runpy.run_path(str(program), run_name="__main__")
+
+
+@contextlib.contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Run the block with the cyclic garbage collector mostly out of the way.
+
+    The SDK allocates several Outputs, futures and tasks per property and keeps them alive
+    until the program ends, so under CPython's default thresholds the collector re-scans a
+    growing heap again and again: about half of a plan's time. Inside the block, objects
+    that existed before it (the imported SDKs) are frozen out of collection and the youngest
+    generation is collected every 50,000 allocations instead of 700. On the way out, one
+    collection frees the block's cyclic garbage while the older heap is still frozen (so it
+    is not scanned again), then the thresholds and the frozen objects are restored.
+    """
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(_YOUNG_GENERATION_THRESHOLD, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.collect()
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 @contextlib.contextmanager
@@ -188,7 +236,8 @@ def _json_value(value: Any) -> JsonValue:
 
 
 def _program_failure(program: Path, exc: BaseException) -> str:
-    message = str(exc).strip() or type(exc).__name__
+    detail = str(exc).strip()
+    message = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
     return f"{program}: the program failed: {message}"
 
 
@@ -305,4 +354,4 @@ def _services(spec: StackSpec) -> tuple[PlannedService, ...]:
     )
 
 
-__all__ = ["SERVICES_FILE_CONFIG_KEY", "plan_environment"]
+__all__ = ["SERVICES_FILE_CONFIG_KEY", "fewer_collections", "plan_environment"]

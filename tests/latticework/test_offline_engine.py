@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import shutil
 import textwrap
@@ -313,3 +314,34 @@ def test_a_lookup_by_arn_finds_the_resource_not_one_whose_id_is_that_arn(
     [logs] = plan.of_type("aws:vpclattice/accessLogSubscription:AccessLogSubscription")
     assert logs.outputs["resourceId"] == network.id
     assert logs.outputs["resourceArn"] == network.outputs["arn"]
+
+
+def test_a_program_failing_mid_run_leaves_no_asyncio_noise(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Registrations in flight when the program fails end quietly: no asyncio error logs."""
+    project = _project(
+        tmp_path,
+        textwrap.dedent(
+            """
+            import pulumi_aws as aws
+
+            vpcs = [aws.ec2.Vpc(f"vpc-{index}", cidr_block="10.0.0.0/16") for index in range(20)]
+            broken = vpcs[0].id.apply(lambda _: {}["missing"])
+            subnets = [
+                aws.ec2.Subnet(
+                    f"subnet-{index}",
+                    vpc_id=broken if index == 5 else vpc.id,
+                    cidr_block="10.0.1.0/24",
+                )
+                for index, vpc in enumerate(vpcs)
+            ]
+            """
+        ),
+    )
+
+    with pytest.raises(ProgramError, match="KeyError: 'missing'"):
+        plan_environment("dev", project_dir=project)
+    gc.collect()
+
+    assert [record for record in caplog.records if record.name == "asyncio"] == []
