@@ -627,6 +627,20 @@ class EnvironmentSettings(_Model):
     identity_source: IdentitySourceSettings | None = None
     rollout: RolloutSettings = Field(default_factory=RolloutSettings)
 
+    @model_validator(mode="after")
+    def _own_account_allowed(self) -> Self:
+        """The services call each other as roles of `account_id`: the network must admit it."""
+        allowed = self.allowed_principals
+        if allowed.organization_id is None and self.account_id not in allowed.account_ids:
+            raise _spec_error(
+                f"the environment's own account {self.account_id} among them",
+                "the accounts " + ", ".join(allowed.account_ids),
+                f'Add "{self.account_id}" (or an organizationId): without it the service '
+                "network's auth policy denies every call between the environment's services.",
+                key="allowedPrincipals.accountIds",
+            )
+        return self
+
 
 # --- the whole spec ----------------------------------------------------------------------
 

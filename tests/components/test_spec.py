@@ -717,6 +717,13 @@ BAD_STACKS = [
         "organizationId and/or accountIds",
     ),
     BadInput(
+        "own-account-not-allowed",
+        _settings_set("allowedPrincipals", {"accountIds": ["444455556666"]}),
+        f"{_SETTINGS}.allowedPrincipals.accountIds",
+        "the environment's own account 111122223333 among them",
+        "444455556666",
+    ),
+    BadInput(
         "organization-id-invalid",
         _settings_set("allowedPrincipals", {"organizationId": "my-org"}),
         f"{_SETTINGS}.allowedPrincipals.organizationId",
