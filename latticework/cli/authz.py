@@ -48,27 +48,29 @@ def command() -> None:
 @click.option(
     "--catalog",
     "catalog_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=_DEFAULT_CATALOG,
-    show_default=True,
-    help="Service catalog whose routes must fit the schema (skipped when absent).",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help=f"Service catalog whose routes must fit the schema [default: {_DEFAULT_CATALOG}, "
+    "skipped when absent].",
 )
-def validate(authz_dir: Path, schema_file: Path | None, catalog_file: Path) -> None:
+def validate(authz_dir: Path, schema_file: Path | None, catalog_file: Path | None) -> None:
     """Validate every policy, template and link against the schema; exit 2 on any problem."""
-    report = validate_authz(
-        authz_dir,
-        schema_file=schema_file,
-        catalog_file=catalog_file if catalog_file.is_file() else None,
-    )
+    if catalog_file is None and _DEFAULT_CATALOG.is_file():
+        catalog_file = _DEFAULT_CATALOG
+    report = validate_authz(authz_dir, schema_file=schema_file, catalog_file=catalog_file)
     for problem in report.problems:
         click.echo(str(problem))
     if not report.ok or report.files is None:
         raise UsageError(f"{len(report.problems)} problem(s) in {authz_dir}")
 
     files = report.files
+    routes = (
+        f"; the routes of {catalog_file} fit the schema"
+        if catalog_file is not None
+        else f"; no service catalog checked ({_DEFAULT_CATALOG} not found)"
+    )
     click.echo(
         f"{authz_dir}: {len(files.policies)} policies, {len(files.templates)} templates, "
-        f"{len(files.links)} links valid against {files.schema_file}"
+        f"{len(files.links)} links valid against {files.schema_file}{routes}"
     )
 
 

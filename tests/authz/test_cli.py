@@ -34,6 +34,7 @@ def test_validate_passes_on_the_repository(authz_dir: Path) -> None:
 
     assert result.exit_code == 0, result.output
     assert "9 policies, 1 templates, 1 links valid against" in result.output
+    assert f"the routes of {REPO_CATALOG} fit the schema" in result.output
 
 
 def test_validate_prints_every_problem_and_exits_2(authz_dir: Path) -> None:
@@ -44,7 +45,7 @@ def test_validate_prints_every_problem_and_exits_2(authz_dir: Path) -> None:
     services = authz_dir / "policies" / "services.cedar"
     services.write_text(services.read_text().replace('"GetItem"', '"GetItems"'))
 
-    result = invoke("validate", "--authz-dir", str(authz_dir), "--catalog", "missing.yaml")
+    result = invoke("validate", "--authz-dir", str(authz_dir), "--catalog", str(REPO_CATALOG))
 
     assert "resource has owner && " in users_text
     assert result.exit_code == 2
@@ -262,3 +263,11 @@ def test_missing_authz_dir_is_named(tmp_path: Path, command: str) -> None:
 
     assert result.exit_code == 2
     assert f"Directory '{tmp_path / 'authzz'}' does not exist" in result.output
+
+
+def test_validate_with_a_missing_catalog_file_is_a_usage_error(authz_dir: Path) -> None:
+    """A --catalog that does not exist is an error, not a silently skipped route check."""
+    result = invoke("validate", "--authz-dir", str(authz_dir), "--catalog", "servcies.yaml")
+
+    assert result.exit_code == 2
+    assert "'servcies.yaml' does not exist" in result.output
