@@ -14,7 +14,7 @@ from policy_packs.latticework_guardrails import (
     iam_roles,
     lattice,
     policy_store,
-    secrets,
+    secret_rotation,
     task_definitions,
 )
 
@@ -27,7 +27,7 @@ POLICY_PACK_DESCRIPTION: Final = (
 POLICIES: Final[tuple[Any, ...]] = (
     *lattice.POLICIES,
     *task_definitions.POLICIES,
-    *secrets.POLICIES,
+    *secret_rotation.POLICIES,
     *policy_store.POLICIES,
     *ecs_services.POLICIES,
     *iam_roles.POLICIES,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -188,3 +189,12 @@ def test_write_pulumi_config_writes_the_policy_pack_config_file(tmp_path: Path) 
     path = write_pulumi_config(config, tmp_path / "policy-config.json")
 
     assert yaml.safe_load(path.read_text()) == config.to_pulumi_config()
+
+
+def test_no_pack_module_shadows_a_standard_library_module() -> None:
+    """No pack module shadows a stdlib one: Pulumi runs the pack with its directory on sys.path."""
+    stems = {path.stem for path in PACK_DIR.glob("*.py")}
+
+    shadowing = sorted(stems & sys.stdlib_module_names)
+
+    assert shadowing == []

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pulumi_policy.proxy import UnknownValueError
 
-from policy_packs.latticework_guardrails.secrets import (
+from policy_packs.latticework_guardrails.secret_rotation import (
     SECRET,
     SECRET_ROTATION,
     rotation_interval_days,
