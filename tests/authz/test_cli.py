@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
+import cedarpy
 import pytest
 from click.testing import CliRunner, Result
 
@@ -271,3 +273,31 @@ def test_validate_with_a_missing_catalog_file_is_a_usage_error(authz_dir: Path) 
 
     assert result.exit_code == 2
     assert "'servcies.yaml' does not exist" in result.output
+
+
+ODD_COMMENTS = (
+    "// header\n\n// second block\n"
+    '@id("a-1") // after the annotation\n'
+    'permit (principal in Latticework::UserGroup::"staff", // scope\n'
+    '  action in Latticework::Action::"ReadOnly", resource) // close\n'
+    ";\n"
+    '@id("a-2") permit (principal, action == Latticework::Action::"GetItem",\n'
+    "  resource is Latticework::Item) when {\n"
+    "  // inner\n"
+    '  context has scopes && context.scopes.contains("x; // not a comment") };\n'
+    "// footer\n"
+)
+
+
+def test_format_keeps_every_comment_and_policy(authz_dir: Path) -> None:
+    """`format` moves comments and policies but drops neither (same comments, same policies)."""
+    path = authz_dir / "policies" / "users.cedar"
+    path.write_text(ODD_COMMENTS)
+
+    result = invoke("format", "--authz-dir", str(authz_dir))
+
+    formatted = path.read_text()
+    assert result.exit_code == 0, result.output
+    assert formatted != ODD_COMMENTS
+    assert re.findall(r"// [a-z ]+", formatted) == re.findall(r"// [a-z ]+", ODD_COMMENTS)
+    assert cedarpy.policies_to_json_str(formatted) == cedarpy.policies_to_json_str(ODD_COMMENTS)
