@@ -52,8 +52,10 @@ FARGATE_TASK_SIZES: Mapping[int, tuple[int, ...]] = {
     16384: tuple(range(32768, 122880 + 1, 8192)),
 }
 
-_RESERVED_ENV_PREFIX = "LATTICEWORK_"
-_RESERVED_ENV_NAMES = frozenset({"AWS_REGION", "AWS_DEFAULT_REGION"})
+# latticework sets LATTICEWORK_* and AWS_REGION; other AWS_* names steer the SDKs' endpoints
+# and credentials (AWS_ENDPOINT_URL_VERIFIEDPERMISSIONS would hand decisions to another
+# server), ECS_* belong to the ECS agent. A catalog may set none of them.
+_RESERVED_ENV_PREFIXES = ("LATTICEWORK_", "AWS_", "ECS_")
 _PULUMI_STACK_FILE_KEYS = frozenset({"config", "secretsprovider", "encryptedkey", "encryptionsalt"})
 _SETTINGS_KEY = "latticework:settings"
 _POLICIES_KEY = "latticework:policies"
@@ -1077,13 +1079,13 @@ def _check_environment(service: ServiceSpec, file: Path, where: str) -> None:
                 _describe(name),
                 "Rename the variable.",
             )
-        if name.startswith(_RESERVED_ENV_PREFIX) or name in _RESERVED_ENV_NAMES:
+        if name.startswith(_RESERVED_ENV_PREFIXES):
             raise SpecError(
                 file,
                 key_path,
-                "a name latticework does not set itself",
+                "a name outside LATTICEWORK_*, AWS_* and ECS_*",
                 f"the reserved name {name!r}",
-                "Rename it; latticework sets this variable.",
+                "Rename it: latticework, the AWS SDKs and the ECS agent own these names.",
             )
         secret_kind = _secret_kind(name, value)
         if secret_kind is not None:

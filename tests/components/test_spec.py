@@ -333,7 +333,19 @@ BAD_CATALOGS = [
         "reserved-environment-name",
         _env_value("orders", "LATTICEWORK_PEP_MODE", "local"),
         "services[orders].environment.LATTICEWORK_PEP_MODE",
-        "a name latticework does not set itself",
+        "a name outside LATTICEWORK_*, AWS_* and ECS_*",
+    ),
+    BadInput(
+        "sdk-endpoint-override",
+        _env_value("orders", "AWS_ENDPOINT_URL_VERIFIEDPERMISSIONS", "https://pdp.example.com"),
+        "services[orders].environment.AWS_ENDPOINT_URL_VERIFIEDPERMISSIONS",
+        "a name outside LATTICEWORK_*, AWS_* and ECS_*",
+    ),
+    BadInput(
+        "ecs-agent-variable",
+        _env_value("orders", "ECS_CONTAINER_METADATA_URI_V4", "http://169.254.170.2/v4/x"),
+        "services[orders].environment.ECS_CONTAINER_METADATA_URI_V4",
+        "a name outside LATTICEWORK_*, AWS_* and ECS_*",
     ),
     BadInput(
         "lowercase-environment-name",
