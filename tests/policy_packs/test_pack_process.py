@@ -44,16 +44,12 @@ def _read_port(process: subprocess.Popen[bytes]) -> int:
 @pytest.fixture(scope="module")
 def analyzer() -> Iterator[Any]:
     """An Analyzer client for the pack running in its own process."""
-    interpreter = (
-        PACK_DIR
-        / yaml.safe_load((PACK_DIR / "PulumiPolicy.yaml").read_text())["runtime"]["options"][
-            "virtualenv"
-        ]
-    )
-    python = interpreter / "bin" / "python"
+    settings = yaml.safe_load((PACK_DIR / "PulumiPolicy.yaml").read_text())
+    virtualenv = PACK_DIR / settings["runtime"]["options"]["virtualenv"]
+    python = virtualenv / "bin" / "python"
     environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     # The engine address is only dialled for logging; the pack serves without reaching it.
-    process = subprocess.Popen(  # noqa: S603 - the project's own interpreter and pack
+    process = subprocess.Popen(
         [str(python), "-u", "-m", "pulumi.policy", "127.0.0.1:1", "."],
         cwd=PACK_DIR,
         env=environment,
