@@ -31,7 +31,7 @@ SECRET_READ = ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
 
 _PRIVATE_ECR_IMAGE = re.compile(
     r"(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?"
-    r"/(?P<repository>[a-z0-9._/-]+?)(:[\w.-]+|@sha256:[0-9a-f]{64})?"
+    r"/(?P<repository>[a-z0-9._/-]+?)(:[\w.-]+)?(@sha256:[0-9a-f]{64})?"
 )
 Document = dict[str, Any]
 

@@ -165,11 +165,16 @@ def test_task_role_policy_without_secrets_or_peers_only_asks_the_store() -> None
     assert policy["Statement"][0]["Action"] == list(iam_documents.VERIFIED_PERMISSIONS_DECISIONS)
 
 
-def test_execution_role_pulls_a_private_ecr_image_by_repository() -> None:
-    """A private ECR image adds pull rights on exactly its repository."""
+@pytest.mark.parametrize(
+    "pin",
+    [":1.2.3", "@sha256:" + "a" * 64, ":1.2.3@sha256:" + "a" * 64],
+    ids=["tag", "digest", "both"],
+)
+def test_execution_role_pulls_a_private_ecr_image_by_repository(pin: str) -> None:
+    """A private ECR image, pinned by tag, digest or both, adds pull rights on its repository."""
     policy = iam_documents.execution_role_policy(
         log_group_arn="arn:aws:logs:eu-west-1:111122223333:log-group:/latticework/dev/x",
-        image="111122223333.dkr.ecr.eu-west-1.amazonaws.com/team/orders:1.2.3",
+        image=f"111122223333.dkr.ecr.eu-west-1.amazonaws.com/team/orders{pin}",
         partition="aws",
     )
 
