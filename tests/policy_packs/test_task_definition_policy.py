@@ -35,6 +35,22 @@ def _task(*environment: tuple[str, Any], **container: Any) -> dict[str, Any]:
     return {"containerDefinitions": json.dumps([definition]), "taskRoleArn": TASK_ROLE}
 
 
+def _secret_values(props: dict[str, Any]) -> list[str]:
+    """Every environment value, label value and argument of the containers (never in a message)."""
+    try:
+        containers = json.loads(props.get("containerDefinitions", "[]"))
+    except json.JSONDecodeError:
+        return []
+    values: list[str] = []
+    for container in containers if isinstance(containers, list) else []:
+        if not isinstance(container, dict):
+            continue
+        values += [str(entry["value"]) for entry in container.get("environment", [])]
+        values += [str(value) for value in container.get("dockerLabels", {}).values()]
+        values += [str(value) for value in container.get("command", [])]
+    return [value for value in values if len(value) >= 6]
+
+
 def _check(props: dict[str, Any], **config: Any) -> list[str]:
     return check_resource(
         ecs_task_no_plaintext_secrets, TASK_DEFINITION, props, name="orders-task", config=config
@@ -101,6 +117,8 @@ def test_no_plaintext_secrets_violations(props: dict[str, Any], expected: str) -
     assert len(messages) == 1
     assert messages[0].startswith("task definition 'orders-task': ")
     assert expected in messages[0]
+    for value in _secret_values(props):
+        assert value not in messages[0]
 
 
 @pytest.mark.parametrize(
