@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -255,3 +256,29 @@ def test_resume_after_pulumi_created_the_stack_is_not_refused(
     assert salted.startswith("encryptionsalt:")
     assert result.exit_code == ExitCode.GATE_FAILED, result.output
     assert "gate 4 (verify) failed for dev" in result.stderr
+
+
+def test_example_workflow_refuses_to_roll_out_without_a_shared_backend(tmp_path: Path) -> None:
+    """Each deploying job stops before its rollout when LATTICEWORK_BACKEND_URL is empty."""
+    workflow = yaml.safe_load(
+        (PROJECT_DIR / ".github" / "workflows" / "latticework.yml").read_text(encoding="utf-8")
+    )
+    deploying = [job for job in workflow["jobs"].values() if "id-token" in job["permissions"]]
+    bash = shutil.which("bash") or "/bin/bash"
+
+    for job in deploying:
+        runs = [step.get("run", "") for step in job["steps"]]
+        guard = next(run for run in runs if "LATTICEWORK_BACKEND_URL" in run)
+        rollout = next(run for run in runs if "latticework rollout" in run)
+        completed = subprocess.run(
+            [bash, "-e", "-c", guard],
+            env={"PATH": "/usr/bin:/bin", "LATTICEWORK_BACKEND_URL": ""},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+        assert runs.index(guard) < runs.index(rollout)
+        assert completed.returncode != 0
+        assert "::error::" in completed.stdout
+    assert len(deploying) == 2
