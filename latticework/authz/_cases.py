@@ -154,6 +154,7 @@ def _case(
         raise SpecError(
             where, f"{key}.context", "a mapping of Cedar JSON values", _kind(context), "Fix it."
         )
+    _check_json(context, where, f"{key}.context")
     return DecisionCase(
         name=name,
         file=path,
@@ -211,6 +212,8 @@ def _entities(value: object, where: str, key: str) -> tuple[Mapping[str, Any], .
             _kind(value),
             "See docs/authz.md for the entity format.",
         )
+    for index, entity in enumerate(value):
+        _check_json(entity, where, f"{key}[{index}]")
     return tuple(
         {
             "uid": entity["uid"],
@@ -219,6 +222,26 @@ def _entities(value: object, where: str, key: str) -> tuple[Mapping[str, Any], .
         }
         for entity in value
     )
+
+
+def _check_json(value: object, where: str, key: str) -> None:
+    """Raise `SpecError` at the first value that JSON, and so Cedar, cannot take."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if not isinstance(name, str):
+                raise SpecError(where, key, "string keys", repr(name), "Quote the key.")
+            _check_json(item, where, f"{key}.{name}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_json(item, where, f"{key}[{index}]")
+    elif value is not None and not isinstance(value, str | int | float | bool):
+        raise SpecError(
+            where,
+            key,
+            "a JSON value (string, number, boolean, list or mapping)",
+            f"a YAML {type(value).__name__}",
+            "Quote the value: YAML reads unquoted dates and times as such.",
+        )
 
 
 def _ids(value: object, where: str, key: str) -> tuple[str, ...]:

@@ -301,3 +301,28 @@ def test_format_keeps_every_comment_and_policy(authz_dir: Path) -> None:
     assert formatted != ODD_COMMENTS
     assert re.findall(r"// [a-z ]+", formatted) == re.findall(r"// [a-z ]+", ODD_COMMENTS)
     assert cedarpy.policies_to_json_str(formatted) == cedarpy.policies_to_json_str(ODD_COMMENTS)
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ("    context: {scopes: [2024-01-01]}\n", "cases[0].context.scopes[0]"),
+        (
+            "    entities: [{uid: {type: T, id: a}, attrs: {since: 2024-01-01}}]\n",
+            "cases[0].entities[0].attrs.since",
+        ),
+    ],
+)
+def test_case_value_that_is_not_json_names_its_key(tmp_path: Path, extra: str, key: str) -> None:
+    """A YAML date (or any non-JSON value) in context or entities is a SpecError naming it."""
+    path = tmp_path / "cases.yaml"
+    path.write_text(
+        "cases:\n  - name: x\n    principal: {type: T, id: a}\n    action: A\n"
+        "    resource: {type: R, id: r}\n    expect: deny\n" + extra
+    )
+
+    with pytest.raises(SpecError) as raised:
+        load_case_file(path)
+
+    assert f"{key}: expected a JSON value" in str(raised.value)
+    assert "date" in str(raised.value)
