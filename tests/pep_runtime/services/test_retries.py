@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 import httpx
 import pytest
@@ -21,12 +22,12 @@ FAST = RetryPolicy(max_attempts=3, base_delay_seconds=0.01, max_delay_seconds=0.
 
 
 def client_for(lattice: LatticeStub, credentials: Credentials, **options: object) -> ServiceClient:
+    options.setdefault("retry", FAST)
     return ServiceClient(
         "orders",
         lattice.base_url,
         region=REGION,
         credentials=credentials,
-        retry=FAST,
         **options,  # type: ignore[arg-type]
     )
 
@@ -170,6 +171,38 @@ async def test_the_async_client_retries_the_same_way(
     assert (exhausted.status_code, recovered.status_code) == (503, 200)
     assert len(lattice.seen) == 5
     assert all(seen.verdict == "ok" for seen in lattice.seen)
+
+
+class FixedDelay(RetryPolicy):
+    """The default policy with a known wait, so that a test can see it being waited."""
+
+    def delay_seconds(self, attempt: int) -> float:
+        return 0.15
+
+
+async def test_both_clients_wait_the_policys_delay_between_attempts(
+    lattice: LatticeStub, credentials: Credentials
+) -> None:
+    """Two retries cost the two delays the policy asks for, sync and async."""
+    policy = FixedDelay(max_attempts=3)
+    lattice.script = ["503"] * 6
+    sync_client = client_for(lattice, credentials, retry=policy)
+    async_client = AsyncServiceClient(
+        "orders", lattice.base_url, region=REGION, credentials=credentials, retry=policy
+    )
+
+    started = time.monotonic()
+    with sync_client:
+        sync_client.get("/orders/42")
+    sync_seconds = time.monotonic() - started
+    started = time.monotonic()
+    async with async_client:
+        await async_client.get("/orders/42")
+    async_seconds = time.monotonic() - started
+
+    assert len(lattice.seen) == 6
+    assert sync_seconds >= 0.3
+    assert async_seconds >= 0.3
 
 
 def test_delays_are_jittered_within_the_exponential_ceiling() -> None:
