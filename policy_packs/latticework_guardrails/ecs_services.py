@@ -39,7 +39,8 @@ def _validate_no_public_ip(args: ResourceValidationArgs, report_violation: Repor
     assign_public_ip = read(args.props, "networkConfiguration", "assignPublicIp")
     if assign_public_ip is UNKNOWN:
         checked_at_update(f"ECS service '{args.name}'", "networkConfiguration.assignPublicIp")
-    if assign_public_ip is True or str(assign_public_ip).upper() == "ENABLED":
+    # A bool from the typed SDKs; "true"/"ENABLED" strings from untyped programs or the API.
+    if assign_public_ip is True or str(assign_public_ip).upper() in ("TRUE", "ENABLED"):
         report_violation(
             f"ECS service '{args.name}': networkConfiguration.assignPublicIp is true; set "
             "assign_public_ip=False and run the tasks in private subnets.",

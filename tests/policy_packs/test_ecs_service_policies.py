@@ -47,6 +47,8 @@ def test_no_public_ip_compliant(props: dict[str, Any]) -> None:
         {"networkConfiguration": {"assignPublicIp": True, "subnets": ["subnet-public"]}},
         {"networkConfiguration": {"assignPublicIp": "ENABLED"}},
         {"networkConfiguration": {"assignPublicIp": "enabled"}},
+        {"networkConfiguration": {"assignPublicIp": "true"}},
+        {"networkConfiguration": {"assignPublicIp": "True"}},
         {"networkConfiguration": {"assignPublicIp": True}, "launchType": "FARGATE"},
     ],
 )
