@@ -10,6 +10,7 @@ them, whatever happened in between.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -44,6 +45,7 @@ STOP_TIMEOUT_SECONDS = 5.0
 _POLL_INTERVAL_SECONDS = 0.1
 _LOG_TAIL_LINES = 40
 _MOTO_ACCOUNT_VARIABLE = "MOTO_ACCOUNT_ID"
+_LOCK_FILE = "lock"
 
 LogSink = Callable[[str, str], None]
 """Receives each output line of a service process: (service name, line)."""
@@ -114,6 +116,7 @@ class DevEnvironment:
 
     def start(self) -> None:
         """Start everything and wait until every service is healthy."""
+        self._hold_state_dir()
         self._check_layout()
         check_ports_free(self.topology)
         self._start_secrets_manager()
@@ -170,6 +173,34 @@ class DevEnvironment:
             environment[service_url_env_var(peer)] = topology.service(peer).gateway_url
         environment.update(self._extra_service_env)
         return environment
+
+    def _hold_state_dir(self) -> None:
+        """Lock the state directory for this run: a second run would replace the caller keys.
+
+        The lock is an advisory `flock` on `<state dir>/lock`, released when the environment
+        stops or, if it is killed, by the kernel when its process ends.
+        """
+        self.paths.state_dir.mkdir(parents=True, exist_ok=True)
+        lock_path = self.paths.state_dir / _LOCK_FILE
+        lock_file = lock_path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock_file.seek(0)
+            holder = lock_file.read().strip() or "unknown"
+            lock_file.close()
+            message = (
+                f"another `latticework dev` (process {holder}) is running for "
+                f"{self.paths.project_dir} and holds {lock_path}; stop it with Ctrl-C first "
+                "(its caller keys in callers/ are the ones its gateway accepts)"
+            )
+            raise UsageError(message) from None
+
+        lock_file.seek(0)
+        lock_file.truncate()
+        lock_file.write(f"{os.getpid()}\n")
+        lock_file.flush()
+        self._stack.callback(lock_file.close)
 
     def _check_layout(self) -> None:
         if not (self.paths.authz_dir / "schema.json").is_file():

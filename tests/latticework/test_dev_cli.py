@@ -34,6 +34,15 @@ def busy_port() -> Iterator[int]:
         yield listener.getsockname()[1]
 
 
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    """The repository's stacks, authz and examples behind a project directory of its own, so
+    the run's state (caller keys, lock) never touches a `latticework dev` the user runs."""
+    for name in ("stacks", "authz", "examples"):
+        (tmp_path / name).symlink_to(PROJECT_DIR / name, target_is_directory=True)
+    return tmp_path
+
+
 def _pump(process: subprocess.Popen[str], lines: queue.Queue[str]) -> None:
     for line in process.stdout or ():
         lines.put(line)
@@ -59,9 +68,9 @@ def test_port_in_use_names_the_port_its_purpose_and_the_option(busy_port: int) -
     assert "--base-port" in message
 
 
-def test_cli_reports_a_port_in_use_as_a_usage_error(busy_port: int) -> None:
+def test_cli_reports_a_port_in_use_as_a_usage_error(busy_port: int, project_copy: Path) -> None:
     """`latticework dev` exits 2 with one line when its base port is taken."""
-    arguments = ["dev", "--base-port", str(busy_port), "--project-dir", str(PROJECT_DIR)]
+    arguments = ["dev", "--base-port", str(busy_port), "--project-dir", str(project_copy)]
 
     result = CliRunner().invoke(main, arguments)
 
@@ -94,7 +103,7 @@ def test_base_port_too_high_is_a_usage_error() -> None:
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_a_stop_signal_stops_every_server(stop_signal: signal.Signals) -> None:
+def test_a_stop_signal_stops_every_server(stop_signal: signal.Signals, project_copy: Path) -> None:
     """Ctrl-C or SIGTERM ends `latticework dev` cleanly and frees every port it used."""
     command = [
         str(Path(sys.executable).with_name("latticework")),
@@ -102,10 +111,10 @@ def test_a_stop_signal_stops_every_server(stop_signal: signal.Signals) -> None:
         "--base-port",
         "0",
         "--project-dir",
-        str(PROJECT_DIR),
+        str(project_copy),
     ]
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=PROJECT_DIR
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=project_copy
     )
     lines: queue.Queue[str] = queue.Queue()
     reader = threading.Thread(target=_pump, args=(process, lines), daemon=True)
@@ -123,7 +132,7 @@ def test_a_stop_signal_stops_every_server(stop_signal: signal.Signals) -> None:
 
         secret_keys = [
             line.split("=", 1)[1].strip()
-            for env_file in (PROJECT_DIR / ".latticework" / "dev" / "callers").glob("*.env")
+            for env_file in (project_copy / ".latticework" / "dev" / "callers").glob("*.env")
             for line in env_file.read_text().splitlines()
             if line.startswith("export AWS_SECRET_ACCESS_KEY=")
         ]

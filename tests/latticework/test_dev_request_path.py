@@ -7,6 +7,8 @@ wait is bounded.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,6 +24,7 @@ from botocore.credentials import Credentials
 
 from components.spec import load_spec
 from latticework.dev import DevEnvironment, DevPaths, LocalCredential, build_topology
+from latticework.errors import UsageError
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 ROTATION_POLL_ATTEMPTS = 40
@@ -107,6 +110,12 @@ def _place_order(running: RunningPath, amount: str = "12.50") -> httpx.Response:
     order = {"sku": "sku-espresso", "quantity": 1, "amount": amount}
     url = f"{running.gateway('orders')}/orders"
     return _call(running.caller("storefront-api"), "POST", url, order)
+
+
+def _is_listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _current_version(running: RunningPath, service: str, secret: str) -> str:
@@ -301,3 +310,20 @@ def test_secret_arns_name_the_environment_account(running: RunningPath) -> None:
     assert arns["database"].startswith(
         "arn:aws:secretsmanager:eu-west-1:111122223333:secret:latticework/dev/payments/database-"
     )
+
+
+def test_a_second_run_in_the_same_project_is_refused(running: RunningPath) -> None:
+    """Starting another environment on the same state directory fails before it starts
+    anything, and leaves the running one's caller keys in place."""
+    before = {name: path.read_text() for name, path in running.environment.caller_files()}
+    spec = load_spec("dev", stacks_dir=PROJECT_DIR / "stacks")
+    second = DevEnvironment(build_topology(spec, base_port=0), running.environment.paths)
+
+    with pytest.raises(UsageError) as raised, second:
+        pass
+
+    after = {name: path.read_text() for name, path in running.environment.caller_files()}
+    assert after == before
+    assert f"process {os.getpid()}" in str(raised.value)
+    assert "Ctrl-C" in str(raised.value)
+    assert not _is_listening(second.topology.secrets_port)
