@@ -23,6 +23,8 @@ REGION = "eu-west-1"
 
 # A failure code for `Upstream` that refuses the connection instead of answering.
 CONNECTION_REFUSED = "connection-refused"
+# A failure code for `Upstream` that answers 200 with a version that has no value yet.
+NO_VALUE = "no-value"
 
 
 class _RawBody(BytesIO):
@@ -66,7 +68,11 @@ class Upstream:
         status, code = failure
         if code == CONNECTION_REFUSED:
             raise EndpointConnectionError(endpoint_url=request.url)
-        body = json.dumps({"__type": code, "message": f"injected {code}"}).encode()
+        if code == NO_VALUE:
+            version = {"Name": "injected", "VersionId": "v-empty", "VersionStages": ["AWSPENDING"]}
+            body = json.dumps(version).encode()
+        else:
+            body = json.dumps({"__type": code, "message": f"injected {code}"}).encode()
         headers = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": code}
         # botocore reads any mapping here; its stubs ask for HTTPHeaders.
         return AWSResponse(request.url, status, cast(Any, headers), _RawBody(body))

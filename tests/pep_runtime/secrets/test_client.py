@@ -23,6 +23,7 @@ from pep_runtime.secrets import (
 
 from tests.pep_runtime.secrets.conftest import (
     CONNECTION_REFUSED,
+    NO_VALUE,
     REGION,
     Upstream,
     make_secretsmanager,
@@ -138,6 +139,23 @@ def test_a_pending_version_without_a_value_is_not_found(
 
     assert raised.value.stage == PENDING
     assert secrets.get("database").reveal() == "v1"
+
+
+def test_a_version_answered_without_a_value_is_not_found_and_not_cached(
+    admin: SecretsManagerClient, secretsmanager: SecretsManagerClient, upstream: Upstream
+) -> None:
+    """A GetSecretValue answer with neither SecretString nor SecretBinary raises not-found."""
+    arn = admin.create_secret(Name="orders/database", SecretString="v1")["ARN"]
+    admin.put_secret_value(SecretId=arn, SecretString="v2", VersionStages=[PENDING])
+    upstream.failures = [(200, NO_VALUE)]
+    secrets = client_for(secretsmanager, {"database": arn})
+
+    with pytest.raises(SecretNotFoundError, match="has no value yet") as raised:
+        secrets.get("database", stage=PENDING)
+    pending = secrets.get("database", stage=PENDING)
+
+    assert raised.value.stage == PENDING
+    assert pending.reveal() == "v2"
 
 
 def test_get_by_version_id(
