@@ -32,6 +32,14 @@ def _construct_strict_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> 
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise SpecError(
+                loader.source,
+                f"line {line}",
+                "a plain key (a name or a number)",
+                f"a {'list' if isinstance(key_node, yaml.SequenceNode) else 'mapping'} as a key",
+                "Write the key as a plain name.",
+            )
         if key in first_lines:
             raise SpecError(
                 loader.source,

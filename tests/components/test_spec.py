@@ -571,6 +571,19 @@ def test_duplicate_yaml_key_is_rejected(tmp_path: Path) -> None:
     assert "'port' again (first on line 4)" in raised.value.found
 
 
+@pytest.mark.parametrize("key", ["? [a, b]", "? {a: b}"], ids=["sequence-key", "mapping-key"])
+def test_complex_yaml_key_is_a_spec_error(key: str, tmp_path: Path) -> None:
+    """A list or mapping used as a key is a SpecError naming its line, not a TypeError."""
+    path = tmp_path / "services.yaml"
+    path.write_text(f"services:\n  - name: orders\n    environment:\n      {key}\n      : x\n")
+
+    with pytest.raises(SpecError) as raised:
+        load_catalog(path)
+
+    assert raised.value.key_path == "line 4"
+    assert "a plain key" in raised.value.expected
+
+
 def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
     """Broken YAML syntax is a SpecError with the line and column."""
     path = tmp_path / "services.yaml"
