@@ -42,6 +42,7 @@ _CASE_KEYS = frozenset(
         "errors",
     }
 )
+_ENTITY_KEYS = frozenset({"uid", "attrs", "parents", "tags"})
 _REQUIRED_KEYS = frozenset({"name", "principal", "action", "resource", "expect"})
 _ENTITY_UID = re.compile(
     r'(?P<type>[A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*)::(?P<id>".*")'
@@ -213,15 +214,17 @@ def _entities(value: object, where: str, key: str) -> tuple[Mapping[str, Any], .
             "See docs/authz.md for the entity format.",
         )
     for index, entity in enumerate(value):
+        unknown = sorted(set(entity) - _ENTITY_KEYS)
+        if unknown:
+            raise SpecError(
+                where,
+                f"{key}[{index}]",
+                "keys uid, attrs, parents, tags",
+                f"unknown {unknown}",
+                "Fix the key: an unknown one would be dropped (parents, not parent).",
+            )
         _check_json(entity, where, f"{key}[{index}]")
-    return tuple(
-        {
-            "uid": entity["uid"],
-            "attrs": entity.get("attrs", {}),
-            "parents": entity.get("parents", []),
-        }
-        for entity in value
-    )
+    return tuple({"attrs": {}, "parents": [], **entity} for entity in value)
 
 
 def _check_json(value: object, where: str, key: str) -> None:

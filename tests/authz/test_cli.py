@@ -326,3 +326,19 @@ def test_case_value_that_is_not_json_names_its_key(tmp_path: Path, extra: str, k
 
     assert f"{key}: expected a JSON value" in str(raised.value)
     assert "date" in str(raised.value)
+
+
+def test_entity_with_a_misspelled_key_is_rejected(tmp_path: Path) -> None:
+    """`parent:` for `parents:` would silently drop the hierarchy, so it is a SpecError."""
+    path = tmp_path / "cases.yaml"
+    path.write_text(
+        "entities:\n  - uid: {type: T, id: a}\n    parent: [{type: G, id: g}]\n"
+        "cases:\n  - name: x\n    principal: {type: T, id: a}\n    action: A\n"
+        "    resource: {type: R, id: r}\n    expect: deny\n"
+    )
+
+    with pytest.raises(SpecError) as raised:
+        load_case_file(path)
+
+    assert "entities[0]: expected keys uid, attrs, parents, tags" in str(raised.value)
+    assert "'parent'" in str(raised.value)
