@@ -3,9 +3,11 @@
 Each service gets its own gateway port, the local stand-in for its Lattice DNS name. For
 every request the gateway:
 
-1. checks that the Host header names this service's gateway port (Lattice routes by Host;
-   421 otherwise), then verifies the SigV4 signature (service `vpc-lattice-svcs`) against
-   the local credentials of the role that signed it; an unsigned request is anonymous;
+1. refuses a path with '.' or '..' segments (400), which would be resolved after the auth
+   policy judged it; checks that the Host header names this service's gateway port
+   (Lattice routes by Host; 421 otherwise), then verifies the SigV4 signature (service
+   `vpc-lattice-svcs`) against the local credentials of the role that signed it; an
+   unsigned request is anonymous;
 2. evaluates the service's auth policy document (built by `components.iam_documents`);
 3. strips every incoming `x-amzn-lattice-*` header, so a caller cannot spoof one, and the
    SigV4 `Authorization` header, which the target has no use for;
@@ -115,6 +117,12 @@ class LatticeGateway:
         route = self._routes.get(int(scope["server"][1]))
         if route is None:
             await _send_json(send, 404, "no service is bound to this gateway port")
+            return
+
+        if _has_dot_segment(scope["path"]):
+            # The auth policy judges the path as sent; a client library or the service would
+            # resolve '..' to another path, one the policy may not allow.
+            await _send_json(send, 400, "the path has a '.' or '..' segment; send it resolved")
             return
 
         body = await _read_body(receive)
@@ -320,6 +328,11 @@ def _raw_target(scope: _Scope) -> str:
     if query:
         target = f"{target}?{query.decode('latin-1')}"
     return target
+
+
+def _has_dot_segment(path: str) -> bool:
+    """True when the (percent-decoded) path has a '.' or '..' segment."""
+    return any(segment in (".", "..") for segment in path.split("/"))
 
 
 def _host_names_port(host: str, port: int) -> bool:

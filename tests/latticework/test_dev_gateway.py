@@ -6,6 +6,7 @@ import json
 import socket
 from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -241,3 +242,59 @@ async def test_forwarded_for_ends_with_the_address_the_gateway_saw(
     response = await _send(gateway, "GET", "/payments/p-1", {"x-forwarded-for": "10.9.9.9"})
 
     assert _received(response)["x-forwarded-for"] == ["10.9.9.9, 127.0.0.1"]
+
+
+async def _send_raw(app: Any, raw_path: bytes) -> tuple[int, bytes]:
+    """Send an unsigned GET with exactly `raw_path` as its target (an HTTP client would
+    normalise dot segments away before sending)."""
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": unquote(raw_path.decode("latin-1")),
+        "raw_path": raw_path,
+        "query_string": b"",
+        "headers": [(b"host", b"127.0.0.1:8402")],
+        "server": ("127.0.0.1", 8402),
+        "client": ("127.0.0.1", 50000),
+    }
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent[0]["status"], b"".join(message.get("body", b"") for message in sent[1:])
+
+
+@pytest.mark.parametrize(
+    "raw_path",
+    [b"/public/../admin", b"/public/%2e%2e/admin", b"/public/..%2Fadmin", b"/public/./../admin"],
+)
+async def test_a_dot_segment_cannot_leave_the_path_the_auth_policy_allowed(
+    raw_path: bytes,
+) -> None:
+    """A path the policy allows (/public/*) that climbs out of it is refused, never
+    forwarded to a path the policy does not allow."""
+    policy = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "vpc-lattice-svcs:Invoke",
+                "Resource": f"{SERVICE_ARN}/public/*",
+            }
+        ]
+    }
+    gateway = _gateway(policy, httpx.ASGITransport(app=_echo))
+
+    status, body = await _send_raw(gateway, raw_path)
+    allowed_status, allowed_body = await _send_raw(gateway, b"/public/page")
+
+    assert status == 400
+    assert b"'.' or '..'" in body
+    assert allowed_status == 200
+    assert json.loads(allowed_body)["path"] == "/public/page"
+    await gateway.aclose()
