@@ -34,12 +34,21 @@ ROLE: Final = "aws:iam/role:Role"
 ROLE_POLICY: Final = "aws:iam/rolePolicy:RolePolicy"
 MANAGED_POLICY: Final = "aws:iam/policy:Policy"
 ROLE_POLICY_ATTACHMENT: Final = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+POLICY_ATTACHMENT: Final = "aws:iam/policyAttachment:PolicyAttachment"
+ROLE_POLICY_ATTACHMENTS_EXCLUSIVE: Final = (
+    "aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive"
+)
+_ATTACHMENTS: Final = frozenset(
+    {ROLE_POLICY_ATTACHMENT, POLICY_ATTACHMENT, ROLE_POLICY_ATTACHMENTS_EXCLUSIVE}
+)
 _GUARDED_SERVICES: Final = ("secretsmanager", "verifiedpermissions")
 _KIND: Final = {
     ROLE: "IAM role",
     ROLE_POLICY: "IAM role policy",
     MANAGED_POLICY: "IAM policy",
     ROLE_POLICY_ATTACHMENT: "IAM role policy attachment",
+    POLICY_ATTACHMENT: "IAM policy attachment",
+    ROLE_POLICY_ATTACHMENTS_EXCLUSIVE: "IAM role policy attachments",
 }
 # AWS managed policies that grant Secrets Manager or Verified Permissions actions on "*".
 _BROAD_AWS_MANAGED_POLICIES: Final = frozenset(
@@ -59,6 +68,13 @@ def _attached_policy_arns(args: ResourceValidationArgs) -> Iterator[tuple[str, A
             yield f"managedPolicyArns[{index}]", arn
     elif args.resource_type == ROLE_POLICY_ATTACHMENT:
         yield "policyArn", read(args.props, "policyArn")
+    elif args.resource_type == POLICY_ATTACHMENT:
+        # It may attach to users and groups only; roles (or unknown roles) are what matter.
+        if read(args.props, "roles") is UNKNOWN or as_list(read(args.props, "roles")):
+            yield "policyArn", read(args.props, "policyArn")
+    elif args.resource_type == ROLE_POLICY_ATTACHMENTS_EXCLUSIVE:
+        for index, arn in enumerate(as_list(read(args.props, "policyArns"))):
+            yield f"policyArns[{index}]", arn
 
 
 def _broad_aws_managed_policy(arn: Any) -> str | None:
@@ -71,7 +87,7 @@ def _broad_aws_managed_policy(arn: Any) -> str | None:
 
 def _documents(args: ResourceValidationArgs) -> Iterator[tuple[str, Any]]:
     """(field, document) for every policy document the resource writes."""
-    if args.resource_type == ROLE_POLICY_ATTACHMENT:
+    if args.resource_type in _ATTACHMENTS:
         return
     if args.resource_type == ROLE:
         for index, inline in enumerate(as_list(read(args.props, "inlinePolicies"))):
@@ -169,8 +185,10 @@ POLICIES: Final = (iam_exact_secret_and_authz_resources,)
 __all__ = [
     "MANAGED_POLICY",
     "POLICIES",
+    "POLICY_ATTACHMENT",
     "ROLE",
     "ROLE_POLICY",
     "ROLE_POLICY_ATTACHMENT",
+    "ROLE_POLICY_ATTACHMENTS_EXCLUSIVE",
     "guarded_services",
 ]

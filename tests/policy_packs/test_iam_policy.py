@@ -199,6 +199,25 @@ def test_guarded_services(action: str, services: list[str]) -> None:
             {"policyArn": "arn:aws-us-gov:iam::aws:policy/PowerUserAccess"},
             "policyArn",
         ),
+        (
+            "aws:iam/policyAttachment:PolicyAttachment",
+            {
+                "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess",
+                "roles": ["latticework-dev-orders-task"],
+            },
+            "policyArn",
+        ),
+        (
+            "aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive",
+            {
+                "roleName": "latticework-dev-orders-task",
+                "policyArns": [
+                    "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy",
+                    "arn:aws:iam::aws:policy/SecretsManagerReadWrite",
+                ],
+            },
+            "policyArns[1]",
+        ),
     ],
 )
 def test_broad_aws_managed_policies_are_violations(
@@ -226,6 +245,18 @@ def test_narrow_or_customer_managed_attachments_pass(arn: str) -> None:
 
     messages = check_resource(
         iam_exact_secret_and_authz_resources, ROLE_POLICY_ATTACHMENT, {"policyArn": arn}
+    )
+
+    assert messages == []
+
+
+def test_a_policy_attachment_to_users_only_is_not_a_role_grant() -> None:
+    """aws.iam.PolicyAttachment counts only when it attaches the policy to roles."""
+
+    messages = check_resource(
+        iam_exact_secret_and_authz_resources,
+        "aws:iam/policyAttachment:PolicyAttachment",
+        {"policyArn": "arn:aws:iam::aws:policy/AdministratorAccess", "users": ["ops"]},
     )
 
     assert messages == []
