@@ -173,6 +173,32 @@ def test_get_by_version_id(
     assert value.version_id == created["VersionId"]
 
 
+@pytest.mark.parametrize(
+    ("ask", "hint"),
+    [
+        ({"version_id": "0a1b2c3d-0000-4000-8000-000000000000"}, "check the version id"),
+        ({"stage": "BLUE"}, "no version carries stage label 'BLUE'"),
+        ({"stage": PENDING}, "AWSPENDING exists only during a rotation"),
+        ({"stage": PREVIOUS}, "AWSPREVIOUS exists only after a rotation"),
+    ],
+)
+def test_a_not_found_version_or_stage_gets_its_own_hint(
+    admin: SecretsManagerClient,
+    secretsmanager: SecretsManagerClient,
+    ask: dict[str, str],
+    hint: str,
+) -> None:
+    """The not-found message's fix fits what was asked: a version id, a custom or AWS stage."""
+    arn = admin.create_secret(Name="orders/database", SecretString="v1")["ARN"]
+    secrets = client_for(secretsmanager, {"database": arn})
+
+    with pytest.raises(SecretNotFoundError) as raised:
+        secrets.get("database", **ask)
+
+    assert hint in str(raised.value)
+    assert "AWSPENDING" not in str(raised.value) or ask.get("stage") == PENDING
+
+
 def test_gets_inside_the_ttl_make_one_upstream_call(
     admin: SecretsManagerClient, secretsmanager: SecretsManagerClient, upstream: Upstream
 ) -> None:

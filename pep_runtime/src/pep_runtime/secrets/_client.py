@@ -343,12 +343,7 @@ def _raise_lookup_error(key: _SecretKey, exc: ClientError) -> NoReturn:
     code = error.get("Code", "Unknown")
     aws_message = error.get("Message", "")
     if code in _NOT_FOUND_CODES:
-        hint = (
-            "check the ARN and region"
-            if key.stage in (None, CURRENT) and key.version_id is None
-            else "AWSPENDING exists only during a rotation, AWSPREVIOUS only after one"
-        )
-        message = f"{key} not found: {code}: {aws_message} ({hint})"
+        message = f"{key} not found: {code}: {aws_message} ({_not_found_hint(key)})"
         raise _lookup_error(SecretNotFoundError, message, key, code) from exc
 
     if code in _ACCESS_DENIED_CODES:
@@ -364,6 +359,18 @@ def _raise_lookup_error(key: _SecretKey, exc: ClientError) -> NoReturn:
 
     message = f"{key}: Secrets Manager refused the request: {code}: {aws_message}"
     raise _lookup_error(SecretLookupError, message, key, code) from exc
+
+
+def _not_found_hint(key: _SecretKey) -> str:
+    if key.version_id is not None:
+        return "check the version id; Secrets Manager deletes old versions without a stage label"
+    if key.stage == PENDING:
+        return "AWSPENDING exists only during a rotation"
+    if key.stage == PREVIOUS:
+        return "AWSPREVIOUS exists only after a rotation"
+    if key.stage != CURRENT:
+        return f"no version carries stage label {key.stage!r}; check the label"
+    return "check the ARN and region"
 
 
 def _status(exc: ClientError) -> int:
