@@ -91,6 +91,8 @@ def _describe(value: object) -> str:
         return f"the string {value!r}"
     if isinstance(value, Mapping):
         return "a mapping"
+    if isinstance(value, bytes | bytearray):
+        return f"binary data of {len(value)} bytes"
     if isinstance(value, Sequence):
         return "a list"
     return f"a {type(value).__name__}"

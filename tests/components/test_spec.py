@@ -660,6 +660,13 @@ BAD_STACKS = [
         "the string 'Ireland'",
     ),
     BadInput(
+        "binary-region",
+        _config_set("aws:region", b"eu-west-1"),
+        "config.aws:region",
+        "an AWS region",
+        "binary data of 9 bytes",
+    ),
+    BadInput(
         "missing-settings",
         _config_drop("latticework:settings"),
         _SETTINGS,
