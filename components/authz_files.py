@@ -40,6 +40,10 @@ TEMPLATES_DIR = "templates"
 LINKS_FILE = "links.yaml"
 TESTS_DIR = "tests"
 
+# Fixed (not adjustable) Verified Permissions quotas: larger ones fail in the middle of a deploy.
+MAX_POLICY_BYTES = 10_000
+MAX_SCHEMA_BYTES = 100_000
+
 # Policy ids become Verified Permissions resource names and template-link ids, so they stay
 # within what both accept and read well in a plan.
 _POLICY_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
@@ -391,6 +395,19 @@ def _parse_statement(
         )
         return None
 
+    size = len(statement.text.encode("utf-8"))
+    if size > MAX_POLICY_BYTES:
+        problems.append(
+            AuthzProblem(
+                file,
+                statement.line,
+                policy_id,
+                f"the policy is {size:,} bytes; Verified Permissions takes at most "
+                f"{MAX_POLICY_BYTES:,} bytes per policy",
+                "Split it into smaller policies or move long lists into entity attributes.",
+            )
+        )
+
     slots = tuple(
         slot
         for slot, part in (("?principal", "principal"), ("?resource", "resource"))
@@ -622,6 +639,18 @@ def _read_schema(path: Path, problems: list[AuthzProblem]) -> str | None:
     text = _read_source(path, problems)
     if text is None:
         return None
+    size = len(text.encode("utf-8"))
+    if size > MAX_SCHEMA_BYTES:
+        problems.append(
+            AuthzProblem(
+                path,
+                1,
+                None,
+                f"the schema is {size:,} bytes; Verified Permissions takes at most "
+                f"{MAX_SCHEMA_BYTES:,} bytes",
+                "Shrink the schema: share shapes through commonTypes, drop unused types.",
+            )
+        )
     try:
         document = json.loads(text, object_pairs_hook=_reject_duplicate_keys)
     except json.JSONDecodeError as exc:

@@ -598,3 +598,26 @@ def test_optional_attribute_fix_names_the_access_in_the_policy(tmp_path: Path) -
 
     assert "optional attribute `owner`" in problem.message
     assert "`resource has owner && resource.owner" in problem.fix
+
+
+def test_policy_over_the_verified_permissions_size_limit_is_reported(tmp_path: Path) -> None:
+    """A policy over 10,000 bytes (a fixed Verified Permissions quota) fails validation."""
+    long_name = "x" * 10_000
+    authz = make_authz(tmp_path, with_condition(f'principal.name != "{long_name}"'))
+
+    problem = only_problem(authz)
+
+    assert problem.policy_id == "users-read"
+    assert "10,000 bytes" in problem.message
+
+
+def test_schema_over_the_verified_permissions_size_limit_is_reported(tmp_path: Path) -> None:
+    """A schema over 100,000 bytes (a fixed Verified Permissions quota) fails validation."""
+    schema = json.loads(json.dumps(SCHEMA))
+    schema["Latticework"]["entityTypes"].update({f"Type{i:05d}": {} for i in range(5000)})
+    authz = make_authz(tmp_path, schema=schema)
+
+    problem = only_problem(authz)
+
+    assert problem.file == authz / "schema.json"
+    assert "100,000 bytes" in problem.message
