@@ -88,6 +88,10 @@ def _statement(index: int, raw: Any) -> Statement:
         message = f"statement #{index + 1} needs Effect Allow or Deny"
         raise PolicyDocumentError(message)
 
+    if raw.get("Action") is None and "NotAction" not in raw:
+        message = f"statement #{index + 1} needs Action or NotAction"
+        raise PolicyDocumentError(message)
+
     sid = raw.get("Sid")
     return Statement(
         index=index,
@@ -95,9 +99,9 @@ def _statement(index: int, raw: Any) -> Statement:
         effect=effect,
         principals=_principals(index, raw["Principal"]) if "Principal" in raw else None,
         has_not_principal="NotPrincipal" in raw,
-        actions=_strings(raw.get("Action")),
+        actions=_element(index, raw, "Action"),
         has_not_action="NotAction" in raw,
-        resources=_strings(raw.get("Resource")),
+        resources=_element(index, raw, "Resource"),
         has_not_resource="NotResource" in raw,
         conditions=_conditions(raw.get("Condition")),
     )
@@ -139,6 +143,23 @@ def _principal_error(index: int, found: str) -> NoReturn:
         f'statement #{index + 1} Principal must be "*" or a map such as {{"AWS": [<role ARN>]}}, '
         f"found {found}"
     )
+    raise PolicyDocumentError(message)
+
+
+def _element(index: int, raw: Mapping[str, Any], field: str) -> tuple[str, ...]:
+    """`Action` or `Resource`: absent, a string, or a non-empty list of strings."""
+    value = raw.get(field)
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if is_sequence(value) and value and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    found = kind_of(value)
+    if is_sequence(value):
+        odd = [kind_of(item) for item in value if not isinstance(item, str)]
+        found = f"a list with {odd[0]}" if odd else "an empty list"
+    message = f"statement #{index + 1} {field} must be a string or a list of strings, found {found}"
     raise PolicyDocumentError(message)
 
 

@@ -533,3 +533,23 @@ def test_principal_arn_with_a_wildcard_is_open() -> None:
 
     assert len(messages) == 1
     assert "open principal" in messages[0]
+
+
+@pytest.mark.parametrize(
+    ("fields", "found"),
+    [
+        ({"Action": {"iam": "*"}}, "statement #1 Action must be a string or a list of strings"),
+        ({"Action": []}, "statement #1 Action must be a string or a list of strings"),
+        ({"Action": ["vpc-lattice-svcs:Invoke", None]}, "statement #1 Action must be a string"),
+        ({"Action": None}, "statement #1 needs Action or NotAction"),
+        ({"Resource": {"arn": SERVICE_ARN}}, "statement #1 Resource must be a string or a list"),
+    ],
+)
+def test_malformed_action_or_resource_is_a_violation(fields: dict[str, Any], found: str) -> None:
+    """An Action or Resource that cannot be read is a malformed document, not an empty grant."""
+    document = _document(_statement(Principal="*", **fields))
+
+    messages = check_resource(lattice_auth_policy_scoped, AUTH_POLICY, {"policy": document})
+
+    assert len(messages) == 1
+    assert found in messages[0]
