@@ -6,17 +6,19 @@ principal, action and resource elements and the condition keys listed in
 `SUPPORTED_CONDITION_KEYS` with the string, ARN, boolean and null operators (with
 `IfExists` and the `ForAnyValue:` / `ForAllValues:` set prefixes).
 
-NOTE: anything it cannot evaluate (an unknown condition key or operator, `NotPrincipal`)
-fails closed: an Allow statement that uses it does not allow, a Deny statement that uses
-it denies. Identity-based policies of the caller, service control policies and the
-service network's own auth policy are not evaluated; AWS applies them as well.
+NOTE: anything it cannot evaluate (an unknown condition key or operator, `NotPrincipal`, a
+policy variable such as `${aws:PrincipalAccount}`, a statement without Action or Resource,
+an element that is not a string or a list of strings) fails closed: an Allow statement that
+uses it does not allow, a Deny statement that uses it denies. Identity-based policies of
+the caller and service control policies are not evaluated; AWS applies them as well.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, TypeAlias
@@ -88,6 +90,22 @@ class InvokeRequest:
 _Comparison: TypeAlias = Callable[[list[str], str], bool]
 
 
+_SET_PREFIXES = frozenset({"", "ForAnyValue", "ForAllValues"})
+_OPERATORS: dict[str, _Comparison] = {
+    "StringEquals": lambda exp, act: act in exp,
+    "StringNotEquals": lambda exp, act: act not in exp,
+    "StringEqualsIgnoreCase": lambda exp, act: act.lower() in {e.lower() for e in exp},
+    "StringNotEqualsIgnoreCase": lambda exp, act: act.lower() not in {e.lower() for e in exp},
+    "StringLike": lambda exp, act: any(_glob(e, act, False) for e in exp),
+    "StringNotLike": lambda exp, act: not any(_glob(e, act, False) for e in exp),
+    "ArnEquals": lambda exp, act: act in exp,
+    "ArnNotEquals": lambda exp, act: act not in exp,
+    "ArnLike": lambda exp, act: any(_glob(e, act, False) for e in exp),
+    "ArnNotLike": lambda exp, act: not any(_glob(e, act, False) for e in exp),
+    "Bool": lambda exp, act: act.lower() in {e.lower() for e in exp},
+}
+
+
 class _UnevaluableError(Exception):
     """A policy element the gateway cannot evaluate; the statement fails closed."""
 
@@ -147,7 +165,7 @@ def _principal_matches(principal: Any, caller: CallerIdentity | None) -> bool:
     if not isinstance(principal, Mapping) or set(principal) - {"AWS"}:
         raise _UnevaluableError(f"Principal {principal!r} is not '*' or an AWS principal")
 
-    candidates = _as_list(principal.get("AWS", []))
+    candidates = _strings(principal.get("AWS"), "Principal.AWS")
     if "*" in candidates:
         return True
 
@@ -168,14 +186,15 @@ def _element_matches(
     *,
     ignore_case: bool = False,
 ) -> bool:
+    if (name in statement) == (negated_name in statement):
+        raise _UnevaluableError(f"a statement needs exactly one of {name} and {negated_name}")
+
     if name in statement:
-        return any(_glob(pattern, value, ignore_case) for pattern in _as_list(statement[name]))
+        patterns = _strings(statement[name], name)
+        return any(_glob(pattern, value, ignore_case) for pattern in patterns)
 
-    if negated_name in statement:
-        patterns = _as_list(statement[negated_name])
-        return not any(_glob(pattern, value, ignore_case) for pattern in patterns)
-
-    return False
+    patterns = _strings(statement[negated_name], negated_name)
+    return not any(_glob(pattern, value, ignore_case) for pattern in patterns)
 
 
 def _conditions_hold(conditions: Any, request: InvokeRequest) -> bool:
@@ -186,7 +205,7 @@ def _conditions_hold(conditions: Any, request: InvokeRequest) -> bool:
 
     for operator, keyed_values in conditions.items():
         for key, expected in keyed_values.items():
-            if not _condition_holds(operator, key, _as_list(expected), request):
+            if not _condition_holds(operator, key, _condition_values(expected, key), request):
                 return False
 
     return True
@@ -197,6 +216,12 @@ def _condition_holds(operator: str, key: str, expected: list[str], request: Invo
     set_prefix, _, base_operator = operator.rpartition(":")
     if_exists = base_operator.endswith("IfExists")
     base_operator = base_operator.removesuffix("IfExists")
+    # Judge the operator before the key's presence: an operator it cannot evaluate must fail
+    # closed even when the key is absent from this request.
+    if set_prefix not in _SET_PREFIXES or (
+        base_operator != "Null" and base_operator not in _OPERATORS
+    ):
+        raise _UnevaluableError(f"condition operator {operator!r} is not supported")
 
     if base_operator == "Null":
         is_absent = actual is None
@@ -207,34 +232,11 @@ def _condition_holds(operator: str, key: str, expected: list[str], request: Invo
         negated = base_operator.startswith(("StringNot", "ArnNot"))
         return if_exists or negated or set_prefix == "ForAllValues"
 
-    compare = _operator(base_operator)
+    compare = _OPERATORS[base_operator]
     if set_prefix == "ForAllValues":
         return all(compare(expected, value) for value in actual)
 
-    if set_prefix in ("", "ForAnyValue"):
-        return any(compare(expected, value) for value in actual)
-
-    raise _UnevaluableError(f"condition operator {operator!r} is not supported")
-
-
-def _operator(name: str) -> _Comparison:
-    operators: dict[str, _Comparison] = {
-        "StringEquals": lambda exp, act: act in exp,
-        "StringNotEquals": lambda exp, act: act not in exp,
-        "StringEqualsIgnoreCase": lambda exp, act: act.lower() in {e.lower() for e in exp},
-        "StringNotEqualsIgnoreCase": lambda exp, act: act.lower() not in {e.lower() for e in exp},
-        "StringLike": lambda exp, act: any(_glob(e, act, False) for e in exp),
-        "StringNotLike": lambda exp, act: not any(_glob(e, act, False) for e in exp),
-        "ArnEquals": lambda exp, act: act in exp,
-        "ArnNotEquals": lambda exp, act: act not in exp,
-        "ArnLike": lambda exp, act: any(_glob(e, act, False) for e in exp),
-        "ArnNotLike": lambda exp, act: not any(_glob(e, act, False) for e in exp),
-        "Bool": lambda exp, act: act.lower() in {str(e).lower() for e in exp},
-    }
-    if name not in operators:
-        raise _UnevaluableError(f"condition operator {name!r} is not supported")
-
-    return operators[name]
+    return any(compare(expected, value) for value in actual)
 
 
 def _context_value(key: str, request: InvokeRequest) -> tuple[str, ...] | None:
@@ -279,14 +281,26 @@ def _glob(pattern: str, value: str, ignore_case: bool) -> bool:
     return re.fullmatch(regex, value, flags) is not None
 
 
-def _as_list(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
+def _strings(value: Any, element: str) -> list[str]:
+    """A policy element's string or list of strings, or `_UnevaluableError`."""
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not all(isinstance(item, str) for item in values):
+        raise _UnevaluableError(f"{element} is not a string or a list of strings")
 
-    if isinstance(value, Iterable):
-        return [str(item) for item in value]
+    for item in values:
+        if "${" in item:
+            # IAM would substitute a policy variable; matching it literally could skip a Deny.
+            raise _UnevaluableError(f"{element} uses a policy variable ({item!r})")
+    return values
 
-    return [str(value)]
+
+def _condition_values(value: Any, key: str) -> list[str]:
+    """A condition's values as IAM compares them: strings, with JSON booleans as true/false."""
+    values = value if isinstance(value, list) else [value]
+    as_text = [
+        json.dumps(item) if isinstance(item, bool | int | float) else item for item in values
+    ]
+    return _strings(as_text, f"the values of condition key {key!r}")
 
 
 __all__ = [

@@ -233,3 +233,55 @@ def test_for_all_values_holds_for_a_missing_key() -> None:
 
     assert without_header is Decision.ALLOW
     assert other_tenant is Decision.IMPLICIT_DENY
+
+
+_INVOKE_ALL = {"Principal": "*", "Action": "vpc-lattice-svcs:Invoke", "Resource": "*"}
+
+
+@pytest.mark.parametrize(
+    "deny",
+    [
+        {
+            **_INVOKE_ALL,
+            "Condition": {"NumericGreaterThan": {"vpc-lattice-svcs:RequestHeader/x-absent": "1"}},
+        },
+        {
+            **_INVOKE_ALL,
+            "Condition": {
+                "ForSomeValues:StringEquals": {"vpc-lattice-svcs:RequestHeader/x-absent": "eu"}
+            },
+        },
+        {"Principal": "*", "Resource": "*"},
+        {"Principal": "*", "Action": "vpc-lattice-svcs:Invoke"},
+        {"Principal": "*", "Action": "vpc-lattice-svcs:Invoke", "Resource": {"arn": "*"}},
+        {
+            **_INVOKE_ALL,
+            "Condition": {
+                "StringEquals": {
+                    "vpc-lattice-svcs:RequestHeader/x-tenant": "${aws:PrincipalAccount}"
+                }
+            },
+        },
+        {**_INVOKE_ALL, "Resource": "${aws:SourceVpc}"},
+    ],
+    ids=[
+        "unknown-operator-missing-key",
+        "unknown-set-prefix-missing-key",
+        "no-action",
+        "no-resource",
+        "resource-not-a-string",
+        "policy-variable-in-condition",
+        "policy-variable-in-resource",
+    ],
+)
+def test_a_deny_the_gateway_cannot_evaluate_denies(deny: dict[str, Any]) -> None:
+    """A Deny statement with an element the gateway cannot judge denies, whatever the
+    request, instead of being skipped."""
+    policy = _payments_policy()
+    policy["Statement"].append({"Effect": "Deny", **deny})
+
+    decision = evaluate_auth_policy(
+        policy, _request(ORDERS_ROLE, headers={"x-tenant": "111122223333"})
+    )
+
+    assert decision is Decision.EXPLICIT_DENY
