@@ -88,8 +88,8 @@ class MeshService(pulumi.ComponentResource):
             deletion_protection_enabled=args.protect,
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
-        task_role = self._task_role(name, args, partition)
-        execution_role = self._execution_role(name, args, partition, log_group)
+        task_role, task_policy = self._task_role(name, args, partition)
+        execution_role, execution_policy = self._execution_role(name, args, partition, log_group)
         infrastructure_role, infrastructure_policy = self._infrastructure_role(
             name, args, partition
         )
@@ -134,8 +134,12 @@ class MeshService(pulumi.ComponentResource):
             propagate_tags="SERVICE",
             wait_for_steady_state=False,
             tags={"latticework:service": service.name, "latticework:environment": args.env},
-            # ECS needs the infrastructure role's permissions before it registers targets.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[infrastructure_policy]),
+            # Tasks need their roles' permissions when they start: the execution role's to
+            # create the log stream, the task role's for the PEP's first decisions, and the
+            # infrastructure role's for ECS to register them as Lattice targets.
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[execution_policy, task_policy, infrastructure_policy]
+            ),
         )
 
         self.lattice_service_arn = lattice_service.arn
@@ -149,7 +153,9 @@ class MeshService(pulumi.ComponentResource):
             }
         )
 
-    def _task_role(self, name: str, args: MeshServiceArgs, partition: str) -> aws.iam.Role:
+    def _task_role(
+        self, name: str, args: MeshServiceArgs, partition: str
+    ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
         """The role the service's code runs as; its policy names exact ARNs only."""
         role = aws.iam.Role(
             f"{name}-task-role",
@@ -175,13 +181,13 @@ class MeshService(pulumi.ComponentResource):
                 )
             )
         )
-        aws.iam.RolePolicy(
+        role_policy = aws.iam.RolePolicy(
             f"{name}-task-policy",
             role=role.id,
             policy=policy,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        return role
+        return role, role_policy
 
     def _execution_role(
         self,
@@ -189,7 +195,7 @@ class MeshService(pulumi.ComponentResource):
         args: MeshServiceArgs,
         partition: str,
         log_group: aws.cloudwatch.LogGroup,
-    ) -> aws.iam.Role:
+    ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
         """The role ECS starts the task with: write its log group, pull its image."""
         role = aws.iam.Role(
             f"{name}-exec-role",
@@ -197,7 +203,7 @@ class MeshService(pulumi.ComponentResource):
             assume_role_policy=_ecs_trust_policy(args, partition, "ecs-tasks.amazonaws.com"),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        aws.iam.RolePolicy(
+        role_policy = aws.iam.RolePolicy(
             f"{name}-exec-policy",
             role=role.id,
             policy=log_group.arn.apply(
@@ -211,7 +217,7 @@ class MeshService(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        return role
+        return role, role_policy
 
     def _infrastructure_role(
         self, name: str, args: MeshServiceArgs, partition: str

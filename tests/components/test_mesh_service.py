@@ -197,6 +197,23 @@ def test_caller_may_invoke_exactly_its_peers(dev_plan: Plan) -> None:
     assert all(statement["Sid"] != "InvokePeers" for statement in inventory["Statement"])
 
 
+def test_ecs_service_waits_for_its_role_policies(dev_plan: Plan) -> None:
+    """Tasks start only after their roles' policies exist: logs, decisions, Lattice targets."""
+    for service in SERVICES:
+        ecs_service = named(dev_plan, ECS_SERVICE, f"{service}-service")
+        policies = {
+            named(dev_plan, IAM_ROLE_POLICY, f"{service}-exec-policy").urn,
+            named(dev_plan, IAM_ROLE_POLICY, f"{service}-task-policy").urn,
+            named(
+                dev_plan,
+                "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+                f"{service}-infra-policy",
+            ).urn,
+        }
+
+        assert policies <= set(ecs_service.dependencies), service
+
+
 def test_ecs_services_run_privately_behind_lattice(plan: Plan) -> None:
     """No public IP, only the environment's private subnets, registered through the named port."""
     for service in SERVICES:
