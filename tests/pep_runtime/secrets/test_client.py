@@ -14,6 +14,7 @@ from pep_runtime.secrets import (
     PREVIOUS,
     SecretAccessDeniedError,
     SecretConfigError,
+    SecretLookupError,
     SecretNotFoundError,
     SecretsClient,
     SecretsConfig,
@@ -533,6 +534,16 @@ def test_malformed_logical_names_are_refused(
 
     with pytest.raises(SecretConfigError, match="not a logical secret name"):
         secrets.get(name)
+
+
+def test_a_malformed_version_id_names_the_parameter(secretsmanager: SecretsManagerClient) -> None:
+    """A version id botocore refuses before sending says which parameter and why."""
+    secrets = client_for(secretsmanager, {"database": "orders/database"})
+
+    with pytest.raises(SecretLookupError) as raised:
+        secrets.get("database", version_id="abc")
+
+    assert "Invalid length for parameter VersionId" in str(raised.value)
 
 
 def test_stage_and_version_id_together_are_refused(secretsmanager: SecretsManagerClient) -> None:

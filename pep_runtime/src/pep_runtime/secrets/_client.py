@@ -20,6 +20,7 @@ from botocore.exceptions import (
     ConnectionClosedError,
     HTTPClientError,
     NoCredentialsError,
+    ParamValidationError,
     PartialCredentialsError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -308,6 +309,10 @@ class SecretsClient:
         except (BotoConnectionError, HTTPClientError, ConnectionClosedError) as exc:
             message = f"{key}: Secrets Manager is unreachable ({type(exc).__name__})"
             raise _lookup_error(SecretUnavailableError, message, key, None) from exc
+        except ParamValidationError as exc:
+            # Raised before sending, about our own SecretId, VersionId or VersionStage.
+            message = f"{key}: botocore refused the request: {exc}"
+            raise _lookup_error(SecretLookupError, message, key, None) from exc
         except BotoCoreError as exc:
             message = f"{key}: the Secrets Manager call failed ({type(exc).__name__})"
             raise _lookup_error(SecretLookupError, message, key, None) from exc
