@@ -10,6 +10,7 @@ from latticework.automation._engine import (
     STATE_DIR,
     AutomationEngine,
     AutomationSettings,
+    check_backend_url,
     default_backend_url,
     is_self_managed,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "AutomationSettings",
     "CliOutput",
     "EventCollector",
+    "check_backend_url",
     "classify_failure",
     "default_backend_url",
     "is_self_managed",

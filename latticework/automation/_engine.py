@@ -49,7 +49,8 @@ logger = logging.getLogger(__name__)
 
 STATE_DIR = Path(".latticework") / "state"
 POLICY_PACK_DIR = Path("policy_packs") / "latticework_guardrails"
-_SELF_MANAGED_SCHEMES = ("file://", "s3://", "gs://", "azblob://")
+_SELF_MANAGED_SCHEMES = ("file://", "s3://", "gs://", "azblob://", "postgres://")
+_BACKEND_SCHEMES = (*_SELF_MANAGED_SCHEMES, "https://", "http://")
 _PASSPHRASE_VARIABLES = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 
 _ResultT = TypeVar("_ResultT")
@@ -58,6 +59,25 @@ _ResultT = TypeVar("_ResultT")
 def default_backend_url(project_dir: Path) -> str:
     """The file backend under the project: `file://<project>/.latticework/state`."""
     return (project_dir.resolve() / STATE_DIR).as_uri()
+
+
+def check_backend_url(backend_url: str) -> str:
+    """`backend_url` when it names a backend the pulumi CLI knows, else a `UsageError`.
+
+    An empty value is refused rather than read as "the default": in CI it is usually an
+    unset variable, and the default keeps state on a runner that is thrown away.
+    """
+    if backend_url.startswith(_BACKEND_SCHEMES):
+        return backend_url
+
+    schemes = ", ".join(_SELF_MANAGED_SCHEMES)
+    shown = repr(backend_url) if backend_url else "an empty value"
+    message = (
+        f"--backend-url: expected a URL starting with {schemes} or https:// (Pulumi Cloud), "
+        f"found {shown}. Fix the URL, or leave the option out for the file backend in "
+        f"{STATE_DIR}"
+    )
+    raise UsageError(message)
 
 
 def is_self_managed(backend_url: str) -> bool:
@@ -238,7 +258,7 @@ class AutomationEngine:
 
     def _select_stack(self, environment: str) -> auto.Stack:
         require_pulumi_cli(self._settings.environ)
-        backend_url = self._settings.resolved_backend_url
+        backend_url = check_backend_url(self._settings.resolved_backend_url)
         env_vars = {"PULUMI_BACKEND_URL": backend_url, "PULUMI_SKIP_UPDATE_CHECK": "true"}
         secrets_provider = None
         if is_self_managed(backend_url):
@@ -352,6 +372,7 @@ __all__ = [
     "STATE_DIR",
     "AutomationEngine",
     "AutomationSettings",
+    "check_backend_url",
     "default_backend_url",
     "is_self_managed",
 ]

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import click
 
-from latticework.automation import AutomationEngine, AutomationSettings
+from latticework.automation import AutomationEngine, AutomationSettings, check_backend_url
 from latticework.cli.plan import ENVIRONMENTS, find_project_dir
 from latticework.engine import (
     EngineResult,
@@ -47,6 +47,14 @@ def progress_printer(*, quiet: bool = False) -> ProgressListener:
         click.echo(f"  {_PROGRESS_MARKS.get(event.kind, '--')} {event.message}", err=True)
 
     return show
+
+
+def backend_url_option(
+    context: click.Context, parameter: click.Parameter, value: str | None
+) -> str | None:
+    """Click callback: a given `--backend-url` must name a backend the pulumi CLI knows."""
+    del context, parameter
+    return None if value is None else check_backend_url(value)
 
 
 def make_engine(
@@ -119,6 +127,7 @@ def _common_options(function: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--backend-url",
             envvar="LATTICEWORK_BACKEND_URL",
+            callback=backend_url_option,
             help="State backend (s3://bucket/prefix, https://api.pulumi.com, file://...). "
             "Default: file backend in .latticework/state under the project.",
         ),
@@ -279,6 +288,7 @@ command = preview_command
 __all__ = [
     "OUTPUT_FORMATS",
     "DriftFoundError",
+    "backend_url_option",
     "command",
     "commands",
     "make_engine",

@@ -22,7 +22,7 @@ import click
 
 from components.errors import SpecError
 from components.spec import RolloutSettings, load_spec
-from latticework.cli.deploy import make_engine, progress_printer
+from latticework.cli.deploy import backend_url_option, make_engine, progress_printer
 from latticework.cli.plan import ENVIRONMENTS, find_project_dir
 from latticework.engine import EngineResult, OfflineEngine
 from latticework.errors import LatticeworkError, UsageError
@@ -139,6 +139,7 @@ def _reporter() -> tuple[list[GateReport], Callable[[GateReport], None]]:
 @click.option(
     "--backend-url",
     envvar="LATTICEWORK_BACKEND_URL",
+    callback=backend_url_option,
     help="State backend for the real engine (default: .latticework/state in the project).",
 )
 @click.option(

@@ -718,3 +718,21 @@ def test_pulumi_cli_that_cannot_report_its_version_exits_5(
     line = _one_error_line(result)
     assert "`pulumi version` exited 2" in line
     assert "get.pulumi.com" in line
+
+
+@pytest.mark.parametrize("backend", ["", "s3:/state-bucket", "state-bucket", "ftp://host/state"])
+@pytest.mark.parametrize("command", [["preview", "--env", "dev"], ["rollout", "--envs", "dev"]])
+def test_backend_url_without_a_known_scheme_is_a_usage_error(
+    project: Path, fake_bin: Path, calls_log: Path, backend: str, command: list[str]
+) -> None:
+    """An empty or scheme-less backend URL is refused before anything runs, naming the schemes."""
+    result = _invoke(
+        [*command, "--backend-url", backend], project=project, path=fake_bin, calls_log=calls_log
+    )
+
+    assert result.exit_code == ExitCode.USAGE
+    line = _one_error_line(result)
+    assert "--backend-url" in line
+    assert "s3://" in line
+    assert _calls(calls_log) == []
+    assert not (project / ".latticework").exists()
