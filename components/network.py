@@ -167,9 +167,9 @@ def _zone_at(names: Sequence[str], *, index: int, zone_count: int, stack_file: s
     if index >= len(names):
         raise SpecError(
             stack_file,
-            "latticework:settings.network.availabilityZones",
+            "config.latticework:settings.network.availabilityZones",
             f"at most {len(names)}, the available zones of the region",
-            str(zone_count),
+            f"{zone_count} zones",
             f"Set availabilityZones to {len(names)} or fewer.",
         )
     return names[index]

@@ -194,5 +194,5 @@ def test_more_zones_than_the_region_has_is_a_spec_error(project_copy: Path) -> N
         plan_in_thread("dev", project_dir=project_copy)
 
     assert raised.value.file == str(stack_file)
-    assert raised.value.key_path == "latticework:settings.network.availabilityZones"
-    assert raised.value.found == "5"
+    assert raised.value.key_path == "config.latticework:settings.network.availabilityZones"
+    assert raised.value.found == "5 zones"
