@@ -1,11 +1,11 @@
 """What the local Lattice gateway adds to a request, measured side by side in one run.
 
 Two loopback servers run in their own processes, as under `latticework dev`: a minimal ASGI
-service, and the gateway in front of it with the service auth policy
+service, and the gateway in front of it with the service network and service auth policies
 `components.iam_documents` builds. The same signed GET is sent (one keep-alive connection
 each, sequentially) directly to the service and through the gateway; the script prints
-p50/p99 latency of both and their ratio. It also times the
-gateway's own check (SigV4 verification with botocore plus auth policy evaluation) against
+p50/p99 latency of both and their ratio. It also times the gateway's own check (SigV4
+verification with botocore plus both auth policy evaluations) against
 what the caller spends signing the same request with botocore.
 
 Run: .venv/bin/python bench/dev_gateway.py [--requests N]
@@ -27,7 +27,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from components.iam_documents import service_auth_policy
+from components.iam_documents import service_auth_policy, service_network_auth_policy
 from latticework.dev import (
     GatewayConfig,
     LatticeGateway,
@@ -48,8 +48,12 @@ CALLER = LocalCredential(
     "arn:aws:iam::111122223333:role/latticework-dev-orders-task",
     "orders-local",
 )
+NETWORK_ARN = "arn:aws:vpc-lattice:eu-west-1:111122223333:servicenetwork/sn-1"
 POLICY = service_auth_policy(
     service_arn=SERVICE_ARN, caller_role_arns=[CALLER.role_arn], allowed_principals=[]
+)
+NETWORK_POLICY = service_network_auth_policy(
+    service_network_arn=NETWORK_ARN, organization_id=None, account_ids=["111122223333"]
 )
 
 
@@ -85,10 +89,12 @@ def _gateway_config(gateway_port: int, service_port: int) -> GatewayConfig:
     )
     return GatewayConfig(
         region=REGION,
-        service_network_arn="arn:aws:vpc-lattice:eu-west-1:111122223333:servicenetwork/sn-1",
+        service_network_arn=NETWORK_ARN,
         source_vpc_arn="arn:aws:ec2:eu-west-1:111122223333:vpc/vpc-1",
         routes=(route,),
+        network_auth_policy=NETWORK_POLICY,
         credentials={CALLER.access_key_id: CALLER},
+        account_id="111122223333",
     )
 
 
@@ -185,6 +191,7 @@ def main() -> None:
     check = _per_call(
         lambda: (
             verify_signature(signed, config.credentials, region=REGION),
+            evaluate_auth_policy(NETWORK_POLICY, request),
             evaluate_auth_policy(POLICY, request),
         ),
         calls,
@@ -203,7 +210,7 @@ def main() -> None:
         f"p99 {_percentile(through, 0.99) / _percentile(direct, 0.99):.2f}x"
     )
     print(
-        f"gateway check (SigV4 verify + auth policy): {check * 1e6:.1f} us; "
+        f"gateway check (SigV4 verify + both auth policies): {check * 1e6:.1f} us; "
         f"client signing: {sign * 1e6:.1f} us; check / signing: {check / sign:.2f}x"
     )
 

@@ -8,7 +8,8 @@ every request the gateway:
    (Lattice routes by Host; 421 otherwise), then verifies the SigV4 signature (service
    `vpc-lattice-svcs`) against the local credentials of the role that signed it; an
    unsigned request is anonymous;
-2. evaluates the service's auth policy document (built by `components.iam_documents`);
+2. evaluates the service network's auth policy and then the service's (both built by
+   `components.iam_documents`); both must allow, as in Lattice;
 3. strips every incoming `x-amzn-lattice-*` header, so a caller cannot spoof one, and the
    SigV4 `Authorization` header, which the target has no use for;
 4. appends the caller's address to `x-forwarded-for` (its last entry is the one to trust),
@@ -90,7 +91,10 @@ class GatewayConfig:
     service_network_arn: str
     source_vpc_arn: str
     routes: tuple[ServiceRoute, ...]
+    network_auth_policy: Mapping[str, Any] = field(repr=False)
     credentials: Mapping[str, LocalCredential] = field(repr=False)
+    account_id: str
+    """The environment's account; only its roles are taken to be in `org_id`."""
     org_id: str | None = None
 
 
@@ -147,26 +151,27 @@ class LatticeGateway:
             await _send_json(send, 403, "InvalidSignatureException: the signature is not valid")
             return
 
-        try:
-            decision = evaluate_auth_policy(
-                route.auth_policy, self._invoke_request(scope, headers, route, credential)
-            )
-        except Exception:
-            # Fail closed: an error while deciding is a denial, never a pass.
-            logger.exception("%s: auth policy evaluation failed; denying", route.service_name)
-            decision = Decision.EXPLICIT_DENY
-        if decision is not Decision.ALLOW:
-            caller = credential.role_arn if credential else "anonymous"
-            logger.info(
-                "%s: %s %s by %s: %s",
-                route.service_name,
-                scope["method"],
-                scope["path"],
-                caller,
-                decision.value,
-            )
-            await _send_json(send, 403, "AccessDeniedException: the auth policy denies this call")
-            return
+        invoke = self._invoke_request(scope, headers, route, credential)
+        # Lattice requires an Allow from both: the service network's policy and the service's.
+        for policy_name, auth_policy in (
+            ("service network", self._config.network_auth_policy),
+            ("service", route.auth_policy),
+        ):
+            decision = _decide(auth_policy, invoke, policy_name, route.service_name)
+            if decision is not Decision.ALLOW:
+                caller = credential.role_arn if credential else "anonymous"
+                logger.info(
+                    "%s: %s %s by %s: %s auth policy: %s",
+                    route.service_name,
+                    scope["method"],
+                    scope["path"],
+                    caller,
+                    policy_name,
+                    decision.value,
+                )
+                message = f"AccessDeniedException: the {policy_name} auth policy denies this call"
+                await _send_json(send, 403, message)
+                return
 
         client = scope.get("client") or ("127.0.0.1", 0)
         upstream_headers = self._upstream_headers(headers, route, credential, str(client[0]))
@@ -188,7 +193,7 @@ class LatticeGateway:
         caller = None
         if credential is not None:
             account = credential.role_arn.split(":")[4]
-            caller = CallerIdentity(credential.role_arn, account, self._config.org_id)
+            caller = CallerIdentity(credential.role_arn, account, self._org_of(credential))
 
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         return InvokeRequest(
@@ -231,10 +236,22 @@ class LatticeGateway:
         forwarded.append(("x-amzn-lattice-target", target))
         return forwarded
 
+    def _org_of(self, credential: LocalCredential) -> str | None:
+        """The caller's organisation: the environment's, for roles of its own account only.
+
+        NOTE: locally nothing says which organisation another account belongs to, so a
+        caller from another account has none; the catalog admits such callers by ARN.
+        """
+        if credential.role_arn.split(":")[4] != self._config.account_id:
+            return None
+
+        return self._config.org_id
+
     def _identity_header(self, credential: LocalCredential) -> str:
         fields = [f"Principal={credential.assumed_role_arn}"]
-        if self._config.org_id:
-            fields.append(f"PrincipalOrgID={self._config.org_id}")
+        org_id = self._org_of(credential)
+        if org_id:
+            fields.append(f"PrincipalOrgID={org_id}")
         fields.append(f"SessionName={credential.session_name}")
         fields.append("Type=AWS_IAM")
         return "; ".join(fields)
@@ -328,6 +345,17 @@ def _raw_target(scope: _Scope) -> str:
     if query:
         target = f"{target}?{query.decode('latin-1')}"
     return target
+
+
+def _decide(
+    auth_policy: Mapping[str, Any], invoke: InvokeRequest, policy_name: str, service: str
+) -> Decision:
+    try:
+        return evaluate_auth_policy(auth_policy, invoke)
+    except Exception:
+        # Fail closed: an error while deciding is a denial, never a pass.
+        logger.exception("%s: %s auth policy evaluation failed; denying", service, policy_name)
+        return Decision.EXPLICIT_DENY
 
 
 def _has_dot_segment(path: str) -> bool:

@@ -301,9 +301,11 @@ class DevEnvironment:
                 )
                 for service in topology.services
             ),
+            network_auth_policy=topology.network_auth_policy,
             credentials={
                 credential.access_key_id: credential for credential in topology.callers.values()
             },
+            account_id=topology.account_id,
             org_id=topology.org_id,
         )
         sockets = [

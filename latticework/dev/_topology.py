@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.iam_documents import service_auth_policy
+from components.iam_documents import service_auth_policy, service_network_auth_policy
 from components.naming import partition_of, role_arn, secret_name, task_role_name
 from components.spec import ServiceSpec, StackSpec
 from latticework.dev._sigv4 import LocalCredential
@@ -74,6 +74,7 @@ class LocalTopology:
     service_network_arn: str
     source_vpc_arn: str
     services: tuple[LocalService, ...]
+    network_auth_policy: Mapping[str, Any] = field(repr=False)
     callers: Mapping[str, LocalCredential] = field(repr=False)
     """Every identity the gateway knows, by a short name: each service's task role, each
     external principal the catalog names (by role name), and `outsider`, a role in the
@@ -163,15 +164,26 @@ def build_topology(spec: StackSpec, *, base_port: int = DEFAULT_BASE_PORT) -> Lo
             )
         )
 
+    allowed_principals = spec.settings.allowed_principals
+    service_network_arn = _lattice_arn(spec, account_id, "servicenetwork", "sn", spec.env)
     return LocalTopology(
         env=spec.env,
         region=spec.region,
         account_id=account_id,
-        org_id=spec.settings.allowed_principals.organization_id,
+        org_id=allowed_principals.organization_id,
         secrets_port=ports[0],
-        service_network_arn=_lattice_arn(spec, account_id, "servicenetwork", "sn", spec.env),
+        service_network_arn=service_network_arn,
         source_vpc_arn=f"arn:aws:ec2:{spec.region}:{account_id}:vpc/vpc-{_hex_id('vpc', spec.env)}",
         services=tuple(services),
+        # The same arguments `Environment` gives the ServiceNetwork component.
+        network_auth_policy=service_network_auth_policy(
+            service_network_arn=service_network_arn,
+            organization_id=allowed_principals.organization_id,
+            account_ids=allowed_principals.account_ids,
+            external_principals=sorted(
+                {principal for service in catalog for principal in service.callers.iam_principals}
+            ),
+        ),
         callers=callers,
     )
 

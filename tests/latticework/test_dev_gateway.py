@@ -14,7 +14,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from components.iam_documents import service_auth_policy
+from components.iam_documents import service_auth_policy, service_network_auth_policy
 from latticework.dev import (
     GatewayConfig,
     LatticeGateway,
@@ -60,6 +60,7 @@ async def _echo(scope: MutableMapping[str, Any], receive: Any, send: Any) -> Non
 def _gateway(
     policy: dict[str, Any],
     transport: httpx.AsyncBaseTransport | None,
+    network_policy: dict[str, Any] = OPEN_POLICY,
     upstream_url: str = "http://127.0.0.1:8502",
 ) -> LatticeGateway:
     route = ServiceRoute(
@@ -75,7 +76,9 @@ def _gateway(
         service_network_arn=NETWORK_ARN,
         source_vpc_arn=VPC_ARN,
         routes=(route,),
-        credentials={ORDERS.access_key_id: ORDERS},
+        network_auth_policy=network_policy,
+        credentials={ORDERS.access_key_id: ORDERS, STRANGER.access_key_id: STRANGER},
+        account_id="111122223333",
         org_id="o-abc123def4",
     )
     return LatticeGateway(config, upstream_transport=transport)
@@ -170,7 +173,9 @@ async def test_denied_request_never_reaches_the_service(gateway: LatticeGateway)
     response = await _send(gateway, "GET", "/payments/p-1", {}, sign=False)
 
     assert response.status_code == 403
-    assert response.json() == {"message": "AccessDeniedException: the auth policy denies this call"}
+    assert response.json() == {
+        "message": "AccessDeniedException: the service auth policy denies this call"
+    }
     assert "x-served-by" not in response.headers
 
 
@@ -297,4 +302,59 @@ async def test_a_dot_segment_cannot_leave_the_path_the_auth_policy_allowed(
     assert b"'.' or '..'" in body
     assert allowed_status == 200
     assert json.loads(allowed_body)["path"] == "/public/page"
+    await gateway.aclose()
+
+
+STRANGER = LocalCredential(
+    "LWDVSTRANGER00000001",
+    "stranger-local-secret",
+    "arn:aws:iam::999988887777:role/stranger",
+    "stranger-local",
+)
+
+
+async def _send_as(
+    app: Any, credential: LocalCredential, path: str = "/payments/p-1"
+) -> httpx.Response:
+    url = f"{GATEWAY}{path}"
+    request = AWSRequest(method="GET", url=url, data=b"", headers={})
+    signing_keys = Credentials(credential.access_key_id, credential.secret_access_key)
+    SigV4Auth(signing_keys, "vpc-lattice-svcs", REGION).add_auth(request)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as client:
+        return await client.get(url, headers=dict(request.headers.items()))
+
+
+async def test_the_service_network_auth_policy_is_applied_too() -> None:
+    """A caller the service's own policy admits is still refused when the network's policy
+    (environment accounts only) does not admit it, as Lattice applies both."""
+    network_policy = service_network_auth_policy(
+        service_network_arn=NETWORK_ARN, organization_id=None, account_ids=["111122223333"]
+    )
+    gateway = _gateway(OPEN_POLICY, httpx.ASGITransport(app=_echo), network_policy)
+
+    own_account = await _send_as(gateway, ORDERS)
+    other_account = await _send_as(gateway, STRANGER)
+    anonymous = await _send(gateway, "GET", "/payments/p-1", {}, sign=False)
+
+    assert own_account.status_code == 200
+    assert other_account.status_code == 403
+    assert other_account.json()["message"].startswith("AccessDeniedException")
+    assert anonymous.status_code == 403
+    await gateway.aclose()
+
+
+async def test_only_the_environments_account_is_in_its_organisation() -> None:
+    """A caller from another account is not given the environment's organisation, neither
+    in the identity header nor for an aws:PrincipalOrgID condition."""
+    network_policy = service_network_auth_policy(
+        service_network_arn=NETWORK_ARN, organization_id="o-abc123def4", account_ids=[]
+    )
+    gateway = _gateway(OPEN_POLICY, httpx.ASGITransport(app=_echo), network_policy)
+
+    own_account = await _send_as(gateway, ORDERS)
+    other_account = await _send_as(gateway, STRANGER)
+
+    assert own_account.status_code == 200
+    assert "PrincipalOrgID=o-abc123def4" in _received(own_account)["x-amzn-lattice-identity"][0]
+    assert other_account.status_code == 403
     await gateway.aclose()
