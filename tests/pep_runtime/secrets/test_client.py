@@ -579,3 +579,24 @@ async def test_aget_raises_the_same_typed_errors(
 
     with pytest.raises(SecretNotFoundError):
         await secrets.aget("database", stage=PENDING)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("ttl_seconds", -1.0),
+        ("ttl_seconds", float("nan")),
+        ("max_stale_seconds", "300"),
+        ("read_timeout_seconds", True),
+        ("max_attempts", 0),
+        ("max_entries", 2.5),
+    ],
+)
+def test_settings_that_are_no_count_of_seconds_or_attempts_are_refused(
+    setting: str, value: object
+) -> None:
+    """A NaN TTL (float("nan") parses from an environment variable) would silently never cache."""
+    with pytest.raises(ValueError, match=f"SecretsConfig.{setting} must be") as raised:
+        SecretsConfig(**{setting: value})  # type: ignore[arg-type]
+
+    assert repr(value) in str(raised.value)

@@ -104,12 +104,23 @@ class SecretsConfig:
             "connect_timeout_seconds",
             "read_timeout_seconds",
         ):
-            if getattr(self, field_name) < 0:
-                message = f"SecretsConfig.{field_name} must be zero or more"
+            value = getattr(self, field_name)
+            # `not value >= 0` also refuses NaN, which float() reads from an environment variable.
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                message = (
+                    f"SecretsConfig.{field_name} must be a number of seconds, zero or more; "
+                    f"found {value!r}"
+                )
                 raise ValueError(message)
-        if self.max_entries < 1 or self.max_attempts < 1:
-            message = "SecretsConfig.max_entries and max_attempts must be at least 1"
-            raise ValueError(message)
+
+        for field_name in ("max_entries", "max_attempts"):
+            value = getattr(self, field_name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                message = (
+                    f"SecretsConfig.{field_name} must be a whole number, at least 1; "
+                    f"found {value!r}"
+                )
+                raise ValueError(message)
 
 
 @dataclass(frozen=True, slots=True)
