@@ -215,3 +215,23 @@ def test_delays_are_jittered_within_the_exponential_ceiling() -> None:
     assert max(delays[2]) <= 0.2
     assert max(delays[3]) <= 0.3
     assert len(set(delays[3])) > 100
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("max_attempts", 0),
+        ("max_attempts", 2.5),
+        ("base_delay_seconds", float("nan")),
+        ("max_delay_seconds", -1.0),
+        ("max_delay_seconds", "2"),
+    ],
+)
+def test_a_policy_that_is_no_count_of_attempts_or_seconds_is_refused(
+    setting: str, value: object
+) -> None:
+    """Each setting is checked up front, naming it and the value found."""
+    with pytest.raises(ValueError, match=f"RetryPolicy.{setting} must be") as raised:
+        RetryPolicy(**{setting: value})  # type: ignore[arg-type]
+
+    assert repr(value) in str(raised.value)

@@ -34,12 +34,22 @@ class RetryPolicy:
     max_delay_seconds: float = 2.0
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            message = f"RetryPolicy.max_attempts must be at least 1, not {self.max_attempts}"
+        attempts = self.max_attempts
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            message = (
+                f"RetryPolicy.max_attempts must be a whole number, at least 1; found {attempts!r}"
+            )
             raise ValueError(message)
-        if self.base_delay_seconds < 0 or self.max_delay_seconds < 0:
-            message = "RetryPolicy delays must be zero or more"
-            raise ValueError(message)
+
+        for field_name in ("base_delay_seconds", "max_delay_seconds"):
+            value = getattr(self, field_name)
+            # `not value >= 0` also refuses NaN.
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                message = (
+                    f"RetryPolicy.{field_name} must be a number of seconds, zero or more; "
+                    f"found {value!r}"
+                )
+                raise ValueError(message)
 
     def may_retry(self, *, method: str, idempotent: bool | None, attempt: int) -> bool:
         """Whether a failed attempt number `attempt` of a `method` call may be repeated."""
