@@ -270,10 +270,15 @@ class LatticeGateway:
             )
 
         url = f"{route.upstream_url}{_raw_target(scope)}"
+        request = self._client.build_request(scope["method"], url, headers=headers, content=body)
         try:
-            response = await self._client.request(
-                scope["method"], url, headers=headers, content=body
-            )
+            response = await self._client.send(request, stream=True)
+            try:
+                # The bytes as the service sent them: a decoded body would contradict the
+                # content-encoding header passed on with it.
+                content = b"".join([chunk async for chunk in response.aiter_raw()])
+            finally:
+                await response.aclose()
         except httpx.TimeoutException:
             await _send_json(send, 504, f"{route.service_name} did not answer in time")
             return
@@ -287,7 +292,7 @@ class LatticeGateway:
             for name, value in response.headers.multi_items()
             if name.lower() not in _HOP_BY_HOP
         ]
-        response_headers.append((b"content-length", str(len(response.content)).encode()))
+        response_headers.append((b"content-length", str(len(content)).encode()))
         await send(
             {
                 "type": "http.response.start",
@@ -295,7 +300,7 @@ class LatticeGateway:
                 "headers": response_headers,
             }
         )
-        await send({"type": "http.response.body", "body": response.content})
+        await send({"type": "http.response.body", "body": content})
 
     async def _lifespan(self, receive: _Receive, send: _Send) -> None:
         while True:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 from collections.abc import AsyncIterator, MutableMapping
@@ -357,4 +358,28 @@ async def test_only_the_environments_account_is_in_its_organisation() -> None:
     assert own_account.status_code == 200
     assert "PrincipalOrgID=o-abc123def4" in _received(own_account)["x-amzn-lattice-identity"][0]
     assert other_account.status_code == 403
+    await gateway.aclose()
+
+
+async def _gzip_service(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+    """A service that answers with a gzip-encoded body, as GZipMiddleware would."""
+    body = gzip.compress(b'{"status": "compressed"}')
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-encoding", b"gzip"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def test_an_encoded_response_reaches_the_caller_as_the_service_sent_it() -> None:
+    """A gzip response keeps its bytes and its content-encoding, so the caller can decode it."""
+    gateway = _gateway(OPEN_POLICY, httpx.ASGITransport(app=_gzip_service))
+
+    response = await _send(gateway, "GET", "/payments/p-1", {}, sign=False)
+
+    assert response.status_code == 200
+    assert response.headers["content-encoding"] == "gzip"
+    assert response.json() == {"status": "compressed"}
     await gateway.aclose()
