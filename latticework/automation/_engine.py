@@ -277,16 +277,27 @@ class AutomationEngine:
         )
 
     def _passphrase_variables(self, environment: str) -> dict[str, str]:
-        found = {
-            name: self._settings.environ[name]
-            for name in _PASSPHRASE_VARIABLES
-            if self._settings.environ.get(name)
-        }
-        if not found:
+        environ = self._settings.environ
+        found = {name: environ[name] for name in _PASSPHRASE_VARIABLES if environ.get(name)}
+        where = (
+            f"the {self._settings.resolved_backend_url.split('://')[0]} state backend of stack "
+            f"{environment!r} uses the passphrase secrets provider"
+        )
+        passphrase_file = found.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+        only_file = passphrase_file and "PULUMI_CONFIG_PASSPHRASE" not in found
+        if only_file and not Path(str(passphrase_file)).is_file():
             message = (
-                f"no passphrase for the secrets of stack {environment!r}: the "
-                f"{self._settings.resolved_backend_url.split('://')[0]} state backend uses "
-                "the passphrase secrets provider. Set PULUMI_CONFIG_PASSPHRASE or "
+                f"{where}; PULUMI_CONFIG_PASSPHRASE_FILE names {passphrase_file}, which is not "
+                "a file. Point it at the file holding the passphrase"
+            )
+            raise MissingCredentialsError(message)
+        if not found:
+            # An empty passphrase encrypts the stack's secrets with a key anyone can derive.
+            empty = [name for name in _PASSPHRASE_VARIABLES if name in environ]
+            verb = "are" if len(empty) > 1 else "is"
+            detail = f"{' and '.join(empty)} {verb} set but empty" if empty else "no passphrase"
+            message = (
+                f"{where}: {detail}. Set PULUMI_CONFIG_PASSPHRASE or "
                 "PULUMI_CONFIG_PASSPHRASE_FILE (in CI, from a secret)"
             )
             raise MissingCredentialsError(message)

@@ -231,6 +231,45 @@ def test_missing_passphrase_exits_6_before_running_pulumi(
     assert _calls(calls_log) == []
 
 
+def test_empty_passphrase_is_refused_as_empty(
+    project: Path, fake_bin: Path, calls_log: Path
+) -> None:
+    """An empty PULUMI_CONFIG_PASSPHRASE is refused and the message says it is set but empty."""
+    result = _invoke(
+        ["preview", "--env", "dev"],
+        project=project,
+        path=fake_bin,
+        calls_log=calls_log,
+        passphrase="",
+    )
+
+    assert result.exit_code == ExitCode.MISSING_CREDENTIALS
+    assert "PULUMI_CONFIG_PASSPHRASE is set but empty" in _one_error_line(result)
+    assert _calls(calls_log) == []
+
+
+def test_passphrase_file_that_does_not_exist_is_refused(
+    project: Path, fake_bin: Path, calls_log: Path, tmp_path: Path
+) -> None:
+    """PULUMI_CONFIG_PASSPHRASE_FILE naming no file exits 6 naming the path, before pulumi runs."""
+    missing = tmp_path / "no-such-passphrase"
+
+    result = _invoke(
+        ["preview", "--env", "dev"],
+        project=project,
+        path=fake_bin,
+        calls_log=calls_log,
+        passphrase=None,
+        extra_env={"PULUMI_CONFIG_PASSPHRASE_FILE": str(missing)},
+    )
+
+    assert result.exit_code == ExitCode.MISSING_CREDENTIALS
+    assert f"PULUMI_CONFIG_PASSPHRASE_FILE names {missing}, which is not a file" in (
+        _one_error_line(result)
+    )
+    assert _calls(calls_log) == []
+
+
 def test_preview_attaches_the_pack_and_uses_the_project_file_backend(
     project: Path, fake_bin: Path, calls_log: Path
 ) -> None:
