@@ -103,9 +103,12 @@ def format_command(authz_dir: Path, check: bool) -> None:
     unformatted: list[Path] = []
     results = [format_file(path) for path in authz_format_targets(authz_dir)]
     results.append(render_schema(authz_dir))
+    problems = [f"{result.path}: {result.problem}" for result in results if result.problem]
+    if problems:
+        # Nothing is rewritten unless every file can be formatted.
+        raise UsageError("\n".join(problems))
+
     for result in results:
-        if result.problem is not None:
-            raise UsageError(f"{result.path}: {result.problem}")
         if not result.changed or result.formatted is None:
             continue
         unformatted.append(result.path)

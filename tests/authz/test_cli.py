@@ -342,3 +342,19 @@ def test_entity_with_a_misspelled_key_is_rejected(tmp_path: Path) -> None:
 
     assert "entities[0]: expected keys uid, attrs, parents, tags" in str(raised.value)
     assert "'parent'" in str(raised.value)
+
+
+def test_format_writes_nothing_when_a_file_cannot_be_formatted(authz_dir: Path) -> None:
+    """One unparsable file stops `format` before it rewrites any other file."""
+    schema = authz_dir / "schema.json"
+    unformatted = schema.read_text().replace("\n  ", "\n    ")
+    schema.write_text(unformatted)
+    (authz_dir / "policies" / "zz-broken.cedar").write_text(
+        "permit (principal, action resource);\n"
+    )
+
+    result = invoke("format", "--authz-dir", str(authz_dir))
+
+    assert result.exit_code == 2
+    assert "zz-broken.cedar: cannot be parsed" in result.output
+    assert schema.read_text() == unformatted
