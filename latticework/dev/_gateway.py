@@ -129,7 +129,12 @@ class LatticeGateway:
             await _send_json(send, 400, "the path has a '.' or '..' segment; send it resolved")
             return
 
-        body = await _read_body(receive)
+        try:
+            body = await _read_body(receive)
+        except _CallerDisconnectedError:
+            # Nobody is left to answer, and a cut-off body must not reach the service.
+            return
+
         if body is None:
             await _send_json(send, 413, "the request body is larger than 1 MiB")
             return
@@ -379,13 +384,18 @@ def _signed_url(scope: _Scope, headers: tuple[tuple[str, str], ...]) -> str:
     return f"http://{host}{_raw_target(scope)}"
 
 
+class _CallerDisconnectedError(Exception):
+    """The caller went away before sending its whole body."""
+
+
 async def _read_body(receive: _Receive) -> bytes | None:
+    """The whole request body, or None when it passes `MAX_BODY_BYTES`."""
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return b"".join(chunks)
+            raise _CallerDisconnectedError
 
         chunk = message.get("body", b"")
         size += len(chunk)

@@ -383,3 +383,41 @@ async def test_an_encoded_response_reaches_the_caller_as_the_service_sent_it() -
     assert response.headers["content-encoding"] == "gzip"
     assert response.json() == {"status": "compressed"}
     await gateway.aclose()
+
+
+async def test_a_caller_that_disconnects_mid_body_is_not_forwarded() -> None:
+    """A request whose body was cut off by the caller never reaches the service half-read."""
+    reached: list[str] = []
+
+    async def service(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        reached.append(scope["path"])
+        await _echo(scope, receive, send)
+
+    gateway = _gateway(OPEN_POLICY, httpx.ASGITransport(app=service))
+    messages: list[dict[str, Any]] = [
+        {"type": "http.request", "body": b'{"orderId": "o-1", "amo', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/payments",
+        "raw_path": b"/payments",
+        "query_string": b"",
+        "headers": [(b"host", b"127.0.0.1:8402")],
+        "server": ("127.0.0.1", 8402),
+        "client": ("127.0.0.1", 50000),
+    }
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    await gateway(scope, receive, send)
+
+    assert reached == []
+    assert sent == []
+    await gateway.aclose()
