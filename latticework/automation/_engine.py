@@ -123,10 +123,7 @@ class AutomationEngine:
         def run(stack: auto.Stack, collector: EventCollector, hooks: _OutputHooks) -> None:
             with self._policy_pack_args(environment) as pack_args:
                 stack.preview(
-                    on_event=collector.handle,
-                    on_output=hooks.on_output,
-                    on_error=hooks.on_error,
-                    color="never",
+                    **hooks.streams(collector),
                     policy_packs=pack_args.packs,
                     policy_pack_configs=pack_args.configs,
                 )
@@ -138,10 +135,7 @@ class AutomationEngine:
         def run(stack: auto.Stack, collector: EventCollector, hooks: _OutputHooks) -> Any:
             with self._policy_pack_args(environment) as pack_args:
                 return stack.up(
-                    on_event=collector.handle,
-                    on_output=hooks.on_output,
-                    on_error=hooks.on_error,
-                    color="never",
+                    **hooks.streams(collector),
                     policy_packs=pack_args.packs,
                     policy_pack_configs=pack_args.configs,
                 )
@@ -153,12 +147,7 @@ class AutomationEngine:
         """Delete every resource of the environment's stack; the stack and history remain."""
 
         def run(stack: auto.Stack, collector: EventCollector, hooks: _OutputHooks) -> None:
-            stack.destroy(
-                on_event=collector.handle,
-                on_output=hooks.on_output,
-                on_error=hooks.on_error,
-                color="never",
-            )
+            stack.destroy(**hooks.streams(collector))
 
         return self._run(environment, Operation.DESTROY, run).result()
 
@@ -166,12 +155,7 @@ class AutomationEngine:
         """Bring the stack's state in line with what exists in the cloud."""
 
         def run(stack: auto.Stack, collector: EventCollector, hooks: _OutputHooks) -> None:
-            stack.refresh(
-                on_event=collector.handle,
-                on_output=hooks.on_output,
-                on_error=hooks.on_error,
-                color="never",
-            )
+            stack.refresh(**hooks.streams(collector))
 
         return self._run(environment, Operation.REFRESH, run).result()
 
@@ -179,12 +163,7 @@ class AutomationEngine:
         """What a refresh would change, without changing state: the environment's drift."""
 
         def run(stack: auto.Stack, collector: EventCollector, hooks: _OutputHooks) -> None:
-            stack.preview_refresh(
-                on_event=collector.handle,
-                on_output=hooks.on_output,
-                on_error=hooks.on_error,
-                color="never",
-            )
+            stack.preview_refresh(**hooks.streams(collector))
 
         result = self._run(environment, Operation.DRIFT, run).result()
         return EngineResult(
@@ -333,6 +312,15 @@ class _OutputHooks:
     def __init__(self) -> None:
         self._stdout: list[str] = []
         self._stderr: list[str] = []
+
+    def streams(self, collector: EventCollector) -> dict[str, Any]:
+        """The Automation API arguments that stream events and output to the collectors."""
+        return {
+            "on_event": collector.handle,
+            "on_output": self.on_output,
+            "on_error": self.on_error,
+            "color": "never",
+        }
 
     def on_output(self, line: str) -> None:
         self._stdout.append(line)
