@@ -46,6 +46,8 @@ _RESERVED = ("LATTICEWORK_", "AWS_")
 def command(env: str, base_port: int, project_dir: Path, service_env: tuple[str, ...]) -> None:
     """Run the sample services behind a local Lattice gateway, with local Cedar and secrets."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # httpx logs each health poll and forwarded request; the services' audit lines say more.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     spec = load_spec(env, stacks_dir=project_dir / "stacks")
     topology = build_topology(spec, base_port=base_port)
     paths = DevPaths.for_project(project_dir.resolve())

@@ -149,6 +149,7 @@ def test_a_stop_signal_stops_every_server(stop_signal: signal.Signals, project_c
 
     assert exit_code == 0, "".join(output)
     assert output[-1].strip() == "stopped."
+    assert not [line for line in output if line.startswith("INFO httpx")]
     assert len(ports) == 6
     assert not any(_is_listening(port) for port in ports)
     assert len(secret_keys) == 5
