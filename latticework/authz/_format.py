@@ -64,7 +64,8 @@ def format_file(path: Path) -> FormatResult:
     try:
         formatted = format_schema(current) if path.suffix == ".json" else format_cedar(current)
     except ValueError as exc:
-        return FormatResult(path, current, None, f"cannot be parsed: {exc}")
+        where = "; `latticework authz validate` shows where" if path.suffix == ".cedar" else ""
+        return FormatResult(path, current, None, f"cannot be parsed: {exc}{where}")
     if path.suffix == ".cedar" and _comments(formatted) != _comments(current):
         return FormatResult(
             path, current, None, "the Cedar formatter would drop or change comments"

@@ -357,4 +357,5 @@ def test_format_writes_nothing_when_a_file_cannot_be_formatted(authz_dir: Path) 
 
     assert result.exit_code == 2
     assert "zz-broken.cedar: cannot be parsed" in result.output
+    assert "`latticework authz validate` shows where" in result.output
     assert schema.read_text() == unformatted
