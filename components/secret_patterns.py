@@ -307,6 +307,40 @@ def classify_variable(
     return None
 
 
+_ARGUMENT: Final = re.compile(r"(-{0,2}[A-Za-z_][A-Za-z0-9_.-]*)=(.*)")
+
+
+def match_command_arguments(
+    words: Sequence[str], *, extra_name_patterns: Sequence[re.Pattern[str]] = ()
+) -> list[tuple[str, SecretMatch]]:
+    """(argument, match) for each secret passed by name on a command line.
+
+    ``--db-password=x``, ``DB_PASSWORD=x`` and ``--db-password x`` count when
+    `classify_variable` finds the value secret under that name. A word `match_secret_value`
+    already flags on its own (``--token <a JWT>``) is left to that check, so it is reported
+    once. The argument returned is the flag or variable name, never the value.
+    """
+    found: list[tuple[str, SecretMatch]] = []
+    for index, word in enumerate(words):
+        assignment = _ARGUMENT.fullmatch(word)
+        if assignment is not None:
+            argument, value = assignment.groups()
+        elif word.startswith("--") and index + 1 < len(words):
+            argument, value = word, words[index + 1]
+            if value.startswith("-"):
+                continue
+        else:
+            continue
+        if match_secret_value(word if assignment is not None else value) is not None:
+            continue
+        match = classify_variable(
+            argument.lstrip("-"), value, extra_name_patterns=extra_name_patterns
+        )
+        if match is not None:
+            found.append((argument, match))
+    return found
+
+
 __all__ = [
     "AWS_ACCESS_KEY",
     "AWS_CREDENTIAL_VARIABLES",
@@ -323,6 +357,7 @@ __all__ = [
     "compile_name_patterns",
     "is_reference_or_plain",
     "is_secret_name",
+    "match_command_arguments",
     "match_secret_value",
     "name_words",
 ]

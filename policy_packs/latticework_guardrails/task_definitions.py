@@ -2,7 +2,8 @@
 
 `containerDefinitions` is a JSON string. Each container's ``environment``, ``dockerLabels``
 and log driver / FireLens ``options`` are checked by name and value, and every other string
-(``command``, ``entryPoint``, ``healthCheck.command``, ...) by value, with the one detector in
+(``command``, ``entryPoint``, ``healthCheck.command``, ...) by value, and command-line
+arguments (``--db-password x``, ``DB_PASSWORD=x``) by name, with the one detector in
 `components.secret_patterns`. A message names the task definition, the container and the
 variable or field, never the value.
 """
@@ -25,6 +26,7 @@ from components.secret_patterns import (
     AWS_CREDENTIAL_VARIABLES,
     classify_variable,
     compile_name_patterns,
+    match_command_arguments,
     match_secret_value,
 )
 from policy_packs.latticework_guardrails._documents import kind_of
@@ -43,6 +45,8 @@ _FIX: Final = (
 )
 
 
+# Command lines, whose `--name value` and `NAME=value` arguments are checked by name too.
+_COMMANDS: Final = (("command",), ("entryPoint",), ("healthCheck", "command"))
 # Maps inside a container whose keys name their values, checked by name and value.
 _NAMED_MAPS: Final = (
     ("dockerLabels",),
@@ -198,6 +202,17 @@ def _validate_no_plaintext_secrets(
                     f"{subject}: {label} environment {name} sets static AWS credentials that "
                     "shadow the task role (taskRoleArn); remove them and grant the task role "
                     "the permissions instead.",
+                    None,
+                )
+
+        for command_path in _COMMANDS:
+            command = _at(container, command_path)
+            items = command if is_sequence(command) else []
+            words = [word for item in items if isinstance(item, str) for word in item.split()]
+            for argument, match in match_command_arguments(words, extra_name_patterns=patterns):
+                report_violation(
+                    f"{subject}: {label} {'.'.join(command_path)} passes {argument} with "
+                    f"{match.description}; {_FIX}.",
                     None,
                 )
 

@@ -296,3 +296,46 @@ def test_a_credential_used_as_a_name_is_found_and_not_repeated(container: dict[s
     assert "has a name that looks like" in messages[0]
     assert FAKE_ACCESS_KEY[:8] not in messages[0]
     assert FAKE_JWT[:8] not in messages[0]
+
+
+@pytest.mark.parametrize(
+    ("container", "expected"),
+    [
+        ({"command": ["serve", "--db-password=hunter2-Prod"]}, "command passes --db-password"),
+        ({"command": ["serve", "--api-key", "hunter2-Prod"]}, "command passes --api-key"),
+        (
+            {"entryPoint": ["sh", "-c", "DB_PASSWORD=hunter2-Prod exec ./serve"]},
+            "entryPoint passes DB_PASSWORD",
+        ),
+        (
+            {"healthCheck": {"command": ["CMD-SHELL", "curl -H token=hunter2-Prod localhost"]}},
+            "healthCheck.command passes token",
+        ),
+    ],
+)
+def test_secret_arguments_in_commands_are_found(container: dict[str, Any], expected: str) -> None:
+    """A secret-like flag or NAME=value with a real value in a command line is a finding."""
+
+    messages = _check(_task(**container))
+
+    assert len(messages) == 1
+    assert expected in messages[0]
+    assert "hunter2" not in messages[0]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["serve", "--port", "8080", "--log-level=info"],
+        ["serve", "--db-password-file", "/run/secrets/db"],
+        ["serve", "--token-ttl=3600", "--api-key", "/latticework/dev/api-key"],
+        ["sh", "-c", "DB_PASSWORD=${DB_PASSWORD} exec ./serve --secret-arn arn:aws:x:y:1:z"],
+        ["serve", "--password"],
+    ],
+)
+def test_plain_arguments_in_commands_pass(command: list[str]) -> None:
+    """Settings, file paths, references and placeholders in a command line are no finding."""
+
+    messages = _check(_task(command=command))
+
+    assert messages == []
