@@ -76,6 +76,8 @@ class LatticeSigV4Auth(httpx.Auth):
         signed = {"host": request.headers["host"], "x-amz-content-sha256": UNSIGNED_PAYLOAD}
         if "content-type" in request.headers:
             signed["content-type"] = request.headers["content-type"]
+        # NOTE: the query is signed as httpx encoded it (a space in `params=` is `+`, SigV4's
+        # canonical form is `%20`); how Lattice reads that `+` is not verified offline.
         aws_request = AWSRequest(method=request.method, url=str(request.url), headers=signed)
         SigV4Auth(frozen, self._service, self._region).add_auth(aws_request)
         for name, value in aws_request.headers.items():
