@@ -825,18 +825,30 @@ BAD_STACKS = [
 ]
 
 
+def _write_dev_stack(stacks_dir: Path, stack: Document) -> Path:
+    """Write `stack` as Pulumi.dev.yaml next to the sample catalog; return the stack file."""
+    write_yaml(stacks_dir / "services.yaml", sample_catalog())
+    return write_yaml(stacks_dir / "Pulumi.dev.yaml", stack)
+
+
+def _dev_stack_error(stacks_dir: Path, stack: Document) -> tuple[Path, SpecError]:
+    """Load `stack` as the dev stack, expecting it to fail; the stack file and the error."""
+    stack_file = _write_dev_stack(stacks_dir, stack)
+
+    with pytest.raises(SpecError) as raised:
+        load_spec("dev", stacks_dir=stacks_dir)
+
+    return stack_file, raised.value
+
+
 @pytest.mark.parametrize("bad", BAD_STACKS, ids=lambda bad: bad.id)
 def test_bad_stack_is_one_clear_error(bad: BadInput, tmp_path: Path) -> None:
     """A broken stack file names the file, the key path, what was expected and what was found."""
     document = sample_stack("dev")
     bad.mutate(document)
-    stack_file = write_yaml(tmp_path / "Pulumi.dev.yaml", document)
-    write_yaml(tmp_path / "services.yaml", sample_catalog())
 
-    with pytest.raises(SpecError) as raised:
-        load_spec("dev", stacks_dir=tmp_path)
+    stack_file, error = _dev_stack_error(tmp_path, document)
 
-    error = raised.value
     assert error.file == str(stack_file)
     assert error.key_path == bad.key_path
     assert bad.expected in error.expected
@@ -865,13 +877,9 @@ def test_plain_secret_in_provider_config_is_rejected_without_echo(
     """A plaintext credential under aws:* would reach the plan; it is refused, never repeated."""
     stack = sample_stack("dev")
     stack["config"][key] = value
-    stack_file = write_yaml(tmp_path / "Pulumi.dev.yaml", stack)
-    write_yaml(tmp_path / "services.yaml", sample_catalog())
 
-    with pytest.raises(SpecError) as raised:
-        load_spec("dev", stacks_dir=tmp_path)
+    stack_file, error = _dev_stack_error(tmp_path, stack)
 
-    error = raised.value
     assert error.file == str(stack_file)
     assert error.key_path.startswith(f"config.{key}")
     assert "encrypted" in error.expected
@@ -886,8 +894,7 @@ def test_encrypted_provider_config_is_accepted(tmp_path: Path) -> None:
     stack = sample_stack("dev")
     stack["config"]["aws:secretKey"] = {"secure": "v1:Zm9vYmFyYmF6:cXV4cXV1eA=="}
     stack["config"]["aws:profile"] = "latticework-dev"
-    write_yaml(tmp_path / "Pulumi.dev.yaml", stack)
-    write_yaml(tmp_path / "services.yaml", sample_catalog())
+    _write_dev_stack(tmp_path, stack)
 
     spec = load_spec("dev", stacks_dir=tmp_path)
 
@@ -916,15 +923,12 @@ def test_url_settings_refuse_credentials_without_echo(
     """A URL setting with a password or token in it is refused; plans would show it."""
     stack = sample_stack("dev")
     settings(stack)[key] = value
-    write_yaml(tmp_path / "Pulumi.dev.yaml", stack)
-    write_yaml(tmp_path / "services.yaml", sample_catalog())
 
-    with pytest.raises(SpecError) as raised:
-        load_spec("dev", stacks_dir=tmp_path)
+    _, error = _dev_stack_error(tmp_path, stack)
 
-    assert raised.value.key_path == f"{_SETTINGS}.{key_path}"
-    assert "URL" in raised.value.found
-    assert "Sup3rS3cret" not in str(raised.value)
+    assert error.key_path == f"{_SETTINGS}.{key_path}"
+    assert "URL" in error.found
+    assert "Sup3rS3cret" not in str(error)
 
 
 def test_missing_stack_file_is_a_spec_error(tmp_path: Path) -> None:
@@ -989,8 +993,7 @@ def test_policies_block_is_passed_through_untouched(tmp_path: Path) -> None:
     """latticework:policies is the policy pack's to validate; the spec keeps it as given."""
     stack = sample_stack("dev")
     stack["config"]["latticework:policies"] = {"rotationMaxDays": 90, "anything": ["goes"]}
-    write_yaml(tmp_path / "Pulumi.dev.yaml", stack)
-    write_yaml(tmp_path / "services.yaml", sample_catalog())
+    _write_dev_stack(tmp_path, stack)
 
     spec = load_spec("dev", stacks_dir=tmp_path)
 
