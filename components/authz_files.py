@@ -31,6 +31,7 @@ import cedarpy
 import yaml
 
 from components.errors import SpecError
+from components.spec import ServiceCatalog
 
 NAMESPACE = "Latticework"
 GROUP_ENTITY_TYPE = f"{NAMESPACE}::UserGroup"
@@ -1030,14 +1031,71 @@ def _check_unique_ids(
             first_seen[policy_id] = (file, line)
 
 
+def check_routes(
+    schema_json: str, catalog: ServiceCatalog, services_file: Path
+) -> tuple[AuthzProblem, ...]:
+    """Every catalog route whose action or resource type does not fit the schema.
+
+    Such a route can never be allowed: the PEP would ask about an action or resource type
+    Verified Permissions does not know.
+    """
+    actions = json.loads(schema_json)[NAMESPACE].get("actions", {})
+    try:
+        text = services_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    problems: list[AuthzProblem] = []
+    for service in catalog.services:
+        for index, route in enumerate(service.routes):
+            if route.action is None or route.resource is None:
+                continue
+            action, resource_type = route.action, route.resource.type
+            where = f"services[{service.name}].routes[{index}]"
+            line = _line_of_text(text, f"action: {action}")
+            applies_to = actions.get(action, {}).get("appliesTo")
+            if action not in actions:
+                problems.append(
+                    AuthzProblem(
+                        services_file,
+                        line,
+                        None,
+                        f"{where}: action {action!r} is not in the schema",
+                        f"Add {action!r} to the actions of authz/schema.json or fix the route.",
+                    )
+                )
+            elif applies_to is None or resource_type not in applies_to.get("resourceTypes", []):
+                problems.append(
+                    AuthzProblem(
+                        services_file,
+                        line,
+                        None,
+                        f"{where}: action {action!r} does not apply to resource type "
+                        f"{NAMESPACE}::{resource_type}",
+                        f"Add {resource_type!r} to the action's appliesTo.resourceTypes in "
+                        "authz/schema.json or fix the route's resource type.",
+                    )
+                )
+    return tuple(problems)
+
+
+def _line_of_text(text: str, needle: str) -> int:
+    position = text.find(needle)
+    return 1 if position == -1 else text.count("\n", 0, position) + 1
+
+
 def inspect_authz(
-    directory: Path, *, schema_file: Path | None = None
+    directory: Path,
+    *,
+    schema_file: Path | None = None,
+    catalog: ServiceCatalog | None = None,
+    services_file: Path | None = None,
 ) -> tuple[AuthzFiles | None, tuple[AuthzProblem, ...]]:
     """Read and validate `authz/`; return the files (None if unreadable) and every problem.
 
     `schema_file` validates the policies against a proposed schema instead of
     `authz/schema.json`: Verified Permissions does not re-check existing policies when the
     schema changes, so a schema change must be checked against all of them first.
+    `catalog` (read from `services_file`) has its routes checked against the schema too.
     """
     problems: list[AuthzProblem] = []
     directory = Path(directory)
@@ -1076,6 +1134,8 @@ def inspect_authz(
         schema_entity_types(schema_json),
         problems,
     )
+    if catalog is not None and services_file is not None:
+        problems.extend(check_routes(schema_json, catalog, services_file))
     files = AuthzFiles(
         directory=directory,
         schema_file=schema_path,
@@ -1087,9 +1147,20 @@ def inspect_authz(
     return files, tuple(problems)
 
 
-def load_authz(directory: Path, *, schema_file: Path | None = None) -> AuthzFiles:
-    """Read and validate `authz/`; raise `AuthzValidationError` listing every problem."""
-    files, problems = inspect_authz(directory, schema_file=schema_file)
+def load_authz(
+    directory: Path,
+    *,
+    schema_file: Path | None = None,
+    catalog: ServiceCatalog | None = None,
+    services_file: Path | None = None,
+) -> AuthzFiles:
+    """Read and validate `authz/` (and the catalog's routes against it, when given).
+
+    Raises `AuthzValidationError` listing every problem.
+    """
+    files, problems = inspect_authz(
+        directory, schema_file=schema_file, catalog=catalog, services_file=services_file
+    )
     if problems or files is None:
         raise AuthzValidationError(problems)
     return files
@@ -1127,6 +1198,7 @@ __all__ = [
     "TemplateLink",
     "YamlDocument",
     "YamlFileError",
+    "check_routes",
     "inspect_authz",
     "iter_test_files",
     "load_authz",

@@ -31,6 +31,7 @@ from components.authz_files import (
     schema_entity_types,
 )
 from components.errors import SpecError
+from components.spec import ServiceCatalog
 
 # The token claim Verified Permissions reads group membership from (Cognito uses its own).
 OIDC_GROUP_CLAIM = "groups"
@@ -62,12 +63,16 @@ class PolicyStoreArgs:
     """What the policy store is built from.
 
     `authz_dir` is the `authz/` directory; `identity_source` the environment's optional
-    identity source settings; `deletion_protection` mirrors the environment's setting.
+    identity source settings; `deletion_protection` mirrors the environment's setting;
+    `catalog` (read from `services_file`) has every route's action and resource type checked
+    against the schema, as `latticework authz validate` does.
     """
 
     authz_dir: Path
     identity_source: IdentitySourceSettings | None = None
     deletion_protection: bool = False
+    catalog: ServiceCatalog | None = None
+    services_file: Path | None = None
 
 
 class PolicyStore(pulumi.ComponentResource):
@@ -84,7 +89,7 @@ class PolicyStore(pulumi.ComponentResource):
     ) -> None:
         super().__init__("latticework:components:PolicyStore", name, None, opts)
 
-        authz = load_authz(args.authz_dir)
+        authz = load_authz(args.authz_dir, catalog=args.catalog, services_file=args.services_file)
         if args.identity_source is not None:
             _check_identity_source(args.identity_source, authz)
 

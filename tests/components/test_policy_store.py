@@ -17,6 +17,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from components.errors import SpecError
 from components.policy_store import PolicyStore, PolicyStoreArgs
+from components.spec import load_catalog
 from latticework.cli import main
 from latticework.plan import Plan
 
@@ -294,3 +295,16 @@ def test_plan_fails_with_exit_2_when_authz_is_invalid(project_copy: Path) -> Non
     assert 'users.cedar:15: policy "owners-manage-orders": unrecognized entity type `User`' in (
         result.output
     )
+
+
+def test_catalog_route_missing_from_the_schema_stops_the_store(tmp_path: Path) -> None:
+    """A catalog route whose action the schema lacks fails the deployment, as `validate` does."""
+    services_file = tmp_path / "services.yaml"
+    catalog_text = (AUTHZ_DIR.parent / "stacks" / "services.yaml").read_text()
+    services_file.write_text(catalog_text.replace("action: CancelOrder", "action: Refund"))
+    args = PolicyStoreArgs(
+        AUTHZ_DIR, catalog=load_catalog(services_file), services_file=services_file
+    )
+
+    with pytest.raises(SpecError, match=r"services\[orders\]\.routes\[3\]: action 'Refund'"):
+        _run(lambda: PolicyStore("dev-authz", args))
