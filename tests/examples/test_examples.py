@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import fnmatch
 import re
 import shutil
 import subprocess
@@ -120,3 +121,72 @@ def test_dockerfile_runs_the_app_on_the_catalog_port_as_non_root(service: Servic
     assert user.group(1).split(":")[0] not in {"root", "0"}
     assert f"examples/{service.name}/pep.yaml" in dockerfile
     assert len(re.findall(r"pip install", dockerfile)) == 1
+
+
+def _segments_match(pattern: list[str], path: list[str]) -> bool:
+    """Docker's ignore-pattern match: '*' stays within a segment, '**' spans any number."""
+    if not pattern:
+        return not path
+
+    if pattern[0] == "**":
+        return any(_segments_match(pattern[1:], path[index:]) for index in range(len(path) + 1))
+
+    return (
+        bool(path)
+        and fnmatch.fnmatchcase(path[0], pattern[0])
+        and (_segments_match(pattern[1:], path[1:]))
+    )
+
+
+def _in_build_context(ignore_file: Path, path: str) -> bool:
+    """Whether Docker sends `path` (relative to the context) given a .dockerignore file:
+    the last pattern that matches the path or one of its parents decides."""
+    rules = [
+        line.strip()
+        for line in ignore_file.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    parts = path.split("/")
+    included = True
+    for rule in rules:
+        negated = rule.startswith("!")
+        pattern = rule.removeprefix("!").split("/")
+        if any(_segments_match(pattern, parts[:end]) for end in range(1, len(parts) + 1)):
+            included = negated
+    return included
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_build_context_holds_what_the_dockerfile_copies_and_nothing_stale(
+    service: ServiceSpec,
+) -> None:
+    """The Dockerfile's own .dockerignore admits every file it copies and keeps the
+    virtualenv, local dev keys and pep_runtime's build leftovers out of the image build."""
+    dockerfile = EXAMPLES_DIR / service.name / "Dockerfile"
+    ignore_file = dockerfile.with_name("Dockerfile.dockerignore")
+    copied = [
+        source
+        for line in dockerfile.read_text().splitlines()
+        if line.startswith("COPY ")
+        for source in line.split()[1:-1]
+    ]
+    tracked = subprocess.run(
+        ["git", "ls-files", "--", *copied],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout.split()
+
+    assert "pep_runtime/pyproject.toml" in tracked
+    assert [path for path in tracked if not _in_build_context(ignore_file, path)] == []
+    for unwanted in (
+        ".venv/bin/python",
+        ".latticework/dev/callers/orders.env",
+        "pep_runtime/build/lib/pep_runtime/errors.py",
+        "pep_runtime/src/latticework_pep_runtime.egg-info/SOURCES.txt",
+        "pep_runtime/src/pep_runtime/__pycache__/errors.cpython-311.pyc",
+        "examples/other/app.py",
+    ):
+        assert not _in_build_context(ignore_file, unwanted), unwanted
