@@ -170,8 +170,10 @@ def test_build_context_holds_what_the_dockerfile_copies_and_nothing_stale(
         if line.startswith("COPY ")
         for source in line.split()[1:-1]
     ]
+    git = shutil.which("git")
+    assert git, "git is needed to list the files the Dockerfile copies"
     tracked = subprocess.run(
-        ["git", "ls-files", "--", *copied],
+        [git, "ls-files", "--", *copied],
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,
