@@ -185,8 +185,11 @@ def _entity_uid(value: object, where: str, key: str) -> dict[str, str]:
         return {"type": value["type"], "id": value["id"]}
     if isinstance(value, str):
         match = _ENTITY_UID.fullmatch(value)
-        if match is not None:
-            return {"type": match["type"], "id": str(json.loads(match["id"]))}
+        try:
+            if match is not None:
+                return {"type": match["type"], "id": str(json.loads(match["id"]))}
+        except ValueError:
+            pass  # the quoted id is not one string: reported below like any other bad uid
     raise SpecError(
         where,
         key,

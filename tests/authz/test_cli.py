@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -359,3 +360,16 @@ def test_format_writes_nothing_when_a_file_cannot_be_formatted(authz_dir: Path) 
     assert "zz-broken.cedar: cannot be parsed" in result.output
     assert "`latticework authz validate` shows where" in result.output
     assert schema.read_text() == unformatted
+
+
+@pytest.mark.parametrize("uid", ['Latticework::User::"a" "b"', 'Latticework::User::"a\\q"'])
+def test_malformed_uid_string_is_a_spec_error(tmp_path: Path, uid: str) -> None:
+    """A Cedar uid string whose quoted id does not parse names the key instead of crashing."""
+    path = tmp_path / "cases.yaml"
+    path.write_text(
+        "cases:\n  - name: x\n    principal: " + json.dumps(uid) + "\n    action: A\n"
+        "    resource: {type: R, id: r}\n    expect: deny\n"
+    )
+
+    with pytest.raises(SpecError, match=r"cases\[0\]\.principal: expected \{type"):
+        load_case_file(path)
