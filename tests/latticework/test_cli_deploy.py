@@ -661,6 +661,8 @@ def _drift_log(tmp_path: Path, *, drifted: bool) -> dict[str, str]:
                 },
             }
         ),
+        # The CLI always closes its event stream with a cancel event.
+        json.dumps({"sequence": 4, "timestamp": 1, "cancelEvent": {}}),
     ]
     events = tmp_path / "drift-events.jsonl"
     events.write_text("\n".join(lines) + "\n", encoding="utf-8")
