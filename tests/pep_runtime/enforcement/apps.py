@@ -12,6 +12,7 @@ from pep_runtime.enforcement import (
     WsgiEnforcementMiddleware,
     current_principal,
 )
+from pep_runtime.services import current_request_id
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -23,6 +24,8 @@ class Calls:
 
     def __init__(self) -> None:
         self.handled: list[str] = []
+        #: The request id service calls made by `get_order` would forward.
+        self.request_ids: list[str | None] = []
 
 
 def _describe(name: str, principal: Any) -> dict[str, Any]:
@@ -39,6 +42,7 @@ def starlette_app(enforcer: Enforcer, calls: Calls) -> Any:
 
     async def get_order(request: Request) -> JSONResponse:
         calls.handled.append("get_order")
+        calls.request_ids.append(current_request_id())
         body = _describe("get_order", request.state.principal)
         body["orderId"] = request.path_params["orderId"]
         return JSONResponse(body)
@@ -74,6 +78,7 @@ def flask_app(enforcer: Enforcer, calls: Calls) -> flask.Flask:
     @app.get("/orders/<order_id>")
     def get_order(order_id: str) -> Any:
         calls.handled.append("get_order")
+        calls.request_ids.append(current_request_id())
         body = _describe("get_order", flask.request.environ[PRINCIPAL_ENVIRON_KEY])
         body["orderId"] = order_id
         return body

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 import yaml
-from pep_runtime.enforcement.config import load_config
+from pep_runtime.enforcement import Enforcer
+from pep_runtime.enforcement.config import config_path_from_environment, load_config
 from pep_runtime.enforcement.exceptions import EnforcementConfigError
 
 from .conftest import FIXTURE_AUTHZ, ROUTES, environment, make_config
@@ -180,3 +181,47 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     """A missing config file is a config error naming it."""
     with pytest.raises(EnforcementConfigError, match=r"nope\.yaml"):
         load_config(tmp_path / "nope.yaml", environment())
+
+
+def test_the_enforcer_is_built_from_the_file_the_environment_names(tmp_path: Path) -> None:
+    """LATTICEWORK_PEP_CONFIG names the config file the enforcer is built from."""
+    path = tmp_path / "service-pep.yaml"
+    path.write_text(yaml.safe_dump({"routes": ROUTES, "local": {"authzDir": str(FIXTURE_AUTHZ)}}))
+
+    enforcer = Enforcer.from_environment(environment(LATTICEWORK_PEP_CONFIG=str(path)))
+
+    assert [rule.path for rule in enforcer.routes.rules] == [route["path"] for route in ROUTES]
+
+
+def test_without_the_variable_pep_yaml_in_the_working_directory_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With LATTICEWORK_PEP_CONFIG unset, pep.yaml in the working directory is read."""
+    (tmp_path / "pep.yaml").write_text(
+        yaml.safe_dump({"routes": ROUTES, "local": {"authzDir": str(FIXTURE_AUTHZ)}})
+    )
+    monkeypatch.chdir(tmp_path)
+
+    path = config_path_from_environment(environment())
+
+    assert path == Path("pep.yaml")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("/nowhere/pep.yaml", r"/nowhere/pep\.yaml does not exist \(LATTICEWORK_PEP_CONFIG="),
+        ("", r"pep\.yaml does not exist \(LATTICEWORK_PEP_CONFIG is not set"),
+    ],
+)
+def test_a_missing_config_file_names_the_variable(
+    value: str, expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A config file that is not there is an error naming the variable and the fix."""
+    monkeypatch.chdir(tmp_path)
+
+    with pytest.raises(EnforcementConfigError, match=expected) as caught:
+        Enforcer.from_environment(environment(LATTICEWORK_PEP_CONFIG=value))
+
+    assert caught.value.source == "LATTICEWORK_PEP_CONFIG"
+    assert "set LATTICEWORK_PEP_CONFIG to the path" in str(caught.value)

@@ -284,3 +284,29 @@ def test_untrusted_lattice_headers_are_ignored_even_when_repeated() -> None:
     assert outcome.status == 200
     assert outcome.principal is not None
     assert outcome.principal.is_anonymous
+
+
+def test_a_remembered_path_is_still_checked_against_the_servers_decoding() -> None:
+    """The same target once agreed and once decoded differently by the server: the second is 400."""
+    enforcer = Enforcer(
+        make_config(), LocalCedarDecisionPoint(FIXTURE_AUTHZ, namespace="Latticework")
+    )
+    headers = {"x-amzn-lattice-identity": [FRONTEND_IDENTITY]}
+
+    agreed = enforcer.check(HttpRequest("GET", b"/orders/o-1", headers, app_path="/orders/o-1"))
+    disagreed = enforcer.check(HttpRequest("GET", b"/orders/o-1", headers, app_path="/orders/o-2"))
+
+    assert (agreed.status, disagreed.status) == (200, 400)
+
+
+def test_a_remembered_target_keeps_its_method() -> None:
+    """A target first seen with GET does not lend its route to a POST (unmapped: 403)."""
+    enforcer = Enforcer(
+        make_config(), LocalCedarDecisionPoint(FIXTURE_AUTHZ, namespace="Latticework")
+    )
+    headers = {"x-amzn-lattice-identity": [FRONTEND_IDENTITY]}
+
+    get = enforcer.check(HttpRequest("GET", b"/orders/o-1", headers))
+    post = enforcer.check(HttpRequest("POST", b"/orders/o-1", headers))
+
+    assert (get.status, post.status, post.reason) == (200, 403, "unmapped-route")

@@ -110,8 +110,14 @@ def test_request_outside_the_schema_is_an_erroring_deny(
 def test_entities_outside_the_schema_are_an_erroring_deny(
     decision_point: LocalCedarDecisionPoint,
 ) -> None:
-    """An IAM role principal missing its schema attributes is denied with an error."""
-    bare_role = Principal(uid=EntityUid("Latticework::IamRole", "arn:aws:iam::1:role/x"))
+    """An IAM role principal with an attribute the schema lacks is denied with an error.
+
+    (A role without `account` and `name` can no longer be built: they come from its ARN.)
+    """
+    bare_role = Principal(
+        uid=EntityUid("Latticework::IamRole", "arn:aws:iam::111122223333:role/x"),
+        attributes={"team": "undeclared"},
+    )
 
     result = decision_point.is_authorized(AuthorizationRequest(bare_role, "GetOrder", _order("x")))
 

@@ -4,7 +4,7 @@ Typical use (Starlette)::
 
     from pep_runtime.enforcement import Enforcer, EnforcementMiddleware
 
-    enforcer = Enforcer.from_file("pep.yaml")          # + LATTICEWORK_* environment
+    enforcer = Enforcer.from_environment()   # LATTICEWORK_PEP_CONFIG (pep.yaml) + LATTICEWORK_*
     app = EnforcementMiddleware(app, enforcer=enforcer)
 
 Flask: `app.wsgi_app = WsgiEnforcementMiddleware(app.wsgi_app, enforcer=enforcer)`.
@@ -17,7 +17,9 @@ from pep_runtime.enforcement.cache import DecisionCache
 from pep_runtime.enforcement.config import (
     MODE_LOCAL,
     MODE_VERIFIED_PERMISSIONS,
+    PEP_CONFIG_ENV,
     EnforcementConfig,
+    config_path_from_environment,
     load_config,
 )
 from pep_runtime.enforcement.decision_point import DecisionPoint
@@ -47,6 +49,7 @@ __all__ = [
     "AUDIT_LOGGER_NAME",
     "MODE_LOCAL",
     "MODE_VERIFIED_PERMISSIONS",
+    "PEP_CONFIG_ENV",
     "PRINCIPAL_ENVIRON_KEY",
     "PRINCIPAL_STATE_KEY",
     "AuditLog",
@@ -74,6 +77,7 @@ __all__ = [
     "RequestRejectedError",
     "VerifiedPermissionsDecisionPoint",
     "WsgiEnforcementMiddleware",
+    "config_path_from_environment",
     "current_principal",
     "default_denial",
     "load_config",

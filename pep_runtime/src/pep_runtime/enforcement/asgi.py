@@ -20,6 +20,7 @@ from pep_runtime.enforcement.enforcer import (
     bind_principal,
     unbind_principal,
 )
+from pep_runtime.services import bind_request_id
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -68,7 +69,9 @@ class EnforcementMiddleware:
         state[PRINCIPAL_STATE_KEY] = outcome.principal
         token = bind_principal(outcome.principal)
         try:
-            await self.app({**scope, "state": state}, receive, send)
+            # The id in the audit line is the one service calls from the handler forward.
+            with bind_request_id(outcome.request_id):
+                await self.app({**scope, "state": state}, receive, send)
         finally:
             unbind_principal(token)
 
@@ -84,12 +87,15 @@ class EnforcementMiddleware:
         await send({"type": "http.response.body", "body": denial.body})
 
 
+_HEADERS_READ_BYTES = frozenset(name.encode("latin-1") for name in HEADERS_READ)
+
+
 def _http_request(scope: Scope) -> HttpRequest:
     headers: dict[str, list[str]] = {}
     for raw_name, raw_value in scope.get("headers", ()):
-        name = raw_name.decode("latin-1").lower()
-        if name in HEADERS_READ:
-            headers.setdefault(name, []).append(raw_value.decode("latin-1"))
+        name = raw_name.lower()
+        if name in _HEADERS_READ_BYTES:
+            headers.setdefault(name.decode("latin-1"), []).append(raw_value.decode("latin-1"))
 
     path: str = scope.get("path", "")
     raw_path = scope.get("raw_path")

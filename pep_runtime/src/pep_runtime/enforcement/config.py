@@ -31,6 +31,9 @@ from pep_runtime.enforcement.routes import (
 MODE_VERIFIED_PERMISSIONS = "verified-permissions"
 MODE_LOCAL = "local"
 DEFAULT_NAMESPACE = "Latticework"
+#: The environment variable naming the PEP config file, and its default.
+PEP_CONFIG_ENV = "LATTICEWORK_PEP_CONFIG"
+DEFAULT_PEP_CONFIG = "pep.yaml"
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _ACTION = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,199}")
@@ -153,6 +156,26 @@ def load_yaml(path: Path) -> Any:
     except yaml.YAMLError as exc:
         message = f"{path}: not valid YAML: {exc}"
         raise EnforcementConfigError(message, source=str(path)) from exc
+
+
+def config_path_from_environment(environ: Mapping[str, str] | None = None) -> Path:
+    """The PEP config file `LATTICEWORK_PEP_CONFIG` names (default `pep.yaml` in the working
+    directory); raises `EnforcementConfigError` naming the variable when it does not exist."""
+    env = os.environ if environ is None else environ
+    value = env.get(PEP_CONFIG_ENV, "").strip()
+    path = Path(value or DEFAULT_PEP_CONFIG)
+    if not path.is_file():
+        found = (
+            f"{PEP_CONFIG_ENV}={value!r}"
+            if value
+            else f"{PEP_CONFIG_ENV} is not set, so the default {DEFAULT_PEP_CONFIG}"
+        )
+        message = (
+            f"the PEP config file {path} does not exist ({found}, working directory "
+            f"{Path.cwd()}); set {PEP_CONFIG_ENV} to the path of the PEP's YAML config"
+        )
+        raise EnforcementConfigError(message, source=PEP_CONFIG_ENV)
+    return path
 
 
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> EnforcementConfig:

@@ -21,9 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pep_runtime.enforcement.audit import AuditLog, AuditRecord
+from pep_runtime.enforcement.audit import AuditLog, audit_line, quote, quote_repeated
 from pep_runtime.enforcement.cache import DecisionCache
-from pep_runtime.enforcement.config import MODE_LOCAL, EnforcementConfig, load_config
+from pep_runtime.enforcement.config import (
+    MODE_LOCAL,
+    EnforcementConfig,
+    config_path_from_environment,
+    load_config,
+)
 from pep_runtime.enforcement.decision_point import DecisionPoint
 from pep_runtime.enforcement.exceptions import (
     AuthenticationError,
@@ -32,7 +37,11 @@ from pep_runtime.enforcement.exceptions import (
     RequestRejectedError,
 )
 from pep_runtime.enforcement.lattice import (
+    IDENTITY_HEADER,
     LATTICE_HEADERS,
+    NETWORK_HEADER,
+    TAGS_HEADER,
+    TARGET_HEADER,
     anonymous_principal,
     parse_lattice_caller,
     principal_from_lattice,
@@ -43,6 +52,7 @@ from pep_runtime.enforcement.model import (
     CedarValue,
     EntityUid,
     Principal,
+    decision_key,
 )
 from pep_runtime.enforcement.routes import (
     RouteMatch,
@@ -51,6 +61,7 @@ from pep_runtime.enforcement.routes import (
     normalize_path,
 )
 from pep_runtime.enforcement.tokens import TokenVerifier, bearer_token
+from pep_runtime.services import current_request_id
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +81,7 @@ ResourceEntities = Callable[[EntityUid], Sequence[Mapping[str, Any]]]
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:=;/-]{1,128}")
 _PRINCIPAL_CACHE_SIZE = 1024
+_TARGET_CACHE_SIZE = 1024
 _PROCESS_ID = uuid.uuid4().hex[:12]
 _REQUEST_COUNTER = itertools.count(1)
 _current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
@@ -126,6 +138,35 @@ class Outcome:
         return self.status == 200
 
 
+class _Target:
+    """What one method and request target mean, worked out once and reused.
+
+    The matched route (None: unmapped), its resource, and the JSON-quoted method, path,
+    action and resource of the audit line. A pure function of the method, the target and
+    the server's decoded path, so a bounded memo of it is always right. (A plain slotted
+    class: it is built for every new target, and a frozen dataclass costs twice as much.)
+    """
+
+    __slots__ = (
+        "action_json",
+        "method_json",
+        "path_json",
+        "resource",
+        "resource_json",
+        "resource_label",
+        "route",
+    )
+
+    def __init__(self, request: HttpRequest, route: RouteMatch | None) -> None:
+        self.route = route
+        self.resource = None if route is None or route.public else route.resource()
+        self.resource_label = "" if self.resource is None else str(self.resource)
+        self.method_json = quote(request.method[:20])
+        self.path_json = quote(_audit_path(request.target))
+        self.action_json = quote_repeated(route.rule.action if route else None)
+        self.resource_json = "null" if self.resource is None else quote(self.resource_label)
+
+
 class Enforcer:
     """Decides whether each request may reach the app. Thread-safe."""
 
@@ -152,7 +193,10 @@ class Enforcer:
         self._audit = audit or AuditLog()
         self._lattice_principals: OrderedDict[tuple[str, ...], Principal] = OrderedDict()
         self._lattice_lock = threading.Lock()
+        self._targets: OrderedDict[tuple[str, str | bytes, str | None], _Target] = OrderedDict()
+        self._targets_lock = threading.Lock()
         self._anonymous = anonymous_principal(config.namespace)
+        self._service_json = quote(config.service_name)
 
     @classmethod
     def from_config(cls, config: EnforcementConfig) -> Enforcer:
@@ -179,6 +223,12 @@ class Enforcer:
         """Load the config file and the environment, then build as `from_config`."""
         return cls.from_config(load_config(path, environ))
 
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Enforcer:
+        """Build from the file `LATTICEWORK_PEP_CONFIG` names (default `pep.yaml` in the
+        working directory) and the `LATTICEWORK_*` environment."""
+        return cls.from_file(config_path_from_environment(environ), environ)
+
     @property
     def decides_inline(self) -> bool:
         """True when a decision needs no network call (local Cedar, no entity loader)."""
@@ -187,7 +237,8 @@ class Enforcer:
     def check(self, request: HttpRequest) -> Outcome:
         """Decide one HTTP request. Never raises: every failure is a denying outcome."""
         started = time.perf_counter()
-        request_id = _request_id(request.headers)
+        # The id an outer RequestIdMiddleware bound, so that logs, audit and calls agree.
+        request_id = current_request_id() or _request_id(request.headers)
         cache_hit = False
         try:
             outcome, cache_hit = self._check(request, request_id)
@@ -206,30 +257,25 @@ class Enforcer:
         return outcome
 
     def _check(self, request: HttpRequest, request_id: str) -> tuple[Outcome, bool]:
-        method = normalize_method(request.method)
-        path = normalize_path(request.target)
-        if request.app_path is not None and request.app_path != path:
-            message = "the server decoded the path differently from the enforcement point"
-            raise MalformedRequestError(message, reason="bad-path")
-
-        route = self.routes.match(method, path)
+        target = self._target(request)
+        route = target.route
         if route is None:
             return Outcome(status=403, reason="unmapped-route", request_id=request_id), False
         if route.public:
             return Outcome(200, "public-route", request_id, route=route), False
 
         principal = self.resolve_principal(request.headers)
-        if route.rule.action is None:
-            raise ValueError(f"protected route {route.rule.path} has no action")
-        resource = route.resource()
-        authorization = AuthorizationRequest(
-            principal=principal,
-            action=route.rule.action,
-            resource=resource,
-            context=self._request_context(request, principal),
-            entities=self._load_entities(resource),
-        )
-        result, cache_hit = self._decide(authorization)
+        action, resource = route.rule.action, target.resource
+        if action is None or resource is None:
+            raise ValueError(f"protected route {route.rule.path} has no action or resource")
+        context = self._request_context(request, principal)
+        entities = self._load_entities(resource)
+        key = decision_key(principal, action, target.resource_label, context, entities)
+        result = self.cache.get(key)
+        cache_hit = result is not None
+        if result is None:
+            authorization = AuthorizationRequest(principal, action, resource, context, entities)
+            result = self._decide_miss(key, authorization)
 
         if result.allowed:
             status, reason = 200, "allow"
@@ -242,6 +288,26 @@ class Enforcer:
             status, reason = 403, "deny"
         outcome = Outcome(status, reason, request_id, principal, route, result, resource)
         return outcome, cache_hit
+
+    def _target(self, request: HttpRequest) -> _Target:
+        """Normalise and match the request's method and path (memoised; errors are not)."""
+        memo_key = (request.method, request.target, request.app_path)
+        target = self._targets.get(memo_key)
+        if target is not None:
+            return target
+
+        method = normalize_method(request.method)
+        path = normalize_path(request.target)
+        if request.app_path is not None and request.app_path != path:
+            message = "the server decoded the path differently from the enforcement point"
+            raise MalformedRequestError(message, reason="bad-path")
+        target = _Target(request, self.routes.match(method, path))
+        with self._targets_lock:
+            self._targets[memo_key] = target
+            if len(self._targets) > _TARGET_CACHE_SIZE:
+                # Oldest first: cheaper than keeping the order of use on every hit.
+                self._targets.popitem(last=False)
+        return target
 
     def _request_context(self, request: HttpRequest, principal: Principal) -> dict[str, Any]:
         """The context attributes the config asks for, from verified request data only."""
@@ -294,7 +360,7 @@ class Enforcer:
         authorization = _single(headers, AUTHORIZATION_HEADER)
         lattice_values = None
         if self.config.behind_lattice:
-            lattice_values = tuple(_single(headers, name) or "" for name in LATTICE_HEADERS)
+            lattice_values = _lattice_values(headers)
 
         if authorization is not None:
             if self._token_verifier is None:
@@ -333,9 +399,12 @@ class Enforcer:
         cached = self.cache.get(key)
         if cached is not None:
             return cached, True
+        return self._decide_miss(key, request), False
+
+    def _decide_miss(self, key: Hashable, request: AuthorizationRequest) -> AuthorizationResult:
         result = self.decision_point.is_authorized(request)
         self.cache.put(key, result)
-        return result, False
+        return result
 
     def resource(self, entity_type: str, entity_id: str) -> EntityUid:
         """A resource entity; a bare type gets the namespace."""
@@ -416,23 +485,34 @@ class Enforcer:
     def _write_audit(
         self, request: HttpRequest, outcome: Outcome, cache_hit: bool, started: float
     ) -> None:
-        target = request.target
-        raw = target.decode("latin-1") if isinstance(target, bytes) else target
+        target = self._targets.get((request.method, request.target, request.app_path))
+        if target is None:
+            # Refused before the target was understood (a bad method or path), or evicted.
+            method_json = quote(request.method[:20])
+            path_json = quote(_audit_path(request.target))
+            action_json = quote_repeated(outcome.route.rule.action if outcome.route else None)
+            resource_json = quote(str(outcome.resource) if outcome.resource else None)
+        else:
+            method_json, path_json = target.method_json, target.path_json
+            action_json = target.action_json if outcome.route is not None else "null"
+            resource_json = target.resource_json if outcome.resource is not None else "null"
         result = outcome.result
-        route = outcome.route
-        self._audit.write(
-            AuditRecord(
-                request_id=outcome.request_id,
-                service=self.config.service_name,
-                method=request.method[:20],
-                path=raw.split("?", 1)[0][:512],
+        allowed = outcome.status == 200
+        self._audit.emit(
+            audit_line(
+                request_id=quote(outcome.request_id),
+                service=self._service_json,
+                method=method_json,
+                path=path_json,
                 status=outcome.status,
-                decision="ALLOW" if outcome.allowed else "DENY",
-                reason=outcome.reason,
-                principal=outcome.principal.label if outcome.principal else None,
-                action=route.rule.action if route else None,
-                resource=str(outcome.resource) if outcome.resource else None,
-                determining_policies=result.determining_policies if result else (),
+                decision='"ALLOW"' if allowed else '"DENY"',
+                reason=quote_repeated(outcome.reason),
+                principal=quote_repeated(outcome.principal.label if outcome.principal else None),
+                action=action_json,
+                resource=resource_json,
+                determining_policies=_policies_json(result.determining_policies)
+                if result
+                else "[]",
                 evaluation_errors=len(result.errors) if result else 0,
                 cache_hit=cache_hit,
                 latency_ms=(time.perf_counter() - started) * 1000,
@@ -446,19 +526,20 @@ class Enforcer:
         cache_hit: bool,
         started: float,
     ) -> None:
-        self._audit.write(
-            AuditRecord(
-                request_id=f"{_PROCESS_ID}-{next(_REQUEST_COUNTER)}",
-                service=self.config.service_name,
-                method="",
-                path="",
-                status=200 if result.allowed else 403,
-                decision="ALLOW" if result.allowed else "DENY",
-                reason="allow" if result.allowed else "deny",
-                principal=request.principal.label,
-                action=request.action,
-                resource=str(request.resource),
-                determining_policies=result.determining_policies,
+        allowed = result.allowed
+        self._audit.emit(
+            audit_line(
+                request_id=quote(current_request_id() or _generated_request_id()),
+                service=self._service_json,
+                method='""',
+                path='""',
+                status=200 if allowed else 403,
+                decision='"ALLOW"' if allowed else '"DENY"',
+                reason='"allow"' if allowed else '"deny"',
+                principal=quote_repeated(request.principal.label),
+                action=quote_repeated(request.action),
+                resource=quote(str(request.resource)),
+                determining_policies=_policies_json(result.determining_policies),
                 evaluation_errors=len(result.errors),
                 cache_hit=cache_hit,
                 latency_ms=(time.perf_counter() - started) * 1000,
@@ -475,13 +556,47 @@ def _single(headers: Mapping[str, Sequence[str]], name: str) -> str | None:
     return values[0]
 
 
+def _lattice_values(headers: Mapping[str, Sequence[str]]) -> tuple[str, str, str, str]:
+    """The four Lattice headers ("" when absent); a repeated one is malformed (401)."""
+    return (
+        _single(headers, IDENTITY_HEADER) or "",
+        _single(headers, TAGS_HEADER) or "",
+        _single(headers, NETWORK_HEADER) or "",
+        _single(headers, TARGET_HEADER) or "",
+    )
+
+
 def _request_id(headers: Mapping[str, Sequence[str]]) -> str:
     for name in REQUEST_ID_HEADERS:
         values = headers.get(name)
         if values and len(values) == 1 and _REQUEST_ID.fullmatch(values[0]):
             return values[0]
+    return _generated_request_id()
+
+
+def _generated_request_id() -> str:
     # A random process prefix and a counter: unique without a urandom call per request.
     return f"{_PROCESS_ID}-{next(_REQUEST_COUNTER)}"
+
+
+def _audit_path(target: str | bytes) -> str:
+    """The path as sent, without the query, bounded: for the audit line only."""
+    raw = target.decode("latin-1") if isinstance(target, bytes) else target
+    return raw.split("?", 1)[0][:512]
+
+
+_POLICIES_JSON: dict[tuple[str, ...], str] = {}
+_POLICIES_JSON_MAX = 1024
+
+
+def _policies_json(policies: tuple[str, ...]) -> str:
+    """The JSON list of determining policy ids; the same few sets repeat on every line."""
+    quoted = _POLICIES_JSON.get(policies)
+    if quoted is None:
+        quoted = "[" + ",".join(quote_repeated(policy) for policy in policies) + "]"
+        if len(_POLICIES_JSON) < _POLICIES_JSON_MAX:
+            _POLICIES_JSON[policies] = quoted
+    return quoted
 
 
 __all__ = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
@@ -19,6 +20,11 @@ from typing import Any
 CedarValue = Any
 
 ANONYMOUS_ID = "anonymous"
+#: The principal type of an IAM role that is no catalog service (bare, without namespace).
+IAM_ROLE_TYPE = "IamRole"
+_ROLE_ARN = re.compile(
+    r"arn:aws[a-z-]*:iam::(?P<account>\d{12}):role/(?:[\w+=,.@/-]*/)?(?P<name>[\w+=,.@-]{1,64})"
+)
 ACCESS_TOKEN_USE = "access"  # noqa: S105 - the name of a kind of token, not a secret
 
 
@@ -92,6 +98,8 @@ class Principal:
     label: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.uid.type.rpartition("::")[2] == IAM_ROLE_TYPE:
+            object.__setattr__(self, "attributes", _iam_role_attributes(self.uid, self.attributes))
         label = str(self.uid)
         parents = sorted(str(parent) for parent in self.parents)
         key = json.dumps([label, parents, self.attributes], sort_keys=True)
@@ -118,6 +126,31 @@ class Principal:
         return entities
 
 
+def _iam_role_attributes(uid: EntityUid, attributes: Mapping[str, CedarValue]) -> dict[str, Any]:
+    """An IAM role's attributes, always with `account` and `name` from its ARN.
+
+    Policies read `principal.account` (e.g. to forbid every role outside a partner's
+    account); without the attribute that forbid would error and Cedar would skip it. So the
+    two are filled in from the ARN when missing, and a value that contradicts the ARN, or an
+    id that is no role ARN, is refused.
+    """
+    match = _ROLE_ARN.fullmatch(uid.id)
+    if match is None:
+        message = (
+            f"{uid}: an IamRole principal's id must be a role ARN "
+            "(arn:aws:iam::<12-digit account>:role/<name>)"
+        )
+        raise ValueError(message)
+    derived = {"account": match.group("account"), "name": match.group("name")}
+    merged = dict(attributes)
+    for key, value in derived.items():
+        found = merged.setdefault(key, value)
+        if found != value:
+            message = f"{uid}: attribute {key} is {found!r} but the ARN says {value!r}"
+            raise ValueError(message)
+    return merged
+
+
 @dataclass(frozen=True, slots=True)
 class AuthorizationRequest:
     """One question for a decision point: may `principal` do `action` on `resource`?
@@ -136,12 +169,26 @@ class AuthorizationRequest:
 
     def cache_key(self) -> tuple[str, str, str, str]:
         """Principal, action, resource and a digest of the context and extra entities."""
-        digest = ""
-        if self.context or self.entities:
-            document = [self.context, list(self.entities)]
-            text = json.dumps(document, sort_keys=True, separators=(",", ":"))
-            digest = hashlib.sha256(text.encode()).hexdigest()
-        return (self.principal.cache_key, self.action, str(self.resource), digest)
+        return decision_key(
+            self.principal, self.action, str(self.resource), self.context, self.entities
+        )
+
+
+def decision_key(
+    principal: Principal,
+    action: str,
+    resource_label: str,
+    context: Mapping[str, CedarValue],
+    entities: tuple[Mapping[str, Any], ...],
+) -> tuple[str, str, str, str]:
+    """The decision cache's key: principal, action, resource (`str` of its `EntityUid`) and a
+    digest of the context and extra entities ("" when both are empty)."""
+    digest = ""
+    if context or entities:
+        document = [context, list(entities)]
+        text = json.dumps(document, sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(text.encode()).hexdigest()
+    return (principal.cache_key, action, resource_label, digest)
 
 
 class Decision(enum.Enum):
@@ -168,6 +215,7 @@ class AuthorizationResult:
 __all__ = [
     "ACCESS_TOKEN_USE",
     "ANONYMOUS_ID",
+    "IAM_ROLE_TYPE",
     "AuthorizationRequest",
     "AuthorizationResult",
     "BearerToken",
@@ -176,4 +224,5 @@ __all__ = [
     "EntityUid",
     "LatticeCaller",
     "Principal",
+    "decision_key",
 ]

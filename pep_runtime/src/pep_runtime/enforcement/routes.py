@@ -23,6 +23,9 @@ _ESCAPE = re.compile(rb"%([0-9A-Fa-f]{2})")
 # Bytes that may not appear raw in a path: controls, space, non-ASCII, and characters that
 # some reader would treat as a delimiter (`;` matrix parameters, `\` as a slash, `#`).
 _FORBIDDEN_RAW = re.compile(rb"[\x00-\x20\x7f-\xff;\\#]")
+# A path that needs no decoding and has no empty, `.` or `..` segment: segments of unreserved
+# and sub-delimiter bytes (no `%`, `;`, `?`) that do not start with `.`, optionally a final `/`.
+_PLAIN_PATH = re.compile(rb"(?:/[A-Za-z0-9_~!$&'()*+,=:@-][A-Za-z0-9._~!$&'()*+,=:@-]*)+/?")
 # Bytes that may not appear percent-encoded: they would change how the path splits or
 # decode a second time.
 _FORBIDDEN_ENCODED = frozenset(range(0x20)) | {
@@ -53,6 +56,9 @@ def normalize_path(raw_target: str | bytes) -> str:
     encoded `/`, `\\`, `.`, `%` (double encoding), `;` or controls; `.` or `..` segments;
     empty segments (`//`) except a trailing slash; and text that is not UTF-8 once decoded.
     """
+    if isinstance(raw_target, bytes) and _PLAIN_PATH.fullmatch(raw_target):
+        # The common case, decided by one regex: nothing to decode, no dot or empty segment.
+        return raw_target.decode("ascii")
     if isinstance(raw_target, str):
         if not raw_target.isascii():
             message = "the path holds a non-ASCII character"

@@ -18,6 +18,7 @@ from pep_runtime.enforcement.enforcer import (
     bind_principal,
     unbind_principal,
 )
+from pep_runtime.services import bind_request_id
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -54,7 +55,9 @@ class WsgiEnforcementMiddleware:
         environ[PRINCIPAL_ENVIRON_KEY] = outcome.principal
         token = bind_principal(outcome.principal)
         try:
-            return self.app(environ, start_response)
+            # The id in the audit line is the one service calls from the handler forward.
+            with bind_request_id(outcome.request_id):
+                return self.app(environ, start_response)
         finally:
             unbind_principal(token)
 
