@@ -679,13 +679,17 @@ def _read_schema(path: Path, problems: list[AuthzProblem]) -> str | None:
     try:
         cedarpy.Schema.from_json_str(text)
     except ValueError as exc:
+        message = str(exc)
+        position = _SCHEMA_POSITION.search(message)
+        named = _SCHEMA_NAME.search(message)
+        names = f"`{named.group(1)}` {message}" if named else message
         problems.append(
             AuthzProblem(
                 path,
-                _line_of_name(text, str(exc), 1),
+                int(position.group(1)) if position else _line_of_name(text, names, 1),
                 None,
-                f"invalid Cedar schema: {exc}",
-                "Fix the schema (extension types are ipaddr, decimal, datetime, duration).",
+                f"invalid Cedar schema: {message}",
+                _fix_for(message, _SCHEMA_FIXES, "Fix the schema (see docs/authz.md)."),
             )
         )
         return None
@@ -709,6 +713,20 @@ def schema_actions(schema_json: str) -> frozenset[str]:
 
 
 # --- validation -------------------------------------------------------------------------
+
+# Cedar schema error fragment -> the fix to suggest; where the error names its place.
+_SCHEMA_FIXES: tuple[tuple[str, str], ...] = (
+    (
+        "failed to resolve type",
+        f"Declare the type under {NAMESPACE!r} in authz/schema.json or fix its name (types of "
+        "the same namespace need no prefix).",
+    ),
+    ("undeclared action", "Declare the action group under actions, or fix the memberOf id."),
+    ("unknown extension type", "Use an extension type: ipaddr, decimal, datetime, duration."),
+    ("unknown field", "Remove or rename the key (see the Cedar JSON schema format)."),
+)
+_SCHEMA_POSITION = re.compile(r"at line (\d+) column \d+")
+_SCHEMA_NAME = re.compile(r"(?:failed to resolve type|undeclared action): (\S+)")
 
 # Cedar validator message fragment -> the fix to suggest.
 _FIXES: tuple[tuple[str, str], ...] = (
@@ -748,8 +766,12 @@ _FIXES: tuple[tuple[str, str], ...] = (
 )
 
 
-def _fix_for(message: str, default: str = "Make the policy and authz/schema.json agree.") -> str:
-    for fragment, fix in _FIXES:
+def _fix_for(
+    message: str,
+    fixes: Sequence[tuple[str, str]] = _FIXES,
+    default: str = "Make the policy and authz/schema.json agree.",
+) -> str:
+    for fragment, fix in fixes:
         if fragment in message:
             return fix
     return default

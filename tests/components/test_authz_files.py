@@ -621,3 +621,28 @@ def test_schema_over_the_verified_permissions_size_limit_is_reported(tmp_path: P
 
     assert problem.file == authz / "schema.json"
     assert "100,000 bytes" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("mistake", "fix"),
+    [
+        ({"memberOfTypes": ["Other::UserGroup"]}, "Declare the type"),
+        ({"shap": {}}, "Remove or rename the key"),
+    ],
+)
+def test_schema_error_names_its_line_and_a_fitting_fix(
+    tmp_path: Path, mistake: dict[str, Any], fix: str
+) -> None:
+    """A schema mistake is reported at its line with a fix about that mistake."""
+    schema = json.loads(json.dumps(SCHEMA))
+    schema["Latticework"]["entityTypes"]["User"].update(mistake)
+    text = json.dumps(schema, indent=2)
+    key = f'"{next(iter(mistake))}"'
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if key in t)
+    line += 1 if "memberOfTypes" in mistake else 0
+    authz = make_authz(tmp_path, schema=text)
+
+    problem = only_problem(authz)
+
+    assert (problem.file, problem.line) == (authz / "schema.json", line)
+    assert problem.fix.startswith(fix)
