@@ -682,7 +682,7 @@ def _read_schema(path: Path, problems: list[AuthzProblem]) -> str | None:
         message = str(exc)
         position = _SCHEMA_POSITION.search(message)
         named = _SCHEMA_NAME.search(message)
-        names = f"`{named.group(1)}` {message}" if named else message
+        names = f"`{named.group(1)}`" if named else message
         problems.append(
             AuthzProblem(
                 path,
@@ -714,7 +714,7 @@ def schema_actions(schema_json: str) -> frozenset[str]:
 
 # --- validation -------------------------------------------------------------------------
 
-# Cedar schema error fragment -> the fix to suggest; where the error names its place.
+# Cedar schema error fragment -> the fix to suggest.
 _SCHEMA_FIXES: tuple[tuple[str, str], ...] = (
     (
         "failed to resolve type",
@@ -725,6 +725,7 @@ _SCHEMA_FIXES: tuple[tuple[str, str], ...] = (
     ("unknown extension type", "Use an extension type: ipaddr, decimal, datetime, duration."),
     ("unknown field", "Remove or rename the key (see the Cedar JSON schema format)."),
 )
+# Where a schema error points: a JSON position, else a name to look up in the file.
 _SCHEMA_POSITION = re.compile(r"at line (\d+) column \d+")
 _SCHEMA_NAME = re.compile(r"(?:failed to resolve type|undeclared action): (\S+)")
 
@@ -873,13 +874,8 @@ def validate_policy(
     result = cedarpy.validate_policies(policy.statement, schema)
     for error in result.errors:
         message = _clean_message(error.error)
-        line = (
-            policy.line
-            - 1
-            + _line_of_name(
-                policy.statement, message, _line_of_type_error(policy.statement, message)
-            )
-        )
+        fallback_line = _line_of_type_error(policy.statement, message)
+        line = policy.line - 1 + _line_of_name(policy.statement, message, fallback_line)
         fix = _fix_for_policy(message, policy.statement, declared_names)
         problems.append(AuthzProblem(policy.file, line, policy.policy_id, message, fix))
     if declared_attributes is None:
