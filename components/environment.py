@@ -89,6 +89,8 @@ class Environment(pulumi.ComponentResource):
                 authz_dir=args.authz_dir,
                 identity_source=settings.identity_source,
                 deletion_protection=protect,
+                catalog=spec.catalog,
+                services_file=spec.services_file,
             ),
             child,
         )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from components.authz_files import AuthzValidationError
 from components.errors import SpecError
 from latticework.plan import Plan
 from tests.components._samples import (
@@ -182,6 +183,19 @@ def test_identity_source_comes_from_the_stack(staging_plan: Plan, dev_plan: Plan
     assert (
         outputs_of(identity_source)["policyStoreId"] == staging_plan.stack_outputs["policyStoreId"]
     )
+
+
+def test_catalog_route_missing_from_the_schema_stops_the_plan(project_copy: Path) -> None:
+    """A route action the Cedar schema lacks fails the program, as `authz validate` does."""
+    catalog = sample_catalog()
+    service(catalog, "inventory")["routes"][1]["action"] = "GetItemTypo"
+    services_file = write_yaml(project_copy / "stacks" / "services.yaml", catalog)
+
+    with pytest.raises(AuthzValidationError) as raised:
+        plan_in_thread("dev", project_dir=project_copy)
+
+    assert any("GetItemTypo" in str(problem) for problem in raised.value.problems)
+    assert any(str(services_file) in str(problem) for problem in raised.value.problems)
 
 
 def test_more_zones_than_the_region_has_is_a_spec_error(project_copy: Path) -> None:
