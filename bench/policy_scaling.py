@@ -48,6 +48,8 @@ def _generator() -> Callable[[Path, int], Path]:
     if not location.is_file() or spec is None or spec.loader is None:
         return make_project
     module = importlib.util.module_from_spec(spec)
+    # Registered first: its slotted dataclasses look their module up in sys.modules.
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     generator: Callable[[Path, int], Path] = module.make_project
     return generator
