@@ -167,7 +167,7 @@ def _close(loop: asyncio.AbstractEventLoop) -> None:
 def _unretrieved_exception(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
     # When the program fails, its first error becomes the ProgramError; the SDK's other
     # futures that failed the same way are never awaited. They are not news to the user.
-    _program_logger.debug("after the program failed: %s", context.get("message"))
+    _program_logger.debug("unretrieved asyncio error: %s", context.get("message"))
 
 
 def _execute(program: Path) -> None:
@@ -202,12 +202,14 @@ def _program_environment(program: Path) -> Iterator[None]:
     # As under `pulumi up`: the working directory is the project, which is also importable.
     # NOTE: the working directory is process-wide, so two plans must not run at once in
     # different threads of one process.
+    # Whatever the program prints goes to stderr, so a JSON report on stdout stays parseable.
     project_dir = str(program.parent)
     previous_dir = Path.cwd()
     os.chdir(project_dir)
     sys.path.insert(0, project_dir)
     try:
-        yield
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
     finally:
         os.chdir(previous_dir)
         with contextlib.suppress(ValueError):

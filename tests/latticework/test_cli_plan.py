@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from latticework.cli import main
+from latticework.cli.plan import find_project_dir, write_atomically
 from latticework.errors import ExitCode
 
 _REPO = Path(__file__).resolve().parents[2]
@@ -174,3 +175,33 @@ def test_real_subprocess_gives_the_same_json(dev_json: str) -> None:
 
     assert completed.returncode == ExitCode.OK, completed.stderr
     assert completed.stdout == dev_json
+
+
+def test_the_project_is_found_from_a_subdirectory(tmp_path: Path) -> None:
+    """Without --project-dir, the nearest directory above holding Pulumi.yaml is the project."""
+    (tmp_path / "Pulumi.yaml").write_text("name: sample\n")
+    nested = tmp_path / "stacks" / "deeper"
+    nested.mkdir(parents=True)
+
+    found = find_project_dir(nested)
+
+    assert found == tmp_path.resolve()
+
+
+def test_a_failed_write_leaves_neither_a_partial_file_nor_a_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the final rename fails, the old report stays and the temporary file is removed."""
+    target = tmp_path / "plan.json"
+    target.write_text("previous plan\n")
+
+    def refuse(_source: object, _destination: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", refuse)
+
+    with pytest.raises(OSError, match="disk full"):
+        write_atomically(target, "new plan\n")
+
+    assert [path.name for path in tmp_path.iterdir()] == ["plan.json"]
+    assert target.read_text() == "previous plan\n"

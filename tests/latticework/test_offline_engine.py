@@ -345,3 +345,16 @@ def test_a_program_failing_mid_run_leaves_no_asyncio_noise(
     gc.collect()
 
     assert [record for record in caplog.records if record.name == "asyncio"] == []
+
+
+def test_what_the_program_prints_goes_to_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A print() in the program cannot corrupt a report on stdout: it lands on stderr."""
+    project = _project(tmp_path, "print('building the dev environment')\n")
+
+    plan_environment("dev", project_dir=project)
+
+    captured = capsys.readouterr()
+    assert "building the dev environment" in captured.err
+    assert "building the dev environment" not in captured.out
