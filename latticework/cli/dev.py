@@ -27,7 +27,7 @@ _RESERVED = ("LATTICEWORK_", "AWS_")
     type=click.IntRange(min=0, max=65000),
     default=DEFAULT_BASE_PORT,
     show_default=True,
-    help="Secrets Manager listens here, gateways on the next ports, services from +101; "
+    help="Secrets Manager listens here, the services' gateways on the next ports; "
     "0 picks free ports.",
 )
 @click.option(
@@ -124,12 +124,17 @@ def _print_summary(environment: DevEnvironment) -> None:
     topology = environment.topology
     click.echo("")
     click.echo(f"region {topology.region}; Secrets Manager (moto) at {topology.secrets_endpoint}")
+    pids = environment.service_pids()
     for service in topology.services:
         peers = ", ".join(service.peers) or "none"
         click.echo(
             f"  {service.name:<10} {service.gateway_url}  (through the gateway; "
-            f"service on :{service.service_port}; calls: {peers})"
+            f"process {pids[service.name]}; calls: {peers})"
         )
+    click.echo(
+        f"services listen only on unix sockets in {environment.socket_dir} (yours alone); "
+        "the gateway ports are the way in"
+    )
     click.echo("caller credentials (local, new every run; `source` one to sign with curl):")
     for name, path in environment.caller_files():
         click.echo(f"  {name:<16} {_shown(path)}")

@@ -81,6 +81,8 @@ class ServiceRoute:
     service_arn: str
     target_group_arn: str
     auth_policy: Mapping[str, Any] = field(repr=False)
+    upstream_socket: str | None = None
+    """The unix socket the service listens on; `upstream_url` then only names the host."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +110,7 @@ class LatticeGateway:
         self._config = config
         self._routes = {route.gateway_port: route for route in config.routes}
         self._upstream_transport = upstream_transport
-        self._client: httpx.AsyncClient | None = None
+        self._clients: dict[str, httpx.AsyncClient] = {}
 
     async def __call__(self, scope: _Scope, receive: _Receive, send: _Send) -> None:
         if scope["type"] == "lifespan":
@@ -269,15 +271,11 @@ class LatticeGateway:
         body: bytes,
         route: ServiceRoute,
     ) -> None:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=UPSTREAM_TIMEOUT_SECONDS, transport=self._upstream_transport
-            )
-
+        client = self._client_for(route)
         url = f"{route.upstream_url}{_raw_target(scope)}"
-        request = self._client.build_request(scope["method"], url, headers=headers, content=body)
+        request = client.build_request(scope["method"], url, headers=headers, content=body)
         try:
-            response = await self._client.send(request, stream=True)
+            response = await client.send(request, stream=True)
             try:
                 # The bytes as the service sent them: a decoded body would contradict the
                 # content-encoding header passed on with it.
@@ -307,6 +305,17 @@ class LatticeGateway:
         )
         await send({"type": "http.response.body", "body": content})
 
+    def _client_for(self, route: ServiceRoute) -> httpx.AsyncClient:
+        """The connection pool to one service, over its unix socket when it has one."""
+        client = self._clients.get(route.service_name)
+        if client is None:
+            transport = self._upstream_transport
+            if transport is None and route.upstream_socket is not None:
+                transport = httpx.AsyncHTTPTransport(uds=route.upstream_socket)
+            client = httpx.AsyncClient(timeout=UPSTREAM_TIMEOUT_SECONDS, transport=transport)
+            self._clients[route.service_name] = client
+        return client
+
     async def _lifespan(self, receive: _Receive, send: _Send) -> None:
         while True:
             message = await receive()
@@ -319,9 +328,10 @@ class LatticeGateway:
 
     async def aclose(self) -> None:
         """Close the connections to the services; the server's lifespan shutdown calls it."""
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        clients = list(self._clients.values())
+        self._clients.clear()
+        for client in clients:
+            await client.aclose()
 
 
 def open_listener(port: int, purpose: str, host: str = "127.0.0.1") -> socket.socket:

@@ -15,8 +15,10 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
@@ -97,6 +99,8 @@ class DevEnvironment:
         self._stack = ExitStack()
         self._processes: list[_ServiceProcess] = []
         self.secret_arns: dict[str, dict[str, str]] = {}
+        self.socket_dir: Path | None = None
+        """The private directory of the services' unix sockets, while the environment runs."""
 
     def __enter__(self) -> DevEnvironment:
         try:
@@ -121,6 +125,7 @@ class DevEnvironment:
         check_ports_free(self.topology)
         self._start_secrets_manager()
         self._seed_secrets()
+        self._make_socket_dir()
         for service in self.topology.services:
             self._start_service(service)
         self._start_gateway()
@@ -247,6 +252,25 @@ class DevEnvironment:
                 arns[secret_name] = created["ARN"]
             self.secret_arns[service.name] = arns
 
+    def _make_socket_dir(self) -> None:
+        """A directory only this user can enter, for the services' unix sockets.
+
+        The services trust `x-amzn-lattice-*` headers as they do behind Lattice, so nothing
+        but the gateway may reach them: in AWS their security group sees to that, here they
+        listen on no TCP port at all. It lives under the temporary directory because a unix
+        socket path must stay under about 100 bytes, which a project path may exceed.
+        """
+        socket_dir = Path(tempfile.mkdtemp(prefix="latticework-dev-"))
+        self._stack.callback(shutil.rmtree, socket_dir, ignore_errors=True)
+        self.socket_dir = socket_dir
+
+    def service_socket(self, service: LocalService) -> Path:
+        """The unix socket `service` listens on."""
+        if self.socket_dir is None:
+            raise ProgramError("the environment is not running: no service sockets")
+
+        return self.socket_dir / f"{service.name}.sock"
+
     def _start_service(self, service: LocalService) -> None:
         app_dir = self.paths.examples_dir / service.name
         command = [
@@ -256,10 +280,8 @@ class DevEnvironment:
             "app:app",
             "--app-dir",
             str(app_dir),
-            "--host",
-            LOOPBACK,
-            "--port",
-            str(service.service_port),
+            "--uds",
+            str(self.service_socket(service)),
             "--log-level",
             "warning",
         ]
@@ -294,7 +316,8 @@ class DevEnvironment:
                 ServiceRoute(
                     service_name=service.name,
                     gateway_port=service.gateway_port,
-                    upstream_url=f"http://{LOOPBACK}:{service.service_port}",
+                    upstream_url=f"http://{service.name}",
+                    upstream_socket=str(self.service_socket(service)),
                     service_arn=service.service_arn,
                     target_group_arn=service.target_group_arn,
                     auth_policy=service.auth_policy,
@@ -336,7 +359,13 @@ class DevEnvironment:
     def _wait_until_healthy(self) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         pending = list(self._processes)
-        with httpx.Client(timeout=1.0) as client:
+        with ExitStack() as open_clients:
+            clients = {
+                running.service.name: open_clients.enter_context(
+                    _socket_client(self.service_socket(running.service))
+                )
+                for running in pending
+            }
             while pending:
                 running = pending[0]
                 if running.process.poll() is not None:
@@ -350,9 +379,10 @@ class DevEnvironment:
                     )
                     raise ProgramError(message)
 
-                url = f"http://{LOOPBACK}:{running.service.service_port}"
                 try:
-                    response = client.get(f"{url}{running.service.health_path}")
+                    response = clients[running.service.name].get(
+                        f"http://{running.service.name}{running.service.health_path}"
+                    )
                 except httpx.TransportError:
                     time.sleep(_POLL_INTERVAL_SECONDS)
                     continue
@@ -382,6 +412,10 @@ class DevEnvironment:
         for name in self.topology.callers:
             yield name, self.paths.state_dir / "callers" / f"{name}.env"
 
+    def service_pids(self) -> dict[str, int]:
+        """The process id of each running service, by service name."""
+        return {running.service.name: running.process.pid for running in self._processes}
+
     def dead_services(self) -> list[str]:
         """Descriptions of service processes that exited on their own."""
         return [
@@ -405,6 +439,11 @@ def generate_secret_value(service: str, secret: str) -> str:
             }
         )
     return password
+
+
+def _socket_client(socket_path: Path) -> httpx.Client:
+    """An HTTP client that talks to the service listening on `socket_path`."""
+    return httpx.Client(transport=httpx.HTTPTransport(uds=str(socket_path)), timeout=1.0)
 
 
 def _restore_variable(name: str, value: str | None) -> None:

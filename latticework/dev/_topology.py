@@ -24,9 +24,8 @@ from latticework.errors import UsageError
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_BASE_PORT = 8400
-# The gateway port of the i-th service is base + 1 + i, the service itself base + 101 + i.
+# The gateway port of the i-th service is base + 1 + i; services listen on unix sockets.
 _GATEWAY_OFFSET = 1
-_SERVICE_OFFSET = 101
 _OUTSIDER = "outsider"
 _ACCESS_KEY_ALPHABET = string.ascii_uppercase + string.digits
 
@@ -36,7 +35,6 @@ class LocalService:
     """One catalog service as it runs on loopback."""
 
     spec: ServiceSpec
-    service_port: int
     gateway_port: int
     task_role_arn: str
     credential: LocalCredential
@@ -108,7 +106,6 @@ class LocalTopology:
         ports = [(self.secrets_port, "local Secrets Manager (moto)")]
         for service in self.services:
             ports.append((service.gateway_port, f"gateway for {service.name}"))
-            ports.append((service.service_port, f"service {service.name}"))
         return ports
 
 
@@ -145,8 +142,7 @@ def build_topology(spec: StackSpec, *, base_port: int = DEFAULT_BASE_PORT) -> Lo
         services.append(
             LocalService(
                 spec=service,
-                service_port=ports[1 + 2 * index + 1],
-                gateway_port=ports[1 + 2 * index],
+                gateway_port=ports[1 + index],
                 task_role_arn=task_roles[service.name],
                 credential=callers[service.name],
                 service_arn=service_arn,
@@ -207,11 +203,11 @@ def check_ports_free(topology: LocalTopology) -> None:
 
 
 def _ports(base_port: int, service_count: int) -> list[int]:
-    """Ports in the order: secrets, then gateway and service port of each service."""
+    """Ports in the order: secrets, then the gateway port of each service."""
     if base_port == 0:
-        return [_free_port() for _ in range(1 + 2 * service_count)]
+        return [_free_port() for _ in range(1 + service_count)]
 
-    last = base_port + _SERVICE_OFFSET + service_count
+    last = base_port + _GATEWAY_OFFSET + service_count - 1
     if base_port < 1024 or base_port > 65000 or last > 65535:
         message = (
             f"--base-port {base_port} gives ports {base_port}-{last}; expected a base port "
@@ -219,11 +215,7 @@ def _ports(base_port: int, service_count: int) -> list[int]:
         )
         raise UsageError(message)
 
-    ports = [base_port]
-    for index in range(service_count):
-        ports.append(base_port + _GATEWAY_OFFSET + index)
-        ports.append(base_port + _SERVICE_OFFSET + index)
-    return ports
+    return [base_port] + [base_port + _GATEWAY_OFFSET + index for index in range(service_count)]
 
 
 def _free_port() -> int:

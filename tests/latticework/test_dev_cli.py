@@ -123,12 +123,10 @@ def test_a_stop_signal_stops_every_server(stop_signal: signal.Signals, project_c
     try:
         while not any("Ctrl-C stops everything" in line for line in output):
             output.append(lines.get(timeout=STARTUP_TIMEOUT_SECONDS))
-        ports = [
-            int(port)
-            for line in output
-            for pair in re.findall(r"http://127\.0\.0\.1:(\d+) .*service on :(\d+)", line)
-            for port in pair
-        ]
+        text = "".join(output)
+        ports = [int(port) for port in re.findall(r"http://127\.0\.0\.1:(\d+)", text)]
+        pids = [int(pid) for pid in re.findall(r"process (\d+); calls", text)]
+        socket_dirs = re.findall(r"unix sockets in (\S+) ", text)
 
         secret_keys = [
             line.split("=", 1)[1].strip()
@@ -150,7 +148,11 @@ def test_a_stop_signal_stops_every_server(stop_signal: signal.Signals, project_c
     assert exit_code == 0, "".join(output)
     assert output[-1].strip() == "stopped."
     assert not [line for line in output if line.startswith("INFO httpx")]
-    assert len(ports) == 6
+    assert len(ports) == 4
     assert not any(_is_listening(port) for port in ports)
+    assert len(pids) == 3
+    assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
+    assert len(socket_dirs) == 1
+    assert not Path(socket_dirs[0]).exists()
     assert len(secret_keys) == 5
     assert not any(key in "".join(output) for key in secret_keys)

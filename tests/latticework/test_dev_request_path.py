@@ -327,3 +327,38 @@ def test_a_second_run_in_the_same_project_is_refused(running: RunningPath) -> No
     assert f"process {os.getpid()}" in str(raised.value)
     assert "Ctrl-C" in str(raised.value)
     assert not _is_listening(second.topology.secrets_port)
+
+
+def _listening_tcp_inodes() -> set[str]:
+    """The socket inodes of every TCP socket listening on this host (Linux /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            fields = row.split()
+            if fields[3] == "0A":  # TCP_LISTEN
+                inodes.add(fields[9])
+    return inodes
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for descriptor in Path(f"/proc/{pid}/fd").iterdir():
+        target = os.readlink(descriptor)
+        if target.startswith("socket:["):
+            inodes.add(target.removeprefix("socket:[").removesuffix("]"))
+    return inodes
+
+
+def test_services_listen_on_no_tcp_port_only_the_gateway_reaches_them(
+    running: RunningPath,
+) -> None:
+    """No service process listens on TCP, so nothing on the host can skip the gateway and
+    send its own x-amzn-lattice-* headers; the services still answer through it."""
+    pids = running.environment.service_pids()
+    listening = _listening_tcp_inodes()
+
+    exposed = {name: _socket_inodes(pid) & listening for name, pid in pids.items()}
+
+    assert set(pids) == {"orders", "payments", "inventory"}
+    assert exposed == {"orders": set(), "payments": set(), "inventory": set()}
+    assert _place_order(running).status_code == 201
