@@ -358,3 +358,31 @@ def test_what_the_program_prints_goes_to_stderr(
     captured = capsys.readouterr()
     assert "building the dev environment" in captured.err
     assert "building the dev environment" not in captured.out
+
+
+def test_an_encrypted_config_value_is_masked_and_stays_secret(tmp_path: Path) -> None:
+    """A `secure:` stack value cannot be decrypted offline: the program gets a secret mask."""
+    project = _project(
+        tmp_path,
+        textwrap.dedent(
+            """
+            import pulumi
+
+            config = pulumi.Config("aws")
+            pulumi.export("plain", config.get("secretKey"))
+            pulumi.export("secret", config.get_secret("secretKey"))
+            """
+        ),
+    )
+    stack_file = project / "stacks" / "Pulumi.dev.yaml"
+    stack_file.write_text(
+        stack_file.read_text().replace(
+            "config:\n", 'config:\n  aws:secretKey:\n    secure: "v1:c2VjcmV0Y2lwaGVy"\n', 1
+        )
+    )
+
+    plan = plan_environment("dev", project_dir=project)
+
+    assert plan.config["aws:secretKey"] == SECRET_MASK
+    assert plan.stack_outputs["secret"] == SECRET_MASK
+    assert "c2VjcmV0Y2lwaGVy" not in repr(plan)
