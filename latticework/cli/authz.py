@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -16,18 +17,24 @@ from latticework.authz import (
     run_cases,
     validate_authz,
 )
+from latticework.cli.plan import find_project_dir
 from latticework.errors import PolicyViolationError, UsageError
 
-_DEFAULT_AUTHZ_DIR = Path("authz")
-_DEFAULT_CATALOG = Path("stacks") / SERVICES_FILE_NAME
+_AUTHZ_DIR_NAME = "authz"
+_CATALOG = Path("stacks") / SERVICES_FILE_NAME
+
+
+def _in_project(relative: Path) -> Path:
+    """`relative` inside the nearest project (as `plan` finds it), as seen from here."""
+    return Path(os.path.relpath(find_project_dir() / relative))
 
 
 def _authz_dir_option(function: click.decorators.FC) -> click.decorators.FC:
     return click.option(
         "--authz-dir",
         type=click.Path(exists=True, file_okay=False, path_type=Path),
-        default=_DEFAULT_AUTHZ_DIR,
-        show_default=True,
+        default=lambda: _in_project(Path(_AUTHZ_DIR_NAME)),
+        show_default=f"{_AUTHZ_DIR_NAME}/ of the nearest directory with Pulumi.yaml",
         help="The authorization files (schema, policies, templates, links, tests).",
     )(function)
 
@@ -49,13 +56,13 @@ def command() -> None:
     "--catalog",
     "catalog_file",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help=f"Service catalog whose routes must fit the schema [default: {_DEFAULT_CATALOG}, "
-    "skipped when absent].",
+    help=f"Service catalog whose routes must fit the schema [default: {_CATALOG} of the "
+    "project, skipped when absent].",
 )
 def validate(authz_dir: Path, schema_file: Path | None, catalog_file: Path | None) -> None:
     """Validate every policy, template and link against the schema; exit 2 on any problem."""
-    if catalog_file is None and _DEFAULT_CATALOG.is_file():
-        catalog_file = _DEFAULT_CATALOG
+    if catalog_file is None and _in_project(_CATALOG).is_file():
+        catalog_file = _in_project(_CATALOG)
     report = validate_authz(authz_dir, schema_file=schema_file, catalog_file=catalog_file)
     for problem in report.problems:
         click.echo(str(problem))
@@ -66,7 +73,7 @@ def validate(authz_dir: Path, schema_file: Path | None, catalog_file: Path | Non
     routes = (
         f"; the routes of {catalog_file} fit the schema"
         if catalog_file is not None
-        else f"; no service catalog checked ({_DEFAULT_CATALOG} not found)"
+        else f"; no service catalog checked ({_in_project(_CATALOG)} not found)"
     )
     click.echo(
         f"{authz_dir}: {len(files.policies)} policies, {len(files.templates)} templates, "

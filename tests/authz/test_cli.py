@@ -373,3 +373,22 @@ def test_malformed_uid_string_is_a_spec_error(tmp_path: Path, uid: str) -> None:
 
     with pytest.raises(SpecError, match=r"cases\[0\]\.principal: expected \{type"):
         load_case_file(path)
+
+
+def test_commands_find_the_project_from_a_subdirectory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Like `plan`, the authz commands use the nearest project's authz/ and catalog."""
+    project = tmp_path / "project"
+    shutil.copytree(REPO_AUTHZ, project / "authz")
+    (project / "stacks").mkdir()
+    shutil.copy(REPO_CATALOG, project / "stacks" / "services.yaml")
+    (project / "Pulumi.yaml").write_text("name: latticework\nruntime: python\n")
+    monkeypatch.chdir(project / "authz" / "policies")
+
+    validated = invoke("validate")
+    tested = invoke("test")
+
+    assert validated.exit_code == 0, validated.output
+    assert "the routes of ../../stacks/services.yaml fit the schema" in validated.output
+    assert tested.exit_code == 0, tested.output
