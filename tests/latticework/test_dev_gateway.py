@@ -250,12 +250,15 @@ async def test_forwarded_for_ends_with_the_address_the_gateway_saw(
     assert _received(response)["x-forwarded-for"] == ["10.9.9.9, 127.0.0.1"]
 
 
-async def _send_raw(app: Any, raw_path: bytes) -> tuple[int, bytes]:
-    """Send an unsigned GET with exactly `raw_path` as its target (an HTTP client would
-    normalise dot segments away before sending)."""
+async def _asgi_call(
+    app: Any, method: str, raw_path: bytes, messages: list[dict[str, Any]]
+) -> list[MutableMapping[str, Any]]:
+    """Call `app` as the server would, with exactly `raw_path` as the target (an HTTP client
+    would resolve dot segments first) and `messages` as what the caller sends; return what
+    the app sent back, unsigned."""
     scope = {
         "type": "http",
-        "method": "GET",
+        "method": method,
         "path": unquote(raw_path.decode("latin-1")),
         "raw_path": raw_path,
         "query_string": b"",
@@ -266,12 +269,19 @@ async def _send_raw(app: Any, raw_path: bytes) -> tuple[int, bytes]:
     sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
+        return messages.pop(0)
 
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     await app(scope, receive, send)
+    return sent
+
+
+async def _send_raw(app: Any, raw_path: bytes) -> tuple[int, bytes]:
+    """An unsigned GET of exactly `raw_path`: the status and body the app answered."""
+    request = {"type": "http.request", "body": b"", "more_body": False}
+    sent = await _asgi_call(app, "GET", raw_path, [request])
     return sent[0]["status"], b"".join(message.get("body", b"") for message in sent[1:])
 
 
@@ -398,25 +408,8 @@ async def test_a_caller_that_disconnects_mid_body_is_not_forwarded() -> None:
         {"type": "http.request", "body": b'{"orderId": "o-1", "amo', "more_body": True},
         {"type": "http.disconnect"},
     ]
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/payments",
-        "raw_path": b"/payments",
-        "query_string": b"",
-        "headers": [(b"host", b"127.0.0.1:8402")],
-        "server": ("127.0.0.1", 8402),
-        "client": ("127.0.0.1", 50000),
-    }
-    sent: list[MutableMapping[str, Any]] = []
 
-    async def receive() -> dict[str, Any]:
-        return messages.pop(0)
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        sent.append(message)
-
-    await gateway(scope, receive, send)
+    sent = await _asgi_call(gateway, "POST", b"/payments", messages)
 
     assert reached == []
     assert sent == []
