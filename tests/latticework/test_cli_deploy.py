@@ -82,8 +82,19 @@ if args[:2] == ["stack", "history"]:
 if args[0] in ("preview", "up", "destroy", "refresh"):
     events = os.environ.get("FAKE_PULUMI_EVENTS")
     if events and "--event-log" in args:
-        with open(events) as source, open(args[args.index("--event-log") + 1], "a") as sink:
-            sink.write(source.read())
+        target = args[args.index("--event-log") + 1]
+        lines = [line for line in open(events).read().splitlines() if line.strip()]
+        if target.startswith("tcp://"):
+            # From 3.206 the CLI streams each event to the Automation API's gRPC server.
+            import grpc
+            from pulumi.runtime.proto import events_pb2, events_pb2_grpc
+            with grpc.insecure_channel(target.removeprefix("tcp://")) as channel:
+                requests = [events_pb2.EventRequest(event=line) for line in lines]
+                events_pb2_grpc.EventsStub(channel).StreamEvents(iter(requests), timeout=30)
+        else:
+            # Before, it appends them to a file the Automation API polls.
+            with open(target, "a") as sink:
+                sink.write("\\n".join(lines) + "\\n")
     sys.stdout.write(os.environ.get("FAKE_PULUMI_STDOUT", ""))
     sys.stderr.write(os.environ.get("FAKE_PULUMI_STDERR", ""))
     sys.exit(int(os.environ.get("FAKE_PULUMI_EXIT", "255")))
@@ -533,12 +544,13 @@ def _event_log(tmp_path: Path, level: str = "advisory") -> dict[str, str]:
     ]
     events = tmp_path / "events.jsonl"
     events.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    # Before 3.206 the CLI streams events through a file, which a script can write.
-    return {"FAKE_PULUMI_EVENTS": str(events), "FAKE_PULUMI_VERSION": "3.200.0"}
+    return {"FAKE_PULUMI_EVENTS": str(events)}
 
 
+# 3.272 streams engine events over gRPC, CLIs before 3.206 through a file.
+@pytest.mark.parametrize("cli_version", ["3.272.0", "3.200.0"])
 def test_preview_prints_live_progress_and_a_closing_summary(
-    project: Path, fake_bin: Path, calls_log: Path, tmp_path: Path
+    project: Path, fake_bin: Path, calls_log: Path, tmp_path: Path, cli_version: str
 ) -> None:
     """Engine events show as progress on stderr; the summary of changes and findings on stdout."""
     result = _invoke(
@@ -546,7 +558,11 @@ def test_preview_prints_live_progress_and_a_closing_summary(
         project=project,
         path=fake_bin,
         calls_log=calls_log,
-        extra_env={**_event_log(tmp_path), "FAKE_PULUMI_EXIT": "0"},
+        extra_env={
+            **_event_log(tmp_path),
+            "FAKE_PULUMI_EXIT": "0",
+            "FAKE_PULUMI_VERSION": cli_version,
+        },
     )
 
     assert result.exit_code == 0, result.output
@@ -668,7 +684,6 @@ def _drift_log(tmp_path: Path, *, drifted: bool) -> dict[str, str]:
     events.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return {
         "FAKE_PULUMI_EVENTS": str(events),
-        "FAKE_PULUMI_VERSION": "3.200.0",
         "FAKE_PULUMI_EXIT": "0",
     }
 
