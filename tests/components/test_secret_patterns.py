@@ -277,3 +277,10 @@ def test_url_with_a_port_and_an_at_sign_in_its_path_is_not_a_password(value: str
     match = classify_variable("PUBLIC_URL", value)
 
     assert match is None
+
+
+@pytest.mark.parametrize("name", ["DB_PASS", "redisPass", "PGPASSWORD", "MYSQL_ROOT_PASS"])
+def test_common_short_password_names_are_secret_like(name: str) -> None:
+    """`*_PASS` and libpq's `PGPASSWORD` name passwords as surely as `*_PASSWORD` does."""
+
+    assert is_secret_name(name)
