@@ -155,7 +155,13 @@ class OfflineMocks(Mocks):
         if args.typ.startswith(_PROVIDER_PREFIX):
             return IdentifierSource(urn).uuid("provider"), dict(args.inputs)
 
-        request = SynthesisRequest(type=args.typ, name=args.name, urn=urn, inputs=args.inputs)
+        request = SynthesisRequest(
+            type=args.typ,
+            name=args.name,
+            urn=urn,
+            inputs=args.inputs,
+            existing_id=args.resource_id or None,
+        )
         resource_id, outputs = synthesise(request, self.location, self._lookup)
         if args.resource_id:
             resource_id = args.resource_id

@@ -7,6 +7,8 @@ right service, partition, region, account and resource path, Lattice DNS names u
 Everything derives from the resource's URN, so the same program gives the same answers.
 
 A type without a synthesiser gets an id and ARN in the generic ``<module>-<hex>`` form.
+An existing resource the program reads keeps the id it was read by, and the outputs built
+from an id use it; other outputs are synthesised as for a new resource.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class SynthesisRequest:
     name: str
     urn: str
     inputs: Mapping[str, Any]
+    existing_id: str | None = None
+    """The id of an existing resource the program reads (`Resource.get`), else None."""
 
 
 class _Synthesis:
@@ -46,6 +50,17 @@ class _Synthesis:
         self.location = location
         self.lookup = lookup
         self.ids = IdentifierSource(request.urn)
+
+    def own_id(self, prefix: str) -> str:
+        """The resource's id: the one given for a read, else ``<prefix>-`` and 17 hex digits."""
+        return self.request.existing_id or self.ids.resource_id(prefix)
+
+    def name_id(self) -> str:
+        """The name of a resource whose id is its name: the id given for a read, else the
+        input name or Pulumi's auto-name."""
+        if self.request.existing_id and self.input("name") is None:
+            return self.request.existing_id
+        return self.autoname()
 
     def input(self, key: str, default: Any = None) -> Any:
         """An input value with any secret wrapper removed (for deriving ids, never stored)."""
@@ -116,7 +131,7 @@ def _generic(synthesis: _Synthesis) -> tuple[str, Outputs]:
     # NOTE: a type nobody taught the engine still gets a plausible id and ARN, so programs
     # that read them keep working; its real id format may differ.
     module = synthesis.request.type.split(":")[1].split("/")[0]
-    resource_id = synthesis.ids.resource_id(module)
+    resource_id = synthesis.own_id(module)
     kind = synthesis.request.type.rsplit(":", 1)[-1].lower()
     return resource_id, {"arn": synthesis.arn(module, f"{kind}/{resource_id}")}
 
@@ -126,7 +141,7 @@ def _generic(synthesis: _Synthesis) -> tuple[str, Outputs]:
 
 def _ec2_resource(prefix: str, arn_kind: str) -> _Synthesiser:
     def synthesiser(synthesis: _Synthesis) -> tuple[str, Outputs]:
-        resource_id = synthesis.ids.resource_id(prefix)
+        resource_id = synthesis.own_id(prefix)
         outputs: Outputs = {
             "arn": synthesis.arn("ec2", f"{arn_kind}/{resource_id}"),
             "ownerId": synthesis.location.account_id,
@@ -147,7 +162,7 @@ _handles("aws:ec2/managedPrefixList:ManagedPrefixList")(_ec2_resource("pl", "pre
 
 @_handles("aws:ec2/vpc:Vpc")
 def _vpc(synthesis: _Synthesis) -> tuple[str, Outputs]:
-    vpc_id = synthesis.ids.resource_id("vpc")
+    vpc_id = synthesis.own_id("vpc")
     return vpc_id, {
         "arn": synthesis.arn("ec2", f"vpc/{vpc_id}"),
         "ownerId": synthesis.location.account_id,
@@ -163,7 +178,7 @@ def _vpc(synthesis: _Synthesis) -> tuple[str, Outputs]:
 
 @_handles("aws:ec2/subnet:Subnet")
 def _subnet(synthesis: _Synthesis) -> tuple[str, Outputs]:
-    subnet_id = synthesis.ids.resource_id("subnet")
+    subnet_id = synthesis.own_id("subnet")
     zone = synthesis.text("availabilityZone", f"{synthesis.location.region}a")
     return subnet_id, {
         "arn": synthesis.arn("ec2", f"subnet/{subnet_id}"),
@@ -175,7 +190,7 @@ def _subnet(synthesis: _Synthesis) -> tuple[str, Outputs]:
 
 @_handles("aws:ec2/eip:Eip")
 def _elastic_ip(synthesis: _Synthesis) -> tuple[str, Outputs]:
-    allocation_id = synthesis.ids.resource_id("eipalloc")
+    allocation_id = synthesis.own_id("eipalloc")
     # 203.0.113.0/24 is TEST-NET-3: a documentation range that never routes anywhere.
     address = f"203.0.113.{int(synthesis.ids.digits(3, 'eip')) % 254 + 1}"
     return allocation_id, {
@@ -188,7 +203,7 @@ def _elastic_ip(synthesis: _Synthesis) -> tuple[str, Outputs]:
 
 @_handles("aws:ec2/routeTableAssociation:RouteTableAssociation")
 def _route_table_association(synthesis: _Synthesis) -> tuple[str, Outputs]:
-    return synthesis.ids.resource_id("rtbassoc"), {}
+    return synthesis.own_id("rtbassoc"), {}
 
 
 @_handles("aws:ec2/route:Route")
@@ -199,7 +214,7 @@ def _route(synthesis: _Synthesis) -> tuple[str, Outputs]:
 
 @_handles("aws:ec2/securityGroup:SecurityGroup")
 def _security_group(synthesis: _Synthesis) -> tuple[str, Outputs]:
-    group_id = synthesis.ids.resource_id("sg")
+    group_id = synthesis.own_id("sg")
     return group_id, {
         "arn": synthesis.arn("ec2", f"security-group/{group_id}"),
         "name": synthesis.autoname(),
@@ -212,7 +227,7 @@ def _security_group(synthesis: _Synthesis) -> tuple[str, Outputs]:
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
 )
 def _security_group_rule(synthesis: _Synthesis) -> tuple[str, Outputs]:
-    rule_id = synthesis.ids.resource_id("sgr")
+    rule_id = synthesis.own_id("sgr")
     return rule_id, {
         "arn": synthesis.arn("ec2", f"security-group-rule/{rule_id}"),
         "securityGroupRuleId": rule_id,
@@ -264,7 +279,7 @@ def _ecs_service(synthesis: _Synthesis) -> tuple[str, Outputs]:
 
 @_handles("aws:iam/role:Role")
 def _iam_role(synthesis: _Synthesis) -> tuple[str, Outputs]:
-    name = synthesis.autoname()
+    name = synthesis.name_id()
     path = synthesis.text("path", "/")
     return name, {
         "name": name,
@@ -362,7 +377,7 @@ def _secret_rotation(synthesis: _Synthesis) -> tuple[str, Outputs]:
 
 @_handles("aws:cloudwatch/logGroup:LogGroup")
 def _log_group(synthesis: _Synthesis) -> tuple[str, Outputs]:
-    name = synthesis.autoname()
+    name = synthesis.name_id()
     return name, {"name": name, "arn": synthesis.arn("logs", f"log-group:{name}")}
 
 
@@ -402,7 +417,7 @@ def _s3_bucket(synthesis: _Synthesis) -> tuple[str, Outputs]:
 
 def _lattice_resource(prefix: str, arn_kind: str) -> _Synthesiser:
     def synthesiser(synthesis: _Synthesis) -> tuple[str, Outputs]:
-        resource_id = synthesis.ids.resource_id(prefix)
+        resource_id = synthesis.own_id(prefix)
         return resource_id, {
             "arn": synthesis.arn("vpc-lattice", f"{arn_kind}/{resource_id}"),
             "status": "ACTIVE",
@@ -434,7 +449,7 @@ def _lattice_dns_entry(synthesis: _Synthesis, service_name: str, service_id: str
 
 @_handles("aws:vpclattice/service:Service")
 def _lattice_service(synthesis: _Synthesis) -> tuple[str, Outputs]:
-    service_id = synthesis.ids.resource_id("svc")
+    service_id = synthesis.own_id("svc")
     name = synthesis.autoname()
     return service_id, {
         "name": name,
@@ -446,7 +461,7 @@ def _lattice_service(synthesis: _Synthesis) -> tuple[str, Outputs]:
 
 @_handles("aws:vpclattice/serviceNetworkServiceAssociation:ServiceNetworkServiceAssociation")
 def _lattice_service_association(synthesis: _Synthesis) -> tuple[str, Outputs]:
-    association_id = synthesis.ids.resource_id("snsa")
+    association_id = synthesis.own_id("snsa")
     service = synthesis.referenced("serviceIdentifier")
     return association_id, {
         "arn": synthesis.arn("vpc-lattice", f"servicenetworkserviceassociation/{association_id}"),
@@ -482,7 +497,7 @@ def _lattice_resource_policy(synthesis: _Synthesis) -> tuple[str, Outputs]:
 
 @_handles("aws:vpclattice/accessLogSubscription:AccessLogSubscription")
 def _lattice_access_logs(synthesis: _Synthesis) -> tuple[str, Outputs]:
-    subscription_id = synthesis.ids.resource_id("als")
+    subscription_id = synthesis.own_id("als")
     target = synthesis.referenced("resourceIdentifier")
     return subscription_id, {
         "arn": synthesis.arn("vpc-lattice", f"accesslogsubscription/{subscription_id}"),
@@ -493,7 +508,7 @@ def _lattice_access_logs(synthesis: _Synthesis) -> tuple[str, Outputs]:
 
 @_handles("aws:vpclattice/targetGroupAttachment:TargetGroupAttachment")
 def _lattice_target_attachment(synthesis: _Synthesis) -> tuple[str, Outputs]:
-    return synthesis.ids.resource_id("tga"), {}
+    return synthesis.own_id("tga"), {}
 
 
 # --- Verified Permissions ----------------------------------------------------------------

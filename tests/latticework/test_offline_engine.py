@@ -386,3 +386,27 @@ def test_an_encrypted_config_value_is_masked_and_stays_secret(tmp_path: Path) ->
     assert plan.config["aws:secretKey"] == SECRET_MASK
     assert plan.stack_outputs["secret"] == SECRET_MASK
     assert "c2VjcmV0Y2lwaGVy" not in repr(plan)
+
+
+def test_a_resource_read_with_get_is_recorded_as_read(tmp_path: Path) -> None:
+    """`Vpc.get` registers an existing resource: recorded with its given id and read=True."""
+    project = _project(
+        tmp_path,
+        textwrap.dedent(
+            """
+            import pulumi_aws as aws
+
+            aws.ec2.Vpc.get("existing-vpc", "vpc-0a1b2c3d4e5f60718")
+            """
+        ),
+    )
+
+    plan = plan_environment("dev", project_dir=project)
+
+    [existing] = plan.resources
+    assert (existing.name, existing.id, existing.read) == (
+        "existing-vpc",
+        "vpc-0a1b2c3d4e5f60718",
+        True,
+    )
+    assert existing.outputs["arn"] == "arn:aws:ec2:eu-west-1:111122223333:vpc/vpc-0a1b2c3d4e5f60718"
