@@ -21,6 +21,10 @@ from google.protobuf import struct_pb2
 from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
 from pulumi.runtime.mocks import MockEngine, MockMonitor
 from pulumi.runtime.proto import engine_pb2
+
+# NOTE: private names, but they are the wire protocol's constants (how a secret, a resource
+# reference or an asset is marked inside a struct); importing them keeps us in step with
+# the SDK instead of copying magic strings.
 from pulumi.runtime.rpc import (
     UNKNOWN,
     _special_archive_sig,
