@@ -41,11 +41,13 @@ _PEM_PRIVATE_KEY: Final = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: 
 _URL_WITH_PASSWORD: Final = re.compile(
     r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:(?!\$\{)(?![0-9]*(?:[/?#]|$))[^\s@]+@[^\s/@]"
 )
-_BEARER_TOKEN: Final = re.compile(r"(?i)\bbearer\s+([A-Za-z0-9._~+/=-]{16,})")
+# `Authorization: Bearer <t>`, and the `Token <t>` scheme some APIs use.
+_BEARER_TOKEN: Final = re.compile(r"(?i)\b(?:bearer|token)\s+([A-Za-z0-9._~+/=-]{16,})")
 _BASIC_CREDENTIALS: Final = re.compile(r"(?i)\bbasic\s+([A-Za-z0-9+/]{4,}={0,2})(?![A-Za-z0-9+/=])")
 # `?password=...` and friends in a connection string or URL query.
 _QUERY_CREDENTIAL: Final = re.compile(
-    r"(?i)[?&;](?:password|passwd|pwd|secret|token|access_token|api_key|apikey|client_secret)"
+    r"(?i)[?&;](?:password|passwd|pwd|secret|token|access_token|api_key|apikey|client_secret"
+    r"|accountkey|sharedaccesskey|sig)"
     r"=(?!\$\{)[^&;\s]+"
 )
 _JWT_LIKE: Final = re.compile(

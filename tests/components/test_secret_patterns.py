@@ -284,3 +284,22 @@ def test_common_short_password_names_are_secret_like(name: str) -> None:
     """`*_PASS` and libpq's `PGPASSWORD` name passwords as surely as `*_PASSWORD` does."""
 
     assert is_secret_name(name)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Token 9f8e7d6c5b4a39281706f5e4d3c2b1a0", BEARER_TOKEN),
+        ("DefaultEndpointsProtocol=https;AccountName=x;AccountKey=abcDEF123+/=", QUERY_CREDENTIAL),
+        ("Endpoint=sb://x/;SharedAccessKeyName=r;SharedAccessKey=abcDEF123=", QUERY_CREDENTIAL),
+        ("https://x.blob.core.windows.net/c?sv=2024-01-01&sig=abcDEF123%2B", QUERY_CREDENTIAL),
+    ],
+)
+def test_token_scheme_and_cloud_connection_string_keys_are_detected(
+    value: str, expected: SecretMatch
+) -> None:
+    """`Token <t>` headers, storage account keys and SAS signatures are credentials."""
+
+    match = classify_variable("SOME_SETTING", value)
+
+    assert match == expected
