@@ -1,12 +1,12 @@
 """What the local Lattice gateway adds to a request, measured side by side in one run.
 
-Two loopback servers run in their own processes, as under `latticework dev`: a minimal ASGI
-service, and the gateway in front of it with the service network and service auth policies
-`components.iam_documents` builds. The same signed GET is sent (one keep-alive connection
-each, sequentially) directly to the service and through the gateway; the script prints
-p50/p99 latency of both and their ratio. It also times the gateway's own check (SigV4
-verification with botocore plus both auth policy evaluations) against
-what the caller spends signing the same request with botocore.
+Two servers run in their own processes, as under `latticework dev`: a minimal ASGI service
+on a unix socket, and the gateway (on a loopback port) in front of it with the service
+network and service auth policies `components.iam_documents` builds. The same signed GET is
+sent (one keep-alive connection each, sequentially) directly to the service and through the
+gateway; the script prints p50/p99 latency of both and their ratio. It also times the
+gateway's own check (SigV4 verification with botocore plus both auth policy evaluations)
+against what the caller spends signing the same request with botocore.
 
 Run: .venv/bin/python bench/dev_gateway.py [--requests N]
 """
@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import shutil
 import socket
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, MutableMapping
 from typing import Any
@@ -71,6 +73,14 @@ def _run(app: Any, port: int) -> None:
     server.run(sockets=[listener])
 
 
+def _run_on_socket(app: Any, socket_path: str) -> None:
+    """Serve `app` on a unix socket until terminated, as a service under `latticework dev`."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, uds=socket_path, log_level="warning", lifespan="on")
+    )
+    server.run()
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -78,14 +88,15 @@ def _free_port() -> int:
         return port
 
 
-def _gateway_config(gateway_port: int, service_port: int) -> GatewayConfig:
+def _gateway_config(gateway_port: int, service_socket: str) -> GatewayConfig:
     route = ServiceRoute(
         "payments",
         gateway_port,
-        f"http://127.0.0.1:{service_port}",
+        "http://payments",
         SERVICE_ARN,
         SERVICE_ARN.replace("service/svc", "targetgroup/tg"),
         POLICY,
+        upstream_socket=service_socket,
     )
     return GatewayConfig(
         region=REGION,
@@ -149,10 +160,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400)
     arguments = parser.parse_args()
 
-    service_port, gateway_port = _free_port(), _free_port()
-    config = _gateway_config(gateway_port, service_port)
+    socket_dir = tempfile.mkdtemp(prefix="latticework-bench-")
+    service_socket, gateway_port = f"{socket_dir}/payments.sock", _free_port()
+    config = _gateway_config(gateway_port, service_socket)
     servers = [
-        multiprocessing.Process(target=_run, args=(_service, service_port), daemon=True),
+        multiprocessing.Process(
+            target=_run_on_socket, args=(_service, service_socket), daemon=True
+        ),
         multiprocessing.Process(
             target=_run, args=(LatticeGateway(config), gateway_port), daemon=True
         ),
@@ -160,20 +174,24 @@ def main() -> None:
     for server in servers:
         server.start()
 
-    direct_url = f"http://127.0.0.1:{service_port}/payments/p-1"
+    direct_url = "http://payments/payments/p-1"
     gateway_url = f"http://127.0.0.1:{gateway_port}/payments/p-1"
     try:
-        with httpx.Client() as client:
-            _wait_until_up(client, direct_url)
+        with (
+            httpx.Client(transport=httpx.HTTPTransport(uds=service_socket)) as direct_client,
+            httpx.Client() as client,
+        ):
+            _wait_until_up(direct_client, direct_url)
             _wait_until_up(client, gateway_url)
-            _latencies(client, direct_url, 20)
+            _latencies(direct_client, direct_url, 20)
             _latencies(client, gateway_url, 20)
-            direct = _latencies(client, direct_url, arguments.requests)
+            direct = _latencies(direct_client, direct_url, arguments.requests)
             through = _latencies(client, gateway_url, arguments.requests)
     finally:
         for server in servers:
             server.terminate()
             server.join(timeout=10)
+        shutil.rmtree(socket_dir, ignore_errors=True)
 
     headers = _signed_headers(gateway_url)
     headers["host"] = f"127.0.0.1:{gateway_port}"
@@ -201,6 +219,7 @@ def main() -> None:
     print(f"requests per path: {arguments.requests} (sequential, one keep-alive connection)")
     print(f"{'path':<22}{'p50 ms':>10}{'p99 ms':>10}")
     for name, samples in (("direct to service", direct), ("through the gateway", through)):
+        # direct: over the service's unix socket; through: TCP to the gateway, then the socket.
         print(
             f"{name:<22}{_percentile(samples, 0.5) * 1e3:>10.3f}"
             f"{_percentile(samples, 0.99) * 1e3:>10.3f}"
