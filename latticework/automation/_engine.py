@@ -41,7 +41,12 @@ from latticework.engine import (
     StackOutput,
     ignore_progress,
 )
-from latticework.errors import MissingCredentialsError, MissingPulumiCliError, UsageError
+from latticework.errors import (
+    MissingCredentialsError,
+    MissingPulumiCliError,
+    ProgramError,
+    UsageError,
+)
 from policy_packs.latticework_guardrails import policy_names
 from policy_packs.latticework_guardrails.config import pack_config_for, write_pulumi_config
 
@@ -51,6 +56,7 @@ STATE_DIR = Path(".latticework") / "state"
 POLICY_PACK_DIR = Path("policy_packs") / "latticework_guardrails"
 _SELF_MANAGED_SCHEMES = ("file://", "s3://", "gs://", "azblob://", "postgres://")
 _BACKEND_SCHEMES = (*_SELF_MANAGED_SCHEMES, "https://", "http://")
+_NO_SUMMARY = "summary event never found"
 _PASSPHRASE_VARIABLES = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 
 _ResultT = TypeVar("_ResultT")
@@ -221,6 +227,17 @@ class AutomationEngine:
                 raise
             message = f"the pulumi CLI could not be started: {INSTALL_HINT}"
             raise MissingPulumiCliError(message) from exc
+        except RuntimeError as exc:
+            # NOTE: `preview` and `preview_refresh` raise a bare RuntimeError with this text
+            # when the CLI succeeded but no summary event reached the Automation API.
+            if str(exc) != _NO_SUMMARY:
+                raise
+            message = (
+                f"{verb} of {environment!r}: the pulumi CLI finished but sent no engine events, "
+                "so there is nothing to report. Check that it can reach 127.0.0.1 (the "
+                "Automation API listens there for events) and re-run"
+            )
+            raise ProgramError(message) from exc
         except subprocess.CalledProcessError as exc:
             # Only LocalWorkspace's `pulumi version` runs this way; a broken CLI lands here.
             message = (

@@ -357,6 +357,22 @@ def test_failure_without_any_output_says_so(project: Path, fake_bin: Path, calls
     )
 
 
+def test_preview_without_engine_events_is_a_program_error(
+    project: Path, fake_bin: Path, calls_log: Path
+) -> None:
+    """A CLI that succeeds but sends no engine events (so no summary) exits 3, no traceback."""
+    result = _invoke(
+        ["preview", "--env", "dev"],
+        project=project,
+        path=fake_bin,
+        calls_log=calls_log,
+        extra_env={"FAKE_PULUMI_EXIT": "0"},
+    )
+
+    assert result.exit_code == ExitCode.PROGRAM_ERROR
+    assert "no engine events" in _one_error_line(result)
+
+
 def test_stack_locked_exits_4(project: Path, fake_bin: Path, calls_log: Path) -> None:
     """A locked stack exits 4 with one line saying how to clear a stale lock."""
     result = _invoke(
