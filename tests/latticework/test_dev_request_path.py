@@ -362,3 +362,26 @@ def test_services_listen_on_no_tcp_port_only_the_gateway_reaches_them(
     assert set(pids) == {"orders", "payments", "inventory"}
     assert exposed == {"orders": set(), "payments": set(), "inventory": set()}
     assert _place_order(running).status_code == 201
+
+
+def test_one_request_id_follows_the_order_through_every_service(running: RunningPath) -> None:
+    """The caller's x-request-id is the audit record's id at orders and, forwarded by the
+    signed client, at inventory and payments too."""
+    request_id = f"trace-{uuid.uuid4().hex[:8]}"
+    order = {"sku": "sku-espresso", "quantity": 1, "amount": "3.00"}
+    url = f"{running.gateway('orders')}/orders"
+
+    response = _call(
+        running.caller("storefront-api"), "POST", url, order, extra={"x-request-id": request_id}
+    )
+
+    assert response.status_code == 201, response.text
+    actions = {
+        service: [record["action"] for record in running.audit_records(service, request_id)]
+        for service in ("orders", "inventory", "payments")
+    }
+    assert actions == {
+        "orders": ["CreateOrder"],
+        "inventory": ["ReserveItem"],
+        "payments": ["CreatePayment", "CreatePayment"],
+    }
