@@ -11,7 +11,6 @@ import logging
 import os
 import threading
 import uuid
-from pathlib import Path
 
 from pep_runtime.enforcement import EnforcementMiddleware, Enforcer
 from starlette.applications import Starlette
@@ -21,7 +20,6 @@ from starlette.routing import Route
 
 logging.basicConfig(level=os.environ.get("LOG_LEVEL", "info").upper())
 
-CONFIG_FILE = Path(__file__).with_name("pep.yaml")
 _stock_lock = threading.Lock()
 _stock: dict[str, int] = {"sku-espresso": 25, "sku-grinder": 3, "sku-filter": 0}
 
@@ -81,4 +79,4 @@ routes = [
     Route("/items/{sku}", get_item),
     Route("/items/{sku}/reservations", reserve_item, methods=["POST"]),
 ]
-app = EnforcementMiddleware(Starlette(routes=routes), enforcer=Enforcer.from_file(CONFIG_FILE))
+app = EnforcementMiddleware(Starlette(routes=routes), enforcer=Enforcer.from_environment())

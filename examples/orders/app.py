@@ -15,7 +15,6 @@ import threading
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 from pep_runtime.enforcement import EnforcementMiddleware, Enforcer
@@ -28,7 +27,6 @@ from starlette.routing import Route
 logging.basicConfig(level=os.environ.get("LOG_LEVEL", "info").upper())
 logger = logging.getLogger("orders")
 
-CONFIG_FILE = Path(__file__).with_name("pep.yaml")
 _AMOUNT = re.compile(r"\d{1,9}(\.\d{1,2})?")
 _orders_lock = threading.Lock()
 _orders: dict[str, dict[str, Any]] = {}
@@ -146,5 +144,5 @@ routes = [
     Route("/orders/{orderId}/cancel", cancel_order, methods=["POST"]),
 ]
 app = EnforcementMiddleware(
-    Starlette(routes=routes, lifespan=lifespan), enforcer=Enforcer.from_file(CONFIG_FILE)
+    Starlette(routes=routes, lifespan=lifespan), enforcer=Enforcer.from_environment()
 )

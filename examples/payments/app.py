@@ -13,7 +13,6 @@ import os
 import re
 import threading
 import uuid
-from pathlib import Path
 
 from pep_runtime.enforcement import EnforcementMiddleware, Enforcer, Principal
 from pep_runtime.secrets import SecretsClient, SecretsConfig, SecretsError, SecretValue
@@ -26,11 +25,10 @@ from starlette.routing import Route
 logging.basicConfig(level=os.environ.get("LOG_LEVEL", "info").upper())
 logger = logging.getLogger("payments")
 
-CONFIG_FILE = Path(__file__).with_name("pep.yaml")
 _AMOUNT = re.compile(r"\d{1,9}(\.\d{1,2})?")
 _DATABASE_FIELDS = frozenset({"username", "password"})
 
-enforcer = Enforcer.from_file(CONFIG_FILE)
+enforcer = Enforcer.from_environment()
 # How long a secret value is reused before Secrets Manager is asked again; a rotation is
 # picked up at the latest this long after it happened.
 secrets = SecretsClient.from_environment(

@@ -162,6 +162,7 @@ class DevEnvironment:
             "LATTICEWORK_PEP_MODE": "local",
             "LATTICEWORK_BEHIND_LATTICE": "true",
             "LATTICEWORK_CALLER_ROLES": json.dumps(topology.caller_roles(service), sort_keys=True),
+            "LATTICEWORK_PEP_CONFIG": str(self.paths.examples_dir / service.name / "pep.yaml"),
             "AWS_REGION": topology.region,
             "AWS_DEFAULT_REGION": topology.region,
             # The service's task role, as the ECS container credentials would provide it.

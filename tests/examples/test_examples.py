@@ -120,6 +120,8 @@ def test_dockerfile_runs_the_app_on_the_catalog_port_as_non_root(service: Servic
     assert user is not None
     assert user.group(1).split(":")[0] not in {"root", "0"}
     assert f"examples/{service.name}/pep.yaml" in dockerfile
+    assert re.search(r"^WORKDIR /app$", dockerfile, re.MULTILINE)
+    assert "LATTICEWORK_PEP_CONFIG=/app/pep.yaml" in dockerfile
     assert len(re.findall(r"pip install", dockerfile)) == 1
 
 
