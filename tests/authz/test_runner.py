@@ -231,34 +231,62 @@ ERRORING = {
     "resource": {"type": "Latticework::Order", "id": "o-1"},
     "expect": "allow",
 }
+# A forbid written without `has`: it errors when the role's entity is not sent.
+ERRORING_FORBID = (
+    '@id("roles-named-storefront-only")\n'
+    "forbid (principal is Latticework::IamRole, action, resource)\n"
+    'unless { principal.name == "storefront-api" };\n'
+)
 
 
-def test_erroring_forbid_fails_the_case_unless_expected(authz_dir: Path) -> None:
-    """The forbid that errors on a missing role entity is skipped, and the case fails for it."""
-    report = run(authz_dir, ERRORING)
+@pytest.fixture
+def erroring_authz_dir(authz_dir: Path) -> Path:
+    """The repository's authz/ plus a forbid that errors on a missing role entity."""
+    (authz_dir / "policies" / "erroring.cedar").write_text(ERRORING_FORBID)
+    return authz_dir
+
+
+def test_partner_forbid_denies_a_role_sent_without_its_entity(authz_dir: Path) -> None:
+    """The sample's partner forbid fails closed: no role entity means deny, not an error."""
+    report = run(authz_dir, {**ERRORING, "expect": "deny"})
 
     [result] = report.results
-    assert result.decision == "Allow"
-    assert result.erroring == ("external-roles-from-partner-account",)
+    assert result.decision == "Deny"
+    assert result.determining == ("external-roles-from-partner-account",)
+    assert result.erroring == ()
+    assert result.passed
+
+
+def test_erroring_forbid_fails_the_case_unless_expected(erroring_authz_dir: Path) -> None:
+    """A forbid that errors on a missing role entity is skipped, and the case fails for it."""
+    report = run(erroring_authz_dir, ERRORING)
+
+    [result] = report.results
+    assert result.erroring == ("roles-named-storefront-only",)
     assert not result.passed
-    assert "policy 'external-roles-from-partner-account' errored and was skipped" in (
-        result.failure_line()
-    )
+    assert "policy 'roles-named-storefront-only' errored and was skipped" in (result.failure_line())
 
 
-def test_erroring_forbid_passes_when_the_case_expects_it(authz_dir: Path) -> None:
+def test_erroring_forbid_passes_when_the_case_expects_it(erroring_authz_dir: Path) -> None:
     """Listing the erroring policy under `errors` makes the same case pass."""
-    report = run(authz_dir, {**ERRORING, "errors": ["external-roles-from-partner-account"]})
+    case = {**ERRORING, "expect": "deny", "errors": ["roles-named-storefront-only"]}
+
+    report = run(erroring_authz_dir, case)
 
     assert report.failed == 0
 
 
-def test_expected_error_that_does_not_happen_fails(authz_dir: Path) -> None:
+def test_expected_error_that_does_not_happen_fails(erroring_authz_dir: Path) -> None:
     """A case expecting an error fails when the policy evaluates cleanly."""
-    role = {"uid": ERRORING["principal"], "attrs": {"account": "444455556666", "name": "x"}}
+    role = {
+        "uid": ERRORING["principal"],
+        "attrs": {"account": "444455556666", "name": "storefront-api"},
+    }
 
     report = run(
-        authz_dir, {**ERRORING, "errors": ["external-roles-from-partner-account"]}, entities=[role]
+        erroring_authz_dir,
+        {**ERRORING, "errors": ["roles-named-storefront-only"]},
+        entities=[role],
     )
 
     assert "to error, they did not" in report.results[0].failure_line()
