@@ -428,7 +428,7 @@ def _parse_statement(
 def _read_source(path: Path, problems: list[AuthzProblem]) -> str | None:
     """The text of one authz file, or None after recording why it cannot be read."""
     try:
-        return path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         line = exc.object.count(b"\n", 0, exc.start) + 1
         problems.append(
@@ -440,13 +440,28 @@ def _read_source(path: Path, problems: list[AuthzProblem]) -> str | None:
                 "Save the file as UTF-8 text.",
             )
         )
+        return None
     except OSError as exc:
         problems.append(
             AuthzProblem(
                 path, 1, None, f"cannot read the file: {exc.strerror}", "Make it readable."
             )
         )
-    return None
+        return None
+
+    if text.startswith("\ufeff"):
+        # Neither Cedar nor JSON takes it, and their errors would not say why.
+        problems.append(
+            AuthzProblem(
+                path,
+                1,
+                None,
+                "expected UTF-8 text, found a byte order mark at the start",
+                "Save the file as UTF-8 without a byte order mark (BOM).",
+            )
+        )
+        return None
+    return text
 
 
 def _read_cedar_dir(

@@ -646,3 +646,16 @@ def test_schema_error_names_its_line_and_a_fitting_fix(
 
     assert (problem.file, problem.line) == (authz / "schema.json", line)
     assert problem.fix.startswith(fix)
+
+
+@pytest.mark.parametrize("relative", ["schema.json", "policies/main.cedar"])
+def test_file_with_a_byte_order_mark_is_named_as_such(tmp_path: Path, relative: str) -> None:
+    """A BOM some editors write is reported as such, not as an invalid token on line 1."""
+    authz = make_authz(tmp_path)
+    path = authz / relative
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+
+    problem = only_problem(authz)
+
+    assert (problem.file, problem.line) == (path, 1)
+    assert "byte order mark" in problem.message
