@@ -134,7 +134,7 @@ class AutomationEngine:
                     policy_pack_configs=pack_args.configs,
                 )
 
-        collector = self._run(environment, Operation.PREVIEW, run)
+        collector = self._run(environment, Operation.PREVIEW, run, create=True)
         return collector.result()
 
     def up(self, environment: str) -> EngineResult:
@@ -146,7 +146,7 @@ class AutomationEngine:
                     policy_pack_configs=pack_args.configs,
                 )
 
-        collector, up_result = self._run_returning(environment, Operation.UP, run)
+        collector, up_result = self._run_returning(environment, Operation.UP, run, create=True)
         return collector.result(_stack_outputs(up_result.outputs))
 
     def destroy(self, environment: str) -> EngineResult:
@@ -194,8 +194,10 @@ class AutomationEngine:
         environment: str,
         operation: Operation,
         action: Callable[[auto.Stack, EventCollector, _OutputHooks], None],
+        *,
+        create: bool = False,
     ) -> EventCollector:
-        collector, _ = self._run_returning(environment, operation, action)
+        collector, _ = self._run_returning(environment, operation, action, create=create)
         return collector
 
     def _run_returning(
@@ -204,12 +206,15 @@ class AutomationEngine:
         operation: Operation,
         action: Callable[[auto.Stack, EventCollector, _OutputHooks], _ResultT],
         label: str | None = None,
+        *,
+        create: bool = False,
     ) -> tuple[EventCollector, _ResultT]:
+        """Run `action` on the environment's stack; only `create` lets a missing stack be made."""
         collector = EventCollector(environment, operation, self._on_progress)
         hooks = _OutputHooks()
         verb = label or operation.value
         try:
-            stack = self._select_stack(environment)
+            stack = self._select_stack(environment, create=create)
             return collector, action(stack, collector, hooks)
         except auto.errors.CommandError as exc:
             error = classify_failure(
@@ -252,7 +257,7 @@ class AutomationEngine:
             )
             raise MissingPulumiCliError(message) from exc
 
-    def _select_stack(self, environment: str) -> auto.Stack:
+    def _select_stack(self, environment: str, *, create: bool) -> auto.Stack:
         require_pulumi_cli(self._settings.environ)
         backend_url = check_backend_url(self._settings.resolved_backend_url)
         env_vars = {"PULUMI_BACKEND_URL": backend_url, "PULUMI_SKIP_UPDATE_CHECK": "true"}
@@ -268,9 +273,23 @@ class AutomationEngine:
 
         options = auto.LocalWorkspaceOptions(env_vars=env_vars, secrets_provider=secrets_provider)
         logger.debug("stack %s on a %s backend", environment, backend_url.split("://")[0])
-        return auto.create_or_select_stack(
-            stack_name=environment, work_dir=str(self._settings.project_dir), opts=options
-        )
+        work_dir = str(self._settings.project_dir)
+        if create:
+            return auto.create_or_select_stack(
+                stack_name=environment, work_dir=work_dir, opts=options
+            )
+
+        # Reading or removing what is deployed never creates a stack: on a mistyped backend
+        # that would answer "no outputs" or "no drift" instead of saying nothing is there.
+        try:
+            return auto.select_stack(stack_name=environment, work_dir=work_dir, opts=options)
+        except auto.errors.StackNotFoundError as exc:
+            message = (
+                f"no stack {environment!r} in the {backend_url} backend: nothing is deployed "
+                "there. Check --backend-url (or LATTICEWORK_BACKEND_URL), or deploy it first "
+                f"with `latticework up --env {environment}`"
+            )
+            raise UsageError(message) from exc
 
     def _passphrase_variables(self, environment: str) -> dict[str, str]:
         environ = self._settings.environ

@@ -1,11 +1,11 @@
 """`latticework preview|up|destroy|refresh|drift|outputs --env E`: the real engine, one stack.
 
 Each command runs this project through Pulumi's Automation API (`AutomationEngine`): the
-stack named after the environment, selected or created, in the file backend under the
-project unless `--backend-url` says otherwise, with the local policy pack attached to
-`preview` and `up`. Progress goes to standard error as the engine reports it; the closing
-summary (changes, policy findings, outputs with secrets masked) goes to standard output as
-text or, with `--format json`, one JSON document.
+stack named after the environment (only `preview` and `up` create it), in the file backend
+under the project unless `--backend-url` says otherwise, with the local policy pack
+attached to `preview` and `up`. Progress goes to standard error as the engine reports it;
+the closing summary (changes, policy findings, outputs with secrets masked) goes to
+standard output as text or, with `--format json`, one JSON document.
 
 Failures exit with their own code and one line: policy violation 1, program error 3, stack
 locked 4, missing pulumi CLI 5, missing credentials 6 (see `latticework.errors`); `drift

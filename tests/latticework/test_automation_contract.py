@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from latticework.automation import STATE_DIR, AutomationEngine, AutomationSettings
-from latticework.errors import MissingCredentialsError
+from latticework.errors import MissingCredentialsError, UsageError
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -40,14 +40,15 @@ def _settings(project: Path) -> AutomationSettings:
     return AutomationSettings(project_dir=project, environ=environ)
 
 
-def test_new_stack_lives_in_the_project_file_backend(project: Path) -> None:
-    """Reading outputs creates the dev stack in .latticework/state; a new stack has none."""
+def test_outputs_of_a_stack_never_created_is_refused_without_creating_it(project: Path) -> None:
+    """Reading outputs in the project's empty file backend says no stack is there, makes none."""
     engine = AutomationEngine(_settings(project))
 
-    outputs = engine.outputs("dev")
+    with pytest.raises(UsageError, match="no stack 'dev' in the file://"):
+        engine.outputs("dev")
 
-    assert dict(outputs) == {}
-    assert (project / STATE_DIR / ".pulumi").is_dir()
+    assert (project / STATE_DIR).is_dir()
+    assert not [path for path in (project / STATE_DIR).rglob("dev.json*")]
 
 
 def test_preview_without_aws_credentials_is_missing_credentials(

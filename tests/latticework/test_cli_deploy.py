@@ -183,6 +183,13 @@ def _calls(calls_log: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in calls_log.read_text(encoding="utf-8").splitlines()]
 
 
+def _existing_stack(calls_log: Path, project: Path, environment: str = "dev") -> None:
+    """Make the scripted pulumi know `environment`'s stack in the project's file backend."""
+    backend = (project / ".latticework" / "state").resolve().as_uri()
+    with Path(f"{calls_log}.stacks").open("a", encoding="utf-8") as registry:
+        registry.write(f"{backend} {environment}\n")
+
+
 def _one_error_line(result: Result) -> str:
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1, result.stderr
@@ -415,6 +422,8 @@ def test_missing_cloud_credentials_exits_6(project: Path, fake_bin: Path, calls_
 
 def test_program_error_exits_3(project: Path, fake_bin: Path, calls_log: Path) -> None:
     """A crashing program exits 3 with the first real cause."""
+    _existing_stack(calls_log, project)
+
     result = _invoke(
         ["refresh", "--env", "dev"],
         project=project,
@@ -433,6 +442,8 @@ def test_outputs_mask_secret_values(
     project: Path, fake_bin: Path, calls_log: Path, output_format: str
 ) -> None:
     """Stack outputs print with secret outputs masked, in text and JSON."""
+    _existing_stack(calls_log, project)
+
     result = _invoke(
         ["outputs", "--env", "dev", "--format", output_format],
         project=project,
@@ -723,6 +734,8 @@ def test_drift_lists_changed_resources_and_exit_code_flags_drift(
     exit_code: int,
 ) -> None:
     """drift lists what changed outside Pulumi; with --exit-code, drift found exits 1 for CI."""
+    _existing_stack(calls_log, project)
+
     result = _invoke(
         ["drift", "--env", "dev", *flags],
         project=project,
@@ -808,3 +821,37 @@ def test_backend_url_without_a_known_scheme_is_a_usage_error(
     assert "s3://" in line
     assert _calls(calls_log) == []
     assert not (project / ".latticework").exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["outputs", "--env", "prod"],
+        ["drift", "--env", "prod"],
+        ["refresh", "--env", "prod"],
+        ["destroy", "--env", "prod", "--yes"],
+    ],
+)
+def test_commands_on_existing_stacks_never_create_one(
+    project: Path, fake_bin: Path, calls_log: Path, command: list[str]
+) -> None:
+    """outputs, drift, refresh and destroy on a backend without the stack exit 2, creating none."""
+    stack_file = project / "stacks" / "Pulumi.prod.yaml"
+    before = stack_file.read_text(encoding="utf-8")
+
+    result = _invoke(
+        [*command, "--backend-url", "s3://wrong-bucket/state"],
+        project=project,
+        path=fake_bin,
+        calls_log=calls_log,
+        extra_env={"FAKE_PULUMI_EXIT": "0"},
+    )
+
+    assert result.exit_code == ExitCode.USAGE
+    line = _one_error_line(result)
+    assert "no stack 'prod' in the s3://wrong-bucket/state backend" in line
+    assert "--backend-url" in line
+    assert [call["args"][:2] for call in _calls(calls_log) if call["args"][0] == "stack"] == [
+        ["stack", "select"]
+    ]
+    assert stack_file.read_text(encoding="utf-8") == before
