@@ -1,12 +1,11 @@
 """How long the CrossGuard pack takes on a large plan, as a ratio to planning it.
 
-For generated catalogs of 30 and 300 services (renamed copies of the sample services, made
-by the offline engine's generator in `bench/plan_scaling.py`, or by this file's own when that
-is absent) this prints, per size:
+For generated catalogs of 30 and 300 services (made by the offline engine's generator in
+`bench/plan_scaling.py`, so both benchmarks measure the same plans) this prints, per size:
 
 - resources: everything the plan registers;
 - plan time: `latticework.offline.plan_environment` on the generated project;
-- policy time: `latticework.policy_eval.evaluate_plan` on that plan, all 13 policies, the
+- policy time: `latticework.policy_eval.evaluate_plan` on that plan, every policy, the
   pack config read from the stack as `latticework plan` does;
 - ratio: policy time / plan time, both measured in this process, best of several runs
   (plan and policy runs alternate, so load on the machine hits both alike);
@@ -19,16 +18,12 @@ Run: `.venv/bin/python bench/policy_scaling.py` (about three minutes on two busy
 
 from __future__ import annotations
 
-import copy
 import importlib.util
-import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-import yaml
 
 from latticework.offline import plan_environment
 from latticework.plan import Plan
@@ -42,51 +37,18 @@ MAX_RATIO_AT_300 = 0.25
 
 
 def _generator() -> Callable[[Path, int], Path]:
-    """`make_project` of the offline engine's benchmark, or this file's own when it is absent."""
+    """`make_project` of the offline engine's benchmark: the same generated catalogs."""
     location = REPO / "bench" / "plan_scaling.py"
     spec = importlib.util.spec_from_file_location("plan_scaling", location)
     if not location.is_file() or spec is None or spec.loader is None:
-        return make_project
+        message = f"{location}: expected the plan benchmark, whose catalogs this one measures"
+        raise SystemExit(message)
     module = importlib.util.module_from_spec(spec)
     # Registered first: its slotted dataclasses look their module up in sys.modules.
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     generator: Callable[[Path, int], Path] = module.make_project
     return generator
-
-
-def make_project(directory: Path, size: int) -> Path:
-    """A copy of the project whose dev stack plans `size` renamed copies of the samples."""
-    project = directory / f"policy-project-{size}"
-    (project / "stacks").mkdir(parents=True)
-    for name in ("__main__.py", "Pulumi.yaml"):
-        shutil.copy(REPO / name, project / name)
-    shutil.copytree(REPO / "authz", project / "authz")
-
-    stack = yaml.safe_load((REPO / "stacks" / f"Pulumi.{ENV}.yaml").read_text())
-    stack["config"]["latticework:settings"].pop("replicas", None)
-    (project / "stacks" / f"Pulumi.{ENV}.yaml").write_text(yaml.safe_dump(stack))
-
-    sample = yaml.safe_load((REPO / "stacks" / "services.yaml").read_text())["services"]
-    services = []
-    for index in range(size):
-        group = index // len(sample)
-        service = copy.deepcopy(sample[index % len(sample)])
-        service["name"] = f"{service['name']}-{group}"
-        callers = service.setdefault("callers", {})
-        callers["services"] = [f"{caller}-{group}" for caller in callers.get("services", [])]
-        services.append(service)
-    last_group = (size - 1) // len(sample)
-    present = {service["name"] for service in services}
-    for service in services:
-        # The last group may be partial: drop callers that were not generated.
-        if service["name"].endswith(f"-{last_group}"):
-            service["callers"]["services"] = [
-                caller for caller in service["callers"]["services"] if caller in present
-            ]
-    catalog = yaml.safe_dump({"services": services}, sort_keys=False)
-    (project / "stacks" / "services.yaml").write_text(catalog)
-    return project
 
 
 def _timed(action: Callable[[], object]) -> float:
