@@ -1,8 +1,9 @@
 """The Automation API engine: the real pulumi CLI driving this project, one stack per env.
 
 Each operation opens a `LocalWorkspace` on the project directory (the `Pulumi.yaml` next to
-`__main__.py`; stack files live in `stacks/` through `stackConfigDir`), selects the stack
-named after the environment or creates it, and runs with the local policy pack attached
+`__main__.py`; stack files live in `stacks/` through `stackConfigDir`) and selects the stack
+named after the environment (`preview` and `up` create it when missing; the others refuse).
+`preview` and `up` run with the local policy pack attached
 (`policy_packs/latticework_guardrails`, configured from the stack's `latticework:policies`).
 
 State lives in a file backend under the project (`.latticework/state`, ignored by git)
