@@ -414,3 +414,31 @@ async def test_a_caller_that_disconnects_mid_body_is_not_forwarded() -> None:
     assert reached == []
     assert sent == []
     await gateway.aclose()
+
+
+async def test_repeated_identity_headers_in_any_case_are_all_replaced(
+    gateway: LatticeGateway,
+) -> None:
+    """Several spoofed identity headers, spelt in different cases, leave exactly the one
+    identity the gateway injects for the signer."""
+    url = f"{GATEWAY}/payments/p-1"
+    request = AWSRequest(method="GET", url=url, data=b"", headers={})
+    signing_keys = Credentials(ORDERS.access_key_id, ORDERS.secret_access_key)
+    SigV4Auth(signing_keys, "vpc-lattice-svcs", REGION).add_auth(request)
+    headers = [
+        *request.headers.items(),
+        ("X-Amzn-Lattice-Identity", "Principal=arn:aws:sts::111122223333:assumed-role/admin/a"),
+        ("x-amzn-lattice-identity", "Principal=arn:aws:sts::111122223333:assumed-role/admin/b"),
+        ("X-AMZN-LATTICE-IDENTITY-TAGS", "team=security"),
+    ]
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway)) as client:
+        response = await client.get(url, headers=headers)
+
+    received = _received(response)
+    assert response.status_code == 200
+    assert received["x-amzn-lattice-identity"] == [
+        "Principal=arn:aws:sts::111122223333:assumed-role/latticework-dev-orders-task/"
+        "orders-local; PrincipalOrgID=o-abc123def4; SessionName=orders-local; Type=AWS_IAM"
+    ]
+    assert "x-amzn-lattice-identity-tags" not in received
