@@ -1,7 +1,10 @@
 """`latticework preview|up|destroy|refresh|drift|outputs` through click and a scripted pulumi CLI.
 
 The pulumi CLI is the outside boundary here: a small executable named `pulumi` on PATH
-answers `version`, records every call (arguments, backend, policy-pack config) and fails
+answers `version`, records every call (arguments, backend, policy-pack config), keeps
+stacks per backend as real state does (`stack select` fails until `stack init`, which salts
+the stack file for the passphrase provider), streams a test's engine events to the
+Automation API (over its gRPC server, or the event file for CLIs before 3.206) and fails
 the operation with the text a test gives it, the way the real CLI prints it.
 """
 
