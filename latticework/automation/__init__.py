@@ -7,12 +7,14 @@ turns the engine's event stream into live progress and a result.
 
 from latticework.automation._engine import (
     POLICY_PACK_DIR,
+    PROJECT_FILE,
     STATE_DIR,
     AutomationEngine,
     AutomationSettings,
     check_backend_url,
     default_backend_url,
     is_self_managed,
+    require_project,
 )
 from latticework.automation._errors import (
     INSTALL_HINT,
@@ -25,6 +27,7 @@ from latticework.automation._events import EventCollector
 __all__ = [
     "INSTALL_HINT",
     "POLICY_PACK_DIR",
+    "PROJECT_FILE",
     "STATE_DIR",
     "AutomationEngine",
     "AutomationSettings",
@@ -34,5 +37,6 @@ __all__ = [
     "classify_failure",
     "default_backend_url",
     "is_self_managed",
+    "require_project",
     "require_pulumi_cli",
 ]

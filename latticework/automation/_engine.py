@@ -53,6 +53,7 @@ from policy_packs.latticework_guardrails.config import pack_config_for, write_pu
 
 logger = logging.getLogger(__name__)
 
+PROJECT_FILE = "Pulumi.yaml"
 STATE_DIR = Path(".latticework") / "state"
 POLICY_PACK_DIR = Path("policy_packs") / "latticework_guardrails"
 _SELF_MANAGED_SCHEMES = ("file://", "s3://", "gs://", "azblob://", "postgres://")
@@ -66,6 +67,18 @@ _ResultT = TypeVar("_ResultT")
 def default_backend_url(project_dir: Path) -> str:
     """The file backend under the project: `file://<project>/.latticework/state`."""
     return (project_dir.resolve() / STATE_DIR).as_uri()
+
+
+def require_project(project_dir: Path) -> Path:
+    """`project_dir` when it holds this Pulumi project's `Pulumi.yaml`, else a `UsageError`."""
+    if (project_dir / PROJECT_FILE).is_file():
+        return project_dir
+
+    message = (
+        f"{project_dir}: expected a Pulumi project ({PROJECT_FILE}) here or in a parent "
+        "directory, found none. Run from the latticework project or pass --project-dir"
+    )
+    raise UsageError(message)
 
 
 def check_backend_url(backend_url: str) -> str:
@@ -259,6 +272,7 @@ class AutomationEngine:
             raise MissingPulumiCliError(message) from exc
 
     def _select_stack(self, environment: str, *, create: bool) -> auto.Stack:
+        require_project(self._settings.project_dir)
         require_pulumi_cli(self._settings.environ)
         backend_url = check_backend_url(self._settings.resolved_backend_url)
         env_vars = {"PULUMI_BACKEND_URL": backend_url, "PULUMI_SKIP_UPDATE_CHECK": "true"}
@@ -405,10 +419,12 @@ def _stack_outputs(outputs: Mapping[str, auto.OutputValue]) -> dict[str, StackOu
 
 __all__ = [
     "POLICY_PACK_DIR",
+    "PROJECT_FILE",
     "STATE_DIR",
     "AutomationEngine",
     "AutomationSettings",
     "check_backend_url",
     "default_backend_url",
     "is_self_managed",
+    "require_project",
 ]

@@ -22,6 +22,7 @@ import click
 
 from components.errors import SpecError
 from components.spec import RolloutSettings, load_spec
+from latticework.automation import require_project
 from latticework.cli.deploy import backend_url_option, make_engine, progress_printer
 from latticework.cli.plan import ENVIRONMENTS, find_project_dir
 from latticework.engine import EngineResult, OfflineEngine
@@ -172,7 +173,7 @@ def command(
     130 on Ctrl-C. `--resume` continues from the saved gate, and refuses when the commit or
     the catalog changed since the rollout started.
     """
-    project = project_dir or find_project_dir()
+    project = require_project(project_dir or find_project_dir())
     stacks_dir = project / "stacks"
     store = RolloutStateStore(project / STATE_FILE)
     environments = select_environments(stacks_dir, envs, to_env, resume=resume)

@@ -198,6 +198,7 @@ def test_pulumi_cli_on_path_is_found(tmp_path: Path) -> None:
 
 def test_engine_without_pulumi_cli_fails_before_touching_anything(tmp_path: Path) -> None:
     """The Automation API engine on a PATH without pulumi raises MissingPulumiCliError."""
+    (tmp_path / "Pulumi.yaml").write_text("name: latticework\nruntime: python\n", encoding="utf-8")
     settings = AutomationSettings(project_dir=tmp_path, environ={"PATH": str(tmp_path)})
 
     with pytest.raises(MissingPulumiCliError):

@@ -858,3 +858,21 @@ def test_commands_on_existing_stacks_never_create_one(
         ["stack", "select"]
     ]
     assert stack_file.read_text(encoding="utf-8") == before
+
+
+@pytest.mark.parametrize(
+    "command", [["preview", "--env", "dev"], ["outputs", "--env", "dev"], ["rollout", "--offline"]]
+)
+def test_directory_without_a_pulumi_project_is_a_usage_error(
+    tmp_path: Path, fake_bin: Path, calls_log: Path, command: list[str]
+) -> None:
+    """Outside a project every command exits 2 naming Pulumi.yaml and leaves nothing behind."""
+    not_a_project = tmp_path / "elsewhere"
+    not_a_project.mkdir()
+
+    result = _invoke(command, project=not_a_project, path=fake_bin, calls_log=calls_log)
+
+    assert result.exit_code == ExitCode.USAGE
+    assert "Pulumi.yaml" in _one_error_line(result)
+    assert list(not_a_project.iterdir()) == []
+    assert _calls(calls_log) == []
