@@ -310,3 +310,19 @@ def test_a_remembered_target_keeps_its_method() -> None:
     post = enforcer.check(HttpRequest("POST", b"/orders/o-1", headers))
 
     assert (get.status, post.status, post.reason) == (200, 403, "unmapped-route")
+
+
+def test_the_target_memo_stays_bounded() -> None:
+    """Distinct targets never grow the memo past its size, and long ones are not kept."""
+    enforcer = Enforcer(
+        make_config(), LocalCedarDecisionPoint(FIXTURE_AUTHZ, namespace="Latticework")
+    )
+    long_target = b"/orders/" + b"x" * 600
+
+    for index in range(1100):
+        enforcer.check(HttpRequest("GET", f"/nowhere/{index}".encode()))
+    outcome = enforcer.check(HttpRequest("GET", long_target))
+
+    assert len(enforcer._targets) == 1024
+    assert ("GET", long_target, None) not in enforcer._targets
+    assert outcome.status == 401

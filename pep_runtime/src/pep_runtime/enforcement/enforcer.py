@@ -82,6 +82,7 @@ ResourceEntities = Callable[[EntityUid], Sequence[Mapping[str, Any]]]
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:=;/-]{1,128}")
 _PRINCIPAL_CACHE_SIZE = 1024
 _TARGET_CACHE_SIZE = 1024
+_TARGET_MEMO_MAX_LENGTH = 512
 _PROCESS_ID = uuid.uuid4().hex[:12]
 _REQUEST_COUNTER = itertools.count(1)
 _current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
@@ -240,8 +241,10 @@ class Enforcer:
         # The id an outer RequestIdMiddleware bound, so that logs, audit and calls agree.
         request_id = current_request_id() or _request_id(request.headers)
         cache_hit = False
+        target: _Target | None = None
         try:
-            outcome, cache_hit = self._check(request, request_id)
+            target = self._target(request)
+            outcome, cache_hit = self._check(request, request_id, target)
         except RequestRejectedError as exc:
             logger.info("request %s rejected: %s", request_id, exc)
             outcome = Outcome(status=exc.status, reason=exc.reason, request_id=request_id)
@@ -253,11 +256,12 @@ class Enforcer:
             outcome = Outcome(status=503, reason="internal-error", request_id=request_id)
 
         if self._audit.enabled:
-            self._write_audit(request, outcome, cache_hit, started)
+            self._write_audit(request, outcome, target, cache_hit, started)
         return outcome
 
-    def _check(self, request: HttpRequest, request_id: str) -> tuple[Outcome, bool]:
-        target = self._target(request)
+    def _check(
+        self, request: HttpRequest, request_id: str, target: _Target
+    ) -> tuple[Outcome, bool]:
         route = target.route
         if route is None:
             return Outcome(status=403, reason="unmapped-route", request_id=request_id), False
@@ -302,6 +306,9 @@ class Enforcer:
             message = "the server decoded the path differently from the enforcement point"
             raise MalformedRequestError(message, reason="bad-path")
         target = _Target(request, self.routes.match(method, path))
+        if len(request.target) > _TARGET_MEMO_MAX_LENGTH:
+            # Not remembered: the memo's memory stays small whatever targets are sent.
+            return target
         with self._targets_lock:
             self._targets[memo_key] = target
             if len(self._targets) > _TARGET_CACHE_SIZE:
@@ -483,15 +490,18 @@ class Enforcer:
         return kept
 
     def _write_audit(
-        self, request: HttpRequest, outcome: Outcome, cache_hit: bool, started: float
+        self,
+        request: HttpRequest,
+        outcome: Outcome,
+        target: _Target | None,
+        cache_hit: bool,
+        started: float,
     ) -> None:
-        target = self._targets.get((request.method, request.target, request.app_path))
         if target is None:
-            # Refused before the target was understood (a bad method or path), or evicted.
+            # Refused before the target was understood: a bad method or path.
             method_json = quote(request.method[:20])
             path_json = quote(_audit_path(request.target))
-            action_json = quote_repeated(outcome.route.rule.action if outcome.route else None)
-            resource_json = quote(str(outcome.resource) if outcome.resource else None)
+            action_json = resource_json = "null"
         else:
             method_json, path_json = target.method_json, target.path_json
             action_json = target.action_json if outcome.route is not None else "null"

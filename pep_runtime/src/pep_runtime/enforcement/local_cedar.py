@@ -211,14 +211,13 @@ class LocalCedarDecisionPoint:
             return AuthorizationResult(decision=Decision.DENY, errors=(str(exc),))
 
         decision = Decision.ALLOW if answer.decision == cedarpy.Decision.Allow else Decision.DENY
+        diagnostics = answer.diagnostics
         # A static policy is named by its @id; a template-linked policy by its link id.
-        determining = tuple(
-            policies.policy_ids.get(reason, reason) for reason in answer.diagnostics.reasons
-        )
+        ids = policies.policy_ids
+        determining = tuple([ids.get(reason, reason) for reason in diagnostics.reasons])
+        errors = diagnostics.errors
         return AuthorizationResult(
-            decision=decision,
-            determining_policies=determining,
-            errors=tuple(str(error) for error in answer.diagnostics.errors),
+            decision, determining, tuple([str(error) for error in errors]) if errors else ()
         )
 
     def _principal_entities(self, policies: LoadedPolicies, principal: Principal) -> Any:
