@@ -78,12 +78,13 @@ def select_environments(
     if duplicates:
         message = f"--envs: expected each environment once, found {', '.join(duplicates)} twice"
         raise UsageError(message)
+    option = f"--to {to_env}" if to_env is not None else "--envs"
     for env in selected:
         stack_file = stacks_dir / f"Pulumi.{env}.yaml"
         if not stack_file.is_file():
             message = (
-                f"--envs: expected a stack file for {env!r}, found no {stack_file}. Create it "
-                "or drop the environment"
+                f"{option}: expected a stack file for {env!r}, found no {stack_file}. Create "
+                "it or leave the environment out"
             )
             raise UsageError(message)
     return selected

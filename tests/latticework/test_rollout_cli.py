@@ -127,6 +127,7 @@ def test_environment_without_a_stack_file_is_a_usage_error(project: Path, tmp_pa
     result = _rollout(project, tmp_path, "--offline", "--to", "prod")
 
     assert result.exit_code == ExitCode.USAGE
+    assert "--to prod: expected a stack file for 'staging'" in result.stderr
     assert "Pulumi.staging.yaml" in result.stderr
 
 
