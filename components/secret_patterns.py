@@ -37,9 +37,11 @@ _AWS_ACCESS_KEY_ID: Final = re.compile(
 )
 _PEM_PRIVATE_KEY: Final = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
 # scheme://user:password@host; an empty password or a `${...}` placeholder is no credential.
-# The password may hold `/` (base64); `host:8443/path/@x` is a port, not a password.
+# The password may hold `/` (base64); `host:8443/path/@x` is a port, not a password. The
+# scheme starts at a word boundary and the parts are bounded, so a search stays linear.
 _URL_WITH_PASSWORD: Final = re.compile(
-    r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:(?!\$\{)(?![0-9]*(?:[/?#]|$))[^\s@]+@[^\s/@]"
+    r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,31}://[^/\s:@]{0,256}:(?!\$\{)"
+    r"(?![0-9]*(?:[/?#]|$))[^\s@]{1,256}@[^\s/@]"
 )
 # `Authorization: Bearer <t>`, and the `Token <t>` scheme some APIs use.
 _BEARER_TOKEN: Final = re.compile(r"(?i)\b(?:bearer|token)\s+([A-Za-z0-9._~+/=-]{16,})")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 
 import pytest
 
@@ -303,3 +304,21 @@ def test_token_scheme_and_cloud_connection_string_keys_are_detected(
     match = classify_variable("SOME_SETTING", value)
 
     assert match == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "ab" * 50_000,
+        "a://b:" * 15_000,
+        "x" * 50_000 + "://u:p",
+    ],
+)
+def test_long_values_are_classified_in_linear_time(value: str) -> None:
+    """A 100 kB value takes milliseconds, not minutes: no pattern backtracks quadratically."""
+    # NOTE: a complexity guard, not a speed target: the quadratic patterns took minutes here.
+    started = time.perf_counter()
+
+    classify_variable("SOME_SETTING", value)
+
+    assert time.perf_counter() - started < 5
