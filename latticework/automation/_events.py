@@ -2,8 +2,8 @@
 
 The Automation API calls `EventCollector.handle` once per `EngineEvent` while the CLI runs.
 The collector forwards a short `ProgressEvent` per resource step, diagnostic and policy
-result, and keeps what the closing summary needs: the resource steps, the policy findings
-and the change counts of the summary event.
+result, and keeps what the closing summary needs: the resource steps and the policy
+findings, plus the error diagnostics that explain a failure.
 """
 
 from __future__ import annotations
@@ -43,9 +43,7 @@ class EventCollector:
         self._on_progress = on_progress
         self._changes: dict[str, ResourceChange] = {}
         self._findings: list[PolicyFinding] = []
-        self._failed_urns: list[str] = []
         self._errors: list[str] = []
-        self.summary_counts: dict[str, int] | None = None
 
     @property
     def findings(self) -> tuple[PolicyFinding, ...]:
@@ -69,10 +67,6 @@ class EventCollector:
             self._on_policy(event.policy_event)
         elif event.diagnostic_event is not None:
             self._on_diagnostic(event.diagnostic_event)
-        elif event.summary_event is not None:
-            self.summary_counts = {
-                _op_name(op): count for op, count in event.summary_event.resource_changes.items()
-            }
 
     def result(self, outputs: Mapping[str, StackOutput] | None = None) -> EngineResult:
         """The operation's result from what was collected."""
@@ -108,7 +102,6 @@ class EventCollector:
         )
 
     def _on_failed(self, metadata: events.StepEventMetadata) -> None:
-        self._failed_urns.append(metadata.urn)
         name = metadata.urn.rsplit("::", 1)[-1]
         message = f"{_op_name(metadata.op)} failed: {metadata.type} {name}"
         self._on_progress(ProgressEvent(kind="failed", message=message, urn=metadata.urn))
