@@ -169,11 +169,6 @@ def ignore_progress(event: ProgressEvent) -> None:
 class Engine(Protocol):
     """Runs the Pulumi program for one environment: plan it, deploy it, read its outputs."""
 
-    @property
-    def name(self) -> str:
-        """A short name for messages: `offline` or `automation`."""
-        ...
-
     def preview(self, environment: str) -> EngineResult:
         """Plan the environment and evaluate the policy pack; deploy nothing."""
         ...
@@ -212,10 +207,6 @@ class OfflineEngine:
         self._services_file = services_file
         self._plan_function = plan_function
         self._evaluate_function = evaluate_function
-
-    @property
-    def name(self) -> str:
-        return "offline"
 
     def preview(self, environment: str) -> EngineResult:
         plan = self._plan(environment)

@@ -135,10 +135,6 @@ class AutomationEngine:
         self._settings = settings
         self._on_progress = on_progress
 
-    @property
-    def name(self) -> str:
-        return "automation"
-
     def preview(self, environment: str) -> EngineResult:
         def run(stack: auto.Stack, collector: EventCollector, hooks: _OutputHooks) -> None:
             with self._policy_pack_args(environment) as pack_args:

@@ -77,10 +77,6 @@ class ScriptedEngine:
     stack_outputs: dict[str, Mapping[str, StackOutput]] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
 
-    @property
-    def name(self) -> str:
-        return "scripted"
-
     def preview(self, environment: str) -> EngineResult:
         self.calls.append(("preview", environment))
         return _answer(self.previews.get(environment), environment, Operation.PREVIEW)
