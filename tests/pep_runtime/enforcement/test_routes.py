@@ -159,3 +159,16 @@ def test_encoded_values_round_trip_or_are_refused(segment: str) -> None:
         return
 
     assert path == "/orders/" + segment
+
+
+@given(st.text(alphabet="/.%;?#\\ azAZ09-_~!$&'()*+,=:@2F", max_size=30))
+def test_the_plain_path_shortcut_reads_like_the_full_check(text: str) -> None:
+    """Bytes (which may take the one-regex shortcut) and text (never) read every path alike."""
+    outcomes = []
+    for target in (text.encode("ascii"), text):
+        try:
+            outcomes.append(normalize_path(target))
+        except MalformedRequestError:
+            outcomes.append("refused")
+
+    assert outcomes[0] == outcomes[1]
