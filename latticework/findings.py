@@ -14,6 +14,7 @@ from typing import Final, Literal
 
 MANDATORY: Final = "mandatory"
 ADVISORY: Final = "advisory"
+DISABLED: Final = "disabled"
 VIOLATION: Final = "violation"
 CHECKED_AT_UPDATE: Final = "checked-at-update"
 
@@ -110,6 +111,7 @@ class PolicyReport:
 __all__ = [
     "ADVISORY",
     "CHECKED_AT_UPDATE",
+    "DISABLED",
     "MANDATORY",
     "VIOLATION",
     "EnforcementName",

@@ -23,7 +23,7 @@ import inspect
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -42,6 +42,7 @@ from latticework.errors import PolicyViolationError, UsageError
 from latticework.findings import (
     ADVISORY,
     CHECKED_AT_UPDATE,
+    DISABLED,
     MANDATORY,
     VIOLATION,
     EnforcementName,
@@ -56,7 +57,6 @@ from policy_packs.latticework_guardrails import POLICIES, POLICY_PACK_NAME, poli
 from policy_packs.latticework_guardrails.config import PackConfig, pack_config_for
 
 _logger = logging.getLogger(__name__)
-_DISABLED: Final = "disabled"
 
 
 def pack_config_for_plan(plan: Plan) -> PackConfig:
@@ -94,7 +94,7 @@ def evaluate_plan(
             "stack" if isinstance(policy, StackValidationPolicy) else "resource"
         )
         infos.append(PolicyInfo(policy.name, policy.description, level, kind))
-        if level == _DISABLED:
+        if level == DISABLED:
             continue
         policy_config = _policy_config(pulumi_config, policy.name)
         enforcement: EnforcementName = MANDATORY if level == MANDATORY else ADVISORY

@@ -8,14 +8,17 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from latticework.findings import CHECKED_AT_UPDATE, MANDATORY, PolicyReport
+from latticework.findings import CHECKED_AT_UPDATE, DISABLED, MANDATORY, PolicyReport
 
 
 def findings_renderable(report: PolicyReport) -> RenderableType:
     """The findings as a rich table (or one line when there are none)."""
     if not report.findings:
+        ran, disabled = _ran_and_disabled(report)
+        policies = "policy" if ran == 1 else "policies"
+        disabled_note = f" ({disabled} disabled)" if disabled else ""
         return Text(
-            f"{report.pack}: {len(report.policies)} policies passed on "
+            f"{report.pack}: {ran} {policies} passed{disabled_note} on "
             f"{report.resources_checked} resources of {report.environment}",
             style="bold green",
         )
@@ -32,7 +35,13 @@ def findings_renderable(report: PolicyReport) -> RenderableType:
             level = Text("mandatory", style="bold red")
         else:
             level = Text("advisory", style="yellow")
-        table.add_row(level, finding.policy, finding.resource_name or "(stack)", finding.message)
+        # Cells are Text, never markup: messages and names can hold user text such as "[/red]".
+        table.add_row(
+            level,
+            Text(finding.policy),
+            Text(finding.resource_name or "(stack)"),
+            Text(finding.message),
+        )
     return table
 
 
@@ -48,10 +57,18 @@ def findings_summary(report: PolicyReport) -> str:
     """One line: how many policies ran and how many findings of each kind they reported."""
     blocking = len(report.blocking)
     other = len(report.findings) - blocking
+    ran, disabled = _ran_and_disabled(report)
+    disabled_note = f" ({disabled} disabled)" if disabled else ""
     return (
-        f"{report.pack} on {report.environment}: {len(report.policies)} policies, "
+        f"{report.pack} on {report.environment}: {ran} policies{disabled_note}, "
         f"{blocking} mandatory violation(s), {other} advisory or checked-at-update finding(s)"
     )
+
+
+def _ran_and_disabled(report: PolicyReport) -> tuple[int, int]:
+    """How many policies ran and how many were disabled by the pack's configuration."""
+    disabled = sum(1 for policy in report.policies if policy.enforcement == DISABLED)
+    return len(report.policies) - disabled, disabled
 
 
 __all__ = ["findings_renderable", "findings_summary", "render_findings_table"]
