@@ -23,7 +23,13 @@ from typing import Any, Literal
 
 import click
 
-from latticework.automation import AutomationEngine, AutomationSettings, check_backend_url
+from components.spec import load_spec
+from latticework.automation import (
+    AutomationEngine,
+    AutomationSettings,
+    check_backend_url,
+    require_project,
+)
 from latticework.cli.plan import ENVIRONMENTS, find_project_dir
 from latticework.engine import (
     EngineResult,
@@ -116,6 +122,13 @@ def _report(result: EngineResult, output_format: OutputFormat) -> None:
         raise PolicyViolationError(message)
 
 
+def _confirm(need: str, *, question: str) -> None:
+    """Ask `question` at the terminal (declining aborts); with no terminal, say --yes is needed."""
+    if not sys.stdin.isatty():
+        raise UsageError(f"{need} and there is no terminal to ask: re-run with --yes")
+    click.confirm(question, abort=True, err=True)
+
+
 def _common_options(function: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option(
@@ -172,11 +185,32 @@ def preview_command(
 
 @click.command(name="up")
 @_common_options
+@click.option(
+    "--yes",
+    is_flag=True,
+    help="Deploy an environment whose stack settings require approval without asking.",
+)
 def up_command(
-    env: str, backend_url: str | None, output_format: OutputFormat, project_dir: Path | None
+    env: str,
+    backend_url: str | None,
+    output_format: OutputFormat,
+    project_dir: Path | None,
+    yes: bool,
 ) -> None:
-    """Deploy an environment with the policy pack attached (a mandatory violation stops it)."""
-    result = _engine(project_dir, backend_url, output_format).up(env)
+    """Deploy an environment with the policy pack attached (a mandatory violation stops it).
+
+    An environment whose stack settings require approval (`rollout.requireApproval`) is
+    deployed only after a person confirms at the terminal, or with --yes.
+    """
+    project = require_project(project_dir or find_project_dir())
+    settings = load_spec(env, stacks_dir=project / "stacks").settings.rollout
+    if settings.require_approval and not yes:
+        _confirm(
+            f"up of {env} needs approval (rollout.requireApproval in stacks/Pulumi.{env}.yaml)",
+            question=f"Deploy {env}?",
+        )
+
+    result = _engine(project, backend_url, output_format).up(env)
     _report(result, output_format)
 
 
@@ -192,13 +226,9 @@ def destroy_command(
 ) -> None:
     """Delete every resource of an environment; the stack and its history remain."""
     if not yes:
-        if not sys.stdin.isatty():
-            message = (
-                f"destroy of {env} needs confirmation and there is no terminal to ask: "
-                "re-run with --yes"
-            )
-            raise UsageError(message)
-        click.confirm(f"Delete every resource of {env}?", abort=True, err=True)
+        _confirm(
+            f"destroy of {env} needs confirmation", question=f"Delete every resource of {env}?"
+        )
 
     result = _engine(project_dir, backend_url, output_format).destroy(env)
     _report(result, output_format)

@@ -876,3 +876,42 @@ def test_directory_without_a_pulumi_project_is_a_usage_error(
     assert "Pulumi.yaml" in _one_error_line(result)
     assert list(not_a_project.iterdir()) == []
     assert _calls(calls_log) == []
+
+
+def test_up_of_an_environment_requiring_approval_needs_yes(
+    project: Path, fake_bin: Path, calls_log: Path, tmp_path: Path
+) -> None:
+    """prod requires approval: `up` with no terminal and no --yes exits 2 and deploys nothing."""
+    refused = _invoke(["up", "--env", "prod"], project=project, path=fake_bin, calls_log=calls_log)
+    refused_calls = _calls(calls_log)
+
+    approved = _invoke(
+        ["up", "--env", "prod", "--yes"],
+        project=project,
+        path=fake_bin,
+        calls_log=calls_log,
+        extra_env={**_event_log(tmp_path), "FAKE_PULUMI_EXIT": "0"},
+    )
+
+    assert refused.exit_code == ExitCode.USAGE
+    line = _one_error_line(refused)
+    assert "rollout.requireApproval" in line
+    assert "--yes" in line
+    assert refused_calls == []
+    assert approved.exit_code == 0, approved.output
+
+
+def test_up_of_an_environment_without_approval_needs_no_yes(
+    project: Path, fake_bin: Path, calls_log: Path, tmp_path: Path
+) -> None:
+    """dev requires no approval: `up` deploys with no terminal and no --yes."""
+    result = _invoke(
+        ["up", "--env", "dev"],
+        project=project,
+        path=fake_bin,
+        calls_log=calls_log,
+        extra_env={**_event_log(tmp_path), "FAKE_PULUMI_EXIT": "0"},
+    )
+
+    assert result.exit_code == 0, result.output
+    assert any(call["args"][0] == "up" for call in _calls(calls_log))
