@@ -154,8 +154,11 @@ def service_auth_policy(
 
     `caller_role_arns` are the task role ARNs of the catalog services that call this one;
     `allowed_principals` the external IAM role ARNs the catalog lists under
-    ``callers.iamPrincipals``. Requests must be SigV4-signed by one of them (a role ARN also
-    matches that role's assumed-role sessions). With no callers at all the policy denies
+    ``callers.iamPrincipals``. Requests must be SigV4-signed by one of them. The roles are
+    matched on ``aws:PrincipalArn`` (which is the role's ARN for its assumed-role sessions)
+    instead of in the Principal element: a caller is deployed after the services it calls,
+    so the policy must hold before the caller's role exists, and a Principal element would
+    also break silently if the role were recreated. With no callers at all the policy denies
     every request explicitly, so the service is reachable by nobody rather than by default.
     """
     principals = sorted({*caller_role_arns, *allowed_principals})
@@ -175,10 +178,13 @@ def service_auth_policy(
         {
             "Sid": "CatalogCallers",
             "Effect": "Allow",
-            "Principal": {"AWS": principals},
+            "Principal": "*",
             "Action": LATTICE_INVOKE,
             "Resource": resource,
-            "Condition": {"StringNotEqualsIgnoreCase": {"aws:PrincipalType": "anonymous"}},
+            "Condition": {
+                "ArnEquals": {"aws:PrincipalArn": principals},
+                "StringNotEqualsIgnoreCase": {"aws:PrincipalType": "anonymous"},
+            },
         }
     )
 
@@ -238,10 +244,13 @@ def service_network_auth_policy(
             {
                 "Sid": "CatalogExternalCallers",
                 "Effect": "Allow",
-                "Principal": {"AWS": sorted(set(external_principals))},
+                "Principal": "*",
                 "Action": LATTICE_INVOKE,
                 "Resource": resource,
-                "Condition": authenticated,
+                "Condition": {
+                    **authenticated,
+                    "ArnEquals": {"aws:PrincipalArn": sorted(set(external_principals))},
+                },
             }
         )
     return _document(*statements)

@@ -239,7 +239,10 @@ def _outside_allowed(
                 return f"{condition.key} narrows to an organisation outside allowedOrganizationIds"
         if kind == "account" and account_ids and value not in account_ids:
             return f"{condition.key} narrows to an account outside allowedAccountIds"
-        if kind == "arn" and account_ids and value.split(":")[4] not in account_ids:
+        # An exact ARN names one caller, as the Principal element would, and is not held to
+        # the allowed accounts any more than a named Principal is; a pattern admits an account.
+        exact = not any(wildcard in value for wildcard in "*?")
+        if kind == "arn" and account_ids and not exact and value.split(":")[4] not in account_ids:
             return f"{condition.key} narrows to an account outside allowedAccountIds"
     return ""
 

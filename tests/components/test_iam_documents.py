@@ -17,7 +17,11 @@ KEY_ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-123456
 
 
 def test_service_auth_policy_allows_exactly_the_named_callers() -> None:
-    """Callers' task roles and external principals are the only principals, sorted, deduplicated."""
+    """Callers' task roles and external principals are matched by role ARN, sorted, deduplicated.
+
+    The roles are matched through ``aws:PrincipalArn`` rather than the Principal element, so the
+    policy holds before a caller's role exists and keeps holding if the role is recreated.
+    """
     policy = iam_documents.service_auth_policy(
         service_arn=SERVICE_ARN,
         caller_role_arns=[ORDERS_ROLE, ORDERS_ROLE],
@@ -27,7 +31,10 @@ def test_service_auth_policy_allows_exactly_the_named_callers() -> None:
     (statement,) = policy["Statement"]
 
     assert statement["Effect"] == "Allow"
-    assert statement["Principal"] == {"AWS": [ORDERS_ROLE, STOREFRONT_ROLE]}
+    assert statement["Principal"] == "*"
+    assert statement["Condition"]["ArnEquals"] == {
+        "aws:PrincipalArn": [ORDERS_ROLE, STOREFRONT_ROLE]
+    }
     assert statement["Action"] == "vpc-lattice-svcs:Invoke"
     assert statement["Resource"] == f"{SERVICE_ARN}/*"
 
@@ -114,7 +121,7 @@ def test_service_network_policy_admits_the_catalogs_external_callers_exactly() -
 
     external = [s for s in policy["Statement"] if s["Sid"] == "CatalogExternalCallers"]
     assert len(external) == 1
-    assert external[0]["Principal"] == {"AWS": [storefront]}
+    assert external[0]["Condition"]["ArnEquals"] == {"aws:PrincipalArn": [storefront]}
     assert "444455556666" not in json.dumps(
         [s for s in policy["Statement"] if s["Sid"] != "CatalogExternalCallers"]
     )

@@ -70,7 +70,8 @@ def test_auth_policies_allow_exactly_the_catalog_callers(dev_plan: Plan) -> None
 
         (statement,) = policy["Statement"]
         assert statement["Effect"] == "Allow"
-        assert statement["Principal"] == {"AWS": principals}
+        assert statement["Principal"] == "*"
+        assert statement["Condition"]["ArnEquals"] == {"aws:PrincipalArn": principals}
         assert statement["Action"] == "vpc-lattice-svcs:Invoke"
         assert statement["Resource"] == f"{lattice_arn}/*"
 

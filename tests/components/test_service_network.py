@@ -25,7 +25,9 @@ def test_dev_admits_its_account_and_the_catalogs_external_caller(dev_plan: Plan)
     assert inputs_of(auth_policy)["resourceIdentifier"] == outputs_of(network)["arn"]
     assert account["Condition"]["StringEquals"] == {"aws:PrincipalAccount": ["111122223333"]}
     assert account["Condition"]["StringNotEqualsIgnoreCase"] == {"aws:PrincipalType": "anonymous"}
-    assert external["Principal"] == {"AWS": ["arn:aws:iam::444455556666:role/storefront-api"]}
+    assert external["Condition"]["ArnEquals"] == {
+        "aws:PrincipalArn": ["arn:aws:iam::444455556666:role/storefront-api"]
+    }
     assert {account["Resource"], external["Resource"]} == {
         "arn:aws:vpc-lattice:eu-west-1:111122223333:service/*"
     }

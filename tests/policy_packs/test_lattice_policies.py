@@ -553,3 +553,48 @@ def test_malformed_action_or_resource_is_a_violation(fields: dict[str, Any], fou
 
     assert len(messages) == 1
     assert found in messages[0]
+
+
+def test_an_exact_role_arn_condition_names_its_caller_like_the_principal_element() -> None:
+    """``aws:PrincipalArn`` equal to one exact role ARN names that caller, in any account.
+
+    The components match catalog callers this way (the role may not exist yet when the policy
+    is attached), so an external role the catalog names passes as it would in Principal.
+    """
+    partner_role = "arn:aws:iam::444455556666:role/storefront-api"
+    by_condition = _document(
+        _statement(Principal="*", Condition={"ArnEquals": {"aws:PrincipalArn": [partner_role]}})
+    )
+    by_principal = _document(_statement(Principal={"AWS": [partner_role]}))
+
+    messages = [
+        check_resource(
+            lattice_auth_policy_scoped,
+            AUTH_POLICY,
+            {"policy": document},
+            config={"allowedAccountIds": [ACCOUNT]},
+        )
+        for document in (by_condition, by_principal)
+    ]
+
+    assert messages == [[], []]
+
+
+def test_an_arn_pattern_outside_the_allowed_accounts_is_still_a_violation() -> None:
+    """A role ARN pattern admits a whole account's roles, so that account must be allowed."""
+    document = _document(
+        _statement(
+            Principal="*",
+            Condition={"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::444455556666:role/*"}},
+        )
+    )
+
+    messages = check_resource(
+        lattice_auth_policy_scoped,
+        AUTH_POLICY,
+        {"policy": document},
+        config={"allowedAccountIds": [ACCOUNT]},
+    )
+
+    assert len(messages) == 1
+    assert "outside allowedAccountIds" in messages[0]
