@@ -48,6 +48,11 @@ from pathlib import Path
 from typing import Any
 
 import cedarpy
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
 from pep_runtime.enforcement import (
     DecisionCache,
     EnforcementMiddleware,
@@ -56,10 +61,6 @@ from pep_runtime.enforcement import (
 )
 from pep_runtime.enforcement.config import config_from_document
 from pep_runtime.enforcement.model import AuthorizationResult, Decision
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse
-from starlette.routing import Route
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_SCHEMA = (

@@ -32,6 +32,7 @@ from typing import Any
 import boto3
 from aws_secretsmanager_caching import SecretCache
 from moto import mock_aws
+
 from pep_runtime.secrets import SecretsClient, SecretsConfig, secretsmanager_client
 
 REGION = "eu-west-1"

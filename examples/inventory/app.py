@@ -12,11 +12,12 @@ import os
 import threading
 import uuid
 
-from pep_runtime.enforcement import EnforcementMiddleware, Enforcer
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from pep_runtime.enforcement import EnforcementMiddleware, Enforcer
 
 logging.basicConfig(level=os.environ.get("LOG_LEVEL", "info").upper())
 

@@ -17,12 +17,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from pep_runtime.enforcement import EnforcementMiddleware, Enforcer
-from pep_runtime.services import AsyncServiceClient, ServicesError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from pep_runtime.enforcement import EnforcementMiddleware, Enforcer
+from pep_runtime.services import AsyncServiceClient, ServicesError
 
 logging.basicConfig(level=os.environ.get("LOG_LEVEL", "info").upper())
 logger = logging.getLogger("orders")

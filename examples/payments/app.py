@@ -14,13 +14,14 @@ import re
 import threading
 import uuid
 
-from pep_runtime.enforcement import EnforcementMiddleware, Enforcer, Principal
-from pep_runtime.secrets import SecretsClient, SecretsConfig, SecretsError, SecretValue
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from pep_runtime.enforcement import EnforcementMiddleware, Enforcer, Principal
+from pep_runtime.secrets import SecretsClient, SecretsConfig, SecretsError, SecretValue
 
 logging.basicConfig(level=os.environ.get("LOG_LEVEL", "info").upper())
 logger = logging.getLogger("payments")

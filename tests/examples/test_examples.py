@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 import yaml
-from pep_runtime.enforcement import load_config
 
 from components.spec import ServiceSpec, load_catalog
+from pep_runtime.enforcement import load_config
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 EXAMPLES_DIR = PROJECT_DIR / "examples"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 
 import pytest
+
 from pep_runtime.errors import PepRuntimeError
 from pep_runtime.secrets.exceptions import SecretConfigError, SecretNotFoundError
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import flask
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
 from pep_runtime.enforcement import (
     PRINCIPAL_ENVIRON_KEY,
     EnforcementMiddleware,
@@ -13,10 +18,6 @@ from pep_runtime.enforcement import (
     current_principal,
 )
 from pep_runtime.services import current_request_id
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 
 class Calls:

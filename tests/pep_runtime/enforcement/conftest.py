@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from pep_runtime.enforcement.config import EnforcementConfig, config_from_document
 
 FIXTURE_AUTHZ = Path(__file__).parent / "fixtures" / "authz"

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from pep_runtime.enforcement import Enforcer, HttpRequest, LocalCedarDecisionPoint
 from pep_runtime.enforcement.audit import AuditLog
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from pep_runtime.enforcement import Enforcer
 from pep_runtime.enforcement.config import config_path_from_environment, load_config
 from pep_runtime.enforcement.exceptions import EnforcementConfigError

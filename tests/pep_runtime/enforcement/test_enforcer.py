@@ -13,6 +13,8 @@ import pytest
 from botocore.stub import Stubber
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from starlette.testclient import TestClient
+
 from pep_runtime.enforcement import (
     DecisionUnavailableError,
     Enforcer,
@@ -22,7 +24,6 @@ from pep_runtime.enforcement import (
     VerifiedPermissionsDecisionPoint,
 )
 from pep_runtime.enforcement.lattice import LATTICE_HEADERS
-from starlette.testclient import TestClient
 
 from .apps import Calls, starlette_app
 from .conftest import FIXTURE_AUTHZ, FRONTEND_IDENTITY, ROUTES, make_config

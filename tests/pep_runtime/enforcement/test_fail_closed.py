@@ -15,13 +15,14 @@ import botocore.awsrequest
 import botocore.config
 import botocore.exceptions
 import pytest
+from starlette.testclient import TestClient
+
 from pep_runtime.enforcement import (
     Enforcer,
     LocalCedarDecisionPoint,
     VerifiedPermissionsDecisionPoint,
     default_denial,
 )
-from starlette.testclient import TestClient
 
 from .apps import Calls, flask_app, starlette_app
 from .conftest import FIXTURE_AUTHZ, FRONTEND_IDENTITY, make_config

@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+
 from pep_runtime.enforcement import (
     Enforcer,
     EntityUid,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from pep_runtime.enforcement.exceptions import AuthenticationError
 from pep_runtime.enforcement.lattice import (
     IDENTITY_HEADER,

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from pep_runtime.enforcement.exceptions import DecisionUnavailableError, EnforcementConfigError
 from pep_runtime.enforcement.local_cedar import LocalCedarDecisionPoint
 from pep_runtime.enforcement.model import (

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 import pytest
-from pep_runtime.enforcement import Enforcer, LocalCedarDecisionPoint
 from starlette.testclient import TestClient
+
+from pep_runtime.enforcement import Enforcer, LocalCedarDecisionPoint
 
 from .apps import Calls, flask_app, starlette_app
 from .conftest import FIXTURE_AUTHZ, FRONTEND_IDENTITY, PARTNER_IDENTITY, make_config
@@ -200,10 +201,11 @@ def test_lifespan_passes_through() -> None:
 
 def test_websocket_handshake_is_enforced() -> None:
     """A WebSocket to an unmapped path is closed before the app sees it."""
-    from pep_runtime.enforcement import EnforcementMiddleware
     from starlette.applications import Starlette
     from starlette.routing import WebSocketRoute
     from starlette.websockets import WebSocket, WebSocketDisconnect
+
+    from pep_runtime.enforcement import EnforcementMiddleware
 
     accepted: list[bool] = []
 

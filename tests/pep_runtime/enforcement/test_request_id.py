@@ -7,9 +7,10 @@ import logging
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
+
 from pep_runtime.enforcement import Enforcer, LocalCedarDecisionPoint
 from pep_runtime.services import RequestIdMiddleware, WsgiRequestIdMiddleware, bind_request_id
-from starlette.testclient import TestClient
 
 from .apps import Calls, flask_app, starlette_app
 from .conftest import FIXTURE_AUTHZ, FRONTEND_IDENTITY, make_config

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from pep_runtime.enforcement.exceptions import MalformedRequestError
 from pep_runtime.enforcement.model import EntityUid
 from pep_runtime.enforcement.routes import (

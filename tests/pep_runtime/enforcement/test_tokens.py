@@ -10,6 +10,7 @@ import jwt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from pep_runtime.enforcement.config import IdentitySourceConfig
 from pep_runtime.enforcement.exceptions import AuthenticationError, DecisionUnavailableError
 from pep_runtime.enforcement.model import EntityUid

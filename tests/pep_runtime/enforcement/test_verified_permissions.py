@@ -11,6 +11,7 @@ import botocore.config
 import botocore.exceptions
 import pytest
 from botocore.stub import Stubber
+
 from pep_runtime.enforcement.exceptions import DecisionUnavailableError
 from pep_runtime.enforcement.model import (
     AuthorizationRequest,

@@ -14,6 +14,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
+
 from pep_runtime.secrets import SecretsConfig, secretsmanager_client
 
 if TYPE_CHECKING:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+
 from pep_runtime.secrets._cache import SingleFlightCache
 
 

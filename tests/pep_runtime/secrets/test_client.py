@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from moto.secretsmanager.models import secretsmanager_backends
+
 from pep_runtime.secrets import (
     PENDING,
     PREVIOUS,
@@ -21,7 +22,6 @@ from pep_runtime.secrets import (
     SecretUnavailableError,
     environment_variable,
 )
-
 from tests.pep_runtime.secrets.conftest import (
     CONNECTION_REFUSED,
     NO_VALUE,

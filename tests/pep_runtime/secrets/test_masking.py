@@ -7,6 +7,7 @@ import traceback
 from typing import TYPE_CHECKING
 
 import pytest
+
 from pep_runtime.secrets import (
     PENDING,
     SecretFormatError,
@@ -16,7 +17,6 @@ from pep_runtime.secrets import (
     SecretUnavailableError,
 )
 from pep_runtime.secrets._log_filter import BotocoreSecretsLogFilter
-
 from tests.pep_runtime.secrets.conftest import Upstream, make_secretsmanager
 
 if TYPE_CHECKING:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
+
 from pep_runtime.secrets import (
     SecretsClient,
     SecretValue,
     with_refresh_on_auth_failure,
     with_refresh_on_auth_failure_async,
 )
-
 from tests.pep_runtime.secrets.conftest import Upstream
 
 if TYPE_CHECKING:

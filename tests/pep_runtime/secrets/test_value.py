@@ -7,6 +7,7 @@ import pickle
 import traceback
 
 import pytest
+
 from pep_runtime.secrets import MASK, SecretFormatError, SecretValue
 
 PASSWORD = "pa55-w0rd-very-secret"

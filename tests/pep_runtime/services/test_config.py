@@ -7,6 +7,7 @@ import re
 
 import pytest
 from botocore.credentials import Credentials
+
 from pep_runtime.services import (
     AsyncServiceClient,
     ServiceClient,
@@ -17,7 +18,6 @@ from pep_runtime.services import (
     environment_variable,
     service_url,
 )
-
 from tests.pep_runtime.services.conftest import REGION, LatticeStub
 
 

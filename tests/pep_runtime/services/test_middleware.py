@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 from botocore.credentials import Credentials
+
 from pep_runtime.services import (
     AsyncServiceClient,
     RequestIdMiddleware,
@@ -17,7 +18,6 @@ from pep_runtime.services import (
     current_request_id,
 )
 from pep_runtime.services._middleware import Message, Receive, Scope, Send
-
 from tests.pep_runtime.services.conftest import REGION, LatticeStub
 
 

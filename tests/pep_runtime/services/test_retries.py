@@ -8,6 +8,7 @@ import time
 import httpx
 import pytest
 from botocore.credentials import Credentials
+
 from pep_runtime.services import (
     AsyncServiceClient,
     RetryPolicy,
@@ -15,7 +16,6 @@ from pep_runtime.services import (
     ServiceConnectionError,
     ServiceTimeoutError,
 )
-
 from tests.pep_runtime.services.conftest import REGION, SECRET_KEY, SESSION_TOKEN, LatticeStub
 
 FAST = RetryPolicy(max_attempts=3, base_delay_seconds=0.01, max_delay_seconds=0.05)

@@ -11,13 +11,13 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials, RefreshableCredentials
 from botocore.exceptions import CredentialRetrievalError
+
 from pep_runtime.services import (
     AsyncServiceClient,
     ServiceClient,
     ServiceCredentialsError,
     chain_credentials,
 )
-
 from tests.pep_runtime.services.conftest import (
     ACCESS_KEY,
     REGION,
