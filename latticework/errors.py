@@ -11,6 +11,8 @@ Hierarchy::
     +-- MissingCredentialsError      no cloud credentials                    (exit 6)
     +-- GateFailedError              a rollout gate stopped the rollout      (exit 7)
 
+A confirmation prompt answered "no" exits 8 (`ExitCode.DECLINED`): nothing was changed.
+
 `components.errors.SpecError` (a bad stack or catalog file) also maps to exit 2; it lives
 in `components` because the Pulumi program raises it and may not import this package.
 """
@@ -31,6 +33,7 @@ class ExitCode(IntEnum):
     MISSING_PULUMI_CLI = 5
     MISSING_CREDENTIALS = 6
     GATE_FAILED = 7
+    DECLINED = 8
     INTERRUPTED = 130
 
 

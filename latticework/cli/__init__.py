@@ -30,6 +30,9 @@ class _LatticeworkGroup(click.Group):
             _fail(str(exc), ExitCode.USAGE)
         except LatticeworkError as exc:
             _fail(str(exc), exc.exit_code)
+        except click.Abort:
+            # click raises Abort for a prompt answered "no" (and for Ctrl-C at a prompt).
+            _fail("declined: nothing was changed", ExitCode.DECLINED)
         except KeyboardInterrupt:
             _fail("interrupted", ExitCode.INTERRUPTED)
 

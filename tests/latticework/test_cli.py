@@ -47,3 +47,19 @@ def test_latticework_error_uses_its_own_exit_code(failing_main: click.Group) -> 
     assert result.exit_code == ExitCode.STACK_LOCKED
     assert "Traceback" not in result.output
     assert "locked by another update" in result.stderr
+
+
+def test_a_declined_confirmation_has_its_own_exit_code() -> None:
+    """Answering no to a prompt exits 8 with one line, never 1, which means a policy failed."""
+
+    @main.command("confirm-something", hidden=True)
+    def confirm_something() -> None:
+        click.confirm("Deploy?", abort=True)
+
+    try:
+        result = CliRunner().invoke(main, ["confirm-something"], input="n\n")
+    finally:
+        main.commands.pop("confirm-something")
+
+    assert result.exit_code == ExitCode.DECLINED
+    assert "declined: nothing was changed" in result.stderr
