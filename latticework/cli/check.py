@@ -14,7 +14,8 @@ from typing import Literal
 import click
 from rich.console import Console
 
-from latticework.cli.plan import ENVIRONMENTS, build_plan, find_project_dir, write_atomically
+from latticework.cli._options import env_option, output_option, project_dir_option, services_option
+from latticework.cli.plan import build_plan, find_project_dir, write_atomically
 from latticework.findings import PolicyReport
 from latticework.plan import Plan
 from latticework.policy_eval import evaluate_plan, raise_on_blocking
@@ -55,18 +56,8 @@ def render_check(report: PolicyReport, check_format: CheckFormat, locator: Sourc
 
 
 @click.command(name="check")
-@click.option(
-    "--env",
-    required=True,
-    type=click.Choice(ENVIRONMENTS),
-    help="The environment (stack) to check.",
-)
-@click.option(
-    "--services",
-    "services_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Check with this service catalog instead of stacks/services.yaml.",
-)
+@env_option("The environment (stack) to check.")
+@services_option("Check")
 @click.option(
     "--format",
     "check_format",
@@ -76,16 +67,8 @@ def render_check(report: PolicyReport, check_format: CheckFormat, locator: Sourc
     help="table: findings on the terminal; json: the findings document; sarif: SARIF 2.1.0 "
     "for GitHub code scanning; junit: JUnit XML for CI test reports.",
 )
-@click.option(
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the report to this file (atomically) instead of standard output.",
-)
-@click.option(
-    "--project-dir",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    help="The Pulumi project (default: the nearest directory with Pulumi.yaml).",
-)
+@output_option
+@project_dir_option
 def command(
     env: str,
     services_file: Path | None,

@@ -30,7 +30,8 @@ from latticework.automation import (
     check_backend_url,
     require_project,
 )
-from latticework.cli.plan import ENVIRONMENTS, find_project_dir
+from latticework.cli._options import env_option, project_dir_option
+from latticework.cli.plan import find_project_dir
 from latticework.engine import (
     EngineResult,
     ProgressEvent,
@@ -131,12 +132,7 @@ def _confirm(need: str, *, question: str) -> None:
 
 def _common_options(function: Callable[..., Any]) -> Callable[..., Any]:
     options = [
-        click.option(
-            "--env",
-            required=True,
-            type=click.Choice(ENVIRONMENTS),
-            help="The environment, which is also the stack name.",
-        ),
+        env_option("The environment, which is also the stack name."),
         click.option(
             "--backend-url",
             envvar="LATTICEWORK_BACKEND_URL",
@@ -152,11 +148,7 @@ def _common_options(function: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="text, or one JSON document on standard output.",
         ),
-        click.option(
-            "--project-dir",
-            type=click.Path(file_okay=False, exists=True, path_type=Path),
-            help="The Pulumi project (default: the nearest directory with Pulumi.yaml).",
-        ),
+        project_dir_option,
     ]
     for option in reversed(options):
         function = option(function)

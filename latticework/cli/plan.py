@@ -16,6 +16,12 @@ from typing import Literal
 import click
 from rich.console import Console
 
+from latticework.cli._options import (
+    env_option,
+    output_option,
+    project_dir_option,
+    services_option,
+)
 from latticework.errors import UsageError
 from latticework.offline import plan_environment
 from latticework.plan import Plan
@@ -23,7 +29,6 @@ from latticework.policy_eval import evaluate_plan, raise_on_blocking
 from latticework.reports import plan_renderable, render_json, render_mermaid, render_table
 from latticework.reports.findings_table import findings_renderable, findings_summary
 
-ENVIRONMENTS = ("dev", "staging", "prod")
 """The environments `--env` accepts."""
 
 ReportFormat = Literal["table", "json", "mermaid"]
@@ -102,18 +107,8 @@ def _current_umask() -> int:
 
 
 @click.command(name="plan")
-@click.option(
-    "--env",
-    required=True,
-    type=click.Choice(ENVIRONMENTS),
-    help="The environment (stack) to plan.",
-)
-@click.option(
-    "--services",
-    "services_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Plan with this service catalog instead of stacks/services.yaml.",
-)
+@env_option("The environment (stack) to plan.")
+@services_option("Plan")
 @click.option(
     "--format",
     "report_format",
@@ -123,16 +118,8 @@ def _current_umask() -> int:
     help="table: resource tree per component; json: the documented plan schema; "
     "mermaid: the call graph.",
 )
-@click.option(
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the report to this file (atomically) instead of standard output.",
-)
-@click.option(
-    "--project-dir",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    help="The Pulumi project (default: the nearest directory with Pulumi.yaml).",
-)
+@output_option
+@project_dir_option
 def command(
     env: str,
     services_file: Path | None,
@@ -161,7 +148,6 @@ def command(
 
 
 __all__ = [
-    "ENVIRONMENTS",
     "REPORT_FORMATS",
     "ReportFormat",
     "build_plan",

@@ -23,8 +23,9 @@ import click
 from components.errors import SpecError
 from components.spec import RolloutSettings, load_spec
 from latticework.automation import require_project
+from latticework.cli._options import ENVIRONMENTS, project_dir_option
 from latticework.cli.deploy import backend_url_option, make_engine, progress_printer
-from latticework.cli.plan import ENVIRONMENTS, find_project_dir
+from latticework.cli.plan import find_project_dir
 from latticework.engine import EngineResult, OfflineEngine
 from latticework.errors import LatticeworkError, UsageError
 from latticework.rollout import (
@@ -152,11 +153,7 @@ def _reporter() -> tuple[list[GateReport], Callable[[GateReport], None]]:
     show_default=True,
     help="text, or the rollout state and its gates as JSON on standard output (also when stopped).",
 )
-@click.option(
-    "--project-dir",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    help="The Pulumi project (default: the nearest directory with Pulumi.yaml).",
-)
+@project_dir_option
 def command(
     envs: str | None,
     to_env: str | None,

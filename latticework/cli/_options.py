@@ -1,0 +1,47 @@
+"""Command-line options that several commands share, declared once so they read the same."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+ENVIRONMENTS = ("dev", "staging", "prod")
+"""The environments, in rollout order; each is a stack with `stacks/Pulumi.<env>.yaml`."""
+
+_Function = TypeVar("_Function", bound=Callable[..., Any])
+_Decorator = Callable[[_Function], _Function]
+
+
+def env_option(help_text: str) -> _Decorator[Any]:
+    """``--env``: one of `ENVIRONMENTS`, required."""
+    return click.option("--env", required=True, type=click.Choice(ENVIRONMENTS), help=help_text)
+
+
+def services_option(verb: str) -> _Decorator[Any]:
+    """``--services FILE``: another catalog instead of ``stacks/services.yaml``."""
+    return click.option(
+        "--services",
+        "services_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=f"{verb} with this service catalog instead of stacks/services.yaml.",
+    )
+
+
+output_option = click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report to this file (atomically) instead of standard output.",
+)
+"""``--output PATH``: where a report goes instead of standard output."""
+
+project_dir_option = click.option(
+    "--project-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="The Pulumi project (default: the nearest directory with Pulumi.yaml).",
+)
+"""``--project-dir DIR``: the Pulumi project; commands look upward for it by default."""
+
+__all__ = ["ENVIRONMENTS", "env_option", "output_option", "project_dir_option", "services_option"]
