@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -132,3 +133,26 @@ def test_one_line_per_request_with_the_same_fields_on_a_cache_hit(
             "evaluation_errors": 0,
         }
     )
+
+
+def test_a_forked_child_audits_under_its_own_process_id(
+    kept: tuple[logging.Logger, Keep],
+) -> None:
+    """The process id read once per process is read again in a forked child."""
+    logger, handler = kept
+    reader, writer = os.pipe()
+
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child, which reports through the pipe
+        try:
+            AuditLog(logger).emit("{}")
+            os.write(writer, f"{handler.records[-1].process} {os.getpid()}".encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader) as answer:
+        reported = answer.read()
+    os.waitpid(child, 0)
+
+    audited, actual = reported.split()
+    assert audited == actual == str(child)

@@ -144,9 +144,7 @@ class AuditLog:
         Every attribute `LogRecord.__init__` sets is set, from the same sources, honouring
         `logging.logThreads`, `logProcesses` and `logMultiprocessing`.
         """
-        record = logging.LogRecord.__new__(logging.LogRecord)
-        attributes = record.__dict__
-        attributes.update(self._record_fields)
+        attributes = self._record_fields.copy()
         now = time.time()
         attributes["msg"] = line
         attributes["created"] = now
@@ -158,14 +156,28 @@ class AuditLog:
         else:
             attributes["thread"] = attributes["threadName"] = None
         attributes["processName"] = _process_name() if logging.logMultiprocessing else None
-        attributes["process"] = os.getpid() if logging.logProcesses else None
+        attributes["process"] = _process_id[0] if logging.logProcesses else None
         if sys.version_info >= (3, 12):
             attributes["taskName"] = _task_name() if logging.logAsyncioTasks else None
+        record = logging.LogRecord.__new__(logging.LogRecord)
+        # One copy of the constant parts, then the instance takes the dict as its own.
+        record.__dict__ = attributes
         return record
 
 
 #: When `logging` was imported: what `LogRecord.relativeCreated` counts from.
 _LOGGING_STARTED: float = getattr(logging, "_startTime", time.time())
+
+#: This process's id (`LogRecord.process`), read once: only a fork changes it, and the child
+#: reads it again. `os.getpid()` is a system call, on every line otherwise.
+_process_id = [os.getpid()]
+
+
+def _read_process_id() -> None:
+    _process_id[0] = os.getpid()
+
+
+os.register_at_fork(after_in_child=_read_process_id)
 
 
 def _process_name() -> str | None:
