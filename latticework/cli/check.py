@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 
 from latticework.cli._options import env_option, output_option, project_dir_option, services_option
-from latticework.cli.plan import build_plan, find_project_dir, write_atomically
+from latticework.cli.plan import build_plan, nearest_project_dir, write_atomically
 from latticework.findings import PolicyReport
 from latticework.plan import Plan
 from latticework.policy_eval import evaluate_plan, raise_on_blocking
@@ -80,7 +80,7 @@ def command(
 
     Exit 0 when every mandatory policy passes, 1 when one fails, 2 on a usage or spec error.
     """
-    project = project_dir or find_project_dir()
+    project = project_dir or nearest_project_dir()
     plan = build_plan(env, project_dir=project, services_file=services_file)
     # Plaintext secrets in any stack file fail the check like a mandatory policy.
     report = with_stack_secrets(evaluate_plan(plan), project / "stacks")

@@ -12,6 +12,8 @@ from types import FrameType
 import click
 
 from components.spec import load_spec
+from latticework.cli._options import ENVIRONMENTS
+from latticework.cli.plan import nearest_project_dir
 from latticework.dev import DEFAULT_BASE_PORT, DevEnvironment, DevPaths, build_topology
 from latticework.errors import ProgramError, UsageError
 
@@ -21,7 +23,14 @@ _RESERVED = ("LATTICEWORK_", "AWS_")
 
 
 @click.command("dev")
-@click.option("--env", "env", default="dev", show_default=True, help="Stack to run locally.")
+@click.option(
+    "--env",
+    "env",
+    type=click.Choice(ENVIRONMENTS),
+    default="dev",
+    show_default=True,
+    help="The environment (stack) whose settings run locally.",
+)
 @click.option(
     "--base-port",
     type=click.IntRange(min=0, max=65000),
@@ -33,8 +42,8 @@ _RESERVED = ("LATTICEWORK_", "AWS_")
 @click.option(
     "--project-dir",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
-    default=Path.cwd,
-    help="The latticework project (stacks/, authz/, examples/). [default: .]",
+    help="The latticework project (stacks/, authz/, examples/); default: the nearest "
+    "directory with Pulumi.yaml.",
 )
 @click.option(
     "--service-env",
@@ -43,8 +52,11 @@ _RESERVED = ("LATTICEWORK_", "AWS_")
     metavar="NAME=VALUE",
     help="A plain variable for every service process, e.g. SECRETS_TTL_SECONDS=5; repeatable.",
 )
-def command(env: str, base_port: int, project_dir: Path, service_env: tuple[str, ...]) -> None:
+def command(
+    env: str, base_port: int, project_dir: Path | None, service_env: tuple[str, ...]
+) -> None:
     """Run the sample services behind a local Lattice gateway, with local Cedar and secrets."""
+    project_dir = project_dir or nearest_project_dir()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # httpx logs each health poll and forwarded request; the services' audit lines say more.
     logging.getLogger("httpx").setLevel(logging.WARNING)

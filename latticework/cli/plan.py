@@ -16,6 +16,7 @@ from typing import Literal
 import click
 from rich.console import Console
 
+from latticework.automation import require_project
 from latticework.cli._options import (
     env_option,
     output_option,
@@ -28,8 +29,6 @@ from latticework.plan import Plan
 from latticework.policy_eval import evaluate_plan, raise_on_blocking
 from latticework.reports import plan_renderable, render_json, render_mermaid, render_table
 from latticework.reports.findings_table import findings_renderable, findings_summary
-
-"""The environments `--env` accepts."""
 
 ReportFormat = Literal["table", "json", "mermaid"]
 REPORT_FORMATS: tuple[ReportFormat, ...] = ("table", "json", "mermaid")
@@ -45,6 +44,12 @@ def find_project_dir(start: Path | None = None) -> Path:
         if (candidate / _PROJECT_FILE).is_file():
             return candidate
     return origin
+
+
+def nearest_project_dir() -> Path:
+    """The project a command runs on without --project-dir: `find_project_dir()`, or a
+    `UsageError` naming the working directory when no directory up holds Pulumi.yaml."""
+    return require_project(find_project_dir())
 
 
 def build_plan(env: str, *, project_dir: Path, services_file: Path | None = None) -> Plan:
@@ -134,7 +139,7 @@ def command(
     Exit 0 on success, 1 when a mandatory policy fails, 2 on a usage or spec error.
     """
     plan = build_plan(
-        env, project_dir=project_dir or find_project_dir(), services_file=services_file
+        env, project_dir=project_dir or nearest_project_dir(), services_file=services_file
     )
     write_report(plan, report_format, output)
 
@@ -153,6 +158,7 @@ __all__ = [
     "build_plan",
     "command",
     "find_project_dir",
+    "nearest_project_dir",
     "render_plan",
     "write_atomically",
     "write_report",

@@ -205,3 +205,18 @@ def test_a_failed_write_leaves_neither_a_partial_file_nor_a_temporary(
 
     assert [path.name for path in tmp_path.iterdir()] == ["plan.json"]
     assert target.read_text() == "previous plan\n"
+
+
+@pytest.mark.parametrize("command", ["plan", "check"])
+def test_outside_any_project_names_the_missing_pulumi_yaml(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run where no directory up holds Pulumi.yaml, the error says so and names --project-dir."""
+    monkeypatch.chdir(tmp_path)
+
+    result = CliRunner().invoke(main, [command, "--env", "dev"])
+
+    assert result.exit_code == ExitCode.USAGE
+    [line] = result.stderr.strip().splitlines()
+    assert f"error: {tmp_path.resolve()}: expected a Pulumi project (Pulumi.yaml)" in line
+    assert "--project-dir" in line

@@ -156,3 +156,41 @@ def test_a_stop_signal_stops_every_server(stop_signal: signal.Signals, project_c
     assert not Path(socket_dirs[0]).exists()
     assert len(secret_keys) == 5
     assert not any(key in "".join(output) for key in secret_keys)
+
+
+def test_dev_finds_the_project_from_a_subdirectory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Like every other command, `dev` run in a subdirectory uses the project above it."""
+    (tmp_path / "Pulumi.yaml").write_text("name: sample\n")
+    nested = tmp_path / "docs"
+    nested.mkdir()
+    monkeypatch.chdir(nested)
+
+    result = CliRunner().invoke(main, ["dev", "--base-port", "0"])
+
+    # The project has no stacks/: the error must name the project's, not the subdirectory's.
+    assert result.exit_code == ExitCode.USAGE
+    assert f"{tmp_path.resolve() / 'stacks' / 'Pulumi.dev.yaml'}:" in result.stderr
+    assert str(nested / "stacks") not in result.stderr
+
+
+def test_dev_outside_any_project_names_the_missing_pulumi_yaml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a project above the working directory, `dev` says so and names --project-dir."""
+    monkeypatch.chdir(tmp_path)
+
+    result = CliRunner().invoke(main, ["dev", "--base-port", "0"])
+
+    assert result.exit_code == ExitCode.USAGE
+    assert "expected a Pulumi project (Pulumi.yaml)" in result.stderr
+    assert "--project-dir" in result.stderr
+
+
+def test_dev_refuses_an_unknown_environment_like_every_command() -> None:
+    """`dev --env` accepts the same environments as `plan --env`, and lists them."""
+    result = CliRunner().invoke(main, ["dev", "--env", "production", "--project-dir", "."])
+
+    assert result.exit_code == ExitCode.USAGE
+    assert "'production' is not one of 'dev', 'staging', 'prod'" in result.stderr
