@@ -12,6 +12,7 @@ The YAML keys are camelCase; the Python attributes are snake_case.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
@@ -853,7 +854,23 @@ def _validate(model: type[_ModelT], document: object, file: Path, prefix: str) -
     try:
         return model.model_validate(document)
     except ValidationError as exc:
-        raise _to_spec_error(exc.errors()[0], document, file, prefix) from None
+        raise _to_spec_error(_root_cause(exc.errors()), document, file, prefix) from None
+
+
+def _root_cause(errors: Sequence[ErrorDetails]) -> ErrorDetails:
+    """pydantic's first error, unless it is a missing key in a mapping that also holds an
+    unknown key: that one is most likely the missing key misspelt, and says so."""
+    first = errors[0]
+    if first["type"] != "missing":
+        return first
+    mapping = _strip_validator_tags(first["loc"])[:-1]
+    for error in errors:
+        if (
+            error["type"] == "extra_forbidden"
+            and _strip_validator_tags(error["loc"])[:-1] == mapping
+        ):
+            return error
+    return first
 
 
 def _to_spec_error(error: ErrorDetails, document: object, file: Path, prefix: str) -> SpecError:
@@ -878,12 +895,15 @@ def _to_spec_error(error: ErrorDetails, document: object, file: Path, prefix: st
         )
     if kind == "extra_forbidden":
         allowed = _allowed_keys(location, document, prefix)
+        close = difflib.get_close_matches(str(location[-1]), allowed, n=1)
         return SpecError(
             file,
             key_path,
-            f"one of the keys {allowed}" if allowed else "no such key",
+            f"one of the keys {', '.join(allowed)}" if allowed else "no such key",
             f"unknown key {location[-1]!r}",
-            "Remove it or fix its spelling (keys are camelCase).",
+            f"Did you mean {close[0]!r}? Otherwise remove it (keys are camelCase)."
+            if close
+            else "Remove it or fix its spelling (keys are camelCase).",
         )
     if kind == "missing":
         return SpecError(
@@ -945,7 +965,7 @@ def _key_path(location: tuple[int | str, ...], document: object, prefix: str) ->
     return path or "(top level)"
 
 
-def _allowed_keys(location: tuple[int | str, ...], document: object, prefix: str) -> str:
+def _allowed_keys(location: tuple[int | str, ...], document: object, prefix: str) -> list[str]:
     """The keys the model at `location[:-1]` accepts, in YAML spelling."""
     model: type[BaseModel] | None = (
         EnvironmentSettings if prefix.endswith(_SETTINGS_KEY) else ServiceCatalog
@@ -959,8 +979,8 @@ def _allowed_keys(location: tuple[int | str, ...], document: object, prefix: str
         )
         model = _model_in(field_info.annotation) if field_info is not None else None
     if model is None:
-        return ""
-    return ", ".join(info.alias or name for name, info in model.model_fields.items())
+        return []
+    return [info.alias or name for name, info in model.model_fields.items()]
 
 
 def _model_in(annotation: object) -> type[BaseModel] | None:

@@ -1063,3 +1063,19 @@ def test_bad_catalog_surfaces_through_the_program(project_copy: Path) -> None:
 
     assert raised.value.file == str(catalog)
     assert raised.value.key_path == "services[orders].port"
+
+
+def test_a_misspelt_required_key_is_reported_as_the_typo(tmp_path: Path) -> None:
+    """`prot:` for `port:` names the unknown key and suggests `port`, not only "port missing"."""
+    document = sample_catalog()
+    orders = service(document, "orders")
+    orders["prot"] = orders.pop("port")
+    path = write_yaml(tmp_path / "services.yaml", document)
+
+    with pytest.raises(SpecError) as raised:
+        load_catalog(path)
+
+    error = raised.value
+    assert error.key_path == "services[orders].prot"
+    assert error.found == "unknown key 'prot'"
+    assert "Did you mean 'port'?" in error.fix
