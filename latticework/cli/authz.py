@@ -21,6 +21,7 @@ from latticework.cli.plan import find_project_dir
 from latticework.errors import PolicyViolationError, UsageError
 
 _AUTHZ_DIR_NAME = "authz"
+_PROJECT_FILE = "Pulumi.yaml"
 _CATALOG = Path("stacks") / SERVICES_FILE_NAME
 
 
@@ -29,11 +30,22 @@ def _in_project(relative: Path) -> Path:
     return Path(os.path.relpath(find_project_dir() / relative))
 
 
+def _default_authz_dir() -> Path:
+    """`authz/` of the nearest project, or a `UsageError` when no directory up is one."""
+    if not (find_project_dir() / _PROJECT_FILE).is_file():
+        message = (
+            f"{Path.cwd()}: expected a Pulumi project ({_PROJECT_FILE}) here or in a parent "
+            "directory, found none. Run from the latticework project or pass --authz-dir"
+        )
+        raise UsageError(message)
+    return _in_project(Path(_AUTHZ_DIR_NAME))
+
+
 def _authz_dir_option(function: click.decorators.FC) -> click.decorators.FC:
     return click.option(
         "--authz-dir",
         type=click.Path(exists=True, file_okay=False, path_type=Path),
-        default=lambda: _in_project(Path(_AUTHZ_DIR_NAME)),
+        default=_default_authz_dir,
         show_default=f"{_AUTHZ_DIR_NAME}/ of the nearest directory with Pulumi.yaml",
         help="The authorization files (schema, policies, templates, links, tests).",
     )(function)
@@ -101,7 +113,11 @@ def test_command(authz_dir: Path) -> None:
 
 @command.command(name="format")
 @_authz_dir_option
-@click.option("--check", is_flag=True, help="Only report files that are not formatted.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Change nothing: list the files that are not formatted and exit 2 if there are any.",
+)
 def format_command(authz_dir: Path, check: bool) -> None:
     """Format schema.json and the .cedar files with Cedar's formatter (or --check them).
 

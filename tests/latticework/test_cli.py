@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import click
 import pytest
@@ -63,3 +64,18 @@ def test_a_declined_confirmation_has_its_own_exit_code() -> None:
 
     assert result.exit_code == ExitCode.DECLINED
     assert "declined: nothing was changed" in result.stderr
+
+
+@pytest.mark.parametrize("subcommand", ["validate", "test", "format"])
+def test_authz_outside_any_project_names_the_missing_pulumi_yaml(
+    subcommand: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`authz` run where no directory up holds Pulumi.yaml says so, as plan does."""
+    monkeypatch.chdir(tmp_path)
+
+    result = CliRunner().invoke(main, ["authz", subcommand])
+
+    assert result.exit_code == ExitCode.USAGE
+    assert "expected a Pulumi project (Pulumi.yaml)" in result.stderr
+    assert "--project-dir" not in result.stderr
+    assert "--authz-dir" in result.stderr
