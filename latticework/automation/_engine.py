@@ -91,13 +91,28 @@ def check_backend_url(backend_url: str) -> str:
         return backend_url
 
     schemes = ", ".join(_SELF_MANAGED_SCHEMES)
-    shown = repr(backend_url) if backend_url else "an empty value"
+    shown = repr(shown_backend_url(backend_url)) if backend_url else "an empty value"
     message = (
         f"--backend-url: expected a URL starting with {schemes} or https:// (Pulumi Cloud), "
         f"found {shown}. Fix the URL, or leave the option out for the file backend in "
         f"{STATE_DIR}"
     )
     raise UsageError(message)
+
+
+def shown_backend_url(backend_url: str) -> str:
+    """`backend_url` fit for a message: the password of a `user:password@` part is `***`.
+
+    A postgres backend URL carries its database password; a message may end up in CI logs.
+    """
+    before_host, at, host = backend_url.rpartition("@")
+    if not at:
+        return backend_url
+    scheme, separator, userinfo = before_host.rpartition("://")
+    user, colon, _password = userinfo.partition(":")
+    if not colon:
+        return backend_url
+    return f"{scheme}{separator}{user}:***@{host}"
 
 
 def is_self_managed(backend_url: str) -> bool:
@@ -296,9 +311,9 @@ class AutomationEngine:
             return auto.select_stack(stack_name=environment, work_dir=work_dir, opts=options)
         except auto.errors.StackNotFoundError as exc:
             message = (
-                f"no stack {environment!r} in the {backend_url} backend: nothing is deployed "
-                "there. Check --backend-url (or LATTICEWORK_BACKEND_URL), or deploy it first "
-                f"with `latticework up --env {environment}`"
+                f"no stack {environment!r} in the {shown_backend_url(backend_url)} backend: "
+                "nothing is deployed there. Check --backend-url (or LATTICEWORK_BACKEND_URL), "
+                f"or deploy it first with `latticework up --env {environment}`"
             )
             raise UsageError(message) from exc
 
@@ -423,4 +438,5 @@ __all__ = [
     "default_backend_url",
     "is_self_managed",
     "require_project",
+    "shown_backend_url",
 ]

@@ -915,3 +915,41 @@ def test_up_of_an_environment_without_approval_needs_no_yes(
 
     assert result.exit_code == 0, result.output
     assert any(call["args"][0] == "up" for call in _calls(calls_log))
+
+
+@pytest.mark.parametrize(
+    "backend", ["postgresql://deployer:hunter2-db-pass@db.internal/state", "postgres:/u:hunter2@x"]
+)
+def test_a_refused_backend_url_never_shows_its_password(
+    project: Path, fake_bin: Path, calls_log: Path, backend: str
+) -> None:
+    """A mistyped postgres backend URL is refused without echoing the password it carries."""
+    result = _invoke(
+        ["preview", "--env", "dev", "--backend-url", backend],
+        project=project,
+        path=fake_bin,
+        calls_log=calls_log,
+    )
+
+    assert result.exit_code == ExitCode.USAGE
+    line = _one_error_line(result)
+    assert "--backend-url" in line
+    assert "hunter2" not in result.output
+
+
+def test_no_stack_message_never_shows_the_backend_password(
+    project: Path, fake_bin: Path, calls_log: Path
+) -> None:
+    """ "no stack in the ... backend" names the backend with its password masked."""
+    result = _invoke(
+        ["outputs", "--env", "prod", "--backend-url", "postgres://deployer:hunter2@db/state"],
+        project=project,
+        path=fake_bin,
+        calls_log=calls_log,
+        extra_env={"FAKE_PULUMI_EXIT": "0"},
+    )
+
+    assert result.exit_code == ExitCode.USAGE
+    line = _one_error_line(result)
+    assert "no stack 'prod' in the postgres://deployer:***@db/state backend" in line
+    assert "hunter2" not in result.output
