@@ -124,12 +124,16 @@ def _reporter() -> tuple[list[GateReport], Callable[[GateReport], None]]:
 
 
 @click.command(name="rollout")
-@click.option("--envs", help="Environments in order, comma-separated (e.g. dev,staging,prod).")
+@click.option(
+    "--envs",
+    help="Environments in the order given, comma-separated (e.g. dev,staging). Without --envs "
+    "or --to: every environment that has a stack file.",
+)
 @click.option(
     "--to",
     "to_env",
     type=click.Choice(ENVIRONMENTS),
-    help="Roll out every environment up to this one, in the order " + ", ".join(ENVIRONMENTS),
+    help="Roll out every environment up to this one, in the order " + ", ".join(ENVIRONMENTS) + ".",
 )
 @click.option("--offline", is_flag=True, help="Gate 1 only, for every environment; no cloud.")
 @click.option("--yes", is_flag=True, help="Approve environments that require approval.")
