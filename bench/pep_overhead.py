@@ -18,7 +18,8 @@ median of the per-round ratios is the figure. Pairing within a round cancels mos
 drift of a machine shared with other work, and the median uses every round rather than
 each variant's luckiest one. The best-burst figures (each variant's least disturbed burst,
 as timeit takes the minimum) and wall-clock percentiles are printed beside them, for
-reference only.
+reference only, and so is a hit's cost in process with a server's HTTP work (h11) between
+requests, which is why a hit costs more under uvicorn than back to back in process.
 
 Targets: a cache hit costs at most 10% of throughput; a local-Cedar miss with 50 policies
 adds at most 1.5x the floor at p50; the cache's memory stays bounded by its capacity.
@@ -207,6 +208,68 @@ def side_by_side(
     if statuses != {200}:
         raise SystemExit(f"benchmark requests were not all allowed: {sorted(statuses)}")
     return latencies
+
+
+def between_requests_cost(apps: dict[str, Any], count: int) -> dict[str, float]:
+    """p50 thread CPU (seconds) of bare and hit in process, back to back and interleaved.
+
+    Interleaved, each request follows the HTTP work a server does between two requests (h11
+    parsing and writing a few requests, untimed), so the PEP's code runs as it does under
+    uvicorn rather than warm from the request before. Keys: `bare`, `hit`, `bare+http`,
+    `hit+http`. For reference: it shows why a hit costs more under uvicorn than in process.
+    """
+    import h11
+
+    raw = b"GET /orders/o-1 HTTP/1.1\r\nhost: orders.internal\r\nx-amzn-lattice-identity: "
+    raw += IDENTITY.encode() + b"\r\n\r\n"
+    response_headers = [("content-type", "text/plain"), ("content-length", "3")]
+
+    def http_work() -> None:
+        for _ in range(3):
+            connection = h11.Connection(h11.SERVER)
+            connection.receive_data(raw)
+            while connection.next_event() is not h11.NEED_DATA:
+                pass
+            connection.send(h11.Response(status_code=200, headers=response_headers))
+            connection.send(h11.Data(data=b"o-1"))
+            connection.send(h11.EndOfMessage())
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/orders/o-1",
+        "raw_path": b"/orders/o-1",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"orders.internal"), (b"x-amzn-lattice-identity", IDENTITY.encode())],
+        "client": ("10.0.0.1", 50000),
+        "server": ("10.0.0.2", 8080),
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        return None
+
+    async def run() -> dict[str, list[float]]:
+        samples: dict[str, list[float]] = {}
+        for start in range(0, count, BURST):
+            for suffix in ("", "+http"):
+                for name in ("bare", "hit"):
+                    values = samples.setdefault(name + suffix, [])
+                    for _ in range(start, min(start + BURST, count)):
+                        if suffix:
+                            http_work()
+                        started = time.thread_time()
+                        await apps[name](dict(scope), receive, send)
+                        values.append(time.thread_time() - started)
+        return samples
+
+    return {name: statistics.median(values) for name, values in asyncio.run(run()).items()}
 
 
 def serve(variant: str, authz_dir: Path, port: int, audit: bool) -> None:
@@ -405,6 +468,7 @@ def main() -> int:
         floor = floor_decision(decision_point)
         side_by_side(apps, paths, floor, 500)
         samples = side_by_side(apps, paths, floor, count * arguments.rounds)
+        between = between_requests_cost(apps, count)
 
         ports, servers = start_servers(authz_dir, arguments.audit)
         try:
@@ -486,6 +550,12 @@ def main() -> int:
             f"  added by the PEP ({name}): p50 {added_best:.1f} (best burst, CPU), "
             f"{added_p50:.1f} (all, wall); p99 {added_p99:.1f} (all, wall)"
         )
+    print(
+        "  a hit's added p50 CPU in process, back to back "
+        f"{(between['hit'] - between['bare']) * us:.1f}, with a server's HTTP work (h11) "
+        f"between requests {(between['hit+http'] - between['bare+http']) * us:.1f} "
+        "(why a hit costs more under uvicorn; reference only)"
+    )
     keys_line = ", ".join(f"{keys:,} keys: {size / 1e6:.2f} MB" for keys, size, _ in memory)
     print(f"decision cache, capacity {CACHE_CAPACITY:,}: {keys_line}")
     print(
