@@ -12,14 +12,22 @@ from pathlib import Path
 from typing import Literal
 
 import click
-from rich.console import Console
 
 from latticework.cli._options import env_option, output_option, project_dir_option, services_option
-from latticework.cli.plan import build_plan, nearest_project_dir, write_atomically
+from latticework.cli.plan import (
+    build_plan,
+    nearest_project_dir,
+    stdout_console,
+    write_atomically,
+)
 from latticework.findings import PolicyReport
 from latticework.plan import Plan
 from latticework.policy_eval import evaluate_plan, raise_on_blocking
-from latticework.reports.findings_table import findings_renderable, render_findings_table
+from latticework.reports.findings_table import (
+    FINDINGS_WIDTH,
+    findings_renderable,
+    render_findings_table,
+)
 from latticework.reports.junit import render_junit
 from latticework.reports.sarif import SourceLocator, render_sarif
 from latticework.stack_secrets import with_stack_secrets
@@ -93,7 +101,7 @@ def command(
             err=True,
         )
     elif check_format == "table":
-        Console(highlight=False).print(findings_renderable(report))
+        stdout_console(FINDINGS_WIDTH).print(findings_renderable(report))
     else:
         click.echo(render_check(report, check_format, locator), nl=False)
 

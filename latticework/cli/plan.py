@@ -34,6 +34,8 @@ ReportFormat = Literal["table", "json", "mermaid"]
 REPORT_FORMATS: tuple[ReportFormat, ...] = ("table", "json", "mermaid")
 
 _PROJECT_FILE = "Pulumi.yaml"
+_PIPED_WIDTH = 120
+"""Columns of a table on a pipe or file: rich's 80 would cut long resource types."""
 
 
 def find_project_dir(start: Path | None = None) -> Path:
@@ -74,10 +76,19 @@ def write_report(plan: Plan, report_format: ReportFormat, output: Path | None) -
         return
 
     if report_format == "table":
-        Console(highlight=False).print(plan_renderable(plan))
+        stdout_console().print(plan_renderable(plan))
         return
 
     click.echo(render_plan(plan, report_format), nl=False)
+
+
+def stdout_console(piped_width: int = _PIPED_WIDTH) -> Console:
+    """A console on standard output, `piped_width` columns wide when that is not a terminal
+    (CI logs, `> plan.txt`), as wide as `--output` writes the same table."""
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console.width = piped_width
+    return console
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -146,7 +157,7 @@ def command(
     # The policy pack runs on every plan, as it would on `pulumi preview --policy-pack`.
     policy_report = evaluate_plan(plan)
     if report_format == "table" and output is None:
-        Console(highlight=False).print(findings_renderable(policy_report))
+        stdout_console().print(findings_renderable(policy_report))
     else:
         click.echo(findings_summary(policy_report), err=True)
     raise_on_blocking(policy_report)
@@ -160,6 +171,7 @@ __all__ = [
     "find_project_dir",
     "nearest_project_dir",
     "render_plan",
+    "stdout_console",
     "write_atomically",
     "write_report",
 ]

@@ -10,6 +10,9 @@ from rich.text import Text
 
 from latticework.findings import CHECKED_AT_UPDATE, DISABLED, MANDATORY, PolicyReport
 
+FINDINGS_WIDTH = 160
+"""Columns of the findings table written to a file or pipe."""
+
 
 def findings_renderable(report: PolicyReport) -> RenderableType:
     """The findings as a rich table (or one line when there are none)."""
@@ -45,7 +48,7 @@ def findings_renderable(report: PolicyReport) -> RenderableType:
     return table
 
 
-def render_findings_table(report: PolicyReport, *, width: int = 160) -> str:
+def render_findings_table(report: PolicyReport, *, width: int = FINDINGS_WIDTH) -> str:
     """The findings table as plain text (no colours)."""
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, color_system=None, force_terminal=False)
@@ -71,4 +74,9 @@ def _ran_and_disabled(report: PolicyReport) -> tuple[int, int]:
     return len(report.policies) - disabled, disabled
 
 
-__all__ = ["findings_renderable", "findings_summary", "render_findings_table"]
+__all__ = [
+    "FINDINGS_WIDTH",
+    "findings_renderable",
+    "findings_summary",
+    "render_findings_table",
+]

@@ -220,3 +220,14 @@ def test_outside_any_project_names_the_missing_pulumi_yaml(
     [line] = result.stderr.strip().splitlines()
     assert f"error: {tmp_path.resolve()}: expected a Pulumi project (Pulumi.yaml)" in line
     assert "--project-dir" in line
+
+
+def test_a_piped_table_cuts_no_resource_type() -> None:
+    """Piped or redirected (not a terminal), the table is as wide as --output's: no type is cut."""
+    long_type = "aws:vpclattice/serviceNetworkServiceAssociation:ServiceNetworkServiceAssociation"
+
+    result = _plan("--env", "dev")
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert long_type in result.stdout
+    assert "…" not in result.stdout
