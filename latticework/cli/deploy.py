@@ -136,6 +136,7 @@ def _common_options(function: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--backend-url",
             envvar="LATTICEWORK_BACKEND_URL",
+            show_envvar=True,
             callback=backend_url_option,
             help="State backend (s3://bucket/prefix, https://api.pulumi.com, file://...). "
             "Default: file backend in .latticework/state under the project.",

@@ -146,6 +146,7 @@ def _reporter() -> tuple[list[GateReport], Callable[[GateReport], None]]:
 @click.option(
     "--backend-url",
     envvar="LATTICEWORK_BACKEND_URL",
+    show_envvar=True,
     callback=backend_url_option,
     help="State backend for the real engine (default: .latticework/state in the project).",
 )

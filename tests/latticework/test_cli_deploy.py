@@ -953,3 +953,12 @@ def test_no_stack_message_never_shows_the_backend_password(
     line = _one_error_line(result)
     assert "no stack 'prod' in the postgres://deployer:***@db/state backend" in line
     assert "hunter2" not in result.output
+
+
+@pytest.mark.parametrize("command", ["preview", "up", "destroy", "drift", "outputs", "rollout"])
+def test_help_names_the_backend_environment_variable(command: str) -> None:
+    """--help says --backend-url can come from LATTICEWORK_BACKEND_URL, as CI sets it."""
+    result = CliRunner().invoke(main, [command, "--help"])
+
+    assert result.exit_code == 0
+    assert "LATTICEWORK_BACKEND_URL" in result.output
