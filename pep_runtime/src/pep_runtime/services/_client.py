@@ -142,12 +142,34 @@ class _ServiceClientBase:
         *,
         region: str,
         credentials: Credentials,
+        timeout: httpx.Timeout | float,
         retry: RetryPolicy | None,
     ) -> None:
         self.service = service
         self.base_url = base_url
+        self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self._auth = LatticeSigV4Auth(credentials, region, peer=service)
+
+    @classmethod
+    def from_environment(
+        cls,
+        service: str,
+        environ: Mapping[str, str] | None = None,
+        *,
+        credentials: Credentials | None = None,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+    ) -> Self:
+        """A client for `service` at `LATTICEWORK_SERVICE_<NAME>_URL`, region `AWS_REGION`."""
+        return cls(
+            service,
+            service_url(service, environ),
+            region=cls._region(service, None, environ),
+            credentials=credentials or chain_credentials(service),
+            timeout=timeout,
+            retry=retry,
+        )
 
     @staticmethod
     def _region(service: str, region: str | None, environ: Mapping[str, str] | None) -> str:
@@ -289,29 +311,11 @@ class ServiceClient(_ServiceClientBase):
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        super().__init__(service, base_url, region=region, credentials=credentials, retry=retry)
+        super().__init__(
+            service, base_url, region=region, credentials=credentials, timeout=timeout, retry=retry
+        )
         self._http = httpx.Client(
             base_url=base_url, auth=self._auth, timeout=timeout, transport=transport
-        )
-
-    @classmethod
-    def from_environment(
-        cls,
-        service: str,
-        environ: Mapping[str, str] | None = None,
-        *,
-        credentials: Credentials | None = None,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        retry: RetryPolicy | None = None,
-    ) -> Self:
-        """A client for `service` at `LATTICEWORK_SERVICE_<NAME>_URL`, region `AWS_REGION`."""
-        return cls(
-            service,
-            service_url(service, environ),
-            region=cls._region(service, None, environ),
-            credentials=credentials or chain_credentials(service),
-            timeout=timeout,
-            retry=retry,
         )
 
     def request(
@@ -406,29 +410,11 @@ class AsyncServiceClient(_ServiceClientBase):
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        super().__init__(service, base_url, region=region, credentials=credentials, retry=retry)
+        super().__init__(
+            service, base_url, region=region, credentials=credentials, timeout=timeout, retry=retry
+        )
         self._http = httpx.AsyncClient(
             base_url=base_url, auth=self._auth, timeout=timeout, transport=transport
-        )
-
-    @classmethod
-    def from_environment(
-        cls,
-        service: str,
-        environ: Mapping[str, str] | None = None,
-        *,
-        credentials: Credentials | None = None,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        retry: RetryPolicy | None = None,
-    ) -> Self:
-        """A client for `service` at `LATTICEWORK_SERVICE_<NAME>_URL`, region `AWS_REGION`."""
-        return cls(
-            service,
-            service_url(service, environ),
-            region=cls._region(service, None, environ),
-            credentials=credentials or chain_credentials(service),
-            timeout=timeout,
-            retry=retry,
         )
 
     async def request(
