@@ -23,7 +23,9 @@ import logging
 import os
 import runpy
 import sys
+import threading
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,6 +130,8 @@ def _run_program(
     # context variables, so each run starts clean and leaves the caller's context untouched.
     loop = asyncio.new_event_loop()
     loop.set_exception_handler(_unretrieved_exception)
+    worker_loops = _WorkerLoops()
+    loop.set_default_executor(ThreadPoolExecutor(initializer=worker_loops.give_thread_a_loop))
     asyncio.set_event_loop(loop)
     monitor = RecordingMonitor(OfflineMocks(location))
     engine = RecordingEngine(_program_logger)
@@ -146,8 +150,35 @@ def _run_program(
         raise ProgramError(_program_failure(program, exc)) from exc
     finally:
         _close(loop)
+        worker_loops.close()
 
     return _Run(monitor, engine, stack_outputs)
+
+
+class _WorkerLoops:
+    """The event loops of the run's executor threads, closed when the run ends.
+
+    The SDK's mock monitor answers each registration on a default-executor thread and makes
+    sure that thread has an event loop, creating one it never closes. Giving each worker its
+    loop here lets the engine close them all instead of leaving them to the garbage collector.
+    """
+
+    def __init__(self) -> None:
+        self._loops: list[asyncio.AbstractEventLoop] = []
+        self._lock = threading.Lock()
+
+    def give_thread_a_loop(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        with self._lock:
+            self._loops.append(loop)
+
+    def close(self) -> None:
+        """Close every worker's loop; call once the executor has shut down."""
+        with self._lock:
+            loops, self._loops = self._loops, []
+        for loop in loops:
+            loop.close()
 
 
 def _close(loop: asyncio.AbstractEventLoop) -> None:

@@ -6,6 +6,7 @@ import gc
 import re
 import shutil
 import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
@@ -410,3 +411,14 @@ def test_a_resource_read_with_get_is_recorded_as_read(tmp_path: Path) -> None:
         True,
     )
     assert existing.outputs["arn"] == "arn:aws:ec2:eu-west-1:111122223333:vpc/vpc-0a1b2c3d4e5f60718"
+
+
+def test_a_plan_leaves_no_event_loop_open(project: Path) -> None:
+    """The event loops the SDK's mock monitor makes in its worker threads are closed too."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        plan_environment("dev", project_dir=project)
+        gc.collect()
+
+    unclosed = [str(w.message) for w in caught if "unclosed event loop" in str(w.message)]
+    assert unclosed == []
