@@ -9,7 +9,8 @@ Throughput is measured over HTTP: each variant runs under uvicorn in its own pro
 loaded through one pipelined keep-alive connection, in short bursts interleaved across the
 variants (median of the bursts). Latency is measured in process through the ASGI interface,
 in bursts rotating across the variants and the floor, so every figure sees the same machine
-load. Audit lines are formatted and written (to /dev/null) as in production.
+load. Audit lines are formatted, written and flushed as in production (a text stream, as
+standard output is in a container), to /dev/null instead of a log driver's pipe.
 
 The targets are judged on paired medians: each round measures every variant back to back,
 the ratio is taken within the round (hit/bare requests per second over HTTP; the miss's p50
@@ -32,7 +33,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import io
 import json
 import logging
 import os
@@ -55,6 +55,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from pep_runtime.enforcement import (
+    AuditLog,
     DecisionCache,
     EnforcementMiddleware,
     Enforcer,
@@ -112,7 +113,7 @@ def bare_app() -> Starlette:
     return Starlette(routes=[Route("/orders/{orderId}", get_order)])
 
 
-def enforcer_for(authz_dir: Path, *, cache_entries: int) -> Enforcer:
+def enforcer_for(authz_dir: Path, *, cache_entries: int, audit: bool) -> Enforcer:
     """An enforcer on local Cedar, decision cache sized `cache_entries` (0 turns it off)."""
     document = {
         "routes": [
@@ -137,7 +138,25 @@ def enforcer_for(authz_dir: Path, *, cache_entries: int) -> Enforcer:
     config = config_from_document(
         document, source="bench", base_dir=authz_dir.parent, environ=environ
     )
-    return Enforcer.from_config(config)
+    decision_point = LocalCedarDecisionPoint(
+        authz_dir, namespace=config.namespace, reload_check_seconds=60
+    )
+    return Enforcer(config, decision_point, audit=audit_log(audit))
+
+
+def audit_log(enabled: bool) -> AuditLog:
+    """Where the audit lines go: a text stream on /dev/null, written and flushed per line as
+    standard output is in production.
+
+    With `enabled` False they go to a logger that drops them: each line is still built, not
+    written (to see what writing costs; production always writes).
+    """
+    if enabled:
+        return AuditLog(open(os.devnull, "w"))  # open as long as the process runs
+    dropped = logging.getLogger("bench.audit.dropped")
+    dropped.setLevel(logging.WARNING)
+    dropped.propagate = False
+    return AuditLog(dropped)
 
 
 def side_by_side(
@@ -276,11 +295,11 @@ def serve(variant: str, authz_dir: Path, port: int, audit: bool) -> None:
     """Run one variant under uvicorn on 127.0.0.1:`port` (a child process of the benchmark)."""
     import uvicorn
 
-    quiet_audit(audit)
     app: Any = bare_app()
     if variant != "bare":
         entries = CACHE_CAPACITY if variant == "hit" else 0
-        app = EnforcementMiddleware(app, enforcer=enforcer_for(authz_dir, cache_entries=entries))
+        enforcer = enforcer_for(authz_dir, cache_entries=entries, audit=audit)
+        app = EnforcementMiddleware(app, enforcer=enforcer)
     uvicorn.run(
         app,
         host="127.0.0.1",
@@ -412,19 +431,6 @@ def cache_memory() -> list[tuple[int, int, int]]:
     return measured
 
 
-def quiet_audit(enabled: bool = True) -> None:
-    """Audit lines are formatted and written, as in production, to a sink that discards them.
-
-    With `enabled` False the audit logger is set above INFO, so no line is built (for
-    seeing what the audit line itself costs; production keeps it on).
-    """
-    audit = logging.getLogger("pep_runtime.audit")
-    audit.setLevel(logging.INFO if enabled else logging.WARNING)
-    audit.propagate = False
-    sink = io.TextIOWrapper(open(os.devnull, "wb"))  # noqa: SIM115 - lives as long as the process
-    audit.addHandler(logging.StreamHandler(sink))
-
-
 def main() -> int:
     """Run every measurement and print ratios with PASS/FAIL per target."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -444,13 +450,12 @@ def main() -> int:
         serve(arguments.serve, arguments.authz, arguments.port, arguments.audit)
         return 0
     count = arguments.requests
-    quiet_audit(arguments.audit)
 
     with tempfile.TemporaryDirectory() as directory:
         authz_dir = write_authz(Path(directory))
         bare = bare_app()
-        hit_enforcer = enforcer_for(authz_dir, cache_entries=CACHE_CAPACITY)
-        miss_enforcer = enforcer_for(authz_dir, cache_entries=0)
+        hit_enforcer = enforcer_for(authz_dir, cache_entries=CACHE_CAPACITY, audit=arguments.audit)
+        miss_enforcer = enforcer_for(authz_dir, cache_entries=0, audit=arguments.audit)
         apps = {
             "bare": bare,
             "hit": EnforcementMiddleware(bare_app(), enforcer=hit_enforcer),

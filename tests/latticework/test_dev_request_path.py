@@ -44,13 +44,15 @@ class RunningPath:
     def caller(self, name: str) -> LocalCredential:
         return self.environment.topology.callers[name]
 
-    def audit_records(self, service: str, request_id: str) -> list[dict[str, Any]]:
-        records = []
-        for name, line in list(self.service_lines):
-            _, marker, payload = line.partition("pep_runtime.audit:")
-            if name == service and marker and request_id in payload:
-                records.append(json.loads(payload))
-        return records
+    def audit_records(self, service: str, request_id: str | None = None) -> list[dict[str, Any]]:
+        """The audit lines `service` wrote (to its standard output, the default), of one
+        request when `request_id` is given."""
+        records = [
+            json.loads(line)
+            for name, line in list(self.service_lines)
+            if name == service and line.startswith('{"event":"authorization"')
+        ]
+        return [r for r in records if request_id in {None, r["request_id"]}]
 
 
 @pytest.fixture(scope="module")
@@ -137,10 +139,8 @@ def test_user_request_flows_through_orders_to_payments_and_its_secret(
     )
     payments_audit = [
         record
-        for _, line in running.service_lines
-        if "pep_runtime.audit:" in line and '"action":"CreatePayment"' in line
-        for record in [json.loads(line.partition("pep_runtime.audit:")[2])]
-        if record["service"] == "payments" and record["path"] == "/payments"
+        for record in running.audit_records("payments")
+        if record["action"] == "CreatePayment" and record["path"] == "/payments"
     ]
     assert payments_audit
     assert payments_audit[-1]["principal"] == 'Latticework::Service::"orders"'

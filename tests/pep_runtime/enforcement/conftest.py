@@ -48,6 +48,15 @@ ROUTES: list[dict[str, Any]] = [
 ]
 
 
+def audit_lines(output: str) -> list[dict[str, Any]]:
+    """The audit lines in captured standard output (the default destination), parsed."""
+    return [
+        json.loads(line)
+        for line in output.splitlines()
+        if line.startswith('{"event":"authorization"')
+    ]
+
+
 def environment(**overrides: str) -> dict[str, str]:
     """The variables the infrastructure sets, for local mode behind Lattice."""
     environ = {

@@ -52,6 +52,7 @@ def test_load_config_reads_file_and_environment(tmp_path: Path) -> None:
     assert config.routes[0].resource is not None
     assert config.routes[0].resource.type == "Latticework::Order"
     assert config.routes[3].public is True
+    assert config.audit.destination == "stdout"
 
 
 def test_local_mode_resolves_authz_dir_relative_to_the_file(tmp_path: Path) -> None:
@@ -153,6 +154,10 @@ def test_local_mode_resolves_authz_dir_relative_to_the_file(tmp_path: Path) -> N
             "AWS_REGION",
         ),
         ({"routes": ROUTES, "local": {"authzDir": "/nonexistent"}}, {}, "local.authzDir"),
+        ({"routes": ROUTES, "audit": {"destination": "syslog"}}, {}, "audit.destination"),
+        ({"routes": ROUTES, "audit": {"destination": 1}}, {}, "audit.destination"),
+        ({"routes": ROUTES, "audit": {"dest": "stdout"}}, {}, "audit.dest"),
+        ({"routes": ROUTES, "audit": "stdout"}, {}, "audit"),
     ],
 )
 def test_bad_config_names_the_field(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from pep_runtime.enforcement import (
 from pep_runtime.enforcement.lattice import LATTICE_HEADERS
 
 from .apps import Calls, starlette_app
-from .conftest import FIXTURE_AUTHZ, FRONTEND_IDENTITY, ROUTES, make_config
+from .conftest import FIXTURE_AUTHZ, FRONTEND_IDENTITY, ROUTES, audit_lines, make_config
 from .jwks_server import CLIENT_ID, ISSUER, TokenMinter, serve_jwks
 
 STORE = "PSEXAMPLEabcdefg111111"
@@ -188,9 +187,8 @@ def test_filter_authorized_locally() -> None:
     assert kept == ["o-1", "o-2"]
 
 
-def test_authorize_outside_the_middleware(caplog: pytest.LogCaptureFixture) -> None:
+def test_authorize_outside_the_middleware(capsys: pytest.CaptureFixture[str]) -> None:
     """`authorize` decides one request, cached and audited."""
-    caplog.set_level(logging.INFO, logger="pep_runtime.audit")
     enforcer = Enforcer(
         make_config(), LocalCedarDecisionPoint(FIXTURE_AUTHZ, namespace="Latticework")
     )
@@ -199,7 +197,7 @@ def test_authorize_outside_the_middleware(caplog: pytest.LogCaptureFixture) -> N
     result = enforcer.authorize(principal, "GetOrder", enforcer.resource("Order", "o-1"))
 
     assert result.allowed
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "pep_runtime.audit"]
+    lines = audit_lines(capsys.readouterr().out)
     assert [line["determining_policies"] for line in lines] == [["frontend-reads-orders"]]
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +23,7 @@ from pep_runtime.enforcement import (
 )
 
 from .apps import Calls, flask_app, starlette_app
-from .conftest import FIXTURE_AUTHZ, FRONTEND_IDENTITY, make_config
+from .conftest import FIXTURE_AUTHZ, FRONTEND_IDENTITY, audit_lines, make_config
 from .jwks_server import TokenMinter
 
 SECRETISH = ("ThrottlingException", "detail that must not leak", "locked", "Principal", "arn:")
@@ -266,10 +264,9 @@ def test_fail_closed(
     transport: str,
     tmp_path: Path,
     minted_token: str,
-    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The request is denied with the expected bare status and reason; the app never runs."""
-    caplog.set_level(logging.INFO, logger="pep_runtime.audit")
     enforcer = case.build(tmp_path)
     calls = Calls()
     headers = dict(case.headers)
@@ -293,7 +290,7 @@ def test_fail_closed(
     assert body == expected.body
     assert not any(text.encode() in body for text in SECRETISH)
     assert not any(text in str(dict(response.headers)) for text in SECRETISH)
-    audit = [json.loads(r.getMessage()) for r in caplog.records if r.name == "pep_runtime.audit"]
+    audit = audit_lines(capsys.readouterr().out)
     assert [(line["status"], line["reason"]) for line in audit] == [
         (case.status, REASONS[case.name])
     ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 from typing import Any, Protocol
 
@@ -13,7 +12,7 @@ from starlette.testclient import TestClient
 from pep_runtime.enforcement import Enforcer, LocalCedarDecisionPoint
 
 from .apps import Calls, flask_app, starlette_app
-from .conftest import FIXTURE_AUTHZ, FRONTEND_IDENTITY, PARTNER_IDENTITY, make_config
+from .conftest import FIXTURE_AUTHZ, FRONTEND_IDENTITY, PARTNER_IDENTITY, audit_lines, make_config
 
 
 def body(response: Any) -> Any:
@@ -120,16 +119,15 @@ def test_second_request_is_a_cache_hit(served: tuple[Client, Calls, Enforcer]) -
 
 
 def test_audit_line_per_decision(
-    served: tuple[Client, Calls, Enforcer], caplog: pytest.LogCaptureFixture
+    served: tuple[Client, Calls, Enforcer], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Each request writes one JSON audit line with the decision and its context."""
     client, _, _ = served
-    caplog.set_level(logging.INFO, logger="pep_runtime.audit")
     headers = {"x-amzn-lattice-identity": FRONTEND_IDENTITY, "x-request-id": "req-42"}
 
     client.get("/orders/locked?token=abc", headers=headers)
 
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "pep_runtime.audit"]
+    lines = audit_lines(capsys.readouterr().out)
     assert lines == [
         {
             "event": "authorization",

@@ -15,8 +15,11 @@ from pep_runtime.services import (
     ServiceCredentialsError,
     bind_request_id,
     chain_credentials,
+    current_request_id,
     environment_variable,
+    reset_request_id,
     service_url,
+    set_request_id,
 )
 from tests.pep_runtime.services.conftest import REGION, LatticeStub
 
@@ -190,6 +193,30 @@ def test_an_unsafe_incoming_id_is_replaced(lattice: LatticeStub, credentials: Cr
 
     assert forwarded == bound
     assert re.fullmatch(r"[0-9a-f]{32}", forwarded)
+
+
+def test_set_and_reset_bind_like_the_context_manager(
+    lattice: LatticeStub, credentials: Credentials
+) -> None:
+    """`set_request_id` binds (unsafe ids replaced) until `reset_request_id` restores the outer."""
+    with bind_request_id("outer-1"):
+        token = set_request_id("inner-2")
+        try:
+            with ServiceClient(
+                "orders", lattice.base_url, region=REGION, credentials=credentials
+            ) as orders:
+                forwarded = json.loads(orders.get("/orders/1").content)["request_id"]
+        finally:
+            reset_request_id(token)
+        restored = current_request_id()
+        unsafe = set_request_id("two words")
+        replaced = current_request_id()
+        reset_request_id(unsafe)
+
+    assert (forwarded, restored) == ("inner-2", "outer-1")
+    assert replaced is not None
+    assert re.fullmatch(r"[0-9a-f]{32}", replaced)
+    assert current_request_id() is None
 
 
 def test_an_explicit_id_header_wins(lattice: LatticeStub, credentials: Credentials) -> None:

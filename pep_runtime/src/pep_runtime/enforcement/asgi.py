@@ -20,7 +20,7 @@ from pep_runtime.enforcement.enforcer import (
     bind_principal,
     unbind_principal,
 )
-from pep_runtime.services import bind_request_id
+from pep_runtime.services import reset_request_id, set_request_id
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -68,11 +68,12 @@ class EnforcementMiddleware:
         state = dict(scope.get("state") or {})
         state[PRINCIPAL_STATE_KEY] = outcome.principal
         token = bind_principal(outcome.principal)
+        # The id in the audit line is the one service calls from the handler forward.
+        request_id_token = set_request_id(outcome.request_id)
         try:
-            # The id in the audit line is the one service calls from the handler forward.
-            with bind_request_id(outcome.request_id):
-                await self.app({**scope, "state": state}, receive, send)
+            await self.app({**scope, "state": state}, receive, send)
         finally:
+            reset_request_id(request_id_token)
             unbind_principal(token)
 
     async def _deny(self, scope: Scope, send: Send, outcome: Outcome) -> None:

@@ -1,27 +1,40 @@
-"""One structured JSON line per decision, on the `pep_runtime.audit` logger.
+"""One structured JSON line per decision: the audit trail.
 
 A line names the decision, the principal, action and resource, the determining policies,
 whether the cache answered, the latency and the request id. It never holds a token, a
 claim, a header value or an evaluation error's text (which can quote request data).
 
-The line is written for every request, so its cost is kept low: values that repeat from
-line to line (service, principal, action, policies) are JSON-quoted once, and the log
-record is filled in directly instead of through `Logger.makeRecord` (same attributes, same
-handlers and filters, a third of the cost).
+Lines go to standard output by default, where a container's log driver (ECS `awslogs`)
+collects them; standard error, any text stream or a `logging.Logger` can be chosen instead.
+A stream gets each line whole, in one write under a lock, and flushed, so the line is out
+before the response is, and no logging configuration (levels, filters) can silence it. When
+a stream write fails, `emit` raises `DecisionUnavailableError` and the enforcement point
+denies the request (503): no decision goes unrecorded. A logger gets each line at INFO and
+then decides itself what to keep; `logging` reports its handlers' failures on stderr, so
+this path cannot fail closed.
+
+Values that repeat from line to line (service, principal, action, policies) are JSON-quoted
+once: the line is written for every request.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
+from typing import TextIO
+
+from pep_runtime.enforcement.exceptions import DecisionUnavailableError
 
 AUDIT_LOGGER_NAME = "pep_runtime.audit"
+#: The reason of the 503 when the audit line cannot be written.
+AUDIT_UNAVAILABLE = "audit-unavailable"
+
+#: One lock for every stream: lines from two threads, or two enforcers, never interleave.
+_WRITE_LOCK = threading.Lock()
 
 
 @dataclass(slots=True)
@@ -77,34 +90,41 @@ def audit_line(
 
 
 class AuditLog:
-    """Writes `AuditRecord`s as JSON lines through `logging`."""
+    """Writes audit lines to a stream or a logger.
 
-    def __init__(self, logger: logging.Logger | None = None) -> None:
-        self._logger = logger or logging.getLogger(AUDIT_LOGGER_NAME)
-        self._record_fields = {
-            "name": self._logger.name,
-            "args": (),
-            "levelname": logging.getLevelName(logging.INFO),
-            "levelno": logging.INFO,
-            "pathname": __file__,
-            "filename": os.path.basename(__file__),
-            "module": os.path.splitext(os.path.basename(__file__))[0],
-            "exc_info": None,
-            "exc_text": None,
-            "stack_info": None,
-            "lineno": 0,
-            "funcName": None,
-        }
+    `destination` is `"stdout"` (the default) or `"stderr"` (looked up in `sys` at each
+    write, so a replaced `sys.stdout` is honoured), an open text stream, or a
+    `logging.Logger`.
+    """
 
-    @property
-    def enabled(self) -> bool:
-        """False when nothing would be written, so callers can skip building records."""
-        return self._logger.isEnabledFor(logging.INFO)
+    def __init__(self, destination: str | TextIO | logging.Logger = "stdout") -> None:
+        self._logger: logging.Logger | None = None
+        self._stream: TextIO | None = None
+        self._sys_name = ""
+        if isinstance(destination, logging.Logger):
+            self._logger = destination
+        elif isinstance(destination, str):
+            if destination not in ("stdout", "stderr"):
+                message = f"audit destination: expected 'stdout' or 'stderr', found {destination!r}"
+                raise ValueError(message)
+            self._sys_name = destination
+        else:
+            self._stream = destination
+
+    @classmethod
+    def for_destination(cls, name: str) -> AuditLog:
+        """The log a config file's `audit.destination` names: stdout, stderr or logging."""
+        if name == "logging":
+            return cls(logging.getLogger(AUDIT_LOGGER_NAME))
+        return cls(name)
+
+    def __repr__(self) -> str:
+        if self._logger is not None:
+            return f"AuditLog(logger {self._logger.name!r})"
+        return f"AuditLog({self._sys_name or type(self._stream).__name__})"
 
     def write(self, record: AuditRecord) -> None:
         """Emit one JSON line for `record`."""
-        if not self.enabled:
-            return
         policies = ",".join(quote_repeated(policy) for policy in record.determining_policies)
         self.emit(
             audit_line(
@@ -126,80 +146,20 @@ class AuditLog:
         )
 
     def emit(self, line: str) -> None:
-        """Hand one finished line to the audit logger's filters and handlers (INFO)."""
-        logger = self._logger
-        if logging.getLogRecordFactory() is not logging.LogRecord or (
-            type(logger).makeRecord is not logging.Logger.makeRecord
-        ):
-            # A custom record factory or logger class decides what a record holds: use it.
-            record = logger.makeRecord(logger.name, logging.INFO, __file__, 0, line, (), None)
-        else:
-            record = self._record(line)
-        # Logger.handle, not logger.info: no caller lookup (it would name this module anyway).
-        logger.handle(record)
-
-    def _record(self, line: str) -> logging.LogRecord:
-        """The `logging.LogRecord` `makeRecord` would build, with its constant parts reused.
-
-        Every attribute `LogRecord.__init__` sets is set, from the same sources, honouring
-        `logging.logThreads`, `logProcesses` and `logMultiprocessing`.
-        """
-        attributes = self._record_fields.copy()
-        now = time.time()
-        attributes["msg"] = line
-        attributes["created"] = now
-        attributes["msecs"] = int((now - int(now)) * 1000) + 0.0
-        attributes["relativeCreated"] = (now - _LOGGING_STARTED) * 1000
-        if logging.logThreads:
-            attributes["thread"] = threading.get_ident()
-            attributes["threadName"] = threading.current_thread().name
-        else:
-            attributes["thread"] = attributes["threadName"] = None
-        attributes["processName"] = _process_name() if logging.logMultiprocessing else None
-        attributes["process"] = _process_id[0] if logging.logProcesses else None
-        if sys.version_info >= (3, 12):
-            attributes["taskName"] = _task_name() if logging.logAsyncioTasks else None
-        record = logging.LogRecord.__new__(logging.LogRecord)
-        # One copy of the constant parts, then the instance takes the dict as its own.
-        record.__dict__ = attributes
-        return record
-
-
-#: When `logging` was imported: what `LogRecord.relativeCreated` counts from.
-_LOGGING_STARTED: float = getattr(logging, "_startTime", time.time())
-
-#: This process's id (`LogRecord.process`), read once: only a fork changes it, and the child
-#: reads it again. `os.getpid()` is a system call, on every line otherwise.
-_process_id = [os.getpid()]
-
-
-def _read_process_id() -> None:
-    _process_id[0] = os.getpid()
-
-
-os.register_at_fork(after_in_child=_read_process_id)
-
-
-def _process_name() -> str | None:
-    multiprocessing = sys.modules.get("multiprocessing")
-    if multiprocessing is None:
-        return "MainProcess"
-    try:
-        name: str = multiprocessing.current_process().name
-    except Exception:  # as LogRecord: a half-imported module names no process
-        return "MainProcess"
-    return name
-
-
-def _task_name() -> str | None:
-    asyncio = sys.modules.get("asyncio")
-    if asyncio is None:
-        return None
-    try:
-        task = asyncio.current_task()
-    except RuntimeError:
-        return None
-    return None if task is None else str(task.get_name())
+        """Write one finished line. Raises `DecisionUnavailableError` if a stream refuses it."""
+        if self._logger is not None:
+            self._logger.info(line)
+            return
+        stream = self._stream or getattr(sys, self._sys_name)
+        try:
+            with _WRITE_LOCK:
+                stream.write(line + "\n")
+                stream.flush()
+        except (OSError, ValueError, AttributeError) as exc:
+            # A closed or broken stream (ValueError: I/O on a closed file; AttributeError:
+            # no stream at all, as sys.stdout is None under pythonw).
+            message = f"the audit line could not be written ({type(exc).__name__})"
+            raise DecisionUnavailableError(message, reason=AUDIT_UNAVAILABLE) from exc
 
 
 _QUOTED: dict[str, str] = {}
@@ -223,4 +183,12 @@ def quote_repeated(value: str | None) -> str:
     return quoted
 
 
-__all__ = ["AUDIT_LOGGER_NAME", "AuditLog", "AuditRecord", "audit_line", "quote", "quote_repeated"]
+__all__ = [
+    "AUDIT_LOGGER_NAME",
+    "AUDIT_UNAVAILABLE",
+    "AuditLog",
+    "AuditRecord",
+    "audit_line",
+    "quote",
+    "quote_repeated",
+]

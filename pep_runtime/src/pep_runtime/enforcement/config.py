@@ -50,8 +50,10 @@ _ALGORITHMS = frozenset(
 REQUEST_CONTEXT_FIELDS = frozenset({"sourceIp", "scopes"})
 _TOP_LEVEL_KEYS = {
     "namespace", "routes", "cache", "local", "identitySource", "verifiedPermissions",
-    "requestContext",
+    "requestContext", "audit",
 }  # fmt: skip
+#: Where audit lines can go (`audit.destination`); `AuditLog` knows each.
+AUDIT_DESTINATIONS = ("stdout", "stderr", "logging")
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no", ""})
 
@@ -80,6 +82,13 @@ class CacheConfig:
 
 
 _DEFAULT_CACHE = CacheConfig()
+
+
+@dataclass(frozen=True, slots=True)
+class AuditConfig:
+    """Where the audit lines go: `stdout` (the default), `stderr` or `logging`."""
+
+    destination: str = "stdout"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +125,7 @@ class EnforcementConfig:
     local: LocalCedarConfig | None = None
     verified_permissions: VerifiedPermissionsConfig | None = None
     request_context: tuple[str, ...] = ()
+    audit: AuditConfig = AuditConfig()
 
     def qualify(self, entity_type: str) -> str:
         """Prefix a bare entity type with the namespace."""
@@ -202,6 +212,7 @@ def config_from_document(
     routes = _routes(reader, root.get("routes"), namespace)
     cache = _cache(reader, root.get("cache"))
     identity_source = _identity_source(reader, root.get("identitySource"))
+    audit = _audit(reader, root.get("audit"))
     request_context = reader.strings(root, "requestContext", "")
     unknown = sorted(set(request_context) - REQUEST_CONTEXT_FIELDS)
     if unknown:
@@ -234,6 +245,7 @@ def config_from_document(
         local=local,
         verified_permissions=verified_permissions,
         request_context=request_context,
+        audit=audit,
     )
 
 
@@ -377,6 +389,20 @@ def _cache(reader: _Reader, value: Any) -> CacheConfig:
     return CacheConfig(ttl_seconds=ttl, max_entries=int(max_entries))
 
 
+def _audit(reader: _Reader, value: Any) -> AuditConfig:
+    audit = reader.mapping(value, "audit")
+    reader.only_keys(audit, "audit", {"destination"})
+    destination = reader.string(audit, "destination", field="audit", default="stdout")
+    if destination not in AUDIT_DESTINATIONS:
+        reader.fail(
+            "audit.destination",
+            f"one of {', '.join(AUDIT_DESTINATIONS)}",
+            destination,
+            "stdout suits a container (its log driver collects it)",
+        )
+    return AuditConfig(destination=destination)
+
+
 def _identity_source(reader: _Reader, value: Any) -> IdentitySourceConfig | None:
     if value is None:
         return None
@@ -494,9 +520,11 @@ def _caller_roles(env: _Reader, text: str) -> dict[tuple[str, str], str]:
 
 
 __all__ = [
+    "AUDIT_DESTINATIONS",
     "MODE_LOCAL",
     "MODE_VERIFIED_PERMISSIONS",
     "REQUEST_CONTEXT_FIELDS",
+    "AuditConfig",
     "CacheConfig",
     "EnforcementConfig",
     "IdentitySourceConfig",

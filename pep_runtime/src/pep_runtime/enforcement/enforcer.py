@@ -191,7 +191,7 @@ class Enforcer:
         self._token_verifier = token_verifier
         if token_verifier is None and config.identity_source is not None:
             self._token_verifier = TokenVerifier(config.identity_source, namespace=config.namespace)
-        self._audit = audit or AuditLog()
+        self._audit = audit or AuditLog.for_destination(config.audit.destination)
         self._lattice_principals: OrderedDict[tuple[str, ...], Principal] = OrderedDict()
         self._lattice_lock = threading.Lock()
         self._targets: OrderedDict[tuple[str, str | bytes, str | None], _Target] = OrderedDict()
@@ -255,8 +255,12 @@ class Enforcer:
             logger.exception("request %s: the enforcement point failed; denying", request_id)
             outcome = Outcome(status=503, reason="internal-error", request_id=request_id)
 
-        if self._audit.enabled:
+        try:
             self._write_audit(request, outcome, target, cache_hit, started)
+        except DecisionUnavailableError as exc:
+            # Nothing goes through unrecorded: without its audit line the request is denied.
+            logger.error("request %s: %s; denying", request_id, exc)
+            outcome = Outcome(status=503, reason=exc.reason, request_id=request_id)
         return outcome
 
     def _check(
@@ -435,8 +439,7 @@ class Enforcer:
             principal, action, resource, dict(context or {}), tuple(entities)
         )
         result, cache_hit = self._decide(request)
-        if self._audit.enabled:
-            self._audit_decision(request, result, cache_hit, started)
+        self._audit_decision(request, result, cache_hit, started)
         return result
 
     def filter_authorized(
@@ -483,8 +486,7 @@ class Enforcer:
         for item, request, result, hit in zip(candidates, requests, results, hits, strict=True):
             if result is None:
                 raise DecisionUnavailableError("a request was left undecided", reason="batch")
-            if self._audit.enabled:
-                self._audit_decision(request, result, hit, started)
+            self._audit_decision(request, result, hit, started)
             if result.allowed:
                 kept.append(item)
         return kept

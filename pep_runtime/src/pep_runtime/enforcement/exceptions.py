@@ -11,6 +11,7 @@ Hierarchy::
         |   +-- AuthenticationError      401: missing, malformed or invalid credentials
         +-- DecisionUnavailableError     503: no decision could be had (timeout, throttling,
                                          access denied to the policy store, unreadable policies)
+                                         or none could be recorded (audit line not written)
 
 The middleware turns each of these into its status code with a body that says nothing more
 than the status; the detail goes only to the log.

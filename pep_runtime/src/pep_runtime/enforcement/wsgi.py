@@ -18,7 +18,7 @@ from pep_runtime.enforcement.enforcer import (
     bind_principal,
     unbind_principal,
 )
-from pep_runtime.services import bind_request_id
+from pep_runtime.services import reset_request_id, set_request_id
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -54,11 +54,12 @@ class WsgiEnforcementMiddleware:
 
         environ[PRINCIPAL_ENVIRON_KEY] = outcome.principal
         token = bind_principal(outcome.principal)
+        # The id in the audit line is the one service calls from the handler forward.
+        request_id_token = set_request_id(outcome.request_id)
         try:
-            # The id in the audit line is the one service calls from the handler forward.
-            with bind_request_id(outcome.request_id):
-                return self.app(environ, start_response)
+            return self.app(environ, start_response)
         finally:
+            reset_request_id(request_id_token)
             unbind_principal(token)
 
 

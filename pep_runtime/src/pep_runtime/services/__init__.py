@@ -19,6 +19,8 @@ from pep_runtime.services._request_id import (
     REQUEST_ID_HEADER,
     bind_request_id,
     current_request_id,
+    reset_request_id,
+    set_request_id,
 )
 from pep_runtime.services._retry import (
     IDEMPOTENT_METHODS,
@@ -57,5 +59,7 @@ __all__ = [
     "chain_credentials",
     "current_request_id",
     "environment_variable",
+    "reset_request_id",
     "service_url",
+    "set_request_id",
 ]

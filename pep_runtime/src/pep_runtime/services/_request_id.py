@@ -7,7 +7,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,20 @@ def bind_request_id(request_id: str | None) -> Iterator[str]:
         _current.reset(token)
 
 
+def set_request_id(request_id: str | None) -> Token[str | None]:
+    """Bind as `bind_request_id` does, without the block; undo with `reset_request_id`.
+
+    For middleware that runs on every request, where a generator-based context manager's
+    cost shows: set, call the app in `try`, reset in `finally`.
+    """
+    return _current.set(usable_request_id(request_id))
+
+
+def reset_request_id(token: Token[str | None]) -> None:
+    """Undo the `set_request_id` that returned `token`."""
+    _current.reset(token)
+
+
 def usable_request_id(request_id: str | None) -> str:
     """`request_id` when it is a safe header value, else a freshly generated one."""
     if request_id is not None and _VALID_REQUEST_ID.fullmatch(request_id):
@@ -50,4 +64,11 @@ def usable_request_id(request_id: str | None) -> str:
     return uuid.uuid4().hex
 
 
-__all__ = ["REQUEST_ID_HEADER", "bind_request_id", "current_request_id", "usable_request_id"]
+__all__ = [
+    "REQUEST_ID_HEADER",
+    "bind_request_id",
+    "current_request_id",
+    "reset_request_id",
+    "set_request_id",
+    "usable_request_id",
+]
