@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import unquote_to_bytes
 
 from pep_runtime.enforcement.exceptions import MalformedRequestError
@@ -124,9 +125,12 @@ class RouteRule:
     public: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class RouteMatch:
-    """A rule that matched a request, the decoded path and its parameters."""
+class RouteMatch(NamedTuple):
+    """A rule that matched a request, the decoded path and its parameters.
+
+    (A named tuple: immutable, and built for every new path at a third of a frozen
+    dataclass's cost.)
+    """
 
     rule: RouteRule
     path: str
