@@ -175,7 +175,7 @@ class LocalCedarDecisionPoint:
 
     def is_authorized(self, request: AuthorizationRequest) -> AuthorizationResult:
         """Decide one request against the current policy set."""
-        return self.is_authorized_batch([request])[0]
+        return self._decide(self._current(), request)
 
     def is_authorized_batch(
         self, requests: Sequence[AuthorizationRequest]

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 #: A value in Cedar's JSON form: str, bool, int, list, a record (dict), an entity reference
@@ -151,20 +152,19 @@ def _iam_role_attributes(uid: EntityUid, attributes: Mapping[str, CedarValue]) -
     return merged
 
 
-@dataclass(frozen=True, slots=True)
-class AuthorizationRequest:
+class AuthorizationRequest(NamedTuple):
     """One question for a decision point: may `principal` do `action` on `resource`?
 
     `action` is the bare action id (`GetOrder`); the decision point qualifies it with the
     namespace. `context` holds Cedar JSON values; `entities` are extra Cedar JSON entities
     (`{"uid", "attrs", "parents"}`) such as the resource with its attributes, supplied by the
-    application, never taken from the request.
+    application, never taken from the request. (A named tuple, as `AuthorizationResult`.)
     """
 
     principal: Principal
     action: str
     resource: EntityUid
-    context: Mapping[str, CedarValue] = field(default_factory=dict)
+    context: Mapping[str, CedarValue] = MappingProxyType({})
     entities: tuple[Mapping[str, Any], ...] = ()
 
     def cache_key(self) -> tuple[str, str, str, str]:
