@@ -17,9 +17,9 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from pep_runtime.enforcement.audit import AuditLog, audit_line, quote, quote_repeated
 from pep_runtime.enforcement.cache import DecisionCache
@@ -105,24 +105,24 @@ def unbind_principal(token: contextvars.Token[Principal | None]) -> None:
     _current_principal.reset(token)
 
 
-class HttpRequest(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
     """What the enforcement point needs of an HTTP request.
 
     `target` is the path as sent (query allowed), `app_path` the once-decoded path the web
     framework will route on (when known), `headers` maps lower-case names to every value,
-    `client_address` is the peer address of the connection (when known). (A named tuple,
-    as `Outcome`: immutable, and built for every request at a third of a frozen
-    dataclass's cost.)
+    `client_address` is the peer address of the connection (when known).
     """
 
     method: str
     target: str | bytes
-    headers: Mapping[str, Sequence[str]] = MappingProxyType({})
+    headers: Mapping[str, Sequence[str]] = field(default_factory=dict)
     app_path: str | None = None
     client_address: str | None = None
 
 
-class Outcome(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Outcome:
     """The verdict on one HTTP request: 200 lets it through, anything else is the denial."""
 
     status: int
