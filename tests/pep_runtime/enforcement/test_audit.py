@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import signal
 import sys
 import threading
 from typing import Any
@@ -20,8 +22,9 @@ from pep_runtime.enforcement import (
     HttpRequest,
     LocalCedarDecisionPoint,
 )
+from pep_runtime.services import bind_request_id
 
-from .apps import Calls, starlette_app
+from .apps import Calls, flask_app, starlette_app
 from .conftest import FIXTURE_AUTHZ, FRONTEND_IDENTITY, audit_lines, make_config
 
 IDENTITY = {"x-amzn-lattice-identity": [FRONTEND_IDENTITY]}
@@ -174,20 +177,62 @@ class _FullDisk(io.StringIO):
         raise OSError(28, "No space left on device")
 
 
-@pytest.mark.parametrize("stream", [_closed_stream(), _FullDisk()], ids=["closed", "disk full"])
+class _Reentrant(io.StringIO):
+    def write(self, text: str) -> int:
+        raise RuntimeError("reentrant call inside <_io.BufferedWriter name='<stdout>'>")
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [_closed_stream(), _FullDisk(), _Reentrant(), io.BytesIO()],
+    ids=["closed", "disk full", "reentrant", "binary"],
+)
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
 def test_an_unwritable_trail_denies_the_request(
-    stream: io.StringIO, caplog: pytest.LogCaptureFixture
+    stream: Any, kind: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """No decision goes unrecorded: a failed write turns even an Allow into a 503."""
+    """No decision goes unrecorded: any failed write turns even an Allow into a bare 503."""
     calls = Calls()
-    client = TestClient(starlette_app(_enforcer(AuditLog(stream)), calls))
+    enforcer = _enforcer(AuditLog(stream))
+    app = starlette_app(enforcer, calls) if kind == "asgi" else flask_app(enforcer, calls)
+    client: Any = TestClient(app) if kind == "asgi" else app.test_client()
 
     response = client.get("/orders/o-1", headers={"x-amzn-lattice-identity": FRONTEND_IDENTITY})
 
     assert response.status_code == 503
     assert calls.handled == []
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert ["audit line could not be written" in r.getMessage() for r in errors] == [True]
+    assert any("audit line could not be written" in r.getMessage() for r in errors)
+
+
+class _FlushFailsOnce(io.StringIO):
+    """A buffered stream whose flush fails once: the written text stays, to go out later."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    def flush(self) -> None:
+        if not self.failed:
+            self.failed = True
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+
+
+def test_a_line_that_goes_out_late_is_followed_by_the_denial() -> None:
+    """If the failed line still reaches the log, the 503 that was sent is the last word."""
+    stream = _FlushFailsOnce()
+    enforcer = _enforcer(AuditLog(stream))
+
+    first = enforcer.check(_request("r-1"))
+    second = enforcer.check(_request("r-2"))
+
+    assert (first.status, second.status) == (503, 200)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line]
+    assert [(line["request_id"], line["status"], line["reason"]) for line in lines] == [
+        ("r-1", 200, "allow"),
+        ("r-1", 503, "audit-unavailable"),
+        ("r-2", 200, "allow"),
+    ]
 
 
 def test_no_standard_output_at_all_denies(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -199,9 +244,10 @@ def test_no_standard_output_at_all_denies(monkeypatch: pytest.MonkeyPatch) -> No
     assert (outcome.status, outcome.reason) == (503, "audit-unavailable")
 
 
-def test_authorize_raises_when_the_trail_is_unwritable() -> None:
+@pytest.mark.parametrize("stream", [_closed_stream(), io.BytesIO()], ids=["closed", "binary"])
+def test_authorize_raises_when_the_trail_is_unwritable(stream: Any) -> None:
     """Outside the middleware an unrecorded decision is no decision: it raises."""
-    enforcer = _enforcer(AuditLog(_closed_stream()))
+    enforcer = _enforcer(AuditLog(stream))
     principal = enforcer.resolve_principal(IDENTITY)
 
     with pytest.raises(DecisionUnavailableError) as caught:
@@ -214,7 +260,97 @@ def test_authorize_raises_when_the_trail_is_unwritable() -> None:
     assert caught.value.reason == "audit-unavailable"
 
 
+def test_a_batch_is_one_write_and_its_denial_covers_every_item() -> None:
+    """filter_authorized writes its lines at once; if that fails, each item's 503 follows."""
+    stream = _FlushFailsOnce()
+    enforcer = _enforcer(AuditLog(stream))
+    principal = enforcer.resolve_principal(IDENTITY)
+    orders = ["o-1", "locked", "o-2"]
+
+    with bind_request_id("batch-1"), pytest.raises(DecisionUnavailableError):
+        enforcer.filter_authorized(
+            principal, "GetOrder", orders, lambda item: enforcer.resource("Order", item)
+        )
+    kept = enforcer.filter_authorized(
+        principal, "GetOrder", orders, lambda item: enforcer.resource("Order", item)
+    )
+
+    assert kept == ["o-1", "o-2"]
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line]
+    failed = [(line["resource"], line["status"]) for line in lines[:6]]
+    assert failed == [
+        ('Latticework::Order::"o-1"', 200),
+        ('Latticework::Order::"locked"', 403),
+        ('Latticework::Order::"o-2"', 200),
+        ('Latticework::Order::"o-1"', 503),
+        ('Latticework::Order::"locked"', 503),
+        ('Latticework::Order::"o-2"', 503),
+    ]
+    assert {line["request_id"] for line in lines[:6]} == {"batch-1"}
+    assert [line["cache_hit"] for line in lines[6:]] == [True, True, True]
+
+
+class _Stalling(io.StringIO):
+    """A stream whose first write waits until released, like a log reader that stalls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.stalled = False
+
+    def write(self, text: str) -> int:
+        if not self.stalled:
+            self.stalled = True
+            self.entered.set()
+            self.release.wait(10)
+        return super().write(text)
+
+
+@pytest.mark.parametrize("destination", ["stdout", "stream"])
+def test_a_forked_child_does_not_inherit_a_held_lock(
+    destination: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread mid-write when the process forks leaves its lock held in the child; the
+    child's first audit line must not wait for it forever."""
+    stream = _Stalling()
+    if destination == "stdout":
+        monkeypatch.setattr(sys, "stdout", stream)
+        log = AuditLog("stdout")
+    else:
+        log = AuditLog(stream)
+    writer = threading.Thread(target=log.emit, args=('{"n":1}',))
+    writer.start()
+    assert stream.entered.wait(10)
+
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child, which answers by its exit code
+        signal.alarm(5)
+        log.emit('{"n":2}')
+        os._exit(0)
+    stream.release.set()
+    writer.join()
+    _, status = os.waitpid(child, 0)
+
+    assert os.WIFEXITED(status), "the child hung on the audit lock"
+    assert os.WEXITSTATUS(status) == 0
+
+
+def test_the_logging_destination_takes_a_name_and_logs_a_record_per_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`AuditLog("logging")` is the `pep_runtime.audit` logger; a batch is a record a line."""
+    caplog.set_level(logging.INFO, logger="pep_runtime.audit")
+
+    AuditLog("logging").emit('{"n":1}\n{"n":2}')
+
+    assert [r.getMessage() for r in caplog.records if r.name == "pep_runtime.audit"] == [
+        '{"n":1}',
+        '{"n":2}',
+    ]
+
+
 def test_an_unknown_destination_is_refused() -> None:
-    """A destination name other than stdout or stderr is a programming error, said at once."""
-    with pytest.raises(ValueError, match="'stdout' or 'stderr'"):
+    """A destination name other than stdout, stderr or logging is refused at once."""
+    with pytest.raises(ValueError, match="'stdout', 'stderr' or 'logging'"):
         AuditLog("syslog")

@@ -174,6 +174,28 @@ def test_bad_config_names_the_field(
     assert "found" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("audit", "found"),
+    [
+        ("stdout", "found str"),
+        ({"destination": ""}, "found ''"),
+        ({"destination": None}, "found None"),
+        ({"destination": 5}, "found 5"),
+        ({"destination": "stdout "}, "found 'stdout '"),
+        ({"destination": "syslog"}, "found syslog"),
+    ],
+)
+def test_a_bad_audit_section_says_what_was_found_and_the_fix(audit: Any, found: str) -> None:
+    """Every audit error shows the value (blank space visible) and how to write it."""
+    with pytest.raises(EnforcementConfigError) as caught:
+        make_config(document={"audit": audit})
+
+    message = str(caught.value)
+    assert message.startswith("test-config.yaml: audit")
+    assert found in message
+    assert "stdout" in message.partition("; ")[2]
+
+
 def test_duplicate_yaml_keys_are_refused(tmp_path: Path) -> None:
     """A key given twice in the file is an error naming the file and the line."""
     path = tmp_path / "pep.yaml"

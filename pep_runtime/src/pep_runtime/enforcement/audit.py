@@ -5,13 +5,16 @@ whether the cache answered, the latency and the request id. It never holds a tok
 claim, a header value or an evaluation error's text (which can quote request data).
 
 Lines go to standard output by default, where a container's log driver (ECS `awslogs`)
-collects them; standard error, any text stream or a `logging.Logger` can be chosen instead.
-A stream gets each line whole, in one write under a lock, and flushed, so the line is out
-before the response is, and no logging configuration (levels, filters) can silence it. When
-a stream write fails, `emit` raises `DecisionUnavailableError` and the enforcement point
-denies the request (503): no decision goes unrecorded. A logger gets each line at INFO and
-then decides itself what to keep; `logging` reports its handlers' failures on stderr, so
-this path cannot fail closed.
+collects them; standard error, any text stream or the `pep_runtime.audit` logger can be
+chosen instead. The trail is a record of decisions, not a diagnostic, so a stream gets it
+directly rather than through `logging`: each line whole, in one write under a lock, and
+flushed, so the line is out before the response is, and no logging configuration (levels,
+filters) can silence it. When a stream write fails, `emit` raises
+`DecisionUnavailableError` and the enforcement point denies: no decision goes unrecorded.
+A line that failed may still reach the log later (a write buffered before its flush
+failed), so the denial's own line is queued right behind it (`emit_correction`). A logger
+gets each line at INFO and then decides itself what to keep; `logging` reports its
+handlers' failures on stderr, so that destination cannot fail closed.
 
 Values that repeat from line to line (service, principal, action, policies) are JSON-quoted
 once: the line is written for every request.
@@ -20,8 +23,10 @@ once: the line is written for every request.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
@@ -29,12 +34,12 @@ from typing import TextIO
 
 from pep_runtime.enforcement.exceptions import DecisionUnavailableError
 
+logger = logging.getLogger(__name__)
+
 AUDIT_LOGGER_NAME = "pep_runtime.audit"
 #: The reason of the 503 when the audit line cannot be written.
 AUDIT_UNAVAILABLE = "audit-unavailable"
-
-#: One lock for every stream: lines from two threads, or two enforcers, never interleave.
-_WRITE_LOCK = threading.Lock()
+_SYS_STREAMS = ("stdout", "stderr")
 
 
 @dataclass(slots=True)
@@ -93,30 +98,30 @@ class AuditLog:
     """Writes audit lines to a stream or a logger.
 
     `destination` is `"stdout"` (the default) or `"stderr"` (looked up in `sys` at each
-    write, so a replaced `sys.stdout` is honoured), an open text stream, or a
-    `logging.Logger`.
+    write, so a replaced `sys.stdout` is honoured), `"logging"` (the `pep_runtime.audit`
+    logger), an open text stream, or a `logging.Logger`.
     """
 
     def __init__(self, destination: str | TextIO | logging.Logger = "stdout") -> None:
         self._logger: logging.Logger | None = None
         self._stream: TextIO | None = None
         self._sys_name = ""
-        if isinstance(destination, logging.Logger):
+        if destination == "logging":
+            self._logger = logging.getLogger(AUDIT_LOGGER_NAME)
+        elif isinstance(destination, logging.Logger):
             self._logger = destination
         elif isinstance(destination, str):
-            if destination not in ("stdout", "stderr"):
-                message = f"audit destination: expected 'stdout' or 'stderr', found {destination!r}"
+            if destination not in _SYS_STREAMS:
+                message = (
+                    "audit destination: expected 'stdout', 'stderr' or 'logging', "
+                    f"found {destination!r}"
+                )
                 raise ValueError(message)
             self._sys_name = destination
         else:
             self._stream = destination
-
-    @classmethod
-    def for_destination(cls, name: str) -> AuditLog:
-        """The log a config file's `audit.destination` names: stdout, stderr or logging."""
-        if name == "logging":
-            return cls(logging.getLogger(AUDIT_LOGGER_NAME))
-        return cls(name)
+        self._lock = threading.Lock()
+        _LOGS.add(self)
 
     def __repr__(self) -> str:
         if self._logger is not None:
@@ -145,21 +150,66 @@ class AuditLog:
             )
         )
 
-    def emit(self, line: str) -> None:
-        """Write one finished line. Raises `DecisionUnavailableError` if a stream refuses it."""
+    def emit(self, text: str) -> None:
+        """Write finished lines (one, or several joined by newlines) in one write.
+
+        Raises `DecisionUnavailableError` if the stream refuses them, whatever the error.
+        """
         if self._logger is not None:
-            self._logger.info(line)
+            self._log(text)
             return
-        stream = self._stream or getattr(sys, self._sys_name)
         try:
-            with _WRITE_LOCK:
-                stream.write(line + "\n")
-                stream.flush()
-        except (OSError, ValueError, AttributeError) as exc:
-            # A closed or broken stream (ValueError: I/O on a closed file; AttributeError:
-            # no stream at all, as sys.stdout is None under pythonw).
+            self._write(text + "\n")
+        except Exception as exc:  # any failure to record is a failure to decide
             message = f"the audit line could not be written ({type(exc).__name__})"
             raise DecisionUnavailableError(message, reason=AUDIT_UNAVAILABLE) from exc
+
+    def emit_correction(self, text: str) -> None:
+        """Best effort, after `emit` raised: the lines that say what became of that request.
+
+        The failed lines may still be in the stream's buffer and reach the log later; these
+        are queued right behind them, a newline first in case the failed write stopped
+        mid-line, so a reader of the log sees the final word. A failure here is logged, not
+        raised: the caller is denying already.
+        """
+        if self._logger is not None:
+            self._log(text)
+            return
+        try:
+            self._write("\n" + text + "\n")
+        except Exception as exc:  # nothing more to do than say so
+            logger.error("the denial's audit line could not be written either (%s)", exc)
+
+    def _log(self, text: str) -> None:
+        assert self._logger is not None
+        for line in text.split("\n"):  # a record per line; lines hold no raw newline
+            self._logger.info(line)
+
+    def _write(self, text: str) -> None:
+        if self._sys_name:
+            stream, lock = getattr(sys, self._sys_name), _SYS_LOCKS[self._sys_name]
+        else:
+            stream, lock = self._stream, self._lock
+        with lock:
+            stream.write(text)
+            stream.flush()
+
+
+#: One lock per standard stream, shared by every `AuditLog` on it: their lines never
+#: interleave. A stream given by the caller has its log's own lock.
+_SYS_LOCKS = {name: threading.Lock() for name in _SYS_STREAMS}
+_LOGS: weakref.WeakSet[AuditLog] = weakref.WeakSet()
+
+
+def _new_locks_after_fork() -> None:
+    """In a forked child, locks another thread of the parent held stay held: replace them."""
+    for name in _SYS_STREAMS:
+        _SYS_LOCKS[name] = threading.Lock()
+    for log in list(_LOGS):
+        log._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_locks_after_fork)
 
 
 _QUOTED: dict[str, str] = {}

@@ -256,7 +256,9 @@ class _Reader:
         self.source = source
 
     def fail(self, field: str, expected: str, found: Any, fix: str = "") -> NoReturn:
-        shown = found if isinstance(found, str) else repr(found)
+        # A string is shown bare unless blank space in it would go unseen.
+        plain = isinstance(found, str) and found and found == found.strip()
+        shown = found if plain else repr(found)
         message = f"{self.source}: {field}: expected {expected}, found {shown}"
         if fix:
             message += f"; {fix}"
@@ -390,15 +392,18 @@ def _cache(reader: _Reader, value: Any) -> CacheConfig:
 
 
 def _audit(reader: _Reader, value: Any) -> AuditConfig:
+    fix = f"write audit: {{destination: stdout}} (or {', '.join(AUDIT_DESTINATIONS[1:])})"
+    if value is not None and not isinstance(value, dict):
+        reader.fail("audit", "a mapping", type(value).__name__, fix)
     audit = reader.mapping(value, "audit")
     reader.only_keys(audit, "audit", {"destination"})
-    destination = reader.string(audit, "destination", field="audit", default="stdout")
-    if destination not in AUDIT_DESTINATIONS:
+    destination = audit.get("destination", "stdout")
+    if not isinstance(destination, str) or destination not in AUDIT_DESTINATIONS:
         reader.fail(
             "audit.destination",
             f"one of {', '.join(AUDIT_DESTINATIONS)}",
             destination,
-            "stdout suits a container (its log driver collects it)",
+            "stdout suits a container: its log driver collects it",
         )
     return AuditConfig(destination=destination)
 

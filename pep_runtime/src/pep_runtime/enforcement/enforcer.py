@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pep_runtime.enforcement.audit import AuditLog, audit_line, quote, quote_repeated
+from pep_runtime.enforcement.audit import (
+    AUDIT_UNAVAILABLE,
+    AuditLog,
+    audit_line,
+    quote,
+    quote_repeated,
+)
 from pep_runtime.enforcement.cache import DecisionCache
 from pep_runtime.enforcement.config import (
     MODE_LOCAL,
@@ -191,7 +197,7 @@ class Enforcer:
         self._token_verifier = token_verifier
         if token_verifier is None and config.identity_source is not None:
             self._token_verifier = TokenVerifier(config.identity_source, namespace=config.namespace)
-        self._audit = audit or AuditLog.for_destination(config.audit.destination)
+        self._audit = audit or AuditLog(config.audit.destination)
         self._lattice_principals: OrderedDict[tuple[str, ...], Principal] = OrderedDict()
         self._lattice_lock = threading.Lock()
         self._targets: OrderedDict[tuple[str, str | bytes, str | None], _Target] = OrderedDict()
@@ -256,11 +262,13 @@ class Enforcer:
             outcome = Outcome(status=503, reason="internal-error", request_id=request_id)
 
         try:
-            self._write_audit(request, outcome, target, cache_hit, started)
+            self._audit.emit(self._outcome_line(request, outcome, target, cache_hit, started))
         except DecisionUnavailableError as exc:
             # Nothing goes through unrecorded: without its audit line the request is denied.
             logger.error("request %s: %s; denying", request_id, exc)
             outcome = Outcome(status=503, reason=exc.reason, request_id=request_id)
+            denial = self._outcome_line(request, outcome, target, cache_hit, started)
+            self._audit.emit_correction(denial)
         return outcome
 
     def _check(
@@ -439,7 +447,7 @@ class Enforcer:
             principal, action, resource, dict(context or {}), tuple(entities)
         )
         result, cache_hit = self._decide(request)
-        self._audit_decision(request, result, cache_hit, started)
+        self._record([(request, result, cache_hit)], started)
         return result
 
     def filter_authorized(
@@ -482,23 +490,50 @@ class Enforcer:
                 results[index] = answer
                 self.cache.put(keys[index], answer)
 
-        kept: list[T] = []
-        for item, request, result, hit in zip(candidates, requests, results, hits, strict=True):
+        decided: list[tuple[AuthorizationRequest, AuthorizationResult, bool]] = []
+        for request, result, hit in zip(requests, results, hits, strict=True):
             if result is None:
                 raise DecisionUnavailableError("a request was left undecided", reason="batch")
-            self._audit_decision(request, result, hit, started)
-            if result.allowed:
-                kept.append(item)
-        return kept
+            decided.append((request, result, hit))
+        self._record(decided, started)
+        return [
+            item for item, (_, result, _) in zip(candidates, decided, strict=True) if result.allowed
+        ]
 
-    def _write_audit(
+    def _record(
+        self,
+        decided: Sequence[tuple[AuthorizationRequest, AuthorizationResult, bool]],
+        started: float,
+    ) -> None:
+        """Audit decisions made outside the middleware, in one write; raise if it fails."""
+        if not decided:
+            return
+        request_id = current_request_id() or _generated_request_id()
+        lines = [
+            self._decision_line(request_id, request, result, hit, started)
+            for request, result, hit in decided
+        ]
+        try:
+            self._audit.emit("\n".join(lines))
+        except DecisionUnavailableError:
+            # The caller gets no answer: say so behind the lines that may still reach the log.
+            self._audit.emit_correction(
+                "\n".join(
+                    self._decision_line(request_id, request, None, hit, started)
+                    for request, _, hit in decided
+                )
+            )
+            raise
+
+    def _outcome_line(
         self,
         request: HttpRequest,
         outcome: Outcome,
         target: _Target | None,
         cache_hit: bool,
         started: float,
-    ) -> None:
+    ) -> str:
+        """The audit line of one HTTP request's outcome."""
         if target is None:
             # Refused before the target was understood: a bad method or path.
             method_json = quote(request.method[:20])
@@ -510,52 +545,54 @@ class Enforcer:
             resource_json = target.resource_json if outcome.resource is not None else "null"
         result = outcome.result
         allowed = outcome.status == 200
-        self._audit.emit(
-            audit_line(
-                request_id=quote(outcome.request_id),
-                service=self._service_json,
-                method=method_json,
-                path=path_json,
-                status=outcome.status,
-                decision='"ALLOW"' if allowed else '"DENY"',
-                reason=quote_repeated(outcome.reason),
-                principal=quote_repeated(outcome.principal.label if outcome.principal else None),
-                action=action_json,
-                resource=resource_json,
-                determining_policies=_policies_json(result.determining_policies)
-                if result
-                else "[]",
-                evaluation_errors=len(result.errors) if result else 0,
-                cache_hit=cache_hit,
-                latency_ms=(time.perf_counter() - started) * 1000,
-            )
+        return audit_line(
+            request_id=quote(outcome.request_id),
+            service=self._service_json,
+            method=method_json,
+            path=path_json,
+            status=outcome.status,
+            decision='"ALLOW"' if allowed else '"DENY"',
+            reason=quote_repeated(outcome.reason),
+            principal=quote_repeated(outcome.principal.label if outcome.principal else None),
+            action=action_json,
+            resource=resource_json,
+            determining_policies=_policies_json(result.determining_policies) if result else "[]",
+            evaluation_errors=len(result.errors) if result else 0,
+            cache_hit=cache_hit,
+            latency_ms=(time.perf_counter() - started) * 1000,
         )
 
-    def _audit_decision(
+    def _decision_line(
         self,
+        request_id: str,
         request: AuthorizationRequest,
-        result: AuthorizationResult,
+        result: AuthorizationResult | None,
         cache_hit: bool,
         started: float,
-    ) -> None:
-        allowed = result.allowed
-        self._audit.emit(
-            audit_line(
-                request_id=quote(current_request_id() or _generated_request_id()),
-                service=self._service_json,
-                method='""',
-                path='""',
-                status=200 if allowed else 403,
-                decision='"ALLOW"' if allowed else '"DENY"',
-                reason='"allow"' if allowed else '"deny"',
-                principal=quote_repeated(request.principal.label),
-                action=quote_repeated(request.action),
-                resource=quote(str(request.resource)),
-                determining_policies=_policies_json(result.determining_policies),
-                evaluation_errors=len(result.errors),
-                cache_hit=cache_hit,
-                latency_ms=(time.perf_counter() - started) * 1000,
-            )
+    ) -> str:
+        """The audit line of one decision made outside the middleware; with no `result`,
+        the line of a decision that was made but could not be recorded (503)."""
+        if result is None:
+            status, decision, reason = 503, '"DENY"', f'"{AUDIT_UNAVAILABLE}"'
+        elif result.allowed:
+            status, decision, reason = 200, '"ALLOW"', '"allow"'
+        else:
+            status, decision, reason = 403, '"DENY"', '"deny"'
+        return audit_line(
+            request_id=quote(request_id),
+            service=self._service_json,
+            method='""',
+            path='""',
+            status=status,
+            decision=decision,
+            reason=reason,
+            principal=quote_repeated(request.principal.label),
+            action=quote_repeated(request.action),
+            resource=quote(str(request.resource)),
+            determining_policies=_policies_json(result.determining_policies) if result else "[]",
+            evaluation_errors=len(result.errors) if result else 0,
+            cache_hit=cache_hit,
+            latency_ms=(time.perf_counter() - started) * 1000,
         )
 
 
