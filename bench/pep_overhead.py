@@ -9,8 +9,9 @@ Throughput is measured over HTTP: each variant runs under uvicorn in its own pro
 loaded through one pipelined keep-alive connection, in short bursts interleaved across the
 variants (median of the bursts). Latency is measured in process through the ASGI interface,
 in bursts rotating across the variants and the floor, so every figure sees the same machine
-load. Audit lines are formatted, written and flushed as in production (a text stream, as
-standard output is in a container), to /dev/null instead of a log driver's pipe.
+load. Audit lines are formatted and written as in production (one write per line on a text
+stream's file descriptor, as on standard output in a container), to /dev/null instead of a
+log driver's pipe.
 
 The targets are judged on paired medians: each round measures every variant back to back,
 the ratio is taken within the round (hit/bare requests per second over HTTP; the miss's p50
@@ -145,8 +146,8 @@ def enforcer_for(authz_dir: Path, *, cache_entries: int, audit: bool) -> Enforce
 
 
 def audit_log(enabled: bool) -> AuditLog:
-    """Where the audit lines go: a text stream on /dev/null, written and flushed per line as
-    standard output is in production.
+    """Where the audit lines go: a text stream on /dev/null, written through its descriptor
+    line by line as standard output is in production.
 
     With `enabled` False they go to a logger that drops them: each line is still built, not
     written (to see what writing costs; production always writes).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -233,6 +234,111 @@ def test_a_line_that_goes_out_late_is_followed_by_the_denial() -> None:
         ("r-1", 503, "audit-unavailable"),
         ("r-2", 200, "allow"),
     ]
+
+
+def _full_pipe(free: int = 0) -> tuple[int, int]:
+    """A non-blocking pipe filled up but for `free` bytes: (read end, write end)."""
+    reader, writer = os.pipe()
+    os.set_blocking(writer, False)
+    os.set_blocking(reader, False)
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            os.write(writer, b"x" * 4096)
+    os.read(reader, free)
+    return reader, writer
+
+
+def _drain(reader: int) -> bytes:
+    data = b""
+    with contextlib.suppress(BlockingIOError):
+        while chunk := os.read(reader, 1 << 16):
+            data += chunk
+    return data
+
+
+def _records(data: bytes) -> list[dict[str, Any]]:
+    """The whole audit lines in what a pipe carried (filler and cut fragments left out)."""
+    return [
+        json.loads(line)
+        for line in data.decode().splitlines()
+        if line.startswith('{"event"') and line.endswith("}")
+    ]
+
+
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "write-through (-u)"])
+def test_a_full_pipe_denies_and_never_records_an_allow_later(buffered: bool) -> None:
+    """Standard output as Python opens it on a pipe, or as `python -u` does: a refused
+    write denies, and no line for the denied request reaches the log once the pipe drains."""
+    reader, writer = _full_pipe()
+    raw = io.FileIO(writer, "w", closefd=False)
+    binary: Any = io.BufferedWriter(raw) if buffered else raw
+    enforcer = _enforcer(AuditLog(io.TextIOWrapper(binary, write_through=not buffered)))
+
+    denied = enforcer.check(_request("r-full"))
+    _drain(reader)
+    allowed = enforcer.check(_request("r-next"))
+
+    assert (denied.status, denied.reason, allowed.status) == (503, "audit-unavailable", 200)
+    records = _records(_drain(reader))
+    assert [(r["request_id"], r["status"]) for r in records] == [("r-next", 200)]
+    os.close(reader), os.close(writer)
+
+
+def test_after_a_write_cut_mid_line_the_next_line_starts_afresh() -> None:
+    """A batch larger than the pipe's room is cut; its 503 lines and later lines are whole."""
+    reader, writer = _full_pipe(free=6000)
+    enforcer = _enforcer(AuditLog(open(writer, "w", closefd=False)))  # noqa: SIM115
+    principal = enforcer.resolve_principal(IDENTITY)
+    orders = [f"o-{index}" for index in range(60)]
+
+    with bind_request_id("batch-2"), pytest.raises(DecisionUnavailableError):
+        enforcer.filter_authorized(
+            principal, "GetOrder", orders, lambda item: enforcer.resource("Order", item)
+        )
+    carried = _drain(reader)
+    enforcer.check(_request("r-after"))
+    carried += _drain(reader)
+
+    lines = carried.decode().split("\n")
+    assert not lines[-1]  # the log ends on a newline
+    assert json.loads(lines[-2])["request_id"] == "r-after"
+    assert any(not line.endswith("}") and '{"event"' in line for line in lines)  # the cut
+    os.close(reader), os.close(writer)
+
+
+class _Refusing(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        raise ConnectionError("collector down")
+
+
+def test_a_logger_that_raises_denies_too(caplog: pytest.LogCaptureFixture) -> None:
+    """An exception out of the audit logger's handlers or filters is a failed write."""
+    audit_logger = logging.getLogger("tests.pep.audit.refusing")
+    audit_logger.propagate = False
+    audit_logger.setLevel(logging.INFO)
+    audit_logger.addHandler(_Refusing())
+    enforcer = _enforcer(AuditLog(audit_logger))
+    principal = enforcer.resolve_principal(IDENTITY)
+
+    outcome = enforcer.check(_request())
+
+    assert (outcome.status, outcome.reason) == (503, "audit-unavailable")
+    with pytest.raises(DecisionUnavailableError):
+        enforcer.authorize(principal, "GetOrder", enforcer.resource("Order", "o-1"))
+
+
+def test_the_denials_line_names_the_caller_and_the_target() -> None:
+    """The 503 line that follows a failed one keeps principal, action and resource."""
+    stream = _FlushFailsOnce()
+    _enforcer(AuditLog(stream)).check(_request("r-1"))
+
+    last = [json.loads(line) for line in stream.getvalue().splitlines() if line][-1]
+    assert (last["status"], last["decision"], last["determining_policies"]) == (503, "DENY", [])
+    assert (last["principal"], last["action"], last["resource"]) == (
+        'Latticework::Service::"frontend"',
+        "GetOrder",
+        'Latticework::Order::"o-1"',
+    )
 
 
 def test_no_standard_output_at_all_denies(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -177,7 +177,9 @@ def test_bad_config_names_the_field(
 @pytest.mark.parametrize(
     ("audit", "found"),
     [
-        ("stdout", "found str"),
+        ("stdout", "found stdout"),
+        ({"destination": "stdout\u200b"}, "found 'stdout\\u200b'"),
+        ({"destination": "std\tout"}, "found 'std\\tout'"),
         ({"destination": ""}, "found ''"),
         ({"destination": None}, "found None"),
         ({"destination": 5}, "found 5"),
@@ -193,7 +195,7 @@ def test_a_bad_audit_section_says_what_was_found_and_the_fix(audit: Any, found: 
     message = str(caught.value)
     assert message.startswith("test-config.yaml: audit")
     assert found in message
-    assert "stdout" in message.partition("; ")[2]
+    assert "write audit: {destination: stdout}" in message.partition("; ")[2]
 
 
 def test_duplicate_yaml_keys_are_refused(tmp_path: Path) -> None:

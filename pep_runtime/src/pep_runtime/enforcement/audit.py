@@ -7,14 +7,12 @@ claim, a header value or an evaluation error's text (which can quote request dat
 Lines go to standard output by default, where a container's log driver (ECS `awslogs`)
 collects them; standard error, any text stream or the `pep_runtime.audit` logger can be
 chosen instead. The trail is a record of decisions, not a diagnostic, so a stream gets it
-directly rather than through `logging`: each line whole, in one write under a lock, and
-flushed, so the line is out before the response is, and no logging configuration (levels,
-filters) can silence it. When a stream write fails, `emit` raises
-`DecisionUnavailableError` and the enforcement point denies: no decision goes unrecorded.
-A line that failed may still reach the log later (a write buffered before its flush
-failed), so the denial's own line is queued right behind it (`emit_correction`). A logger
-gets each line at INFO and then decides itself what to keep; `logging` reports its
-handlers' failures on stderr, so that destination cannot fail closed.
+directly rather than through `logging`: each line whole, in one write under a lock, through
+the stream's file descriptor when it has one, so the line is out before the response is,
+and no logging configuration (levels, filters) can silence it. When a line cannot be
+written, `emit` raises `DecisionUnavailableError` and the enforcement point denies: no
+decision goes unrecorded, and the denial's own line follows (`emit_correction`). A logger
+gets each line at INFO and then decides itself what to keep.
 
 Values that repeat from line to line (service, principal, action, policies) are JSON-quoted
 once: the line is written for every request.
@@ -120,8 +118,7 @@ class AuditLog:
             self._sys_name = destination
         else:
             self._stream = destination
-        self._lock = threading.Lock()
-        _LOGS.add(self)
+        self._sink = _Sink()
 
     def __repr__(self) -> str:
         if self._logger is not None:
@@ -153,13 +150,10 @@ class AuditLog:
     def emit(self, text: str) -> None:
         """Write finished lines (one, or several joined by newlines) in one write.
 
-        Raises `DecisionUnavailableError` if the stream refuses them, whatever the error.
+        Raises `DecisionUnavailableError` if they cannot be written, whatever the error.
         """
-        if self._logger is not None:
-            self._log(text)
-            return
         try:
-            self._write(text + "\n")
+            self._emit(text)
         except Exception as exc:  # any failure to record is a failure to decide
             message = f"the audit line could not be written ({type(exc).__name__})"
             raise DecisionUnavailableError(message, reason=AUDIT_UNAVAILABLE) from exc
@@ -167,46 +161,87 @@ class AuditLog:
     def emit_correction(self, text: str) -> None:
         """Best effort, after `emit` raised: the lines that say what became of that request.
 
-        The failed lines may still be in the stream's buffer and reach the log later; these
-        are queued right behind them, a newline first in case the failed write stopped
-        mid-line, so a reader of the log sees the final word. A failure here is logged, not
-        raised: the caller is denying already.
+        A failed line may still reach the log (a stream without a file descriptor may have
+        buffered it before its flush failed; a descriptor may have taken part of it); these
+        follow it, on a line of their own, so a reader of the log sees the final word. A
+        failure here is logged, not raised: the caller is denying already.
         """
-        if self._logger is not None:
-            self._log(text)
-            return
         try:
-            self._write("\n" + text + "\n")
+            self._emit(text)
         except Exception as exc:  # nothing more to do than say so
             logger.error("the denial's audit line could not be written either (%s)", exc)
 
-    def _log(self, text: str) -> None:
-        assert self._logger is not None
-        for line in text.split("\n"):  # a record per line; lines hold no raw newline
-            self._logger.info(line)
-
-    def _write(self, text: str) -> None:
-        if self._sys_name:
-            stream, lock = getattr(sys, self._sys_name), _SYS_LOCKS[self._sys_name]
+    def _emit(self, text: str) -> None:
+        if self._logger is not None:
+            for line in text.split("\n"):  # a record per line; lines hold no raw newline
+                self._logger.info(line)
+        elif self._sys_name:
+            _SYS_SINKS[self._sys_name].write(getattr(sys, self._sys_name), text + "\n")
         else:
-            stream, lock = self._stream, self._lock
-        with lock:
+            self._sink.write(self._stream, text + "\n")
+
+
+class _Sink:
+    """One stream's lock, and whether its last write stopped in the middle of a line.
+
+    A stream with a file descriptor (standard output, a file, a pipe) is written with
+    `os.write`, bypassing its buffer: bytes either reached the descriptor or not, so a
+    line never waits in a buffer to go out after its request was denied, and a refused
+    write raises even where the stream would drop it (`python -u`). Other streams get
+    `write` and `flush`. After a write that stopped mid-line (or, without a descriptor,
+    any failed write) the next one starts with a newline, so every line after it is whole.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.cut = False
+        _SINKS.add(self)
+
+    def write(self, stream: TextIO | None, text: str) -> None:
+        with self.lock:
+            if self.cut:
+                text = "\n" + text
+            try:
+                descriptor = stream.fileno() if stream is not None else -1
+            except (AttributeError, OSError, ValueError):  # none, unsupported, or closed
+                descriptor = -1
+            if descriptor < 0:
+                self._write_stream(stream, text)
+            else:
+                self._write_descriptor(descriptor, text.encode())
+
+    def _write_stream(self, stream: TextIO | None, text: str) -> None:
+        if stream is None:
+            raise ValueError("there is no stream to write to (sys.stdout is None?)")
+        try:
             stream.write(text)
             stream.flush()
+        except BaseException:
+            self.cut = True  # how much went out is unknown: start the next line afresh
+            raise
+        self.cut = False
+
+    def _write_descriptor(self, descriptor: int, data: bytes) -> None:
+        written = 0
+        try:
+            while written < len(data):
+                written += os.write(descriptor, data[written:])
+        finally:
+            if written:
+                self.cut = data[written - 1] != _NEWLINE
 
 
-#: One lock per standard stream, shared by every `AuditLog` on it: their lines never
-#: interleave. A stream given by the caller has its log's own lock.
-_SYS_LOCKS = {name: threading.Lock() for name in _SYS_STREAMS}
-_LOGS: weakref.WeakSet[AuditLog] = weakref.WeakSet()
+_NEWLINE = ord("\n")
+_SINKS: weakref.WeakSet[_Sink] = weakref.WeakSet()
+#: One sink per standard stream, shared by every `AuditLog` on it: their lines never
+#: interleave. A stream given by the caller has its log's own sink.
+_SYS_SINKS = {name: _Sink() for name in _SYS_STREAMS}
 
 
 def _new_locks_after_fork() -> None:
     """In a forked child, locks another thread of the parent held stay held: replace them."""
-    for name in _SYS_STREAMS:
-        _SYS_LOCKS[name] = threading.Lock()
-    for log in list(_LOGS):
-        log._lock = threading.Lock()
+    for sink in list(_SINKS):
+        sink.lock = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_new_locks_after_fork)

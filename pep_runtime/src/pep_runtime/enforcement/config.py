@@ -256,8 +256,9 @@ class _Reader:
         self.source = source
 
     def fail(self, field: str, expected: str, found: Any, fix: str = "") -> NoReturn:
-        # A string is shown bare unless blank space in it would go unseen.
-        plain = isinstance(found, str) and found and found == found.strip()
+        # A string is shown bare unless something in it (blank space, a control or an
+        # invisible character) would go unseen.
+        plain = isinstance(found, str) and found.isprintable() and found == found.strip() != ""
         shown = found if plain else repr(found)
         message = f"{self.source}: {field}: expected {expected}, found {shown}"
         if fix:
@@ -392,18 +393,16 @@ def _cache(reader: _Reader, value: Any) -> CacheConfig:
 
 
 def _audit(reader: _Reader, value: Any) -> AuditConfig:
-    fix = f"write audit: {{destination: stdout}} (or {', '.join(AUDIT_DESTINATIONS[1:])})"
+    fix = "write audit: {destination: stdout} (a container's log driver collects it)"
+    fix += f", or {' or '.join(AUDIT_DESTINATIONS[1:])}"
     if value is not None and not isinstance(value, dict):
-        reader.fail("audit", "a mapping", type(value).__name__, fix)
+        reader.fail("audit", "a mapping", value, fix)
     audit = reader.mapping(value, "audit")
     reader.only_keys(audit, "audit", {"destination"})
     destination = audit.get("destination", "stdout")
     if not isinstance(destination, str) or destination not in AUDIT_DESTINATIONS:
         reader.fail(
-            "audit.destination",
-            f"one of {', '.join(AUDIT_DESTINATIONS)}",
-            destination,
-            "stdout suits a container: its log driver collects it",
+            "audit.destination", f"one of {', '.join(AUDIT_DESTINATIONS)}", destination, fix
         )
     return AuditConfig(destination=destination)
 

@@ -266,7 +266,8 @@ class Enforcer:
         except DecisionUnavailableError as exc:
             # Nothing goes through unrecorded: without its audit line the request is denied.
             logger.error("request %s: %s; denying", request_id, exc)
-            outcome = Outcome(status=503, reason=exc.reason, request_id=request_id)
+            # The denial's line still names the caller and the target; no policy decided it.
+            outcome = dataclasses.replace(outcome, status=503, reason=exc.reason, result=None)
             denial = self._outcome_line(request, outcome, target, cache_hit, started)
             self._audit.emit_correction(denial)
         return outcome
