@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import bz2
 import contextlib
+import gzip
 import io
 import json
 import logging
 import os
+import resource
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from starlette.testclient import TestClient
@@ -284,8 +289,9 @@ def test_a_full_pipe_denies_and_never_records_an_allow_later(buffered: bool) -> 
     os.close(reader), os.close(writer)
 
 
-def test_after_a_write_cut_mid_line_the_next_line_starts_afresh() -> None:
-    """A batch larger than the pipe's room is cut; its 503 lines and later lines are whole."""
+def test_a_batch_goes_out_in_whole_lines_of_at_most_a_pipe_buffer() -> None:
+    """A batch larger than the pipe's room is written in pieces that end on a newline, each
+    whole or not at all: whatever gets out is whole lines, and so is everything after."""
     reader, writer = _full_pipe(free=6000)
     enforcer = _enforcer(AuditLog(open(writer, "w", closefd=False)))  # noqa: SIM115
     principal = enforcer.resolve_principal(IDENTITY)
@@ -299,11 +305,93 @@ def test_after_a_write_cut_mid_line_the_next_line_starts_afresh() -> None:
     enforcer.check(_request("r-after"))
     carried += _drain(reader)
 
-    lines = carried.decode().split("\n")
-    assert not lines[-1]  # the log ends on a newline
-    assert json.loads(lines[-2])["request_id"] == "r-after"
-    assert any(not line.endswith("}") and '{"event"' in line for line in lines)  # the cut
-    os.close(reader), os.close(writer)
+    lines = [line for line in carried.decode().split("\n") if line and "x" * 64 not in line]
+    records = [json.loads(line) for line in lines]
+    assert 0 < len(records) - 1 < len(orders)
+    assert records[-1]["request_id"] == "r-after"
+
+
+def test_after_a_write_cut_mid_line_the_next_line_starts_afresh(tmp_path: Path) -> None:
+    """A file that stops growing mid-line (here a file size limit, as a full disk would)
+    leaves a fragment; the next line, once there is room, starts on a line of its own."""
+    path = tmp_path / "audit.log"
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child, which answers by its exit code
+        try:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+            enforcer = _enforcer(AuditLog(open(path, "w")))  # noqa: SIM115
+            enforcer.check(_request("r-1"))
+            resource.setrlimit(resource.RLIMIT_FSIZE, (path.stat().st_size + 100, hard))
+            cut = enforcer.check(_request("r-cut"))
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+            enforcer.check(_request("r-2"))
+            os._exit(0 if cut.status == 503 else 3)
+        finally:
+            os._exit(4)
+    _, status = os.waitpid(child, 0)
+
+    assert os.WEXITSTATUS(status) == 0
+    lines = path.read_text().split("\n")
+    assert json.loads(lines[0])["request_id"] == "r-1"
+    assert lines[1].startswith('{"event"')
+    assert not lines[1].endswith("}")  # the fragment
+    # The 503's own line found no room either; the next request's line is whole.
+    assert [json.loads(line)["request_id"] for line in lines[2:] if line] == ["r-2"]
+
+
+def test_a_huge_path_makes_a_truncated_line_that_a_pipe_takes_whole(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The caller picks the resource id: a 5,000-character one still gives a line under
+    4 KiB (one piece on a pipe, even with other processes writing), marked truncated."""
+    order_id = "\u00e9" * 5000
+    request = HttpRequest("GET", "/orders/" + quote(order_id), IDENTITY)
+
+    outcome = _enforcer().check(request)
+
+    (line,) = [text for text in capsys.readouterr().out.splitlines() if text]
+    record = json.loads(line)
+    assert outcome.status == 200
+    assert len(line.encode()) <= 4000
+    assert record["truncated"] is True
+    assert record["resource"].startswith('Latticework::Order::"\u00e9')
+    assert record["resource"].endswith("...")
+    assert (record["request_id"], record["status"]) == (outcome.request_id, 200)
+
+
+def test_application_output_already_buffered_stays_before_the_line(tmp_path: Path) -> None:
+    """The stream's buffer is flushed before the line goes out past it, so the order of
+    what the application wrote earlier and the audit line is kept."""
+    path = tmp_path / "out.log"
+    with open(path, "w") as stream:
+        stream.write("app: starting\n")  # still in the buffer
+        _enforcer(AuditLog(stream)).check(_request("r-1"))
+
+    first, second = path.read_text().splitlines()
+    assert first == "app: starting"
+    assert json.loads(second)["request_id"] == "r-1"
+
+
+def _utf16(path: Path, mode: str) -> Any:
+    return open(path, mode, encoding="utf-16")
+
+
+@pytest.mark.parametrize("opener", [gzip.open, bz2.open, _utf16], ids=["gzip", "bz2", "utf-16"])
+def test_a_stream_that_transforms_its_text_is_written_through_its_methods(
+    opener: Any, tmp_path: Path
+) -> None:
+    """Only a plain text file is written past its buffer; a compressing or re-encoding
+    stream gets its own `write`, so what it stores reads back as the line."""
+    path = tmp_path / "audit.out"
+    with opener(path, "wt") as stream:
+        stream.write("header\n")
+        _enforcer(AuditLog(stream)).check(_request("r-1"))
+
+    with opener(path, "rt") as stream:
+        header, line = stream.read().splitlines()
+    assert header == "header"
+    assert json.loads(line)["request_id"] == "r-1"
 
 
 class _Refusing(logging.Handler):

@@ -2,13 +2,14 @@
 
 A line names the decision, the principal, action and resource, the determining policies,
 whether the cache answered, the latency and the request id. It never holds a token, a
-claim, a header value or an evaluation error's text (which can quote request data).
+header value or an evaluation error's text (which can quote request data), and it is at
+most `LINE_MAX_BYTES` long (longer texts are cut and the line says `"truncated":true`).
 
 Lines go to standard output by default, where a container's log driver (ECS `awslogs`)
 collects them; standard error, any text stream or the `pep_runtime.audit` logger can be
 chosen instead. The trail is a record of decisions, not a diagnostic, so a stream gets it
-directly rather than through `logging`: each line whole, in one write under a lock, through
-the stream's file descriptor when it has one, so the line is out before the response is,
+directly rather than through `logging`: each line whole, in one write under a lock (past
+the buffer of a plain text file, see `_Sink`), so the line is out before the response is,
 and no logging configuration (levels, filters) can silence it. When a line cannot be
 written, `emit` raises `DecisionUnavailableError` and the enforcement point denies: no
 decision goes unrecorded, and the denial's own line follows (`emit_correction`). A logger
@@ -20,6 +21,10 @@ once: the line is written for every request.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
+import json
 import logging
 import os
 import sys
@@ -28,7 +33,7 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
-from typing import TextIO
+from typing import Any, TextIO
 
 from pep_runtime.enforcement.exceptions import DecisionUnavailableError
 
@@ -172,24 +177,92 @@ class AuditLog:
             logger.error("the denial's audit line could not be written either (%s)", exc)
 
     def _emit(self, text: str) -> None:
+        if len(text) > LINE_MAX_BYTES or "\n" in text:
+            text = "\n".join(_fit(line) for line in text.split("\n"))
         if self._logger is not None:
             for line in text.split("\n"):  # a record per line; lines hold no raw newline
                 self._logger.info(line)
-        elif self._sys_name:
-            _SYS_SINKS[self._sys_name].write(getattr(sys, self._sys_name), text + "\n")
+            return
+        stream = getattr(sys, self._sys_name) if self._sys_name else self._stream
+        if stream is None:
+            raise ValueError("there is no stream to write to (sys.stdout is None?)")
+        descriptor = _descriptor(stream)
+        if descriptor < 0:
+            _SYS_SINKS.get(self._sys_name, self._sink).write_stream(stream, text + "\n")
         else:
-            self._sink.write(self._stream, text + "\n")
+            _descriptor_sink(descriptor).write_descriptor(stream, descriptor, text + "\n")
+
+
+#: The longest line written: under the 4 KiB that a pipe takes in one piece (PIPE_BUF), so
+#: lines written by several processes to one pipe never mix.
+LINE_MAX_BYTES = 4000
+
+
+def _fit(line: str) -> str:
+    """`line` if short enough, else the same record with its longest texts cut.
+
+    Lines are ASCII (every string is JSON-escaped), so characters are bytes. Only a caller
+    who sends a huge path or identity makes a line this long; the cut record says
+    `"truncated":true`.
+    """
+    if len(line) <= LINE_MAX_BYTES:
+        return line
+    record = json.loads(line)
+    for keep in (256, 64, 16, 0):
+        cut = {
+            key: _cut(value, keep) if isinstance(value, str | list) else value
+            for key, value in record.items()
+        }
+        cut["truncated"] = True
+        fitted = json.dumps(cut, separators=(",", ":"))
+        if len(fitted) <= LINE_MAX_BYTES:
+            return fitted
+    raise AssertionError("an audit record with every text cut to nothing is still too long")
+
+
+def _cut(value: str | list[Any], keep: int) -> str | list[Any]:
+    if isinstance(value, list):  # determining policies: the first few, and how many more
+        shown = [_cut(item, keep) for item in value[: max(1, keep // 16)]]
+        return shown + ([f"... {len(value) - len(shown)} more"] if len(value) > len(shown) else [])
+    return value if len(value) <= keep else value[:keep] + "..."
+
+
+def _descriptor(stream: Any) -> int:
+    """The file descriptor under a plain text file, or -1.
+
+    Plain: a text layer in an ASCII-compatible encoding over a file (optionally buffered),
+    as `sys.stdout` is on a terminal, a pipe or a file. Anything else (a test's capture, an
+    in-memory stream, a compressing or re-encoding wrapper) is written through its methods.
+    """
+    buffer = getattr(stream, "buffer", None)
+    raw = buffer if isinstance(buffer, io.FileIO) else getattr(buffer, "raw", None)
+    if not isinstance(raw, io.FileIO) or not _ascii_compatible(getattr(stream, "encoding", "")):
+        return -1
+    try:
+        return raw.fileno()
+    except ValueError:  # closed: the stream's own write says so
+        return -1
+
+
+@functools.cache
+def _ascii_compatible(encoding: str) -> bool:
+    try:
+        return "{}".encode(encoding) == b"{}"
+    except (LookupError, TypeError):
+        return False
 
 
 class _Sink:
-    """One stream's lock, and whether its last write stopped in the middle of a line.
+    """One destination's lock, and whether its last write may have stopped mid-line.
 
-    A stream with a file descriptor (standard output, a file, a pipe) is written with
-    `os.write`, bypassing its buffer: bytes either reached the descriptor or not, so a
-    line never waits in a buffer to go out after its request was denied, and a refused
-    write raises even where the stream would drop it (`python -u`). Other streams get
-    `write` and `flush`. After a write that stopped mid-line (or, without a descriptor,
-    any failed write) the next one starts with a newline, so every line after it is whole.
+    A plain text file (`_descriptor`) is written with `os.write`, past its buffer: the bytes
+    are out or the write failed, so a line never waits in a buffer to go out after its
+    request was denied, and a refused write raises even where the stream would drop it
+    (`python -u`). Its buffer is flushed first, so the application's earlier output does
+    not end up split around the line. Lines go out in writes of at most 4 KiB, each whole
+    on a pipe. Other streams get `write` and `flush`. While a write is under way the sink
+    counts as cut, so after any failure the next write starts with a newline and every line
+    after it is whole.
     """
 
     def __init__(self) -> None:
@@ -197,49 +270,64 @@ class _Sink:
         self.cut = False
         _SINKS.add(self)
 
-    def write(self, stream: TextIO | None, text: str) -> None:
+    def write_stream(self, stream: Any, text: str) -> None:
         with self.lock:
             if self.cut:
                 text = "\n" + text
-            try:
-                descriptor = stream.fileno() if stream is not None else -1
-            except (AttributeError, OSError, ValueError):  # none, unsupported, or closed
-                descriptor = -1
-            if descriptor < 0:
-                self._write_stream(stream, text)
-            else:
-                self._write_descriptor(descriptor, text.encode())
-
-    def _write_stream(self, stream: TextIO | None, text: str) -> None:
-        if stream is None:
-            raise ValueError("there is no stream to write to (sys.stdout is None?)")
-        try:
+            self.cut = True
             stream.write(text)
             stream.flush()
-        except BaseException:
-            self.cut = True  # how much went out is unknown: start the next line afresh
-            raise
-        self.cut = False
+            self.cut = False
 
-    def _write_descriptor(self, descriptor: int, data: bytes) -> None:
-        written = 0
-        try:
-            while written < len(data):
-                written += os.write(descriptor, data[written:])
-        finally:
-            if written:
-                self.cut = data[written - 1] != _NEWLINE
+    def write_descriptor(self, stream: Any, descriptor: int, text: str) -> None:
+        with self.lock:
+            with contextlib.suppress(Exception):  # the application's output, not the trail's
+                stream.flush()
+            if self.cut:
+                text = "\n" + text
+            self.cut = True
+            for chunk in _chunks(text.encode(stream.encoding, stream.errors)):
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(descriptor, view) :]
+            self.cut = False
 
 
-_NEWLINE = ord("\n")
+def _chunks(data: bytes) -> list[bytes]:
+    """`data` (whole lines) in pieces of at most PIPE_BUF bytes, cut only after a newline."""
+    if len(data) <= _PIPE_BUF:
+        return [data]
+    pieces, start = [], 0
+    while start < len(data):
+        end = data.rfind(b"\n", start, start + _PIPE_BUF) + 1
+        if end <= start:  # one line longer than PIPE_BUF (not written by `emit`)
+            end = min(len(data), start + _PIPE_BUF)
+        pieces.append(data[start:end])
+        start = end
+    return pieces
+
+
+_PIPE_BUF = 4096
 _SINKS: weakref.WeakSet[_Sink] = weakref.WeakSet()
-#: One sink per standard stream, shared by every `AuditLog` on it: their lines never
-#: interleave. A stream given by the caller has its log's own sink.
+#: One sink per standard stream without a descriptor (a test's capture), and one per file
+#: descriptor, shared by every `AuditLog` writing there: their lines never interleave.
 _SYS_SINKS = {name: _Sink() for name in _SYS_STREAMS}
+_DESCRIPTOR_SINKS: dict[int, _Sink] = {}
+_DESCRIPTOR_SINKS_LOCK = threading.Lock()
+
+
+def _descriptor_sink(descriptor: int) -> _Sink:
+    sink = _DESCRIPTOR_SINKS.get(descriptor)
+    if sink is None:
+        with _DESCRIPTOR_SINKS_LOCK:
+            sink = _DESCRIPTOR_SINKS.setdefault(descriptor, _Sink())
+    return sink
 
 
 def _new_locks_after_fork() -> None:
     """In a forked child, locks another thread of the parent held stay held: replace them."""
+    global _DESCRIPTOR_SINKS_LOCK
+    _DESCRIPTOR_SINKS_LOCK = threading.Lock()
     for sink in list(_SINKS):
         sink.lock = threading.Lock()
 
