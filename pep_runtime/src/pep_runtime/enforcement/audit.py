@@ -21,7 +21,6 @@ once: the line is written for every request.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import io
 import json
@@ -124,6 +123,8 @@ class AuditLog:
         else:
             self._stream = destination
         self._sink = _Sink()
+        #: The last stream written to and the plain file under it (None: not plain).
+        self._checked: tuple[Any, io.FileIO | None] = (None, None)
 
     def __repr__(self) -> str:
         if self._logger is not None:
@@ -186,10 +187,14 @@ class AuditLog:
         stream = getattr(sys, self._sys_name) if self._sys_name else self._stream
         if stream is None:
             raise ValueError("there is no stream to write to (sys.stdout is None?)")
-        descriptor = _descriptor(stream)
-        if descriptor < 0:
+        checked = self._checked  # one tuple, read once: threads may replace it meanwhile
+        if checked[0] is not stream:
+            checked = self._checked = (stream, _plain_file(stream))
+        file = checked[1]
+        if file is None or file.closed:
             _SYS_SINKS.get(self._sys_name, self._sink).write_stream(stream, text + "\n")
         else:
+            descriptor = file.fileno()
             _descriptor_sink(descriptor).write_descriptor(stream, descriptor, text + "\n")
 
 
@@ -227,8 +232,8 @@ def _cut(value: str | list[Any], keep: int) -> str | list[Any]:
     return value if len(value) <= keep else value[:keep] + "..."
 
 
-def _descriptor(stream: Any) -> int:
-    """The file descriptor under a plain text file, or -1.
+def _plain_file(stream: Any) -> io.FileIO | None:
+    """The file under a plain text file, or None.
 
     Plain: a text layer in an ASCII-compatible encoding over a file (optionally buffered),
     as `sys.stdout` is on a terminal, a pipe or a file. Anything else (a test's capture, an
@@ -237,11 +242,8 @@ def _descriptor(stream: Any) -> int:
     buffer = getattr(stream, "buffer", None)
     raw = buffer if isinstance(buffer, io.FileIO) else getattr(buffer, "raw", None)
     if not isinstance(raw, io.FileIO) or not _ascii_compatible(getattr(stream, "encoding", "")):
-        return -1
-    try:
-        return raw.fileno()
-    except ValueError:  # closed: the stream's own write says so
-        return -1
+        return None
+    return raw
 
 
 @functools.cache
@@ -280,16 +282,18 @@ class _Sink:
             self.cut = False
 
     def write_descriptor(self, stream: Any, descriptor: int, text: str) -> None:
+        data = text.encode(stream.encoding, stream.errors)
         with self.lock:
-            with contextlib.suppress(Exception):  # the application's output, not the trail's
+            try:  # noqa: SIM105 - contextlib.suppress costs a third of the write
                 stream.flush()
+            except Exception:  # noqa: S110 - the application's output, not the trail's
+                pass
             if self.cut:
-                text = "\n" + text
+                data = b"\n" + data
             self.cut = True
-            for chunk in _chunks(text.encode(stream.encoding, stream.errors)):
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(descriptor, view) :]
+            for chunk in _chunks(data) if len(data) > _PIPE_BUF else (data,):
+                while chunk:
+                    chunk = chunk[os.write(descriptor, chunk) :]
             self.cut = False
 
 
