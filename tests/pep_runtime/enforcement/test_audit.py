@@ -13,6 +13,7 @@ import resource
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -392,6 +393,94 @@ def test_a_stream_that_transforms_its_text_is_written_through_its_methods(
         header, line = stream.read().splitlines()
     assert header == "header"
     assert json.loads(line)["request_id"] == "r-1"
+
+
+class _Overlapping(io.StringIO):
+    """Notes whether two writes were ever under way at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.busy = False
+        self.overlapped = False
+
+    def write(self, text: str) -> int:
+        self.overlapped |= self.busy
+        self.busy = True
+        time.sleep(0.0005)
+        self.busy = False
+        return super().write(text)
+
+
+def test_two_logs_on_one_stream_take_turns() -> None:
+    """Two enforcers given the same (non-file) stream share its lock."""
+    stream = _Overlapping()
+    logs = [AuditLog(stream), AuditLog(stream)]
+
+    def work(log: AuditLog) -> None:
+        for _ in range(20):
+            log.emit('{"event":"authorization"}')
+
+    threads = [threading.Thread(target=work, args=(logs[n % 2],)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert not stream.overlapped
+    assert stream.getvalue().count("\n") == 80
+
+
+class _DuckFile:
+    """A text stream over a real file with `encoding` but no `errors` attribute."""
+
+    def __init__(self, path: Path) -> None:
+        self.buffer = open(path, "wb")  # noqa: SIM115 - closed by the test
+        self.encoding = "utf-8"
+
+    def write(self, text: str) -> int:
+        return self.buffer.write(text.encode())
+
+    def flush(self) -> None:
+        self.buffer.flush()
+
+
+def test_a_file_stream_without_errors_attribute_is_written(tmp_path: Path) -> None:
+    """A duck-typed stream over a file, missing `errors`, still gets whole lines."""
+    stream = _DuckFile(tmp_path / "audit.log")
+
+    outcome = _enforcer(AuditLog(stream)).check(_request("r-1"))
+    stream.buffer.close()
+
+    assert outcome.status == 200
+    assert json.loads((tmp_path / "audit.log").read_text())["request_id"] == "r-1"
+
+
+def test_a_stream_switched_to_another_encoding_is_checked_again(tmp_path: Path) -> None:
+    """A stream reconfigured to UTF-16 after its first line is no longer written past its
+    text layer: every later line is in the stream's own encoding."""
+    path = tmp_path / "audit.log"
+    with open(path, "w", encoding="utf-8") as stream:
+        log = AuditLog(stream)
+        log.emit('{"n":1}')
+        stream.reconfigure(encoding="utf-16")
+        log.emit('{"n":2}')
+        log.emit('{"n":3}')
+
+    data = path.read_bytes()
+    assert data.startswith(b'{"n":1}\n')
+    assert data[len(b'{"n":1}\n') :].decode("utf-16").splitlines() == ['{"n":2}', '{"n":3}']
+
+
+def test_long_text_is_cut_to_the_limit_in_bytes(tmp_path: Path) -> None:
+    """`emit` of text that is not an audit record, with multi-byte characters, is cut to
+    4,000 bytes so that it still goes out in one piece."""
+    path = tmp_path / "audit.log"
+    with open(path, "w", encoding="utf-8") as stream:
+        AuditLog(stream).emit("\u00e9" * 3000)
+
+    (line,) = path.read_bytes().splitlines()
+    assert len(line) <= 4000
+    assert line.decode().endswith("...")
 
 
 class _Refusing(logging.Handler):

@@ -122,9 +122,9 @@ class AuditLog:
             self._sys_name = destination
         else:
             self._stream = destination
-        self._sink = _Sink()
-        #: The last stream written to and the plain file under it (None: not plain).
-        self._checked: tuple[Any, io.FileIO | None] = (None, None)
+        #: The last stream written to, its encoding and the plain file under it (None: not
+        #: plain).
+        self._checked: tuple[Any, str | None, io.FileIO | None] = (None, None, None)
 
     def __repr__(self) -> str:
         if self._logger is not None:
@@ -178,7 +178,7 @@ class AuditLog:
             logger.error("the denial's audit line could not be written either (%s)", exc)
 
     def _emit(self, text: str) -> None:
-        if len(text) > LINE_MAX_BYTES or "\n" in text:
+        if len(text) > _LINE_MAX_CHARACTERS or "\n" in text:
             text = "\n".join(_fit(line) for line in text.split("\n"))
         if self._logger is not None:
             for line in text.split("\n"):  # a record per line; lines hold no raw newline
@@ -188,11 +188,12 @@ class AuditLog:
         if stream is None:
             raise ValueError("there is no stream to write to (sys.stdout is None?)")
         checked = self._checked  # one tuple, read once: threads may replace it meanwhile
-        if checked[0] is not stream:
-            checked = self._checked = (stream, _plain_file(stream))
-        file = checked[1]
+        encoding = getattr(stream, "encoding", None)
+        if checked[0] is not stream or checked[1] != encoding:
+            checked = self._checked = (stream, encoding, _plain_file(stream))
+        file = checked[2]
         if file is None or file.closed:
-            _SYS_SINKS.get(self._sys_name, self._sink).write_stream(stream, text + "\n")
+            _stream_sink(stream).write_stream(stream, text + "\n")
         else:
             descriptor = file.fileno()
             _descriptor_sink(descriptor).write_descriptor(stream, descriptor, text + "\n")
@@ -201,18 +202,25 @@ class AuditLog:
 #: The longest line written: under the 4 KiB that a pipe takes in one piece (PIPE_BUF), so
 #: lines written by several processes to one pipe never mix.
 LINE_MAX_BYTES = 4000
+#: A line of at most this many characters is at most LINE_MAX_BYTES in UTF-8.
+_LINE_MAX_CHARACTERS = LINE_MAX_BYTES // 4
 
 
 def _fit(line: str) -> str:
     """`line` if short enough, else the same record with its longest texts cut.
 
-    Lines are ASCII (every string is JSON-escaped), so characters are bytes. Only a caller
-    who sends a huge path or identity makes a line this long; the cut record says
-    `"truncated":true`.
+    The enforcer's lines are ASCII (every string is JSON-escaped); only a caller who sends a
+    huge path or identity makes one this long, and the cut record says `"truncated":true`.
+    Text that is not a JSON object (from `AuditLog.emit`'s own callers) is cut as text.
     """
-    if len(line) <= LINE_MAX_BYTES:
+    if len(line) <= _LINE_MAX_CHARACTERS or len(line.encode()) <= LINE_MAX_BYTES:
         return line
-    record = json.loads(line)
+    try:
+        record = json.loads(line)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        return line.encode()[: LINE_MAX_BYTES - 3].decode(errors="ignore") + "..."
     for keep in (256, 64, 16, 0):
         cut = {
             key: _cut(value, keep) if isinstance(value, str | list) else value
@@ -222,7 +230,7 @@ def _fit(line: str) -> str:
         fitted = json.dumps(cut, separators=(",", ":"))
         if len(fitted) <= LINE_MAX_BYTES:
             return fitted
-    raise AssertionError("an audit record with every text cut to nothing is still too long")
+    return json.dumps({"event": "authorization", "truncated": True})  # thousands of keys
 
 
 def _cut(value: str | list[Any], keep: int) -> str | list[Any]:
@@ -248,16 +256,19 @@ def _plain_file(stream: Any) -> io.FileIO | None:
 
 @functools.cache
 def _ascii_compatible(encoding: str) -> bool:
+    """True when the encoding writes every printable ASCII character and newline as ASCII
+    does (not so UTF-16, UTF-7, unicode_escape, ...)."""
+    sample = "".join(map(chr, range(32, 127))) + "\n"
     try:
-        return "{}".encode(encoding) == b"{}"
-    except (LookupError, TypeError):
+        return sample.encode(encoding) == sample.encode("ascii")
+    except (LookupError, TypeError, ValueError):
         return False
 
 
 class _Sink:
     """One destination's lock, and whether its last write may have stopped mid-line.
 
-    A plain text file (`_descriptor`) is written with `os.write`, past its buffer: the bytes
+    A plain text file (`_plain_file`) is written with `os.write`, past its buffer: the bytes
     are out or the write failed, so a line never waits in a buffer to go out after its
     request was denied, and a refused write raises even where the stream would drop it
     (`python -u`). Its buffer is flushed first, so the application's earlier output does
@@ -282,7 +293,7 @@ class _Sink:
             self.cut = False
 
     def write_descriptor(self, stream: Any, descriptor: int, text: str) -> None:
-        data = text.encode(stream.encoding, stream.errors)
+        data = text.encode(stream.encoding, getattr(stream, "errors", None) or "strict")
         with self.lock:
             try:  # noqa: SIM105 - contextlib.suppress costs a third of the write
                 stream.flush()
@@ -313,25 +324,40 @@ def _chunks(data: bytes) -> list[bytes]:
 
 _PIPE_BUF = 4096
 _SINKS: weakref.WeakSet[_Sink] = weakref.WeakSet()
-#: One sink per standard stream without a descriptor (a test's capture), and one per file
-#: descriptor, shared by every `AuditLog` writing there: their lines never interleave.
-_SYS_SINKS = {name: _Sink() for name in _SYS_STREAMS}
+#: One sink per file descriptor, and one per other stream, shared by every `AuditLog`
+#: writing there: their lines never interleave.
 _DESCRIPTOR_SINKS: dict[int, _Sink] = {}
-_DESCRIPTOR_SINKS_LOCK = threading.Lock()
+_STREAM_SINKS: weakref.WeakKeyDictionary[Any, _Sink] = weakref.WeakKeyDictionary()
+_SINKS_LOCK = threading.Lock()
 
 
 def _descriptor_sink(descriptor: int) -> _Sink:
     sink = _DESCRIPTOR_SINKS.get(descriptor)
     if sink is None:
-        with _DESCRIPTOR_SINKS_LOCK:
+        with _SINKS_LOCK:
             sink = _DESCRIPTOR_SINKS.setdefault(descriptor, _Sink())
     return sink
 
 
+def _stream_sink(stream: Any) -> _Sink:
+    with _SINKS_LOCK:
+        try:
+            sink = _STREAM_SINKS.get(stream)
+            if sink is None:
+                sink = _STREAM_SINKS[stream] = _Sink()
+        except TypeError:  # a stream that takes no weak reference or no hash
+            sink = _UNSHAREABLE
+    return sink
+
+
+#: The sink of streams that cannot be told apart (no weak reference): one lock for all.
+_UNSHAREABLE = _Sink()
+
+
 def _new_locks_after_fork() -> None:
     """In a forked child, locks another thread of the parent held stay held: replace them."""
-    global _DESCRIPTOR_SINKS_LOCK
-    _DESCRIPTOR_SINKS_LOCK = threading.Lock()
+    global _SINKS_LOCK
+    _SINKS_LOCK = threading.Lock()
     for sink in list(_SINKS):
         sink.lock = threading.Lock()
 
