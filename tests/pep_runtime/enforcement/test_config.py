@@ -198,6 +198,30 @@ def test_a_bad_audit_section_says_what_was_found_and_the_fix(audit: Any, found: 
     assert "write audit: {destination: stdout}" in message.partition("; ")[2]
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "5", True, -1])
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [
+        ("cache", "ttlSeconds"),
+        ("cache", "maxEntries"),
+        ("local", "reloadCheckSeconds"),
+        ("verifiedPermissions", "readTimeoutSeconds"),
+    ],
+)
+def test_numbers_must_be_finite_and_in_range(section: str, key: str, value: Any) -> None:
+    """NaN and infinity are refused like any bad number (NaN passed every bound before, so
+    a reload interval of NaN silently never reloaded), naming the field and a fix."""
+    body: dict[str, Any] = {"local": {"authzDir": str(FIXTURE_AUTHZ)}}
+    body.setdefault(section, {})[key] = value
+
+    with pytest.raises(EnforcementConfigError) as caught:
+        make_config(document=body, env={"LATTICEWORK_PEP_MODE": "verified-permissions"})
+
+    assert caught.value.field == f"{section}.{key}"
+    assert "a finite number" in str(caught.value)
+    assert "; such as" in str(caught.value)
+
+
 def test_duplicate_yaml_keys_are_refused(tmp_path: Path) -> None:
     """A key given twice in the file is an error naming the file and the line."""
     path = tmp_path / "pep.yaml"

@@ -9,6 +9,7 @@ belong to which catalog services.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -302,8 +303,18 @@ class _Reader:
         self, mapping: Mapping[str, Any], key: str, field: str, default: float, minimum: float
     ) -> float:
         value = mapping.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-            self.fail(f"{field}.{key}", f"a number >= {minimum}", value)
+        # NaN compares false with everything: without isfinite, .nan would pass as any bound
+        # (a reload interval of NaN never reloads).
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value < minimum
+        ):
+            found = repr(value) if isinstance(value, str) else value  # "5" is not 5
+            self.fail(
+                f"{field}.{key}", f"a finite number >= {minimum}", found, f"such as {default}"
+            )
         return float(value)
 
     def strings(self, mapping: Mapping[str, Any], key: str, field: str) -> tuple[str, ...]:
