@@ -139,10 +139,7 @@ def enforcer_for(authz_dir: Path, *, cache_entries: int, audit: bool) -> Enforce
     config = config_from_document(
         document, source="bench", base_dir=authz_dir.parent, environ=environ
     )
-    decision_point = LocalCedarDecisionPoint(
-        authz_dir, namespace=config.namespace, reload_check_seconds=60
-    )
-    return Enforcer(config, decision_point, audit=audit_log(audit))
+    return Enforcer.from_config(config, audit=audit_log(audit))
 
 
 def audit_log(enabled: bool) -> AuditLog:

@@ -637,3 +637,12 @@ def test_an_unknown_destination_is_refused() -> None:
     """A destination name other than stdout, stderr or logging is refused at once."""
     with pytest.raises(ValueError, match="'stdout', 'stderr' or 'logging'"):
         AuditLog("syslog")
+
+
+def test_from_config_takes_the_callers_audit_log() -> None:
+    """`Enforcer.from_config(config, audit=...)` writes there instead of the configured one."""
+    stream = io.StringIO()
+
+    Enforcer.from_config(make_config(), audit=AuditLog(stream)).check(_request("r-7"))
+
+    assert [json.loads(line)["request_id"] for line in stream.getvalue().splitlines()] == ["r-7"]

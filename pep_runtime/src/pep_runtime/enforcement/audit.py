@@ -41,7 +41,8 @@ logger = logging.getLogger(__name__)
 AUDIT_LOGGER_NAME = "pep_runtime.audit"
 #: The reason of the 503 when the audit line cannot be written.
 AUDIT_UNAVAILABLE = "audit-unavailable"
-_SYS_STREAMS = ("stdout", "stderr")
+#: Where audit lines can go, by name (`audit.destination` in the config file).
+AUDIT_DESTINATIONS = ("stdout", "stderr", "logging")
 
 
 @dataclass(slots=True)
@@ -113,11 +114,10 @@ class AuditLog:
         elif isinstance(destination, logging.Logger):
             self._logger = destination
         elif isinstance(destination, str):
-            if destination not in _SYS_STREAMS:
-                message = (
-                    "audit destination: expected 'stdout', 'stderr' or 'logging', "
-                    f"found {destination!r}"
-                )
+            if destination not in AUDIT_DESTINATIONS:
+                *first, last = (repr(name) for name in AUDIT_DESTINATIONS)
+                expected = f"{', '.join(first)} or {last}"
+                message = f"audit destination: expected {expected}, found {destination!r}"
                 raise ValueError(message)
             self._sys_name = destination
         else:
@@ -302,7 +302,7 @@ class _Sink:
             if self.cut:
                 data = b"\n" + data
             self.cut = True
-            for chunk in _chunks(data) if len(data) > _PIPE_BUF else (data,):
+            for chunk in _chunks(data):
                 while chunk:
                     chunk = chunk[os.write(descriptor, chunk) :]
             self.cut = False
@@ -387,6 +387,7 @@ def quote_repeated(value: str | None) -> str:
 
 
 __all__ = [
+    "AUDIT_DESTINATIONS",
     "AUDIT_LOGGER_NAME",
     "AUDIT_UNAVAILABLE",
     "AuditLog",

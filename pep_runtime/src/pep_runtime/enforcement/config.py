@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 import yaml
 
+from pep_runtime.enforcement.audit import AUDIT_DESTINATIONS
 from pep_runtime.enforcement.exceptions import EnforcementConfigError
 from pep_runtime.enforcement.routes import (
     ResourceTemplate,
@@ -53,8 +54,6 @@ _TOP_LEVEL_KEYS = {
     "namespace", "routes", "cache", "local", "identitySource", "verifiedPermissions",
     "requestContext", "audit",
 }  # fmt: skip
-#: Where audit lines can go (`audit.destination`); `AuditLog` knows each.
-AUDIT_DESTINATIONS = ("stdout", "stderr", "logging")
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no", ""})
 

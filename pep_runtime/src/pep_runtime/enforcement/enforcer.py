@@ -206,8 +206,11 @@ class Enforcer:
         self._service_json = quote(config.service_name)
 
     @classmethod
-    def from_config(cls, config: EnforcementConfig) -> Enforcer:
-        """Build the decision point the config's mode names, and the enforcer around it."""
+    def from_config(cls, config: EnforcementConfig, *, audit: AuditLog | None = None) -> Enforcer:
+        """Build the decision point the config's mode names, and the enforcer around it.
+
+        `audit` replaces the log `audit.destination` names (a stream of the caller's).
+        """
         decision_point: DecisionPoint
         if config.mode == MODE_LOCAL and config.local is not None:
             from pep_runtime.enforcement.local_cedar import LocalCedarDecisionPoint
@@ -223,7 +226,7 @@ class Enforcer:
             )
 
             decision_point = VerifiedPermissionsDecisionPoint.from_config(config)
-        return cls(config, decision_point)
+        return cls(config, decision_point, audit=audit)
 
     @classmethod
     def from_file(cls, path: str | Path, environ: Mapping[str, str] | None = None) -> Enforcer:
