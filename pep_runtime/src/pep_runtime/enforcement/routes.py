@@ -180,52 +180,57 @@ class RouteTable:
     """
 
     def __init__(self, rules: Sequence[RouteRule]) -> None:
-        self._by_method: dict[str, list[_Candidate]] = {}
-        for rule in rules:
-            shape = tuple(
-                None if is_param_segment(segment) else segment
-                for segment in template_segments(rule.path)
-            )
-            candidate = _Candidate(shape, tuple(template_params(rule.path)), rule)
-            self._by_method.setdefault(rule.method.upper(), []).append(candidate)
-        for candidates in self._by_method.values():
-            # More specific first: a literal (sort key 0) before a parameter (1) at each position.
-            candidates.sort(key=lambda item: tuple(0 if part else 1 for part in item.shape))
+        candidates = [_Candidate.of(rule) for rule in rules]
+        # More specific first: a literal (sort key 0) before a parameter (1) at each position.
+        candidates.sort(key=lambda item: item.specificity)
+        #: Candidates by upper-case method and number of segments, most specific first.
+        self._by_shape: dict[tuple[str, int], list[_Candidate]] = {}
+        for candidate in candidates:
+            key = (candidate.rule.method.upper(), candidate.length)
+            self._by_shape.setdefault(key, []).append(candidate)
         self.rules = tuple(rules)
 
     def match(self, method: str, path: str) -> RouteMatch | None:
         """The rule for `method` and the already normalised `path`, or None."""
-        candidates = self._by_method.get(method.upper())
-        if not candidates:
-            return None
-
         segments = path.split("/")[1:]
-        for candidate in candidates:
-            if len(candidate.shape) == len(segments):
-                params = candidate.bind(segments)
-                if params is not None:
-                    return RouteMatch(rule=candidate.rule, path=path, params=params)
+        for candidate in self._by_shape.get((method.upper(), len(segments)), ()):
+            params = candidate.bind(segments)
+            if params is not None:
+                return RouteMatch(candidate.rule, path, params)
         return None
 
 
 @dataclass(frozen=True, slots=True)
 class _Candidate:
-    """A rule with its template split: literal segments, or None where a parameter goes."""
+    """A rule with its template split: the literal segments and the parameters, by position."""
 
-    shape: tuple[str | None, ...]
-    names: tuple[str, ...]
     rule: RouteRule
+    length: int
+    literals: tuple[tuple[int, str], ...]
+    params: tuple[tuple[int, str], ...]
+    specificity: tuple[int, ...]
+
+    @classmethod
+    def of(cls, rule: RouteRule) -> _Candidate:
+        segments = template_segments(rule.path)
+        literals, params = [], []
+        for index, segment in enumerate(segments):
+            if is_param_segment(segment):
+                params.append((index, segment[1:-1]))
+            else:
+                literals.append((index, segment))
+        specificity = tuple(1 if is_param_segment(segment) else 0 for segment in segments)
+        return cls(rule, len(segments), tuple(literals), tuple(params), specificity)
 
     def bind(self, segments: list[str]) -> dict[str, str] | None:
-        params: dict[str, str] = {}
-        names = iter(self.names)
-        for expected, segment in zip(self.shape, segments, strict=True):
-            if expected is None:
-                if not segment:
-                    return None
-                params[next(names)] = segment
-            elif expected != segment:
+        """The parameters of `segments` (as many as the template has), or None if they do not
+        fit: a literal differs or a parameter is empty."""
+        for index, literal in self.literals:
+            if segments[index] != literal:
                 return None
+        params = {name: segments[index] for index, name in self.params}
+        if "" in params.values():
+            return None
         return params
 
 
