@@ -292,10 +292,12 @@ def test_a_remembered_path_is_still_checked_against_the_servers_decoding() -> No
     )
     headers = {"x-amzn-lattice-identity": [FRONTEND_IDENTITY]}
 
-    agreed = enforcer.check(HttpRequest("GET", b"/orders/o-1", headers, app_path="/orders/o-1"))
+    agreed = HttpRequest("GET", b"/orders/o-1", headers, app_path="/orders/o-1")
+    enforcer.check(agreed)
+    agreed_again = enforcer.check(agreed)
     disagreed = enforcer.check(HttpRequest("GET", b"/orders/o-1", headers, app_path="/orders/o-2"))
 
-    assert (agreed.status, disagreed.status) == (200, 400)
+    assert (agreed_again.status, disagreed.status) == (200, 400)
 
 
 def test_a_remembered_target_keeps_its_method() -> None:
@@ -305,6 +307,7 @@ def test_a_remembered_target_keeps_its_method() -> None:
     )
     headers = {"x-amzn-lattice-identity": [FRONTEND_IDENTITY]}
 
+    enforcer.check(HttpRequest("GET", b"/orders/o-1", headers))
     get = enforcer.check(HttpRequest("GET", b"/orders/o-1", headers))
     post = enforcer.check(HttpRequest("POST", b"/orders/o-1", headers))
 
@@ -312,16 +315,35 @@ def test_a_remembered_target_keeps_its_method() -> None:
 
 
 def test_the_target_memo_stays_bounded() -> None:
-    """Distinct targets never grow the memo past its size, and long ones are not kept."""
+    """Distinct repeated targets never grow the memo past its size; long ones are not kept."""
     enforcer = Enforcer(
         make_config(), LocalCedarDecisionPoint(FIXTURE_AUTHZ, namespace="Latticework")
     )
+    headers = {"x-amzn-lattice-identity": [FRONTEND_IDENTITY]}
     long_target = b"/orders/" + b"x" * 600
 
-    for index in range(1100):
-        enforcer.check(HttpRequest("GET", f"/nowhere/{index}".encode()))
-    outcome = enforcer.check(HttpRequest("GET", long_target))
+    for target in [f"/orders/o-{index}".encode() for index in range(1100)] + [long_target]:
+        for _ in range(2):  # the second decision comes from the cache: the target repeats
+            outcome = enforcer.check(HttpRequest("GET", target, headers))
 
     assert len(enforcer._targets) == 1024
     assert ("GET", long_target, None) not in enforcer._targets
-    assert outcome.status == 401
+    assert outcome.status == 200
+
+
+def test_paths_seen_once_do_not_evict_repeated_ones() -> None:
+    """A target is remembered once it repeats (a cached decision, or a public route), so a
+    stream of one-off paths leaves the memo to the hot ones."""
+    enforcer = Enforcer(
+        make_config(), LocalCedarDecisionPoint(FIXTURE_AUTHZ, namespace="Latticework")
+    )
+    headers = {"x-amzn-lattice-identity": [FRONTEND_IDENTITY]}
+    hot = HttpRequest("GET", b"/orders/o-hot", headers)
+
+    for _ in range(2):
+        enforcer.check(hot)
+    enforcer.check(HttpRequest("GET", b"/health"))
+    for index in range(1100):
+        enforcer.check(HttpRequest("GET", f"/orders/o-{index}".encode(), headers))
+
+    assert list(enforcer._targets) == [("GET", b"/orders/o-hot", None), ("GET", b"/health", None)]

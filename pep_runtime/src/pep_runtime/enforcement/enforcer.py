@@ -158,6 +158,7 @@ class _Target:
         "action_json",
         "method_json",
         "path_json",
+        "public",
         "resource",
         "resource_json",
         "resource_label",
@@ -166,7 +167,8 @@ class _Target:
 
     def __init__(self, request: HttpRequest, route: RouteMatch | None) -> None:
         self.route = route
-        self.resource = None if route is None or route.public else route.resource()
+        self.public = route is not None and route.public
+        self.resource = None if route is None or self.public else route.resource()
         self.resource_label = "" if self.resource is None else str(self.resource)
         self.method_json = quote(request.method[:20])
         self.path_json = quote(_audit_path(request.target))
@@ -252,8 +254,10 @@ class Enforcer:
         cache_hit = False
         target: _Target | None = None
         try:
-            target = self._target(request)
+            target, remembered = self._target(request)
             outcome, cache_hit = self._check(request, request_id, target)
+            if not remembered and (cache_hit or target.public):
+                self._remember(request, target)
         except RequestRejectedError as exc:
             logger.info("request %s rejected: %s", request_id, exc)
             outcome = Outcome(status=exc.status, reason=exc.reason, request_id=request_id)
@@ -309,28 +313,30 @@ class Enforcer:
         outcome = Outcome(status, reason, request_id, principal, route, result, resource)
         return outcome, cache_hit
 
-    def _target(self, request: HttpRequest) -> _Target:
-        """Normalise and match the request's method and path (memoised; errors are not)."""
-        memo_key = (request.method, request.target, request.app_path)
-        target = self._targets.get(memo_key)
+    def _target(self, request: HttpRequest) -> tuple[_Target, bool]:
+        """Normalise and match the request's method and path; True if from the memo."""
+        target = self._targets.get((request.method, request.target, request.app_path))
         if target is not None:
-            return target
+            return target, True
 
         method = normalize_method(request.method)
         path = normalize_path(request.target)
         if request.app_path is not None and request.app_path != path:
             message = "the server decoded the path differently from the enforcement point"
             raise MalformedRequestError(message, reason="bad-path")
-        target = _Target(request, self.routes.match(method, path))
+        return _Target(request, self.routes.match(method, path)), False
+
+    def _remember(self, request: HttpRequest, target: _Target) -> None:
+        """Keep a target that has shown it repeats: its decision came from the cache, or its
+        route is public. A path seen once (a new order id) never evicts the hot ones."""
         if len(request.target) > _TARGET_MEMO_MAX_LENGTH:
             # Not remembered: the memo's memory stays small whatever targets are sent.
-            return target
+            return
         with self._targets_lock:
-            self._targets[memo_key] = target
+            self._targets[(request.method, request.target, request.app_path)] = target
             if len(self._targets) > _TARGET_CACHE_SIZE:
                 # Oldest first: cheaper than keeping the order of use on every hit.
                 self._targets.popitem(last=False)
-        return target
 
     def _request_context(self, request: HttpRequest, principal: Principal) -> dict[str, Any]:
         """The context attributes the config asks for, from verified request data only."""
