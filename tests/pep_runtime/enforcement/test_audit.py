@@ -471,6 +471,25 @@ def test_a_stream_switched_to_another_encoding_is_checked_again(tmp_path: Path) 
     assert data[len(b'{"n":1}\n') :].decode("utf-16").splitlines() == ['{"n":2}', '{"n":3}']
 
 
+def test_a_closed_stream_denies_and_its_reused_descriptor_gets_nothing(tmp_path: Path) -> None:
+    """Once the stream's file is closed, a line is refused (503), even when a newly opened
+    file has taken over its descriptor number: that file never receives the trail."""
+    stream = open(tmp_path / "audit.log", "w", encoding="utf-8")  # noqa: SIM115 - closed below
+    log = AuditLog(stream)
+    log.emit('{"n":1}')
+    descriptor = stream.fileno()
+    stream.close()
+
+    with open(tmp_path / "other.log", "w", encoding="utf-8") as other:
+        reused = other.fileno() == descriptor
+        with pytest.raises(DecisionUnavailableError):
+            log.emit('{"n":2}')
+
+    assert reused
+    assert (tmp_path / "audit.log").read_text() == '{"n":1}\n'
+    assert (tmp_path / "other.log").read_text() == ""
+
+
 def test_long_text_is_cut_to_the_limit_in_bytes(tmp_path: Path) -> None:
     """`emit` of text that is not an audit record, with multi-byte characters, is cut to
     4,000 bytes so that it still goes out in one piece."""

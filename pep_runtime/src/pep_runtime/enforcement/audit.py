@@ -29,7 +29,7 @@ import os
 import sys
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from typing import Any, TextIO
@@ -89,10 +89,10 @@ def audit_line(
     """
     return (
         f'{{"event":"authorization","request_id":{request_id},"service":{service}'
-        f',"method":{method},"path":{path},"status":{status:d}'
+        f',"method":{method},"path":{path},"status":{status}'
         f',"decision":{decision},"reason":{reason},"principal":{principal}'
         f',"action":{action},"resource":{resource},"determining_policies":{determining_policies}'
-        f',"evaluation_errors":{evaluation_errors:d}'
+        f',"evaluation_errors":{evaluation_errors}'
         f',"cache_hit":{"true" if cache_hit else "false"},"latency_ms":{latency_ms:.3f}}}'
     )
 
@@ -122,9 +122,8 @@ class AuditLog:
             self._sys_name = destination
         else:
             self._stream = destination
-        #: The last stream written to, its encoding and the plain file under it (None: not
-        #: plain).
-        self._checked: tuple[Any, str | None, io.FileIO | None] = (None, None, None)
+        #: The last stream written to, its encoding, and how to write a line there.
+        self._writer: tuple[Any, str | None, Callable[[str], None]] = (None, None, _no_writer)
 
     def __repr__(self) -> str:
         if self._logger is not None:
@@ -185,18 +184,10 @@ class AuditLog:
                 self._logger.info(line)
             return
         stream = getattr(sys, self._sys_name) if self._sys_name else self._stream
-        if stream is None:
-            raise ValueError("there is no stream to write to (sys.stdout is None?)")
-        checked = self._checked  # one tuple, read once: threads may replace it meanwhile
-        encoding = getattr(stream, "encoding", None)
-        if checked[0] is not stream or checked[1] != encoding:
-            checked = self._checked = (stream, encoding, _plain_file(stream))
-        file = checked[2]
-        if file is None or file.closed:
-            _stream_sink(stream).write_stream(stream, text + "\n")
-        else:
-            descriptor = file.fileno()
-            _descriptor_sink(descriptor).write_descriptor(stream, descriptor, text + "\n")
+        writer = self._writer  # one tuple, read once: threads may replace it meanwhile
+        if writer[0] is not stream or writer[1] != getattr(stream, "encoding", None):
+            writer = self._writer = _writer_for(stream)
+        writer[2](text + "\n")
 
 
 #: The longest line written: under the 4 KiB that a pipe takes in one piece (PIPE_BUF), so
@@ -292,9 +283,10 @@ class _Sink:
             stream.flush()
             self.cut = False
 
-    def write_descriptor(self, stream: Any, descriptor: int, text: str) -> None:
-        data = text.encode(stream.encoding, getattr(stream, "errors", None) or "strict")
+    def write_descriptor(self, stream: Any, file: io.FileIO, encoding: str, text: str) -> None:
+        data = text.encode(encoding, getattr(stream, "errors", None) or "strict")
         with self.lock:
+            descriptor = file.fileno()  # raises once the file is closed: its number may be reused
             try:  # noqa: SIM105 - contextlib.suppress costs a third of the write
                 stream.flush()
             except Exception:  # noqa: S110 - the application's output, not the trail's
@@ -306,6 +298,22 @@ class _Sink:
                 while chunk:
                     chunk = chunk[os.write(descriptor, chunk) :]
             self.cut = False
+
+
+def _writer_for(stream: Any) -> tuple[Any, str | None, Callable[[str], None]]:
+    """`stream`, its encoding, and the function that writes a line there under its sink."""
+    if stream is None:
+        return stream, None, _no_writer
+    encoding = getattr(stream, "encoding", None)
+    file = _plain_file(stream)
+    if file is None or file.closed or not isinstance(encoding, str):
+        return stream, encoding, functools.partial(_stream_sink(stream).write_stream, stream)
+    write = _descriptor_sink(file.fileno()).write_descriptor
+    return stream, encoding, functools.partial(write, stream, file, encoding)
+
+
+def _no_writer(text: str) -> None:
+    raise ValueError("there is no stream to write to (sys.stdout is None?)")
 
 
 def _chunks(data: bytes) -> list[bytes]:
