@@ -253,3 +253,33 @@ def test_wsgi_without_raw_uri_re_encodes_path_info() -> None:
     assert request.app_path == "/orders/é"
     assert request.headers == {"x-amzn-lattice-identity": [FRONTEND_IDENTITY]}
     assert request.client_address == "10.0.0.7"
+
+
+def test_a_state_dict_shared_by_requests_never_carries_a_principal() -> None:
+    """An outer layer that hands every request the same state dict (not ASGI's per-request
+    copy) keeps it clean: each request's principal lives in a state of its own."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from pep_runtime.enforcement import EnforcementMiddleware
+
+    shared: dict[str, Any] = {"tenant": "t-1"}
+
+    async def get_order(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(f"{request.state.tenant} {request.state.principal.label}")
+
+    guarded = EnforcementMiddleware(
+        Starlette(routes=[Route("/orders/{orderId}", get_order)]), enforcer=local_enforcer()
+    )
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await guarded({**scope, "state": shared}, receive, send)
+
+    response = TestClient(app).get(
+        "/orders/o-1", headers={"x-amzn-lattice-identity": FRONTEND_IDENTITY}
+    )
+
+    assert response.text == 't-1 Latticework::Service::"frontend"'
+    assert shared == {"tenant": "t-1"}

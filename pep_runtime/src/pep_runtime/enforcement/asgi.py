@@ -65,13 +65,14 @@ class EnforcementMiddleware:
             await self._deny(scope, send, outcome)
             return
 
-        state = dict(scope.get("state") or {})
-        state[PRINCIPAL_STATE_KEY] = outcome.principal
+        # A new state dict: one shared by requests (not ASGI's copy) must not carry a principal.
+        # The scope itself is this request's alone, as the frameworks that write to it assume.
+        scope["state"] = {**(scope.get("state") or {}), PRINCIPAL_STATE_KEY: outcome.principal}
         token = bind_principal(outcome.principal)
         # The id in the audit line is the one service calls from the handler forward.
         request_id_token = set_request_id(outcome.request_id)
         try:
-            await self.app({**scope, "state": state}, receive, send)
+            await self.app(scope, receive, send)
         finally:
             reset_request_id(request_id_token)
             unbind_principal(token)
@@ -88,15 +89,17 @@ class EnforcementMiddleware:
         await send({"type": "http.response.body", "body": denial.body})
 
 
-_HEADERS_READ_BYTES = frozenset(name.encode("latin-1") for name in HEADERS_READ)
+#: The headers the enforcement point reads, by their lower-case name in bytes.
+_HEADERS_READ_BY_BYTES = {name.encode("latin-1"): name for name in HEADERS_READ}
 
 
 def _http_request(scope: Scope) -> HttpRequest:
     headers: dict[str, list[str]] = {}
+    read = _HEADERS_READ_BY_BYTES.get
     for raw_name, raw_value in scope.get("headers", ()):
-        name = raw_name.lower()
-        if name in _HEADERS_READ_BYTES:
-            headers.setdefault(name.decode("latin-1"), []).append(raw_value.decode("latin-1"))
+        name = read(raw_name.lower())
+        if name is not None:
+            headers.setdefault(name, []).append(raw_value.decode("latin-1"))
 
     path: str = scope.get("path", "")
     raw_path = scope.get("raw_path")
@@ -106,13 +109,8 @@ def _http_request(scope: Scope) -> HttpRequest:
         raw_path = quote(path, safe="/!$&'()*+,:=@~-._").encode("ascii")
     method = "GET" if scope["type"] == "websocket" else str(scope.get("method", ""))
     client = scope.get("client")
-    return HttpRequest(
-        method=method,
-        target=raw_path,
-        headers=headers,
-        app_path=path,
-        client_address=str(client[0]) if client else None,
-    )
+    client_address = str(client[0]) if client else None
+    return HttpRequest(method, raw_path, headers, path, client_address)
 
 
 __all__ = ["PRINCIPAL_STATE_KEY", "EnforcementMiddleware"]
