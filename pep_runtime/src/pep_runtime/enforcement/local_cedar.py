@@ -190,16 +190,16 @@ class LocalCedarDecisionPoint:
     def _decide(
         self, policies: LoadedPolicies, request: AuthorizationRequest
     ) -> AuthorizationResult:
-        cedar_request: dict[str, Any] = {
-            "principal": request.principal.uid.to_cedar_json(),
-            "action": {"type": self._action_type, "id": request.action},
-            "resource": request.resource.to_cedar_json(),
-        }
-        if request.context:
-            # Left out when empty: Cedar then takes the empty record without a JSON round trip.
-            cedar_request["context"] = dict(request.context)
         try:
-            entities = self._principal_entities(policies, request.principal)
+            principal, entities = self._principal_entities(policies, request.principal)
+            cedar_request: dict[str, Any] = {
+                "principal": principal,
+                "action": {"type": self._action_type, "id": request.action},
+                "resource": request.resource.to_cedar_json(),
+            }
+            if request.context:
+                # Left out when empty: Cedar then takes the empty record without a JSON trip.
+                cedar_request["context"] = dict(request.context)
             if request.entities:
                 extra = json.dumps([dict(entity) for entity in request.entities])
                 entities = entities.with_added_json_str(extra, policies.schema)
@@ -220,24 +220,28 @@ class LocalCedarDecisionPoint:
             decision, determining, tuple([str(error) for error in errors]) if errors else ()
         )
 
-    def _principal_entities(self, policies: LoadedPolicies, principal: Principal) -> Any:
-        """The principal's entities parsed once per principal and policy generation."""
+    def _principal_entities(
+        self, policies: LoadedPolicies, principal: Principal
+    ) -> tuple[dict[str, str], Any]:
+        """The principal's uid in Cedar JSON and its entities, parsed once per principal and
+        policy generation."""
         key = principal.cache_key
         with self._lock:
             cached = self._entities.get(key)
             if cached is not None and cached[0] is policies:
                 self._entities.move_to_end(key)
-                return cached[1]
+                return cached[1], cached[2]
 
+        uid = principal.uid.to_cedar_json()
         entities = cedarpy.Entities.from_json_str(
             json.dumps(principal.cedar_entities()), policies.schema
         )
         with self._lock:
-            self._entities[key] = (policies, entities)
+            self._entities[key] = (policies, uid, entities)
             self._entities.move_to_end(key)
             while len(self._entities) > _ENTITY_CACHE_SIZE:
                 self._entities.popitem(last=False)
-        return entities
+        return uid, entities
 
     def _current(self) -> LoadedPolicies:
         now = self._clock()
