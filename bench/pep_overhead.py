@@ -26,7 +26,11 @@ requests, which is why a hit costs more under uvicorn than back to back in proce
 Targets: a cache hit costs at most 10% of throughput; a local-Cedar miss with 50 policies
 adds at most 1.5x the floor at p50; the cache's memory stays bounded by its capacity.
 
-Run: .venv/bin/python bench/pep_overhead.py [--requests N] [--rounds R]
+With `--layers` it measures instead, over HTTP and side by side, how much of bare
+throughput each layer of the PEP's work keeps: an empty ASGI layer, binding a principal and
+a request id, the check alone, the whole PEP on a cache hit (for reference, no target).
+
+Run: .venv/bin/python bench/pep_overhead.py [--requests N] [--rounds R] [--layers]
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +64,13 @@ from pep_runtime.enforcement import (
     DecisionCache,
     EnforcementMiddleware,
     Enforcer,
+    HttpRequest,
     LocalCedarDecisionPoint,
 )
 from pep_runtime.enforcement.config import config_from_document
+from pep_runtime.enforcement.enforcer import bind_principal, unbind_principal
 from pep_runtime.enforcement.model import AuthorizationResult, Decision
+from pep_runtime.services import reset_request_id, set_request_id
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_SCHEMA = (
@@ -77,6 +84,9 @@ POLICY_COUNT = 50
 CACHE_KEYS = 100_000
 CACHE_CAPACITY = 10_000
 BURST = 200
+HTTP_BURST = 500
+#: The variants of `--layers`, each one more of the PEP's work around the bare app.
+LAYERS = ("layer", "binding", "check")
 
 
 def write_authz(directory: Path) -> Path:
@@ -289,15 +299,72 @@ def between_requests_cost(apps: dict[str, Any], count: int) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in asyncio.run(run()).items()}
 
 
+class Layer:
+    """A part of the PEP's work around an app, for `--layers`: an empty ASGI layer; binding
+    a principal and a request id around the call (as the middleware does); or the check
+    alone (the enforcer's decision and audit line, nothing bound)."""
+
+    def __init__(self, app: Any, enforcer: Enforcer, *, check: bool, bind: bool) -> None:
+        self.app = app
+        self.enforcer = enforcer
+        self.check = check
+        self.bind = bind
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.check:
+            headers: dict[str, list[str]] = {}
+            for name, value in scope["headers"]:
+                headers.setdefault(name.decode("latin-1").lower(), []).append(value.decode())
+            request = HttpRequest(scope["method"], scope["raw_path"], headers, scope["path"])
+            if not self.enforcer.check(request).allowed:
+                raise SystemExit("a --layers check was not allowed")
+        if not self.bind:
+            await self.app(scope, receive, send)
+            return
+        principal = bind_principal(self.enforcer.resolve_principal({}))
+        request_id = set_request_id("bench-1")
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            reset_request_id(request_id)
+            unbind_principal(principal)
+
+
+def layers(count: int, rounds: int, audit: bool) -> int:
+    """`--layers`: throughput over HTTP of the bare app and of each layer of the PEP's work
+    around it, side by side, as shares of bare (median of paired rounds). For reference."""
+    bursts = max(1, count * rounds // HTTP_BURST)
+    paths = dict.fromkeys(("bare", *LAYERS, "hit"), _same_order)
+    with tempfile.TemporaryDirectory() as directory:
+        http, _ = http_rounds(write_authz(Path(directory)), audit, paths, bursts)
+    print(f"pep_overhead --layers: {bursts} rounds of {HTTP_BURST} requests per variant")
+    labels = {
+        "layer": "an empty ASGI layer",
+        "binding": "binding principal and request id",
+        "check": "the check alone (decision, audit line)",
+        "hit": "the whole PEP, cache hit",
+    }
+    for name, label in labels.items():
+        ratios = [value / bare for value, bare in zip(http[name], http["bare"], strict=True)]
+        print(
+            f"  {label:<40} {statistics.median(ratios):.3f} of bare "
+            f"(quartiles {_quartiles(ratios)})"
+        )
+    return 0
+
+
 def serve(variant: str, authz_dir: Path, port: int, audit: bool) -> None:
     """Run one variant under uvicorn on 127.0.0.1:`port` (a child process of the benchmark)."""
     import uvicorn
 
     app: Any = bare_app()
-    if variant != "bare":
+    if variant in {"hit", "miss"}:
         entries = CACHE_CAPACITY if variant == "hit" else 0
         enforcer = enforcer_for(authz_dir, cache_entries=entries, audit=audit)
         app = EnforcementMiddleware(app, enforcer=enforcer)
+    elif variant in LAYERS:
+        enforcer = enforcer_for(authz_dir, cache_entries=CACHE_CAPACITY, audit=audit)
+        app = Layer(app, enforcer, check=variant == "check", bind=variant == "binding")
     uvicorn.run(
         app,
         host="127.0.0.1",
@@ -311,12 +378,12 @@ def serve(variant: str, authz_dir: Path, port: int, audit: bool) -> None:
 
 
 def start_servers(
-    authz_dir: Path, audit: bool
+    authz_dir: Path, audit: bool, variants: tuple[str, ...]
 ) -> tuple[dict[str, int], dict[str, subprocess.Popen[bytes]]]:
     """One uvicorn process per variant; returns their ports once they accept connections."""
     ports: dict[str, int] = {}
     processes: dict[str, subprocess.Popen[bytes]] = {}
-    for variant in ("bare", "hit", "miss"):
+    for variant in variants:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             ports[variant] = probe.getsockname()[1]
@@ -343,6 +410,31 @@ def start_servers(
                     raise SystemExit("the benchmark servers did not start") from None
                 time.sleep(0.1)
     return ports, processes
+
+
+def http_rounds(
+    authz_dir: Path, audit: bool, paths: Mapping[str, Callable[[int], bytes]], bursts: int
+) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Requests per second of each variant in `paths`, a burst each in turn, `bursts` rounds.
+
+    Returns every burst's figure per variant and each server's CPU seconds over the rounds.
+    """
+    ports, servers = start_servers(authz_dir, audit, tuple(paths))
+    try:
+        http: dict[str, list[float]] = {name: [] for name in ports}
+        server_cpu = dict.fromkeys(ports, 0.0)
+        for name, port in ports.items():
+            http_rps(port, paths[name], HTTP_BURST, offset=10**9)
+        for round_index in range(bursts):
+            for name, port in ports.items():
+                cpu_before = process_cpu_seconds(servers[name].pid)
+                http[name].append(http_rps(port, paths[name], HTTP_BURST, round_index * HTTP_BURST))
+                server_cpu[name] += process_cpu_seconds(servers[name].pid) - cpu_before
+    finally:
+        for server in servers.values():
+            server.terminate()
+            server.wait()
+    return http, server_cpu
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -434,7 +526,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--serve", choices=["bare", "hit", "miss"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--layers",
+        action="store_true",
+        help="instead: throughput of each layer of the PEP's work over HTTP (reference only)",
+    )
+    parser.add_argument("--serve", choices=["bare", "hit", "miss", *LAYERS], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--authz", type=Path, help=argparse.SUPPRESS)
     parser.add_argument(
@@ -447,6 +544,8 @@ def main() -> int:
     if arguments.serve:
         serve(arguments.serve, arguments.authz, arguments.port, arguments.audit)
         return 0
+    if arguments.layers:
+        return layers(arguments.requests, arguments.rounds, arguments.audit)
     count = arguments.requests
 
     with tempfile.TemporaryDirectory() as directory:
@@ -473,28 +572,13 @@ def main() -> int:
         samples = side_by_side(apps, paths, floor, count * arguments.rounds)
         between = between_requests_cost(apps, count)
 
-        ports, servers = start_servers(authz_dir, arguments.audit)
-        try:
-            http: dict[str, list[float]] = {name: [] for name in ports}
-            server_cpu = dict.fromkeys(ports, 0.0)
-            burst = 500
-            for name, port in ports.items():
-                http_rps(port, paths[name], burst, offset=10**9)
-            bursts = max(1, count * arguments.rounds // burst)
-            for round_index in range(bursts):
-                for name, port in ports.items():
-                    cpu_before = process_cpu_seconds(servers[name].pid)
-                    http[name].append(http_rps(port, paths[name], burst, round_index * burst))
-                    server_cpu[name] += process_cpu_seconds(servers[name].pid) - cpu_before
-        finally:
-            for server in servers.values():
-                server.terminate()
-                server.wait()
+        bursts = max(1, count * arguments.rounds // HTTP_BURST)
+        http, server_cpu = http_rounds(authz_dir, arguments.audit, paths, bursts)
 
     # Best burst: the burst least disturbed by the rest of the machine (as timeit's minimum).
     http_best = {name: max(values) for name, values in http.items()}
     http_median = {name: statistics.median(values) for name, values in http.items()}
-    http_cpu = {name: bursts * burst / seconds for name, seconds in server_cpu.items()}
+    http_cpu = {name: bursts * HTTP_BURST / seconds for name, seconds in server_cpu.items()}
     burst_p50 = {
         name: [
             statistics.median(values[start : start + BURST])
@@ -523,7 +607,7 @@ def main() -> int:
     )
     print(
         f"throughput over HTTP (uvicorn, one process per variant, pipelined keep-alive load, "
-        f"{bursts} bursts of {burst} per variant, rotating), req/s:"
+        f"{bursts} bursts of {HTTP_BURST} per variant, rotating), req/s:"
     )
     print(f"  {'variant':<18}{'best burst':>11}{'median':>9}{'per server CPU-s':>18}")
     labels = {"bare": "bare Starlette", "hit": "PEP, cache hit", "miss": "PEP, cache miss"}
