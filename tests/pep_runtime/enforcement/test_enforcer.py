@@ -323,7 +323,7 @@ def test_the_target_memo_stays_bounded() -> None:
     long_target = b"/orders/" + b"x" * 600
 
     for target in [f"/orders/o-{index}".encode() for index in range(1100)] + [long_target]:
-        for _ in range(2):  # the second decision comes from the cache: the target repeats
+        for _ in range(2):  # a target is remembered the second time it is seen
             outcome = enforcer.check(HttpRequest("GET", target, headers))
 
     assert len(enforcer._targets) == 1024
@@ -331,9 +331,8 @@ def test_the_target_memo_stays_bounded() -> None:
     assert outcome.status == 200
 
 
-def test_paths_seen_once_do_not_evict_repeated_ones() -> None:
-    """A target is remembered once it repeats (a cached decision, or a public route), so a
-    stream of one-off paths leaves the memo to the hot ones."""
+def test_targets_seen_once_do_not_evict_repeated_ones() -> None:
+    """New ids, new query strings and new public paths, each seen once, leave the memo alone."""
     enforcer = Enforcer(
         make_config(), LocalCedarDecisionPoint(FIXTURE_AUTHZ, namespace="Latticework")
     )
@@ -342,8 +341,21 @@ def test_paths_seen_once_do_not_evict_repeated_ones() -> None:
 
     for _ in range(2):
         enforcer.check(hot)
-    enforcer.check(HttpRequest("GET", b"/health"))
     for index in range(1100):
         enforcer.check(HttpRequest("GET", f"/orders/o-{index}".encode(), headers))
+        enforcer.check(HttpRequest("GET", f"/orders/o-hot?cb={index}".encode(), headers))
+        enforcer.check(HttpRequest("GET", f"/health?n={index}".encode()))
 
-    assert list(enforcer._targets) == [("GET", b"/orders/o-hot", None), ("GET", b"/health", None)]
+    assert list(enforcer._targets) == [("GET", b"/orders/o-hot", None)]
+
+
+def test_a_repeated_target_is_remembered_with_the_decision_cache_off() -> None:
+    """Remembering a target does not depend on the decision cache: off, it still works."""
+    config = make_config(document={"cache": {"maxEntries": 0}})
+    enforcer = Enforcer(config, LocalCedarDecisionPoint(FIXTURE_AUTHZ, namespace="Latticework"))
+    request = HttpRequest("GET", b"/orders/o-1", {"x-amzn-lattice-identity": [FRONTEND_IDENTITY]})
+
+    statuses = [enforcer.check(request).status for _ in range(3)]
+
+    assert statuses == [200, 200, 200]
+    assert list(enforcer._targets) == [("GET", b"/orders/o-1", None)]

@@ -89,6 +89,7 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:=;/-]{1,128}")
 _PRINCIPAL_CACHE_SIZE = 1024
 _TARGET_CACHE_SIZE = 1024
 _TARGET_MEMO_MAX_LENGTH = 512
+_TARGET_SEEN_SLOTS = 4096
 _PROCESS_ID = uuid.uuid4().hex[:12]
 _REQUEST_COUNTER = itertools.count(1)
 _current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
@@ -158,7 +159,6 @@ class _Target:
         "action_json",
         "method_json",
         "path_json",
-        "public",
         "resource",
         "resource_json",
         "resource_label",
@@ -167,8 +167,7 @@ class _Target:
 
     def __init__(self, request: HttpRequest, route: RouteMatch | None) -> None:
         self.route = route
-        self.public = route is not None and route.public
-        self.resource = None if route is None or self.public else route.resource()
+        self.resource = None if route is None or route.public else route.resource()
         self.resource_label = "" if self.resource is None else str(self.resource)
         self.method_json = quote(request.method[:20])
         self.path_json = quote(_audit_path(request.target))
@@ -204,6 +203,8 @@ class Enforcer:
         self._lattice_lock = threading.Lock()
         self._targets: OrderedDict[tuple[str, str | bytes, str | None], _Target] = OrderedDict()
         self._targets_lock = threading.Lock()
+        #: The hash of the last target key seen in each slot: the memo's doorkeeper.
+        self._targets_seen: list[int | None] = [None] * _TARGET_SEEN_SLOTS
         self._anonymous = anonymous_principal(config.namespace)
         self._service_json = quote(config.service_name)
 
@@ -254,10 +255,8 @@ class Enforcer:
         cache_hit = False
         target: _Target | None = None
         try:
-            target, remembered = self._target(request)
+            target = self._target(request)
             outcome, cache_hit = self._check(request, request_id, target)
-            if not remembered and (cache_hit or target.public):
-                self._remember(request, target)
         except RequestRejectedError as exc:
             logger.info("request %s rejected: %s", request_id, exc)
             outcome = Outcome(status=exc.status, reason=exc.reason, request_id=request_id)
@@ -313,27 +312,39 @@ class Enforcer:
         outcome = Outcome(status, reason, request_id, principal, route, result, resource)
         return outcome, cache_hit
 
-    def _target(self, request: HttpRequest) -> tuple[_Target, bool]:
-        """Normalise and match the request's method and path; True if from the memo."""
-        target = self._targets.get((request.method, request.target, request.app_path))
+    def _target(self, request: HttpRequest) -> _Target:
+        """Normalise and match the request's method and path (memoised; errors are not)."""
+        key = (request.method, request.target, request.app_path)
+        target = self._targets.get(key)
         if target is not None:
-            return target, True
+            return target
 
         method = normalize_method(request.method)
         path = normalize_path(request.target)
         if request.app_path is not None and request.app_path != path:
             message = "the server decoded the path differently from the enforcement point"
             raise MalformedRequestError(message, reason="bad-path")
-        return _Target(request, self.routes.match(method, path)), False
+        target = _Target(request, self.routes.match(method, path))
+        self._remember(key, target)
+        return target
 
-    def _remember(self, request: HttpRequest, target: _Target) -> None:
-        """Keep a target that has shown it repeats: its decision came from the cache, or its
-        route is public. A path seen once (a new order id) never evicts the hot ones."""
-        if len(request.target) > _TARGET_MEMO_MAX_LENGTH:
+    def _remember(self, key: tuple[str, str | bytes, str | None], target: _Target) -> None:
+        """Keep a target the second time its key is seen, so that a stream of one-off paths
+        (a new order id, a new query string) neither pays for the memo nor evicts hot ones.
+
+        A key's first sight only marks its slot in a fixed array of hashes; two keys that
+        share a slot can only delay or hasten each other's remembering, never mix up targets.
+        """
+        if len(key[1]) > _TARGET_MEMO_MAX_LENGTH:
             # Not remembered: the memo's memory stays small whatever targets are sent.
             return
+        fingerprint = hash(key)
+        slot = fingerprint % _TARGET_SEEN_SLOTS
+        if self._targets_seen[slot] != fingerprint:
+            self._targets_seen[slot] = fingerprint
+            return
         with self._targets_lock:
-            self._targets[(request.method, request.target, request.app_path)] = target
+            self._targets[key] = target
             if len(self._targets) > _TARGET_CACHE_SIZE:
                 # Oldest first: cheaper than keeping the order of use on every hit.
                 self._targets.popitem(last=False)
