@@ -472,8 +472,7 @@ def test_a_stream_switched_to_another_encoding_is_checked_again(tmp_path: Path) 
 
 
 def test_a_closed_stream_denies_and_its_reused_descriptor_gets_nothing(tmp_path: Path) -> None:
-    """Once the stream's file is closed, a line is refused (503), even when a newly opened
-    file has taken over its descriptor number: that file never receives the trail."""
+    """A closed stream refuses the line, and a file that took over its number gets nothing."""
     stream = open(tmp_path / "audit.log", "w", encoding="utf-8")  # noqa: SIM115 - closed below
     log = AuditLog(stream)
     log.emit('{"n":1}')

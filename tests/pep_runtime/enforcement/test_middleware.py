@@ -256,8 +256,7 @@ def test_wsgi_without_raw_uri_re_encodes_path_info() -> None:
 
 
 def test_a_state_dict_shared_by_requests_never_carries_a_principal() -> None:
-    """An outer layer that hands every request the same state dict (not ASGI's per-request
-    copy) keeps it clean: each request's principal lives in a state of its own."""
+    """A state dict an outer layer shares between requests never gets a request's principal."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import PlainTextResponse

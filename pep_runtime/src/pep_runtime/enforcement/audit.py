@@ -89,10 +89,10 @@ def audit_line(
     """
     return (
         f'{{"event":"authorization","request_id":{request_id},"service":{service}'
-        f',"method":{method},"path":{path},"status":{status}'
+        f',"method":{method},"path":{path},"status":{status:d}'
         f',"decision":{decision},"reason":{reason},"principal":{principal}'
         f',"action":{action},"resource":{resource},"determining_policies":{determining_policies}'
-        f',"evaluation_errors":{evaluation_errors}'
+        f',"evaluation_errors":{evaluation_errors:d}'
         f',"cache_hit":{"true" if cache_hit else "false"},"latency_ms":{latency_ms:.3f}}}'
     )
 
@@ -313,7 +313,7 @@ def _writer_for(stream: Any) -> tuple[Any, str | None, Callable[[str], None]]:
 
 
 def _no_writer(text: str) -> None:
-    raise ValueError("there is no stream to write to (sys.stdout is None?)")
+    raise ValueError("there is no stream to write to (the destination is None)")
 
 
 def _chunks(data: bytes) -> list[bytes]:
