@@ -171,7 +171,8 @@ class LocalCedarDecisionPoint:
         self._policies = load_policies(authz_dir, namespace)
         self._reload_error: str | None = None
         self._next_check = clock() + reload_check_seconds
-        self._entities: OrderedDict[str, Any] = OrderedDict()
+        #: Principal cache key -> (policy generation, uid as Cedar JSON, parsed entities).
+        self._entities: OrderedDict[str, tuple[LoadedPolicies, dict[str, str], Any]] = OrderedDict()
 
     def is_authorized(self, request: AuthorizationRequest) -> AuthorizationResult:
         """Decide one request against the current policy set."""
@@ -191,9 +192,9 @@ class LocalCedarDecisionPoint:
         self, policies: LoadedPolicies, request: AuthorizationRequest
     ) -> AuthorizationResult:
         try:
-            principal, entities = self._principal_entities(policies, request.principal)
+            principal_uid, entities = self._parsed_principal(policies, request.principal)
             cedar_request: dict[str, Any] = {
-                "principal": principal,
+                "principal": principal_uid,
                 "action": {"type": self._action_type, "id": request.action},
                 "resource": request.resource.to_cedar_json(),
             }
@@ -220,7 +221,7 @@ class LocalCedarDecisionPoint:
             decision, determining, tuple([str(error) for error in errors]) if errors else ()
         )
 
-    def _principal_entities(
+    def _parsed_principal(
         self, policies: LoadedPolicies, principal: Principal
     ) -> tuple[dict[str, str], Any]:
         """The principal's uid in Cedar JSON and its entities, parsed once per principal and

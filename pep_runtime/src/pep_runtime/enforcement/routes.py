@@ -212,15 +212,17 @@ class _Candidate:
 
     @classmethod
     def of(cls, rule: RouteRule) -> _Candidate:
+        """The rule's template split into literal and parameter segments."""
         segments = template_segments(rule.path)
-        literals, params = [], []
+        literals, params, specificity = [], [], []
         for index, segment in enumerate(segments):
             if is_param_segment(segment):
                 params.append((index, segment[1:-1]))
+                specificity.append(1)
             else:
                 literals.append((index, segment))
-        specificity = tuple(1 if is_param_segment(segment) else 0 for segment in segments)
-        return cls(rule, len(segments), tuple(literals), tuple(params), specificity)
+                specificity.append(0)
+        return cls(rule, len(segments), tuple(literals), tuple(params), tuple(specificity))
 
     def bind(self, segments: list[str]) -> dict[str, str] | None:
         """The parameters of `segments` (as many as the template has), or None if they do not
