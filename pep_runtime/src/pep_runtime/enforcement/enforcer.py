@@ -89,7 +89,7 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:=;/-]{1,128}")
 _PRINCIPAL_CACHE_SIZE = 1024
 _TARGET_CACHE_SIZE = 1024
 _TARGET_MEMO_MAX_LENGTH = 512
-_TARGET_SEEN_SLOTS = 4096
+_TARGET_SEEN_SLOTS = 4096  # a power of two
 _PROCESS_ID = uuid.uuid4().hex[:12]
 _REQUEST_COUNTER = itertools.count(1)
 _current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
@@ -203,8 +203,8 @@ class Enforcer:
         self._lattice_lock = threading.Lock()
         self._targets: OrderedDict[tuple[str, str | bytes, str | None], _Target] = OrderedDict()
         self._targets_lock = threading.Lock()
-        #: The hash of the last target key seen in each slot: the memo's doorkeeper.
-        self._targets_seen: list[int | None] = [None] * _TARGET_SEEN_SLOTS
+        #: A byte of the hash of the last target key seen in each slot: the memo's doorkeeper.
+        self._targets_seen = bytearray(_TARGET_SEEN_SLOTS)
         self._anonymous = anonymous_principal(config.namespace)
         self._service_json = quote(config.service_name)
 
@@ -332,16 +332,18 @@ class Enforcer:
         """Keep a target the second time its key is seen, so that a stream of one-off paths
         (a new order id, a new query string) neither pays for the memo nor evicts hot ones.
 
-        A key's first sight only marks its slot in a fixed array of hashes; two keys that
-        share a slot can only delay or hasten each other's remembering, never mix up targets.
+        A key's first sight only writes a byte of its hash into its slot of a fixed byte
+        array; two keys that share a slot and byte can only hasten or delay each other's
+        remembering, never mix up targets.
         """
         if len(key[1]) > _TARGET_MEMO_MAX_LENGTH:
             # Not remembered: the memo's memory stays small whatever targets are sent.
             return
         fingerprint = hash(key)
-        slot = fingerprint % _TARGET_SEEN_SLOTS
-        if self._targets_seen[slot] != fingerprint:
-            self._targets_seen[slot] = fingerprint
+        slot = fingerprint & (_TARGET_SEEN_SLOTS - 1)
+        tag = (fingerprint >> 16) & 0xFF or 1  # never 0, the value of a slot not yet used
+        if self._targets_seen[slot] != tag:
+            self._targets_seen[slot] = tag
             return
         with self._targets_lock:
             self._targets[key] = target
