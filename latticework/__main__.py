@@ -1,5 +1,5 @@
 """`python -m latticework` runs the CLI."""
 
-from latticework.cli import main
+from latticework._console import run
 
-main()
+run()

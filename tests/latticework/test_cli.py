@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,3 +81,52 @@ def test_authz_outside_any_project_names_the_missing_pulumi_yaml(
     assert "expected a Pulumi project (Pulumi.yaml)" in result.stderr
     assert "--project-dir" not in result.stderr
     assert "--authz-dir" in result.stderr
+
+
+_INTERRUPT_WHILE_LOADING = """
+import sys
+
+
+class Interrupt:
+    # Ctrl-C arriving while the CLI's commands are being imported.
+    def find_spec(self, name, path=None, target=None):
+        if name == "latticework.cli.plan":
+            raise KeyboardInterrupt
+        return None
+
+
+sys.meta_path.insert(0, Interrupt())
+sys.argv = ["latticework", "--help"]
+from latticework._console import run
+
+run()
+"""
+
+
+def test_ctrl_c_while_the_cli_loads_is_one_line_and_exit_130() -> None:
+    """Ctrl-C before the CLI has loaded its commands ends without a traceback."""
+    result = subprocess.run(
+        [sys.executable, "-c", _INTERRUPT_WHILE_LOADING],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == ExitCode.INTERRUPTED
+    assert result.stderr == "error: interrupted\n"
+    assert result.stdout == ""
+
+
+def test_python_m_latticework_runs_the_cli() -> None:
+    """`python -m latticework --help` lists the commands."""
+    result = subprocess.run(
+        [sys.executable, "-m", "latticework", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0
+    assert "rollout" in result.stdout
