@@ -6,7 +6,7 @@ Hierarchy::
     +-- UsageError                   bad arguments or input files            (exit 2)
     +-- PolicyViolationError         a mandatory policy failed               (exit 1)
     +-- ProgramError                 the Pulumi program itself failed        (exit 3)
-    +-- StackLockedError             another update holds the stack          (exit 4)
+    +-- StackLockedError             another update or rollout holds it      (exit 4)
     +-- MissingPulumiCliError        no `pulumi` on PATH                     (exit 5)
     +-- MissingCredentialsError      no cloud credentials                    (exit 6)
     +-- GateFailedError              a rollout gate stopped the rollout      (exit 7)
@@ -62,7 +62,7 @@ class ProgramError(LatticeworkError):
 
 
 class StackLockedError(LatticeworkError):
-    """Another update holds the stack's lock."""
+    """Another update holds the stack's lock, or another rollout this working copy's state."""
 
     exit_code = ExitCode.STACK_LOCKED
 

@@ -102,19 +102,22 @@ class Rollout:
             message = "a rollout that deploys needs the Automation API engine; use --offline"
             raise UsageError(message)
 
-        state = (
-            self._resumed(request, identity) if request.resume else self._fresh(request, identity)
-        )
+        with self.store.held():
+            state = (
+                self._resumed(request, identity)
+                if request.resume
+                else self._fresh(request, identity)
+            )
 
-        env_index, step_index = state.next_position()
-        for environment in state.environments[env_index:]:
-            run = _EnvironmentRun()
-            for step in state.steps[step_index:]:
-                state = self._step(state, request, environment, step, run)
-            step_index = 0
+            env_index, step_index = state.next_position()
+            for environment in state.environments[env_index:]:
+                run = _EnvironmentRun()
+                for step in state.steps[step_index:]:
+                    state = self._step(state, request, environment, step, run)
+                step_index = 0
 
-        state = replace(state, status=RolloutStatus.DONE, failure=None)
-        self.store.save(state)
+            state = replace(state, status=RolloutStatus.DONE, failure=None)
+            self.store.save(state)
         return state
 
     # --- starting and resuming -----------------------------------------------------------

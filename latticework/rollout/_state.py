@@ -4,20 +4,25 @@ The state file (`.latticework/rollout.json`) names the environments in order, th
 progress, the last step it completed, and what the rollout was started from: the git commit
 and the digest of the catalog and stack files. It is written atomically (a temporary file in
 the same directory, flushed to disk, then renamed over the old one), so a Ctrl-C or a crash
-leaves either the previous state or the new one, never half a file.
+leaves either the previous state or the new one, never half a file. While a rollout runs it
+holds a lock on `.latticework/rollout.json.lock`, so a second rollout started in the same
+working copy is refused instead of overwriting the first one's state.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from latticework.errors import UsageError
+from latticework.errors import StackLockedError, UsageError
 
 STATE_FILE = Path(".latticework") / "rollout.json"
 _FORMAT_VERSION = 1
@@ -238,6 +243,26 @@ class RolloutStateStore:
             )
             raise UsageError(message) from exc
         return RolloutState.from_json(document, self.path)
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold the state for one rollout; raise `StackLockedError` if another holds it.
+
+        The lock is an `flock` on a file beside the state, released when the block ends or
+        the process dies, so a crashed rollout leaves no stale lock behind.
+        """
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock_path, "ab") as lock_file:
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                message = (
+                    f"another rollout is running in this working copy (it holds {lock_path}). "
+                    "Wait for it to finish, or roll out from another checkout"
+                )
+                raise StackLockedError(message) from None
+            yield
 
     def save(self, state: RolloutState) -> None:
         """Replace the state file with `state` in one atomic rename."""

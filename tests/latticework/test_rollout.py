@@ -21,7 +21,13 @@ from latticework.engine import (
     ResourceChange,
     StackOutput,
 )
-from latticework.errors import GateFailedError, PolicyViolationError, ProgramError, UsageError
+from latticework.errors import (
+    GateFailedError,
+    PolicyViolationError,
+    ProgramError,
+    StackLockedError,
+    UsageError,
+)
 from latticework.rollout import (
     GateReport,
     HealthCheck,
@@ -473,7 +479,8 @@ def test_state_file_is_valid_json_after_every_step(harness: Harness) -> None:
     rollout.run(RolloutRequest(environments=("dev",)), IDENTITY)
 
     assert [document["completedStep"] for document in seen] == ["plan", "preview", "up", "verify"]
-    assert sorted(path.name for path in harness.store.path.parent.iterdir()) == ["rollout.json"]
+    names = sorted(path.name for path in harness.store.path.parent.iterdir())
+    assert names == ["rollout.json", "rollout.json.lock"]
 
 
 def test_corrupt_state_file_is_a_usage_error_naming_the_file(harness: Harness) -> None:
@@ -650,3 +657,28 @@ def test_catalog_digest_changes_with_settings_and_catalog(
     after = catalog_digest(stacks_dir, ENVIRONMENTS)
 
     assert after != before
+
+
+def test_a_second_rollout_in_the_same_working_copy_is_refused(harness: Harness) -> None:
+    """While a rollout holds the state, another is refused (exit 4) and changes nothing."""
+    harness.run(environments=("dev",))
+    before = harness.store.path.read_bytes()
+    calls = list(harness.plan_engine.calls)
+
+    with harness.store.held(), pytest.raises(StackLockedError, match="another rollout"):
+        harness.run()
+
+    assert harness.store.path.read_bytes() == before
+    assert harness.plan_engine.calls == calls
+
+
+def test_the_state_is_free_again_after_a_failed_rollout(harness: Harness) -> None:
+    """A rollout that stops at a gate lets the next one (its --resume) take the state."""
+    harness.plan_engine.previews["staging"] = ProgramError("the program raised")
+    with pytest.raises(ProgramError):
+        harness.run()
+
+    harness.plan_engine.previews.pop("staging")
+    status = harness.run(environments=None, resume=True)
+
+    assert status is RolloutStatus.DONE

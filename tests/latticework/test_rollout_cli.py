@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 
 from latticework.cli import main
 from latticework.errors import ExitCode
-from latticework.rollout import STATE_FILE
+from latticework.rollout import STATE_FILE, RolloutStateStore
 from tests.latticework.test_cli_deploy import FAKE_PULUMI, _event_log
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -99,6 +99,16 @@ def test_resume_continues_at_the_failed_gate(project: Path, tmp_path: Path) -> N
 
     assert result.exit_code == ExitCode.MISSING_PULUMI_CLI
     assert "gate 1" not in result.stderr
+
+
+def test_a_rollout_while_another_runs_is_refused_with_exit_4(project: Path, tmp_path: Path) -> None:
+    """A rollout started while another holds this working copy's state stops in one line."""
+    with RolloutStateStore(project / STATE_FILE).held():
+        result = _rollout(project, tmp_path, "--offline", "--envs", "dev")
+
+    assert result.exit_code == ExitCode.STACK_LOCKED
+    assert result.stderr.startswith("error: another rollout is running in this working copy")
+    assert not (project / STATE_FILE).exists()
 
 
 @pytest.mark.parametrize(
