@@ -141,7 +141,9 @@ def _result_level(finding: Finding) -> str:
 
 
 def _fingerprint(finding: Finding) -> str:
-    # Stable across runs: the same policy on the same resource is the same alert.
+    # Stable across runs: the same policy saying the same thing about the same resource is
+    # the same alert. The message is part of it because one policy can report several
+    # fields of one resource; rewording a policy's message therefore opens new alerts.
     key = f"{finding.policy}\x00{finding.urn or ''}\x00{finding.message}"
     return hashlib.sha256(key.encode()).hexdigest()
 
