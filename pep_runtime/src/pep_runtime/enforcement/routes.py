@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import unquote_to_bytes
 
 from pep_runtime.enforcement.exceptions import MalformedRequestError
@@ -104,13 +104,18 @@ class ResourceTemplate:
 
     type: str
     id_template: str
+    #: The parameter name when the template is exactly one `{name}` (the common case).
+    whole_param: str | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        whole = _PARAM.fullmatch(self.id_template)
+        object.__setattr__(self, "whole_param", whole.group(1) if whole else None)
 
     def render(self, params: Mapping[str, str]) -> str:
         """The literal resource id, with `{name}` replaced by the path parameter's value."""
-        template = self.id_template
-        if template[0] == "{" and template.find("{", 1) == -1 and template[-1] == "}":
-            return params[template[1:-1]]
-        return _PARAM.sub(lambda match: params[match.group(1)], template)
+        if self.whole_param is not None:
+            return params[self.whole_param]
+        return _PARAM.sub(lambda match: params[match.group(1)], self.id_template)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,9 +235,12 @@ class _Candidate:
         for index, literal in self.literals:
             if segments[index] != literal:
                 return None
-        params = {name: segments[index] for index, name in self.params}
-        if "" in params.values():
-            return None
+        params = {}
+        for index, name in self.params:
+            value = segments[index]
+            if not value:
+                return None
+            params[name] = value
         return params
 
 
