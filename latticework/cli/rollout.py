@@ -180,46 +180,51 @@ def command(
     stacks_dir = project / "stacks"
     store = RolloutStateStore(project / STATE_FILE)
     environments = select_environments(stacks_dir, envs, to_env, resume=resume)
-    saved = store.load() if resume else None
-    identity = rollout_identity(
-        project, environments or (saved.environments if saved is not None else ())
-    )
+    # Held from the first read of the state to the last, so that a rollout refused because
+    # another runs never reads (or advises deleting) the running one's state.
+    with store.held():
+        saved = store.load() if resume else None
+        identity = rollout_identity(
+            project, environments or (saved.environments if saved is not None else ())
+        )
 
-    reports, report = _reporter()
-    rollout = Rollout(
-        plan_engine=OfflineEngine(project),
-        deploy_engine=None
-        if offline
-        else make_engine(
-            project_dir=project,
-            backend_url=backend_url,
-            on_progress=progress_printer(quiet=output_format == "json"),
-        ),
-        settings=lambda env: _rollout_settings(stacks_dir, env),
-        store=store,
-        approver=_approver,
-        report=report,
-    )
-    request = RolloutRequest(
-        environments=environments,
-        offline=offline,
-        assume_yes=yes,
-        allow_replace=allow_replace,
-        interactive=sys.stdin.isatty(),
-        resume=resume,
-    )
-    try:
-        state = rollout.run(request, identity)
-    except KeyboardInterrupt:
-        click.echo("rollout interrupted; continue it with `latticework rollout --resume`", err=True)
-        raise
-    except (LatticeworkError, SpecError):
-        # CI reads the JSON even when a gate stopped the rollout: print where it stopped.
-        stopped = store.load()
-        if output_format == "json" and stopped is not None and reports:
-            _finish(stopped, reports, output_format)
-        raise
-    _finish(state, reports, output_format)
+        reports, report = _reporter()
+        rollout = Rollout(
+            plan_engine=OfflineEngine(project),
+            deploy_engine=None
+            if offline
+            else make_engine(
+                project_dir=project,
+                backend_url=backend_url,
+                on_progress=progress_printer(quiet=output_format == "json"),
+            ),
+            settings=lambda env: _rollout_settings(stacks_dir, env),
+            store=store,
+            approver=_approver,
+            report=report,
+        )
+        request = RolloutRequest(
+            environments=environments,
+            offline=offline,
+            assume_yes=yes,
+            allow_replace=allow_replace,
+            interactive=sys.stdin.isatty(),
+            resume=resume,
+        )
+        try:
+            state = rollout.run(request, identity)
+        except KeyboardInterrupt:
+            click.echo(
+                "rollout interrupted; continue it with `latticework rollout --resume`", err=True
+            )
+            raise
+        except (LatticeworkError, SpecError):
+            # CI reads the JSON even when a gate stopped the rollout: print where it stopped.
+            stopped = store.load()
+            if output_format == "json" and stopped is not None and reports:
+                _finish(stopped, reports, output_format)
+            raise
+        _finish(state, reports, output_format)
 
 
 def _rollout_settings(stacks_dir: Path, environment: str) -> RolloutSettings:

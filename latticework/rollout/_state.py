@@ -213,6 +213,7 @@ class RolloutStateStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._holds = 0
 
     def load(self) -> RolloutState | None:
         """The saved state, or None when no rollout was ever saved here."""
@@ -248,12 +249,30 @@ class RolloutStateStore:
     def held(self) -> Iterator[None]:
         """Hold the state for one rollout; raise `StackLockedError` if another holds it.
 
-        The lock is an `flock` on a file beside the state, released when the block ends or
-        the process dies, so a crashed rollout leaves no stale lock behind.
+        The lock is an `flock` on a file beside the state, released when the outermost block
+        ends or the process dies, so it never goes stale; deleting the lock file while a
+        rollout runs lets a second one in. Nested blocks on the same store share the hold.
         """
+        if self._holds:
+            self._holds += 1
+            try:
+                yield
+            finally:
+                self._holds -= 1
+            return
+
         lock_path = self.path.with_name(self.path.name + ".lock")
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(lock_path, "ab") as lock_file:
+        try:
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
+            lock_file = open(lock_path, "ab")  # noqa: SIM115 - closed in the finally below
+        except OSError as exc:
+            message = (
+                f"{lock_path}: expected a writable directory for the rollout state, found "
+                f"{exc.strerror or type(exc).__name__}. Make {lock_path.parent} a writable "
+                "directory"
+            )
+            raise UsageError(message) from exc
+        try:
             try:
                 fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -262,7 +281,13 @@ class RolloutStateStore:
                     "Wait for it to finish, or roll out from another checkout"
                 )
                 raise StackLockedError(message) from None
-            yield
+            self._holds = 1
+            try:
+                yield
+            finally:
+                self._holds = 0
+        finally:
+            lock_file.close()
 
     def save(self, state: RolloutState) -> None:
         """Replace the state file with `state` in one atomic rename."""

@@ -111,6 +111,34 @@ def test_a_rollout_while_another_runs_is_refused_with_exit_4(project: Path, tmp_
     assert not (project / STATE_FILE).exists()
 
 
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_refused_rollout_never_reads_the_running_ones_state(
+    project: Path, tmp_path: Path, resume: bool
+) -> None:
+    """Refused because another runs, a rollout says so (exit 4) without reading its state."""
+    state = project / STATE_FILE
+    state.parent.mkdir(parents=True)
+    state.write_text("{not json", encoding="utf-8")
+    args = ("--offline", "--resume") if resume else ("--offline", "--envs", "dev")
+
+    with RolloutStateStore(state).held():
+        result = _rollout(project, tmp_path, *args)
+
+    assert result.exit_code == ExitCode.STACK_LOCKED, result.output
+    assert "Delete" not in result.stderr
+    assert state.read_text(encoding="utf-8") == "{not json"
+
+
+def test_a_latticework_path_that_is_a_file_is_a_usage_error(project: Path, tmp_path: Path) -> None:
+    """A `.latticework` that is not a directory is exit 2 naming it, not a traceback."""
+    (project / ".latticework").write_text("", encoding="utf-8")
+
+    result = _rollout(project, tmp_path, "--offline", "--envs", "dev")
+
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert "expected a writable directory for the rollout state" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
