@@ -118,6 +118,49 @@ def test_ctrl_c_while_the_cli_loads_is_one_line_and_exit_130() -> None:
     assert result.stdout == ""
 
 
+_SIGINT_WHILE_LOADING = """
+import os
+import signal
+import sys
+import time
+
+
+class Interrupt:
+    # A real Ctrl-C while the commands are imported, inside a library's bare `except` that
+    # would turn a KeyboardInterrupt into an import error (as dill's does).
+    def find_spec(self, name, path=None, target=None):
+        if name == "latticework.cli.plan":
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)
+            except:
+                raise ModuleNotFoundError("No module named 'version'")
+        return None
+
+
+sys.meta_path.insert(0, Interrupt())
+sys.argv = ["latticework", "--help"]
+from latticework._console import run
+
+run()
+"""
+
+
+def test_a_real_sigint_while_the_cli_loads_is_one_line_and_exit_130() -> None:
+    """SIGINT during the imports is recorded, not raised into a library that would mangle it."""
+    result = subprocess.run(
+        [sys.executable, "-c", _SIGINT_WHILE_LOADING],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == ExitCode.INTERRUPTED
+    assert result.stderr == "error: interrupted\n"
+    assert result.stdout == ""
+
+
 def test_python_m_latticework_runs_the_cli() -> None:
     """`python -m latticework --help` lists the commands."""
     result = subprocess.run(
