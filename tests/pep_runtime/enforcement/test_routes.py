@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -173,3 +175,19 @@ def test_the_plain_path_shortcut_reads_like_the_full_check(text: str) -> None:
             outcomes.append("refused")
 
     assert outcomes[0] == outcomes[1]
+
+
+@pytest.mark.parametrize(
+    ("id_template", "expected"),
+    [("{orderId}", "o-1"), ("order-{orderId}", "order-o-1"), ("{orderId}-{orderId}", "o-1-o-1")],
+)
+def test_a_resource_template_renders_and_round_trips_as_a_plain_value(
+    id_template: str, expected: str
+) -> None:
+    """A template renders the literal parameter and rebuilds from its own fields."""
+    template = ResourceTemplate("Latticework::Order", id_template)
+
+    rendered = template.render({"orderId": "o-1"})
+
+    assert rendered == expected
+    assert ResourceTemplate(**dataclasses.asdict(template)) == template

@@ -6,9 +6,10 @@ web framework) could read differently is refused with 400 rather than guessed at
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
 from pep_runtime.enforcement.exceptions import MalformedRequestError
@@ -104,18 +105,20 @@ class ResourceTemplate:
 
     type: str
     id_template: str
-    #: The parameter name when the template is exactly one `{name}` (the common case).
-    whole_param: str | None = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        whole = _PARAM.fullmatch(self.id_template)
-        object.__setattr__(self, "whole_param", whole.group(1) if whole else None)
 
     def render(self, params: Mapping[str, str]) -> str:
         """The literal resource id, with `{name}` replaced by the path parameter's value."""
-        if self.whole_param is not None:
-            return params[self.whole_param]
+        whole = _whole_param(self.id_template)
+        if whole is not None:
+            return params[whole]
         return _PARAM.sub(lambda match: params[match.group(1)], self.id_template)
+
+
+@functools.lru_cache(maxsize=256)
+def _whole_param(id_template: str) -> str | None:
+    """The parameter name when the template is exactly one `{name}` (the common case)."""
+    whole = _PARAM.fullmatch(id_template)
+    return whole.group(1) if whole else None
 
 
 @dataclass(frozen=True, slots=True)
