@@ -83,49 +83,15 @@ def test_authz_outside_any_project_names_the_missing_pulumi_yaml(
     assert "--authz-dir" in result.stderr
 
 
-_INTERRUPT_WHILE_LOADING = """
-import sys
-
-
-class Interrupt:
-    # Ctrl-C arriving while the CLI's commands are being imported.
+_RAISED_WHILE_LOADING = """
+    # Ctrl-C arriving as a KeyboardInterrupt while the CLI's commands are being imported.
     def find_spec(self, name, path=None, target=None):
         if name == "latticework.cli.plan":
             raise KeyboardInterrupt
         return None
-
-
-sys.meta_path.insert(0, Interrupt())
-sys.argv = ["latticework", "--help"]
-from latticework._console import run
-
-run()
 """
 
-
-def test_ctrl_c_while_the_cli_loads_is_one_line_and_exit_130() -> None:
-    """Ctrl-C before the CLI has loaded its commands ends without a traceback."""
-    result = subprocess.run(
-        [sys.executable, "-c", _INTERRUPT_WHILE_LOADING],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-    assert result.returncode == ExitCode.INTERRUPTED
-    assert result.stderr == "error: interrupted\n"
-    assert result.stdout == ""
-
-
-_SIGINT_WHILE_LOADING = """
-import os
-import signal
-import sys
-import time
-
-
-class Interrupt:
+_SIGINT_INSIDE_A_BARE_EXCEPT = """
     # A real Ctrl-C while the commands are imported, inside a library's bare `except` that
     # would turn a KeyboardInterrupt into an import error (as dill's does).
     def find_spec(self, name, path=None, target=None):
@@ -136,25 +102,30 @@ class Interrupt:
             except:
                 raise ModuleNotFoundError("No module named 'version'")
         return None
-
-
-sys.meta_path.insert(0, Interrupt())
-sys.argv = ["latticework", "--help"]
-from latticework._console import run
-
-run()
 """
 
 
-def test_a_real_sigint_while_the_cli_loads_is_one_line_and_exit_130() -> None:
-    """SIGINT during the imports is recorded, not raised into a library that would mangle it."""
-    result = subprocess.run(
-        [sys.executable, "-c", _SIGINT_WHILE_LOADING],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+def _load_cli_with(finder: str) -> subprocess.CompletedProcess[str]:
+    """Run `latticework --help` in a new interpreter whose imports go through `finder` (the
+    body of a meta path finder class) first."""
+    script = (
+        "import os, signal, sys, time\n"
+        f"class Interrupt:{finder}\n"
+        "sys.meta_path.insert(0, Interrupt())\n"
+        'sys.argv = ["latticework", "--help"]\n'
+        "from latticework._console import run\n"
+        "run()\n"
     )
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@pytest.mark.parametrize("finder", [_RAISED_WHILE_LOADING, _SIGINT_INSIDE_A_BARE_EXCEPT])
+def test_ctrl_c_while_the_cli_loads_is_one_line_and_exit_130(finder: str) -> None:
+    """Ctrl-C before the CLI has loaded its commands ends without a traceback, even where a
+    library's bare `except` would turn it into an import error."""
+    result = _load_cli_with(finder)
 
     assert result.returncode == ExitCode.INTERRUPTED
     assert result.stderr == "error: interrupted\n"
