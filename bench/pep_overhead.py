@@ -64,9 +64,9 @@ from pep_runtime.enforcement import (
     DecisionCache,
     EnforcementMiddleware,
     Enforcer,
-    HttpRequest,
     LocalCedarDecisionPoint,
 )
+from pep_runtime.enforcement.asgi import _http_request
 from pep_runtime.enforcement.config import config_from_document
 from pep_runtime.enforcement.enforcer import bind_principal, unbind_principal
 from pep_runtime.enforcement.model import AuthorizationResult, Decision
@@ -311,13 +311,9 @@ class Layer:
         self.bind = bind
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if self.check:
-            headers: dict[str, list[str]] = {}
-            for name, value in scope["headers"]:
-                headers.setdefault(name.decode("latin-1").lower(), []).append(value.decode())
-            request = HttpRequest(scope["method"], scope["raw_path"], headers, scope["path"])
-            if not self.enforcer.check(request).allowed:
-                raise SystemExit("a --layers check was not allowed")
+        # The request the middleware would build (its private helper: the same work).
+        if self.check and not self.enforcer.check(_http_request(scope)).allowed:
+            raise SystemExit("a --layers check was not allowed")
         if not self.bind:
             await self.app(scope, receive, send)
             return
