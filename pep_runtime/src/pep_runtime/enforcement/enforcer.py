@@ -330,7 +330,7 @@ class Enforcer:
 
     def _remember(self, key: tuple[str, str | bytes, str | None], target: _Target) -> None:
         """Keep a target the second time its key is seen, so that a stream of one-off paths
-        (a new order id, a new query string) neither pays for the memo nor evicts hot ones.
+        (a new order id, a new query string) seldom pays for the memo or evicts hot ones.
 
         A key's first sight only writes a byte of its hash into its slot of a fixed byte
         array; two keys that share a slot and byte can only hasten or delay each other's

@@ -194,7 +194,7 @@ class RouteTable:
         #: Candidates by upper-case method and number of segments, most specific first.
         self._by_shape: dict[tuple[str, int], list[_Candidate]] = {}
         for candidate in candidates:
-            key = (candidate.rule.method.upper(), candidate.length)
+            key = (candidate.rule.method.upper(), len(candidate.specificity))
             self._by_shape.setdefault(key, []).append(candidate)
         self.rules = tuple(rules)
 
@@ -213,9 +213,9 @@ class _Candidate:
     """A rule with its template split: the literal segments and the parameters, by position."""
 
     rule: RouteRule
-    length: int
     literals: tuple[tuple[int, str], ...]
     params: tuple[tuple[int, str], ...]
+    #: Per segment, 0 for a literal and 1 for a parameter: the sort key, and the length.
     specificity: tuple[int, ...]
 
     @classmethod
@@ -230,7 +230,7 @@ class _Candidate:
             else:
                 literals.append((index, segment))
                 specificity.append(0)
-        return cls(rule, len(segments), tuple(literals), tuple(params), tuple(specificity))
+        return cls(rule, tuple(literals), tuple(params), tuple(specificity))
 
     def bind(self, segments: list[str]) -> dict[str, str] | None:
         """The parameters of `segments` (as many as the template has), or None if they do not
