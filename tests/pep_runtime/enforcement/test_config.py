@@ -231,6 +231,29 @@ def test_duplicate_yaml_keys_are_refused(tmp_path: Path) -> None:
         load_config(path, environment())
 
 
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"routes: []\n# caf\xe9\n", r"pep\.yaml: not UTF-8 text \(byte 0xe9 at offset 16\)"),
+        (b"? [a, b]\n: 1\n", r"pep\.yaml: not valid YAML: .*a key must be a plain value"),
+        (b"[" * 5000 + b"]" * 5000, r"pep\.yaml: not valid YAML: nested too deeply"),
+    ],
+    ids=["not-utf8", "unhashable-key", "deep-nesting"],
+)
+def test_unreadable_yaml_is_a_config_error_naming_the_file(
+    tmp_path: Path, content: bytes, expected: str
+) -> None:
+    """Bytes no YAML reader can turn into a config are refused as a config error, not a
+    crash with a bare Python exception."""
+    path = tmp_path / "pep.yaml"
+    path.write_bytes(content)
+
+    with pytest.raises(EnforcementConfigError, match=expected) as caught:
+        load_config(path, environment())
+
+    assert caught.value.source == str(path)
+
+
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     """A missing config file is a config error naming it."""
     with pytest.raises(EnforcementConfigError, match=r"nope\.yaml"):

@@ -235,6 +235,34 @@ def test_broken_reload_fails_closed_until_fixed(authz_copy: Path) -> None:
     assert result.allowed
 
 
+@pytest.mark.parametrize(
+    "links",
+    [b"? [a, b]\n: 1\n", b"[" * 5000 + b"]" * 5000, b"- {id: x, template: t}\n\xff\n"],
+    ids=["unhashable-key", "deep-nesting", "not-utf8"],
+)
+def test_a_reload_that_fails_in_any_way_denies_every_decision(
+    authz_copy: Path, links: bytes
+) -> None:
+    """However the changed files fail to load, no later decision comes from the old policies
+    (which may allow what the change was written to forbid)."""
+    clock = FakeClock()
+    decision_point = LocalCedarDecisionPoint(
+        authz_copy, namespace="Latticework", reload_check_seconds=1, clock=clock
+    )
+    request = AuthorizationRequest(FRONTEND, "GetOrder", _order("o-1"))
+    assert decision_point.is_authorized(request).allowed
+    (authz_copy / "links.yaml").write_bytes(links)
+
+    refusals = []
+    for now in (2.0, 2.5, 3.0, 4.5):
+        clock.now = now
+        with pytest.raises(DecisionUnavailableError) as caught:
+            decision_point.is_authorized(request)
+        refusals.append(caught.value.reason)
+
+    assert refusals == ["policies-unloadable"] * 4
+
+
 def test_unreadable_policy_file_is_a_config_error(authz_copy: Path) -> None:
     """A policy file that is not UTF-8 is a config error naming the directory."""
     (authz_copy / "policies" / "latin1.cedar").write_bytes(b"// caf\xe9\n")

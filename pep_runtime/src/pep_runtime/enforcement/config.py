@@ -12,7 +12,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -140,6 +140,10 @@ def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) 
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node)
+        if not isinstance(key, Hashable):
+            mark = key_node.start_mark
+            message = f"a key must be a plain value, not a {key_node.id}, at line {mark.line + 1}"
+            raise yaml.constructor.ConstructorError(None, None, message, mark)
         if key in seen:
             mark = key_node.start_mark
             message = f"duplicate key {key!r} at line {mark.line + 1}"
@@ -161,11 +165,22 @@ def load_yaml(path: Path) -> Any:
     except OSError as exc:
         message = f"{path}: cannot read the file ({exc.strerror}); check the path"
         raise EnforcementConfigError(message, source=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        byte = exc.object[exc.start]
+        message = (
+            f"{path}: not UTF-8 text (byte 0x{byte:02x} at offset {exc.start}); "
+            "save the file as UTF-8"
+        )
+        raise EnforcementConfigError(message, source=str(path)) from None
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         message = f"{path}: not valid YAML: {exc}"
         raise EnforcementConfigError(message, source=str(path)) from exc
+    except RecursionError:
+        # PyYAML reads nested collections recursively; no real config comes near the limit.
+        message = f"{path}: not valid YAML: nested too deeply to read; flatten the file"
+        raise EnforcementConfigError(message, source=str(path)) from None
 
 
 def config_path_from_environment(environ: Mapping[str, str] | None = None) -> Path:

@@ -262,10 +262,12 @@ class LocalCedarDecisionPoint:
             return
         try:
             policies = load_policies(self._authz_dir, self._namespace)
-        except (EnforcementConfigError, OSError) as exc:
+        except Exception as exc:
+            # Whatever the failure: deciding with the old policies could allow what the change
+            # was written to forbid.
             if self._reload_error is None:
                 logger.error("authz/ files changed and no longer load; denying all: %s", exc)
-            self._reload_error = str(exc)
+            self._reload_error = str(exc) or type(exc).__name__
             return
         self._policies = policies
         self._reload_error = None
