@@ -263,6 +263,26 @@ def test_a_reload_that_fails_in_any_way_denies_every_decision(
     assert refusals == ["policies-unloadable"] * 4
 
 
+def test_an_edit_that_keeps_size_and_mtime_is_reloaded(authz_copy: Path) -> None:
+    """A copy that keeps the old timestamp (`cp -p`, `rsync -t`) and the old size is still
+    seen as a change."""
+    clock = FakeClock()
+    decision_point = LocalCedarDecisionPoint(
+        authz_copy, namespace="Latticework", reload_check_seconds=1, clock=clock
+    )
+    request = AuthorizationRequest(FRONTEND, "GetOrder", _order("o-1"))
+    orders = authz_copy / "policies" / "orders.cedar"
+    before = orders.stat()
+    text = orders.read_text()
+    revoked = text.replace("permit (", "forbid (", 1)
+    assert len(revoked) == len(text)
+    orders.write_text(revoked)
+    os.utime(orders, ns=(before.st_atime_ns, before.st_mtime_ns))
+    clock.now = 2
+
+    assert not decision_point.is_authorized(request).allowed
+
+
 def test_unreadable_policy_file_is_a_config_error(authz_copy: Path) -> None:
     """A policy file that is not UTF-8 is a config error naming the directory."""
     (authz_copy / "policies" / "latin1.cedar").write_bytes(b"// caf\xe9\n")

@@ -42,11 +42,15 @@ class LoadedPolicies:
     schema: Any
     policy_set: Any
     policy_ids: Mapping[str, str]
-    signature: tuple[tuple[str, int, int], ...]
+    signature: tuple[tuple[str, int, int, int, int], ...]
 
 
-def authz_signature(authz_dir: Path) -> tuple[tuple[str, int, int], ...]:
-    """Name, mtime and size of every file the local decision point reads."""
+def authz_signature(authz_dir: Path) -> tuple[tuple[str, int, int, int, int], ...]:
+    """Name, inode, size, mtime and ctime of every file the local decision point reads.
+
+    The ctime and inode catch a change that keeps the size and mtime (`cp -p`, `rsync -t`):
+    no one can set a ctime, and a file replaced by a rename has a new inode.
+    """
     paths = [authz_dir / "schema.json", authz_dir / "links.yaml"]
     paths += sorted((authz_dir / "policies").glob("*.cedar"))
     paths += sorted((authz_dir / "templates").glob("*.cedar"))
@@ -56,7 +60,7 @@ def authz_signature(authz_dir: Path) -> tuple[tuple[str, int, int], ...]:
             stat = path.stat()
         except FileNotFoundError:
             continue
-        signature.append((str(path), stat.st_mtime_ns, stat.st_size))
+        signature.append((str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns))
     return tuple(signature)
 
 
