@@ -104,6 +104,38 @@ def test_user_token_goes_to_the_token_api_behind_asgi(minter: TokenMinter, jwks_
     stubber.assert_no_pending_responses()
 
 
+def test_a_cached_token_decision_is_never_reused_for_another_token(
+    minter: TokenMinter, jwks_url: str
+) -> None:
+    """Verified Permissions decides on the token itself, so one user's two tokens (say an
+    admin app's and a read-only app's) never share a cached decision."""
+    admin_token = minter.mint(sub="alice", custom_app="admin")
+    reader_token = minter.mint(sub="alice", custom_app="reader")
+    enforcer, stubber = _stubbed_vp(**_identity_source(jwks_url))
+    for token, decision in ((admin_token, "ALLOW"), (reader_token, "DENY")):
+        stubber.add_response(
+            "is_authorized_with_token",
+            {"decision": decision, "determiningPolicies": [], "errors": []},
+            {
+                "policyStoreId": STORE,
+                "identityToken": token,
+                "action": {"actionType": "Latticework::Action", "actionId": "GetOrder"},
+                "resource": {"entityType": "Latticework::Order", "entityId": "o-1"},
+            },
+        )
+
+    with stubber:
+        statuses = [
+            enforcer.check(
+                HttpRequest("GET", b"/orders/o-1", {"authorization": [f"Bearer {token}"]})
+            ).status
+            for token in (admin_token, reader_token, admin_token)
+        ]
+
+    assert statuses == [200, 403, 200]
+    stubber.assert_no_pending_responses()
+
+
 def test_audit_never_holds_the_token(
     minter: TokenMinter, jwks_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:

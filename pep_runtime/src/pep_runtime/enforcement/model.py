@@ -102,7 +102,10 @@ class Principal:
             object.__setattr__(self, "attributes", _iam_role_attributes(self.uid, self.attributes))
         label = str(self.uid)
         parents = sorted(str(parent) for parent in self.parents)
-        key = json.dumps([label, parents, self.attributes], sort_keys=True)
+        # Verified Permissions decides on the token itself, so a token's principal is keyed
+        # by a digest of it: two tokens of one user (different apps, scopes) never share.
+        token = hashlib.sha256(self.token.value.encode()).hexdigest() if self.token else None
+        key = json.dumps([label, parents, self.attributes, token], sort_keys=True)
         object.__setattr__(self, "cache_key", key)
         object.__setattr__(self, "label", label)
 
