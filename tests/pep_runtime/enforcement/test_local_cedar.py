@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from pep_runtime.enforcement import AuditLog, DecisionCache, Enforcer, HttpRequest
 from pep_runtime.enforcement.exceptions import DecisionUnavailableError, EnforcementConfigError
 from pep_runtime.enforcement.local_cedar import LocalCedarDecisionPoint
 from pep_runtime.enforcement.model import (
@@ -16,7 +19,7 @@ from pep_runtime.enforcement.model import (
     Principal,
 )
 
-from .conftest import FIXTURE_AUTHZ
+from .conftest import FIXTURE_AUTHZ, FRONTEND_IDENTITY, make_config
 
 FRONTEND = Principal(uid=EntityUid("Latticework::Service", "frontend"))
 ALICE = Principal(uid=EntityUid("Latticework::User", "alice"))
@@ -281,6 +284,49 @@ def test_an_edit_that_keeps_size_and_mtime_is_reloaded(authz_copy: Path) -> None
     clock.now = 2
 
     assert not decision_point.is_authorized(request).allowed
+
+
+def _cached_enforcer(authz_dir: Path, clock: FakeClock) -> Enforcer:
+    """An enforcer whose decisions live long in its cache, on local Cedar that looks for
+    changed files every second of `clock`."""
+    decision_point = LocalCedarDecisionPoint(
+        authz_dir, namespace="Latticework", reload_check_seconds=1, clock=clock
+    )
+    config = make_config(authz_dir=authz_dir)
+    cache = DecisionCache(max_entries=100, ttl_seconds=3600, clock=clock)
+    return Enforcer(config, decision_point, cache=cache, audit=AuditLog(io.StringIO()))
+
+
+@pytest.mark.parametrize(
+    ("edit", "status"),
+    [
+        (lambda authz: _touch(authz / "schema.json", "{ broken"), 503),
+        (
+            lambda authz: _touch(
+                authz / "policies" / "orders.cedar",
+                (authz / "policies" / "orders.cedar")
+                .read_text()
+                .replace("permit (", "forbid (", 1),
+            ),
+            403,
+        ),
+    ],
+    ids=["files-stop-loading", "permit-revoked"],
+)
+def test_a_cached_decision_is_not_reused_once_the_policies_change(
+    authz_copy: Path, edit: Callable[[Path], None], status: int
+) -> None:
+    """A decision is cached for the policies that made it: once changed files are seen, a
+    cached Allow is neither kept past a revoke nor served while the files do not load."""
+    clock = FakeClock()
+    enforcer = _cached_enforcer(authz_copy, clock)
+    request = HttpRequest("GET", b"/orders/o-1", {"x-amzn-lattice-identity": [FRONTEND_IDENTITY]})
+    first = enforcer.check(request).status
+    assert enforcer.check(request).status == first == 200
+    edit(authz_copy)
+    clock.now = 2
+
+    assert enforcer.check(request).status == status
 
 
 def test_unreadable_policy_file_is_a_config_error(authz_copy: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Protocol, runtime_checkable
 
 from pep_runtime.enforcement.model import AuthorizationRequest, AuthorizationResult
@@ -18,6 +18,12 @@ class DecisionPoint(Protocol):
     """
 
     is_local: bool
+
+    def policies_version(self) -> Hashable:
+        """Names the policies the next decision will be made on; a cached decision is reused
+        only under the same version. Raises `DecisionUnavailableError` when no decision can
+        be had (so that no cached one is served either)."""
+        ...
 
     def is_authorized(self, request: AuthorizationRequest) -> AuthorizationResult:
         """Decide one request."""

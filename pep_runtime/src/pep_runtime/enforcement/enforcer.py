@@ -293,7 +293,10 @@ class Enforcer:
             raise ValueError(f"protected route {route.rule.path} has no action or resource")
         context = self._request_context(request, principal)
         entities = self._load_entities(resource)
-        key = decision_key(principal, action, target.resource_label, context, entities)
+        key = (
+            self.decision_point.policies_version(),
+            decision_key(principal, action, target.resource_label, context, entities),
+        )
         result = self.cache.get(key)
         cache_hit = result is not None
         if result is None:
@@ -437,7 +440,7 @@ class Enforcer:
         return principal
 
     def _decide(self, request: AuthorizationRequest) -> tuple[AuthorizationResult, bool]:
-        key = request.cache_key()
+        key = (self.decision_point.policies_version(), request.cache_key())
         cached = self.cache.get(key)
         if cached is not None:
             return cached, True
@@ -499,7 +502,8 @@ class Enforcer:
             )
             for item in candidates
         ]
-        keys: list[Hashable] = [request.cache_key() for request in requests]
+        version = self.decision_point.policies_version()
+        keys: list[Hashable] = [(version, request.cache_key()) for request in requests]
         results: list[AuthorizationResult | None] = [self.cache.get(key) for key in keys]
         hits = [result is not None for result in results]
 

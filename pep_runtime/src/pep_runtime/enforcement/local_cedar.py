@@ -173,10 +173,18 @@ class LocalCedarDecisionPoint:
         self._clock = clock
         self._lock = threading.Lock()
         self._policies = load_policies(authz_dir, namespace)
+        #: Counts the reloads, so that decisions cached on older policies are not reused.
+        self._generation = 0
         self._reload_error: str | None = None
         self._next_check = clock() + reload_check_seconds
         #: Principal cache key -> (policy generation, uid as Cedar JSON, parsed entities).
         self._entities: OrderedDict[str, tuple[LoadedPolicies, dict[str, str], Any]] = OrderedDict()
+
+    def policies_version(self) -> int:
+        """The generation of the policy set in use, after looking for changed files if it
+        is time to; raises `DecisionUnavailableError` while changed files do not load."""
+        self._current()
+        return self._generation
 
     def is_authorized(self, request: AuthorizationRequest) -> AuthorizationResult:
         """Decide one request against the current policy set."""
@@ -274,6 +282,7 @@ class LocalCedarDecisionPoint:
             self._reload_error = str(exc) or type(exc).__name__
             return
         self._policies = policies
+        self._generation += 1
         self._reload_error = None
         self._entities.clear()
         logger.info("reloaded the authz/ files from %s", self._authz_dir)

@@ -120,6 +120,10 @@ class VerifiedPermissionsDecisionPoint:
         self._namespace = namespace
         self._client = client
 
+    def policies_version(self) -> None:
+        """Always None: the store's policies change out of sight, so a cached decision lives
+        out its TTL."""
+
     @classmethod
     def from_config(cls, config: EnforcementConfig) -> VerifiedPermissionsDecisionPoint:
         """Build the client with botocore's standard retries and the configured timeouts."""
