@@ -393,3 +393,14 @@ def test_a_repeated_target_is_remembered_with_the_decision_cache_off() -> None:
 
     assert statuses == [200, 200, 200]
     assert list(enforcer._targets) == [("GET", b"/orders/o-1", None)]
+
+
+def test_a_request_repr_never_shows_header_values() -> None:
+    """A request's headers (a bearer token, a cookie) never reach a repr, and so never a log
+    line or a traceback that prints the request."""
+    request = HttpRequest(
+        "GET", b"/orders/o-1", {"authorization": ["Bearer SECRET"], "cookie": ["sid=SECRET"]}
+    )
+
+    assert "SECRET" not in repr(request)
+    assert "/orders/o-1" in repr(request)

@@ -118,12 +118,13 @@ class HttpRequest:
 
     `target` is the path as sent (query allowed), `app_path` the once-decoded path the web
     framework will route on (when known), `headers` maps lower-case names to every value,
-    `client_address` is the peer address of the connection (when known).
+    `client_address` is the peer address of the connection (when known). The repr leaves
+    the headers out: they carry tokens and cookies.
     """
 
     method: str
     target: str | bytes
-    headers: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    headers: Mapping[str, Sequence[str]] = field(default_factory=dict, repr=False)
     app_path: str | None = None
     client_address: str | None = None
 
