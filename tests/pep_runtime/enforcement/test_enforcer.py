@@ -191,16 +191,57 @@ def test_filter_authorized_batches_misses_and_keeps_order() -> None:
     stubber.assert_no_pending_responses()
 
 
-def test_filter_authorized_raises_when_no_decision() -> None:
-    """If the batch call fails, filtering raises instead of guessing."""
+def test_filter_authorized_raises_when_no_decision(capsys: pytest.CaptureFixture[str]) -> None:
+    """If the batch call fails, filtering raises instead of guessing, and the trail says
+    why each item was refused, as the middleware's does for a request."""
     enforcer, stubber = _stubbed_vp()
     principal = enforcer.resolve_principal({"x-amzn-lattice-identity": [FRONTEND_IDENTITY]})
     stubber.add_client_error("batch_is_authorized", "ThrottlingException", http_status_code=400)
 
-    with stubber, pytest.raises(DecisionUnavailableError):
+    with stubber, pytest.raises(DecisionUnavailableError) as caught:
         enforcer.filter_authorized(
-            principal, "GetOrder", ["a"], lambda order_id: enforcer.resource("Order", order_id)
+            principal, "GetOrder", ["a", "b"], lambda order_id: enforcer.resource("Order", order_id)
         )
+
+    lines = audit_lines(capsys.readouterr().out)
+    assert [(line["resource"], line["status"], line["reason"]) for line in lines] == [
+        ('Latticework::Order::"a"', 503, caught.value.reason),
+        ('Latticework::Order::"b"', 503, caught.value.reason),
+    ]
+    assert {line["decision"] for line in lines} == {"DENY"}
+
+
+def test_authorize_audits_a_decision_it_could_not_have(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A decision point that cannot answer leaves a 503 line before `authorize` raises."""
+    enforcer, stubber = _stubbed_vp()
+    principal = enforcer.resolve_principal({"x-amzn-lattice-identity": [FRONTEND_IDENTITY]})
+    stubber.add_client_error("is_authorized", "AccessDeniedException", http_status_code=403)
+
+    with stubber, pytest.raises(DecisionUnavailableError) as caught:
+        enforcer.authorize(principal, "GetOrder", enforcer.resource("Order", "o-1"))
+
+    lines = audit_lines(capsys.readouterr().out)
+    assert [(line["status"], line["decision"], line["reason"]) for line in lines] == [
+        (503, "DENY", caught.value.reason)
+    ]
+
+
+def test_no_principal_is_the_anonymous_caller() -> None:
+    """On a public route `current_principal()` is None; deciding for None decides for the
+    anonymous caller, who gets only what policies grant to anyone."""
+    enforcer = Enforcer(
+        make_config(), LocalCedarDecisionPoint(FIXTURE_AUTHZ, namespace="Latticework")
+    )
+
+    kept = enforcer.filter_authorized(
+        None, "GetOrder", ["o-1"], lambda order_id: enforcer.resource("Order", order_id)
+    )
+    result = enforcer.authorize(None, "GetOrder", enforcer.resource("Order", "o-1"))
+
+    assert kept == []
+    assert not result.allowed
 
 
 def test_filter_authorized_locally() -> None:

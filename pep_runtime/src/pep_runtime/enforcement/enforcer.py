@@ -458,7 +458,7 @@ class Enforcer:
 
     def authorize(
         self,
-        principal: Principal,
+        principal: Principal | None,
         action: str,
         resource: EntityUid,
         context: Mapping[str, CedarValue] | None = None,
@@ -467,19 +467,24 @@ class Enforcer:
         """Decide one request outside the middleware (cached, audited). Raises on no decision.
 
         `context` and `entities` (Cedar JSON) come from the application, e.g. the amount of a
-        payment or the order with its owner.
+        payment or the order with its owner. A `principal` of None (`current_principal()` on
+        a public route) is the anonymous caller.
         """
         started = time.perf_counter()
         request = AuthorizationRequest(
-            principal, action, resource, dict(context or {}), tuple(entities)
+            principal or self._anonymous, action, resource, dict(context or {}), tuple(entities)
         )
-        result, cache_hit = self._decide(request)
+        try:
+            result, cache_hit = self._decide(request)
+        except DecisionUnavailableError as exc:
+            self._record_unavailable([request], exc.reason, started)
+            raise
         self._record([(request, result, cache_hit)], started)
         return result
 
     def filter_authorized(
         self,
-        principal: Principal,
+        principal: Principal | None,
         action: str,
         items: Iterable[T],
         resource_of: Callable[[T], EntityUid],
@@ -489,13 +494,14 @@ class Enforcer:
         """Keep the items `principal` may `action`, with one batched call for cache misses.
 
         Order is kept. An item whose decision carries an error is dropped; if no decision
-        can be had, `DecisionUnavailableError` is raised rather than returning a guess.
+        can be had, `DecisionUnavailableError` is raised rather than returning a guess. A
+        `principal` of None is the anonymous caller.
         """
         started = time.perf_counter()
         candidates = list(items)
         requests = [
             AuthorizationRequest(
-                principal,
+                principal or self._anonymous,
                 action,
                 resource_of(item),
                 dict(context or {}),
@@ -510,10 +516,14 @@ class Enforcer:
 
         missing = [index for index, result in enumerate(results) if result is None]
         if missing:
-            answers = self.decision_point.is_authorized_batch([requests[i] for i in missing])
-            if len(answers) != len(missing):
-                message = "the decision point answered a different number of requests"
-                raise DecisionUnavailableError(message, reason="batch")
+            try:
+                answers = self.decision_point.is_authorized_batch([requests[i] for i in missing])
+                if len(answers) != len(missing):
+                    message = "the decision point answered a different number of requests"
+                    raise DecisionUnavailableError(message, reason="batch")
+            except DecisionUnavailableError as exc:
+                self._record_unavailable(requests, exc.reason, started)
+                raise
             for index, answer in zip(missing, answers, strict=True):
                 results[index] = answer
                 self.cache.put(keys[index], answer)
@@ -547,11 +557,23 @@ class Enforcer:
             # The caller gets no answer: say so behind the lines that may still reach the log.
             self._audit.emit_correction(
                 "\n".join(
-                    self._decision_line(request_id, request, None, hit, started)
+                    self._decision_line(request_id, request, AUDIT_UNAVAILABLE, hit, started)
                     for request, _, hit in decided
                 )
             )
             raise
+
+    def _record_unavailable(
+        self, requests: Sequence[AuthorizationRequest], reason: str, started: float
+    ) -> None:
+        """Audit requests that got no decision (503, `reason`), before the caller raises."""
+        request_id = current_request_id() or _generated_request_id()
+        self._audit.emit_correction(
+            "\n".join(
+                self._decision_line(request_id, request, reason, False, started)
+                for request in requests
+            )
+        )
 
     def _outcome_line(
         self,
@@ -594,18 +616,22 @@ class Enforcer:
         self,
         request_id: str,
         request: AuthorizationRequest,
-        result: AuthorizationResult | None,
+        result: AuthorizationResult | str,
         cache_hit: bool,
         started: float,
     ) -> str:
-        """The audit line of one decision made outside the middleware; with no `result`,
-        the line of a decision that was made but could not be recorded (503)."""
-        if result is None:
-            status, decision, reason = 503, '"DENY"', f'"{AUDIT_UNAVAILABLE}"'
-        elif result.allowed:
-            status, decision, reason = 200, '"ALLOW"', '"allow"'
+        """The audit line of one decision made outside the middleware; with the reason
+        instead of a `result`, the line of a request that was refused with 503 (no decision,
+        or one that could not be recorded)."""
+        policies, errors = "[]", 0
+        if isinstance(result, str):
+            status, decision, reason = 503, '"DENY"', quote_repeated(result)
         else:
-            status, decision, reason = 403, '"DENY"', '"deny"'
+            policies, errors = _policies_json(result.determining_policies), len(result.errors)
+            if result.allowed:
+                status, decision, reason = 200, '"ALLOW"', '"allow"'
+            else:
+                status, decision, reason = 403, '"DENY"', '"deny"'
         return audit_line(
             request_id=quote(request_id),
             service=self._service_json,
@@ -617,8 +643,8 @@ class Enforcer:
             principal=quote_repeated(request.principal.label),
             action=quote_repeated(request.action),
             resource=quote(str(request.resource)),
-            determining_policies=_policies_json(result.determining_policies) if result else "[]",
-            evaluation_errors=len(result.errors) if result else 0,
+            determining_policies=policies,
+            evaluation_errors=errors,
             cache_hit=cache_hit,
             latency_ms=(time.perf_counter() - started) * 1000,
         )
