@@ -135,6 +135,37 @@ def test_local_mode_resolves_authz_dir_relative_to_the_file(tmp_path: Path) -> N
             "identitySource",
         ),
         ({"routes": ROUTES}, {"LATTICEWORK_SERVICE_NAME": ""}, "LATTICEWORK_SERVICE_NAME"),
+        ({"routes": ROUTES}, {"LATTICEWORK_SERVICE_NAME": "  "}, "LATTICEWORK_SERVICE_NAME"),
+        (
+            {"routes": ROUTES},
+            {"LATTICEWORK_SERVICE_NAME": "orders\n"},
+            "LATTICEWORK_SERVICE_NAME",
+        ),
+        (
+            {"routes": ROUTES},
+            {
+                "LATTICEWORK_CALLER_ROLES": '{"arn:aws:iam::111122223333:role/a": "x", '
+                '"arn:aws:iam::111122223333:role/a": "y"}'
+            },
+            "LATTICEWORK_CALLER_ROLES['arn:aws:iam::111122223333:role/a']",
+        ),
+        (
+            {"routes": ROUTES},
+            {
+                "LATTICEWORK_CALLER_ROLES": '{"arn:aws:iam::111122223333:role/p1/a": "x", '
+                '"arn:aws:iam::111122223333:role/p2/a": "y"}'
+            },
+            "LATTICEWORK_CALLER_ROLES['arn:aws:iam::111122223333:role/p2/a']",
+        ),
+        (
+            {"routes": ROUTES},
+            {
+                "LATTICEWORK_CALLER_ROLES": '{"arn:aws:iam::\u0661\u0661\u0661\u0661\u0662\u0662'
+                '\u0662\u0662\u0663\u0663\u0663\u0663:role/a": "x"}'
+            },
+            "LATTICEWORK_CALLER_ROLES['arn:aws:iam::\u0661\u0661\u0661\u0661\u0662\u0662"
+            "\u0662\u0662\u0663\u0663\u0663\u0663:role/a']",
+        ),
         ({"routes": ROUTES}, {"LATTICEWORK_PEP_MODE": "open"}, "LATTICEWORK_PEP_MODE"),
         ({"routes": ROUTES}, {"LATTICEWORK_BEHIND_LATTICE": "maybe"}, "LATTICEWORK_BEHIND_LATTICE"),
         ({"routes": ROUTES}, {"LATTICEWORK_CALLER_ROLES": "{"}, "LATTICEWORK_CALLER_ROLES"),

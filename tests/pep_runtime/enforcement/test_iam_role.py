@@ -133,6 +133,8 @@ def test_a_role_principal_built_without_attributes_gets_them_from_its_arn() -> N
     ("role_id", "attributes", "message"),
     [
         ("storefront-api", {}, "must be a role ARN"),
+        ("arn:aws:iam::\u066444455556666:role/storefront-api", {}, "must be a role ARN"),
+        ("arn:aws:iam::444455556666:role/store\u00e9", {}, "must be a role ARN"),
         (
             "arn:aws:iam::444455556666:role/storefront-api",
             {"account": "999988887777"},

@@ -41,9 +41,12 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 _ACTION = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,199}")
 _TYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)*")
 _LITERAL_SEGMENT = re.compile(r"[A-Za-z0-9._~!$&'()*+,=:@-]+")
+#: A catalog service's name, as the platform names ECS services and Lattice services.
+_SERVICE_NAME = re.compile(r"[a-z][a-z0-9-]{0,23}")
 _ROLE_ARN = re.compile(
     r"arn:(?P<partition>aws[a-z-]*):iam::(?P<account>\d{12}):"
-    r"role/(?:.+/)?(?P<name>[\w+=,.@-]{1,64})"
+    r"role/(?:.+/)?(?P<name>[\w+=,.@-]{1,64})",
+    re.ASCII,  # IAM's names and account ids are ASCII; \w and \d would take any script's
 )
 _ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -237,6 +240,9 @@ def config_from_document(
     service_name = environ.get("LATTICEWORK_SERVICE_NAME", "")
     if not service_name:
         env.fail("LATTICEWORK_SERVICE_NAME", "the service's catalog name", "nothing")
+    if not _SERVICE_NAME.fullmatch(service_name):
+        expected = "the service's catalog name (a-z, 0-9 and -, at most 24, a letter first)"
+        env.fail("LATTICEWORK_SERVICE_NAME", expected, service_name)
     mode = environ.get("LATTICEWORK_PEP_MODE", MODE_VERIFIED_PERMISSIONS)
     if mode not in {MODE_VERIFIED_PERMISSIONS, MODE_LOCAL}:
         env.fail("LATTICEWORK_PEP_MODE", f"{MODE_VERIFIED_PERMISSIONS!r} or {MODE_LOCAL!r}", mode)
@@ -527,14 +533,16 @@ def _caller_roles(env: _Reader, text: str) -> dict[tuple[str, str], str]:
     if not text.strip():
         return {}
     try:
-        document = json.loads(text)
+        # Objects as tuples of pairs, so that a key given twice is seen, not overwritten.
+        pairs = json.loads(text, object_pairs_hook=tuple)
     except json.JSONDecodeError:
         env.fail(name, "a JSON object of task role ARN -> service name", "text that is not JSON")
-    if not isinstance(document, dict):
-        env.fail(name, "a JSON object", type(document).__name__)
+    if not isinstance(pairs, tuple):
+        env.fail(name, "a JSON object", type(pairs).__name__)
 
     roles: dict[tuple[str, str], str] = {}
-    for role_arn, service in document.items():
+    arns: dict[tuple[str, str], str] = {}
+    for role_arn, service in pairs:
         match = _ROLE_ARN.fullmatch(role_arn)
         if match is None:
             env.fail(
@@ -542,9 +550,19 @@ def _caller_roles(env: _Reader, text: str) -> dict[tuple[str, str], str]:
                 "an IAM role ARN arn:aws:iam::<account>:role/<name>",
                 role_arn,
             )
-        if not isinstance(service, str) or not re.fullmatch(r"[a-z][a-z0-9-]{0,23}", service):
+        if not isinstance(service, str) or not _SERVICE_NAME.fullmatch(service):
             env.fail(f"{name}[{role_arn!r}]", "a catalog service name", service)
-        roles[(match.group("account"), match.group("name"))] = service
+        role = (match.group("account"), match.group("name"))
+        if role in arns:
+            # A role name is unique in its account whatever its path: one entry is wrong.
+            env.fail(
+                f"{name}[{role_arn!r}]",
+                f"one entry per role (account {role[0]}, role {role[1]})",
+                f"a second entry for it after {arns[role]}",
+                "keep only the task role's ARN",
+            )
+        arns[role] = role_arn
+        roles[role] = service
     return roles
 
 

@@ -24,7 +24,8 @@ _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9/_.:-]{0,127}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ASSUMED_ROLE = re.compile(
     r"arn:(?P<partition>aws[a-z-]*):sts::(?P<account>\d{12}):"
-    r"assumed-role/(?P<role>[\w+=,.@-]{1,64})/(?P<session>[\w+=,.@-]{2,64})"
+    r"assumed-role/(?P<role>[\w+=,.@-]{1,64})/(?P<session>[\w+=,.@-]{2,64})",
+    re.ASCII,  # IAM's names and account ids are ASCII; \w and \d would take any script's
 )
 _IDENTITY_TYPES = frozenset({"AWS_IAM", "X509", "NONE"})
 

@@ -23,7 +23,8 @@ ANONYMOUS_ID = "anonymous"
 #: The principal type of an IAM role that is no catalog service (bare, without namespace).
 IAM_ROLE_TYPE = "IamRole"
 _ROLE_ARN = re.compile(
-    r"arn:aws[a-z-]*:iam::(?P<account>\d{12}):role/(?:[\w+=,.@/-]*/)?(?P<name>[\w+=,.@-]{1,64})"
+    r"arn:aws[a-z-]*:iam::(?P<account>\d{12}):role/(?:[\w+=,.@/-]*/)?(?P<name>[\w+=,.@-]{1,64})",
+    re.ASCII,  # IAM's names and account ids are ASCII; \w and \d would take any script's
 )
 ACCESS_TOKEN_USE = "access"  # noqa: S105 - the name of a kind of token, not a secret
 
