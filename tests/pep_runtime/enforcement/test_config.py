@@ -262,6 +262,38 @@ def test_duplicate_yaml_keys_are_refused(tmp_path: Path) -> None:
         load_config(path, environment())
 
 
+def test_yaml_merge_keys_share_a_route_s_fields(tmp_path: Path) -> None:
+    """`<<: *anchor` takes another route's fields, and a key given beside it overrides one."""
+    path = tmp_path / "pep.yaml"
+    path.write_text(
+        f"local: {{authzDir: {FIXTURE_AUTHZ}}}\n"
+        "routes:\n"
+        "  - &read {method: GET, path: '/orders/{id}', action: GetOrder,"
+        " resource: {type: Order, id: '{id}'}}\n"
+        "  - <<: *read\n"
+        "    method: POST\n"
+        "    path: '/orders/{id}/cancel'\n"
+        "    action: CancelOrder\n"
+    )
+
+    config = load_config(path, environment())
+
+    assert [(rule.method, rule.path, rule.action) for rule in config.routes] == [
+        ("GET", "/orders/{id}", "GetOrder"),
+        ("POST", "/orders/{id}/cancel", "CancelOrder"),
+    ]
+    assert config.routes[1].resource == config.routes[0].resource
+
+
+def test_a_key_given_twice_beside_a_merge_is_still_refused(tmp_path: Path) -> None:
+    """A merge does not hide a key written twice in one mapping."""
+    path = tmp_path / "pep.yaml"
+    path.write_text("routes:\n  - &r {method: GET}\n  - <<: *r\n    path: /a\n    path: /b\n")
+
+    with pytest.raises(EnforcementConfigError, match="duplicate key 'path' at line 5"):
+        load_config(path, environment())
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [

@@ -139,9 +139,15 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """A safe loader that refuses duplicate mapping keys."""
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> Any:
     seen: set[Any] = set()
     for key_node, _ in node.value:
+        if key_node.tag == _MERGE_TAG:
+            # `<<: *anchor`: keys written beside it override the merged ones, as YAML says.
+            continue
         key = loader.construct_object(key_node)
         if not isinstance(key, Hashable):
             mark = key_node.start_mark
@@ -152,6 +158,7 @@ def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) 
             message = f"duplicate key {key!r} at line {mark.line + 1}"
             raise yaml.constructor.ConstructorError(None, None, message, mark)
         seen.add(key)
+    loader.flatten_mapping(node)
     return loader.construct_mapping(node)
 
 
