@@ -253,6 +253,17 @@ def test_numbers_must_be_finite_and_in_range(section: str, key: str, value: Any)
     assert "; such as" in str(caught.value)
 
 
+def test_a_quoted_flag_is_shown_as_the_string_it_is() -> None:
+    """`public: 'yes'` is a string, not YAML's true: the error says so."""
+    route = {"method": "GET", "path": "/health", "public": "yes"}
+
+    with pytest.raises(EnforcementConfigError) as caught:
+        make_config(document={"routes": [route]})
+
+    assert caught.value.field == "routes[0].public"
+    assert "found the string 'yes'; write true or false without quotes" in str(caught.value)
+
+
 def test_duplicate_yaml_keys_are_refused(tmp_path: Path) -> None:
     """A key given twice in the file is an error naming the file and the line."""
     path = tmp_path / "pep.yaml"

@@ -378,6 +378,11 @@ def _routes(reader: _Reader, value: Any, namespace: str) -> tuple[RouteRule, ...
         shapes[shape] = f"{field} ({method} {path})"
 
         public = route.get("public", False)
+        if isinstance(public, str):
+            found = f"the string {public!r}"
+            reader.fail(
+                f"{field}.public", "true or false", found, "write true or false without quotes"
+            )
         if not isinstance(public, bool):
             reader.fail(f"{field}.public", "true or false", public)
         if public:
