@@ -358,6 +358,34 @@ def test_untrusted_lattice_headers_are_ignored_even_when_repeated() -> None:
     assert outcome.principal.is_anonymous
 
 
+SIGV4_AUTHORIZATION = (
+    "AWS4-HMAC-SHA256 Credential=ASIAEXAMPLE/20261204/eu-west-1/vpc-lattice-svcs/aws4_request, "
+    "SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=0123abcd"
+)
+
+
+@pytest.mark.parametrize(
+    ("behind_lattice", "status", "reason"),
+    [("true", 200, "allow"), ("false", 401, "no-identity-source")],
+)
+def test_a_sigv4_authorization_is_lattice_s_own_behind_lattice(
+    behind_lattice: str, status: int, reason: str
+) -> None:
+    """Lattice verified the SigV4 signature a service call carries, and says who signed it in
+    its identity header: behind Lattice the signature is not taken for a bearer token. Off
+    Lattice nobody verified it, so it is a credential the PEP cannot read (401)."""
+    config = make_config(env={"LATTICEWORK_BEHIND_LATTICE": behind_lattice})
+    enforcer = Enforcer(config, LocalCedarDecisionPoint(FIXTURE_AUTHZ, namespace="Latticework"))
+    headers = {
+        "authorization": [SIGV4_AUTHORIZATION],
+        "x-amzn-lattice-identity": [FRONTEND_IDENTITY],
+    }
+
+    outcome = enforcer.check(HttpRequest("GET", b"/orders/o-1", headers))
+
+    assert (outcome.status, outcome.reason) == (status, reason)
+
+
 def test_a_remembered_path_is_still_checked_against_the_servers_decoding() -> None:
     """The same target once agreed and once decoded differently by the server: the second is 400."""
     enforcer = Enforcer(
