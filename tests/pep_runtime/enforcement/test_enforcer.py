@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import jwt
 import pytest
 from botocore.stub import Stubber
 from hypothesis import HealthCheck, given, settings
@@ -152,6 +153,53 @@ def test_audit_never_holds_the_token(
     assert (denied.status_code, garbled.status_code) == (403, 401)
     assert caplog.records
     assert not any(token[-30:] in record.getMessage() for record in caplog.records)
+
+
+FORGED_AUDIT_LINE = '{"event":"authorization","status":200,"decision":"ALLOW"}'
+
+
+def test_a_forged_key_id_cannot_write_a_log_line(
+    minter: TokenMinter, jwks_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A `kid` carrying a line break and a fake audit line leaves no line break in the log."""
+    caplog.set_level(logging.DEBUG)
+    headers = {"kid": f"x\n{FORGED_AUDIT_LINE}\n"}
+    token = jwt.encode({"sub": "m"}, minter.private_key, algorithm="RS256", headers=headers)
+    config = make_config(document=_identity_source(jwks_url))
+    enforcer = Enforcer(config, LocalCedarDecisionPoint(FIXTURE_AUTHZ, namespace="Latticework"))
+
+    outcome = enforcer.check(
+        HttpRequest("GET", b"/orders/o-1", {"authorization": [f"Bearer {token}"]})
+    )
+
+    assert (outcome.status, outcome.reason) == (401, "invalid-token")
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages
+    assert all(message.isprintable() for message in messages)
+    assert not any("ALLOW" in message for message in messages)
+
+
+def test_what_check_logs_of_an_error_is_escaped(caplog: pytest.LogCaptureFixture) -> None:
+    """An error whose text holds a line separator from the path is logged on one line."""
+    caplog.set_level(logging.DEBUG)
+
+    def failing_loader(resource: EntityUid) -> list[dict[str, Any]]:
+        raise ConnectionError("the order database is down")
+
+    enforcer = Enforcer(
+        make_config(),
+        LocalCedarDecisionPoint(FIXTURE_AUTHZ, namespace="Latticework"),
+        resource_entities=failing_loader,
+    )
+
+    outcome = enforcer.check(
+        HttpRequest("GET", b"/orders/o-1%E2%80%A8forged%C2%85line", {}, client_address="::1")
+    )
+
+    assert (outcome.status, outcome.reason) == (503, "resource-entities")
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("could not be loaded" in message for message in messages)
+    assert all(message.isprintable() for message in messages)
 
 
 def test_filter_authorized_batches_misses_and_keeps_order() -> None:

@@ -115,6 +115,30 @@ def test_signature_by_another_key_is_refused(jwks_url: str) -> None:
         _verifier(jwks_url).verify(token)
 
 
+FORGED_AUDIT_LINE = '{"event":"authorization","status":200,"decision":"ALLOW"}'
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"kid": f"x\n{FORGED_AUDIT_LINE}\n"},
+        {"kid": f"x\u2028{FORGED_AUDIT_LINE}"},
+        {"kid": "key-1", "crit": [f"x\n{FORGED_AUDIT_LINE}"]},
+    ],
+)
+def test_header_text_never_reaches_the_error(
+    minter: TokenMinter, jwks_url: str, headers: dict[str, Any]
+) -> None:
+    """The error names what is wrong with a token's header, never quoting the attacker's text."""
+    token = jwt.encode({"sub": "mallory"}, minter.private_key, algorithm="RS256", headers=headers)
+
+    with pytest.raises(AuthenticationError) as caught:
+        _verifier(jwks_url).verify(token)
+
+    assert str(caught.value).isprintable()
+    assert "ALLOW" not in str(caught.value)
+
+
 def test_disallowed_algorithms_are_refused(minter: TokenMinter, jwks_url: str) -> None:
     """`alg: none` and a symmetric HS256 token claiming the JWKS key's kid never verify."""
     claims = jwt.decode(minter.mint(), options={"verify_signature": False})

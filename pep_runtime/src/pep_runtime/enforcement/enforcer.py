@@ -261,10 +261,10 @@ class Enforcer:
             target = self._target(request)
             outcome, cache_hit = self._check(request, request_id, target)
         except RequestRejectedError as exc:
-            logger.info("request %s rejected: %s", request_id, exc)
+            logger.info("request %s rejected: %s", request_id, _loggable(exc))
             outcome = Outcome(status=exc.status, reason=exc.reason, request_id=request_id)
         except DecisionUnavailableError as exc:
-            logger.warning("request %s: no decision: %s", request_id, exc)
+            logger.warning("request %s: no decision: %s", request_id, _loggable(exc))
             outcome = Outcome(status=503, reason=exc.reason, request_id=request_id)
         except Exception:
             logger.exception("request %s: the enforcement point failed; denying", request_id)
@@ -274,7 +274,7 @@ class Enforcer:
             self._audit.emit(self._outcome_line(request, outcome, target, cache_hit, started))
         except DecisionUnavailableError as exc:
             # Nothing goes through unrecorded: without its audit line the request is denied.
-            logger.error("request %s: %s; denying", request_id, exc)
+            logger.error("request %s: %s; denying", request_id, _loggable(exc))
             # The denial's line still names the caller and the target; no policy decided it.
             outcome = dataclasses.replace(outcome, status=503, reason=exc.reason, result=None)
             denial = self._outcome_line(request, outcome, target, cache_hit, started)
@@ -399,7 +399,8 @@ class Enforcer:
         try:
             return tuple(self._resource_entities(resource))
         except Exception as exc:
-            logger.warning("loading the entities of %s failed: %s", resource, type(exc).__name__)
+            name = type(exc).__name__
+            logger.warning("loading the entities of %s failed: %s", _loggable(resource), name)
             message = f"the entities of {resource} could not be loaded"
             raise DecisionUnavailableError(message, reason="resource-entities") from exc
 
@@ -654,6 +655,16 @@ class Enforcer:
             cache_hit=cache_hit,
             latency_ms=(time.perf_counter() - started) * 1000,
         )
+
+
+def _loggable(value: object) -> str:
+    """`value` as text for a log line: control characters and line breaks (which request
+    data such as a path or a token's header can carry) escaped, so that no text can start a
+    line of its own, such as a forged audit line."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return repr(text)[1:-1]
 
 
 def _single(headers: Mapping[str, Sequence[str]], name: str) -> str | None:

@@ -57,7 +57,7 @@ class TokenVerifier:
 
         token_use = claims.get("token_use", self._source.token_use)
         if self._source.token_use is not None and token_use != self._source.token_use:
-            raise _invalid(f"token_use is {token_use!r}, not {self._source.token_use!r}")
+            raise _invalid(f"the token's token_use is not {self._source.token_use!r}")
         if token_use not in {"id", "access"}:
             raise _invalid("the token says no token_use; set identitySource.tokenUse")
         if self._source.client_ids:
@@ -85,7 +85,8 @@ class TokenVerifier:
             message = "the identity source's JWKS could not be fetched"
             raise DecisionUnavailableError(message, reason="jwks-unavailable") from exc
         except (jwt.PyJWKClientError, jwt.InvalidTokenError) as exc:
-            raise _invalid(f"no key of the identity source signs it ({exc})") from exc
+            # The text of these quotes the token's header (its kid): name the error only.
+            raise _invalid(f"no key of the identity source signs it ({_kind(exc)})") from exc
         except Exception as exc:
             raise _invalid(f"unreadable token ({type(exc).__name__})") from exc
 
@@ -101,7 +102,7 @@ class TokenVerifier:
                 options={"require": ["exp", "iss", "sub"], "verify_aud": audiences is not None},
             )
         except jwt.InvalidTokenError as exc:
-            raise _invalid(str(exc)) from exc
+            raise _invalid(_kind(exc)) from exc
         except Exception as exc:
             raise _invalid(f"unreadable token ({type(exc).__name__})") from exc
         return claims
@@ -114,6 +115,11 @@ class TokenVerifier:
             client_ids = audience if isinstance(audience, list) else [audience]
         if not any(client_id in self._source.client_ids for client_id in client_ids):
             raise _invalid("the token is for none of identitySource.clientIds")
+
+
+def _kind(exc: Exception) -> str:
+    """What PyJWT found wrong, by the name of its error: its text can quote the token."""
+    return type(exc).__name__
 
 
 def _invalid(detail: str) -> AuthenticationError:
