@@ -264,6 +264,69 @@ def test_a_quoted_flag_is_shown_as_the_string_it_is() -> None:
     assert "found the string 'yes'; write true or false without quotes" in str(caught.value)
 
 
+def _with_jwks_url(jwks_url: str) -> dict[str, Any]:
+    identity_source = {"jwksUrl": jwks_url, "issuer": "https://x", "clientIds": ["c"]}
+    return {"routes": ROUTES, "identitySource": identity_source}
+
+
+@pytest.mark.parametrize(
+    "jwks_url",
+    [
+        "http://localhost.evil.example/jwks",
+        "http://127.0.0.1.nip.io@evil.example/jwks",
+        "http://localhost@evil.example/jwks",
+        "http://evil.example/jwks",
+        "http://127.0.0.2/jwks",
+        "ftp://localhost/jwks",
+        "https:///jwks",
+        "https://[::1/jwks",
+        "https://idp.example:99999/jwks",
+        "jwks.json",
+    ],
+)
+def test_jwks_url_must_be_https_but_on_loopback(jwks_url: str) -> None:
+    """Plain http is refused unless the parsed host is localhost, 127.0.0.1 or ::1."""
+    with pytest.raises(EnforcementConfigError) as caught:
+        make_config(document=_with_jwks_url(jwks_url))
+
+    message = str(caught.value)
+    assert caught.value.field == "identitySource.jwksUrl"
+    assert message.startswith("test-config.yaml: identitySource.jwksUrl: expected an https://")
+    assert "found" in message
+    assert "; " in message
+
+
+@pytest.mark.parametrize(
+    "jwks_url", ["https://alice:hunter2@idp.example/jwks", "https://hunter2@idp.example/jwks"]
+)
+def test_jwks_url_with_user_info_is_refused_without_echoing_it(jwks_url: str) -> None:
+    """A user name or password in the URL is refused, and the error does not repeat it."""
+    with pytest.raises(EnforcementConfigError) as caught:
+        make_config(document=_with_jwks_url(jwks_url))
+
+    assert caught.value.field == "identitySource.jwksUrl"
+    assert "hunter2" not in str(caught.value)
+    assert "remove" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "jwks_url",
+    [
+        "https://cognito-idp.eu-west-1.amazonaws.com/pool/.well-known/jwks.json",
+        "http://localhost/jwks",
+        "http://LOCALHOST:8080/jwks",
+        "http://127.0.0.1:9/jwks.json",
+        "http://[::1]:8080/jwks",
+    ],
+)
+def test_jwks_url_accepted(jwks_url: str) -> None:
+    """https anywhere, and plain http on the loopback host the dev tools and tests serve."""
+    config = make_config(document=_with_jwks_url(jwks_url))
+
+    assert config.identity_source is not None
+    assert config.identity_source.jwks_url == jwks_url
+
+
 def test_duplicate_yaml_keys_are_refused(tmp_path: Path) -> None:
     """A key given twice in the file is an error naming the file and the line."""
     path = tmp_path / "pep.yaml"

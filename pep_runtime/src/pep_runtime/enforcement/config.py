@@ -16,6 +16,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -51,6 +52,8 @@ _ROLE_ARN = re.compile(
 _ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
+#: The hosts a JWKS may be fetched from over plain http: this machine, as tests and dev serve.
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 #: Context attributes the enforcement point can fill from the verified request.
 REQUEST_CONTEXT_FIELDS = frozenset({"sourceIp", "scopes"})
 _TOP_LEVEL_KEYS = {
@@ -460,9 +463,7 @@ def _identity_source(reader: _Reader, value: Any) -> IdentitySourceConfig | None
         "groupsClaim", "leewaySeconds", "jwksCacheSeconds",
     }  # fmt: skip
     reader.only_keys(source, field, allowed)
-    jwks_url = reader.string(source, "jwksUrl", field=field)
-    if not jwks_url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
-        reader.fail(f"{field}.jwksUrl", "an https:// URL", jwks_url)
+    jwks_url = _jwks_url(reader, reader.string(source, "jwksUrl", field=field), field)
     issuer = reader.string(source, "issuer", field=field)
     audiences = reader.strings(source, "audiences", field)
     client_ids = reader.strings(source, "clientIds", field)
@@ -489,6 +490,31 @@ def _identity_source(reader: _Reader, value: Any) -> IdentitySourceConfig | None
         leeway_seconds=int(leeway),
         jwks_cache_seconds=int(cache_seconds),
     )
+
+
+def _jwks_url(reader: _Reader, jwks_url: str, field: str) -> str:
+    """An https URL with a host, or plain http to this machine's loopback (local tests)."""
+    field = f"{field}.jwksUrl"
+    expected = "an https:// URL (plain http:// only to localhost, 127.0.0.1 or [::1])"
+    authority = re.split(r"[/?#]", jwks_url.partition("://")[2], maxsplit=1)[0]
+    if "@" in authority:
+        # Not echoed: what stands before the @ can be a password.
+        found = "a user name or password before '@'"
+        reader.fail(field, expected, found, "remove it: a JWKS is public and needs none")
+
+    try:
+        parsed = urlsplit(jwks_url)
+        parsed.port  # noqa: B018 - read only to have a bad port raise ValueError here
+    except ValueError:
+        reader.fail(field, expected, jwks_url, "write the identity source's JWKS URL")
+    hostname = (parsed.hostname or "").lower()
+    scheme = parsed.scheme.lower()
+    if not hostname or scheme not in {"https", "http"}:
+        reader.fail(field, expected, jwks_url, "write the identity source's JWKS URL")
+    if scheme == "http" and hostname not in _LOOPBACK_HOSTS:
+        fix = "use https: tokens verified against keys fetched in clear can be forged"
+        reader.fail(field, expected, jwks_url, fix)
+    return jwks_url
 
 
 def _local(
