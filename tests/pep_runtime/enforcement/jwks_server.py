@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +25,8 @@ class TokenMinter:
         self.kid = kid
         self.private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.requests = 0
+        #: A status and body to answer instead of the JWKS (an outage), when set.
+        self.answer: tuple[int, bytes] | None = None
 
     def jwks(self) -> dict[str, Any]:
         """The public key as a JWKS document."""
@@ -55,8 +58,8 @@ def serve_jwks(minter: TokenMinter) -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             minter.requests += 1
-            body = json.dumps(minter.jwks()).encode()
-            self.send_response(200)
+            status, body = minter.answer or (200, json.dumps(minter.jwks()).encode())
+            self.send_response(status)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(body)))
             self.end_headers()
@@ -73,3 +76,42 @@ def serve_jwks(minter: TokenMinter) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+class StalledJwks:
+    """A loopback endpoint that accepts connections and never answers (a hung JWKS)."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._connections: list[socket.socket] = []
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/.well-known/jwks.json"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def connections(self) -> int:
+        """How many fetches have connected so far."""
+        return len(self._connections)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return
+            self._connections.append(connection)
+
+    def close(self) -> None:
+        """Stop listening and drop every connection."""
+        self._listener.close()
+        for connection in self._connections:
+            connection.close()
+
+
+@contextmanager
+def stalled_jwks() -> Iterator[StalledJwks]:
+    """A hung JWKS endpoint on 127.0.0.1, closed on exit."""
+    endpoint = StalledJwks()
+    try:
+        yield endpoint
+    finally:
+        endpoint.close()

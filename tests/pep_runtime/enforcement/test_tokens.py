@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -11,12 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pep_runtime.enforcement import tokens
 from pep_runtime.enforcement.config import IdentitySourceConfig
 from pep_runtime.enforcement.exceptions import AuthenticationError, DecisionUnavailableError
 from pep_runtime.enforcement.model import EntityUid
 from pep_runtime.enforcement.tokens import TokenVerifier, bearer_token
 
-from .jwks_server import CLIENT_ID, ISSUER, TokenMinter, serve_jwks
+from .jwks_server import CLIENT_ID, ISSUER, TokenMinter, serve_jwks, stalled_jwks
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +34,21 @@ def jwks_url(minter: TokenMinter) -> Iterator[str]:
         yield url
 
 
-def _verifier(jwks_url: str, **overrides: Any) -> TokenVerifier:
+def _verifier(
+    jwks_url: str,
+    *,
+    fetch_timeout_seconds: float = 5.0,
+    retry_seconds: float = 2.0,
+    **overrides: Any,
+) -> TokenVerifier:
     settings: dict[str, Any] = {"jwks_url": jwks_url, "issuer": ISSUER, "client_ids": (CLIENT_ID,)}
     settings.update(overrides)
-    return TokenVerifier(IdentitySourceConfig(**settings), namespace="Latticework")
+    return TokenVerifier(
+        IdentitySourceConfig(**settings),
+        namespace="Latticework",
+        fetch_timeout_seconds=fetch_timeout_seconds,
+        retry_seconds=retry_seconds,
+    )
 
 
 def test_valid_id_token_maps_to_user_and_groups(minter: TokenMinter, jwks_url: str) -> None:
@@ -167,6 +180,163 @@ def test_unreachable_jwks_is_unavailable(minter: TokenMinter) -> None:
 
     with pytest.raises(DecisionUnavailableError):
         verifier.verify(minter.mint())
+
+
+@pytest.fixture
+def own_minter() -> TokenMinter:
+    """A minter whose JWKS endpoint a test may break, separate from the module's."""
+    return TokenMinter()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (200, b"<html>maintenance</html>"),
+        (200, b'{"keys": ['),
+        (200, b'{"keys": []}'),
+        (200, b"[]"),
+        (200, b'{"keys": [{"kty": "RSA", "kid": "key-1"}]}'),
+        (500, b"internal error"),
+    ],
+)
+def test_a_jwks_without_usable_keys_is_unavailable(
+    own_minter: TokenMinter, answer: tuple[int, bytes]
+) -> None:
+    """An unreadable JWKS, or one holding no usable key, is the identity source's failure: 503."""
+    own_minter.answer = answer
+
+    with serve_jwks(own_minter) as url, pytest.raises(DecisionUnavailableError) as caught:
+        _verifier(url).verify(own_minter.mint())
+
+    assert caught.value.reason == "jwks-unavailable"
+
+
+def test_a_jwks_of_encryption_keys_only_is_unavailable(own_minter: TokenMinter) -> None:
+    """A key set with no signing key (only `use: enc`) cannot verify anything: 503."""
+    jwks = own_minter.jwks()
+    jwks["keys"][0]["use"] = "enc"
+    own_minter.answer = (200, json.dumps(jwks).encode())
+
+    with serve_jwks(own_minter) as url, pytest.raises(DecisionUnavailableError):
+        _verifier(url).verify(own_minter.mint())
+
+
+def test_an_unknown_key_id_in_a_good_key_set_is_invalid(minter: TokenMinter, jwks_url: str) -> None:
+    """A token naming a key the (non-empty, readable) JWKS does not hold is the caller's: 401."""
+    stranger = TokenMinter(kid="key-unknown").mint()
+
+    with pytest.raises(AuthenticationError) as caught:
+        _verifier(jwks_url).verify(stranger)
+
+    assert caught.value.reason == "invalid-token"
+
+
+def test_a_hung_jwks_is_fetched_once_per_back_off() -> None:
+    """After a failed fetch, tokens that need the JWKS fail fast (503) without fetching again."""
+    token = TokenMinter().mint()
+
+    with stalled_jwks() as endpoint:
+        verifier = _verifier(endpoint.url, fetch_timeout_seconds=0.5, retry_seconds=30)
+        with pytest.raises(DecisionUnavailableError):
+            verifier.verify(token)
+        started = time.monotonic()
+        for _ in range(20):
+            with pytest.raises(DecisionUnavailableError) as caught:
+                verifier.verify(token)
+        elapsed = time.monotonic() - started
+
+    assert caught.value.reason == "jwks-unavailable"
+    assert elapsed < 0.2
+    assert endpoint.connections == 1
+
+
+def test_a_recovered_jwks_is_used_once_the_back_off_ends(own_minter: TokenMinter) -> None:
+    """The back-off is short: the first request after it fetches again and verifies."""
+    token = own_minter.mint()
+    own_minter.answer = (503, b"down")
+
+    with serve_jwks(own_minter) as url:
+        verifier = _verifier(url, retry_seconds=0.3)
+        with pytest.raises(DecisionUnavailableError):
+            verifier.verify(token)
+        own_minter.answer = None
+        with pytest.raises(DecisionUnavailableError):
+            verifier.verify(token)
+        time.sleep(0.35)
+
+        principal = verifier.verify(token)
+
+    assert principal.uid == EntityUid("Latticework::User", "alice")
+    assert own_minter.requests == 2
+
+
+def test_fetch_needed_says_when_verifying_could_wait_on_the_network(
+    minter: TokenMinter, jwks_url: str
+) -> None:
+    """Cold: a fetch is needed; warm, for a known or a just-refetched unknown key: none."""
+    verifier = _verifier(jwks_url)
+    token = minter.mint()
+    stranger = TokenMinter(kid="key-unknown").mint()
+
+    cold = verifier.fetch_needed(token)
+    verifier.verify(token)
+
+    assert cold
+    assert not verifier.fetch_needed(token)
+    assert not verifier.fetch_needed(stranger)
+    assert not verifier.fetch_needed("not a token")
+
+
+def test_an_expired_key_set_is_fetched_again(minter: TokenMinter, jwks_url: str) -> None:
+    """Once `jwksCacheSeconds` pass, the next token needs (and gets) a fresh key set."""
+    verifier = _verifier(jwks_url, jwks_cache_seconds=1)
+    token = minter.mint()
+    verifier.verify(token)
+    before = minter.requests
+    time.sleep(1.05)
+
+    needed = verifier.fetch_needed(token)
+    verifier.verify(token)
+
+    assert needed
+    assert minter.requests - before == 1
+
+
+def test_a_rotated_key_is_fetched_for_its_first_token(
+    own_minter: TokenMinter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token naming a key id the set lacks fetches the set again (when the interval allows)."""
+    monkeypatch.setattr(tokens, "_UNKNOWN_KEY_REFETCH_SECONDS", 0.0)
+
+    with serve_jwks(own_minter) as url:
+        verifier = _verifier(url)
+        verifier.verify(own_minter.mint())
+        own_minter.kid = "key-2"
+
+        principal = verifier.verify(own_minter.mint())
+
+    assert principal.uid == EntityUid("Latticework::User", "alice")
+    assert own_minter.requests == 2
+
+
+def test_a_failed_refetch_keeps_the_fresh_key_set(
+    own_minter: TokenMinter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unknown key id during an outage is a 503, but tokens of known keys still verify."""
+    monkeypatch.setattr(tokens, "_UNKNOWN_KEY_REFETCH_SECONDS", 0.0)
+    known = own_minter.mint()
+    stranger = TokenMinter(kid="key-unknown").mint()
+
+    with serve_jwks(own_minter) as url:
+        verifier = _verifier(url)
+        verifier.verify(known)
+        own_minter.answer = (500, b"down")
+        with pytest.raises(DecisionUnavailableError):
+            verifier.verify(stranger)
+
+        principal = verifier.verify(known)
+
+    assert principal.uid == EntityUid("Latticework::User", "alice")
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,10 @@ configured audience (`aud`) or client id (`aud` of id tokens, `client_id` of acc
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -32,24 +36,65 @@ def bearer_token(authorization: str) -> str:
     return token
 
 
+#: How long one fetch of the JWKS may take before the identity source counts as down.
+JWKS_FETCH_TIMEOUT_SECONDS = 5.0
+#: After a failed fetch, tokens that need the JWKS are refused (503) for this long without
+#: fetching again: an outage costs no request a wait, and a recovered endpoint is used again
+#: within this time.
+JWKS_RETRY_SECONDS = 2.0
+#: A token naming a key the set does not hold fetches the set again (a rotated key) at most
+#: once in this long, so made-up key ids cannot drive a fetch per request.
+_UNKNOWN_KEY_REFETCH_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class _KeySet:
+    """The signing keys of one good fetch of the JWKS, by key id."""
+
+    keys: Mapping[str, jwt.PyJWK]
+    fetched_at: float
+
+
 class TokenVerifier:
-    """Verifies bearer JWTs and turns their claims into a `User` principal."""
+    """Verifies bearer JWTs and turns their claims into a `User` principal. Thread-safe.
+
+    The JWKS is fetched when first needed, again once `jwksCacheSeconds` have passed, and
+    for a key id the set does not hold at most once in 30 s. One fetch runs at a time; after
+    a failed one, tokens that need the JWKS get 503 for `retry_seconds` without a new fetch.
+    """
 
     def __init__(
         self,
         source: IdentitySourceConfig,
         *,
         namespace: str,
-        jwk_client: jwt.PyJWKClient | None = None,
+        fetch_timeout_seconds: float = JWKS_FETCH_TIMEOUT_SECONDS,
+        retry_seconds: float = JWKS_RETRY_SECONDS,
     ) -> None:
         self._source = source
         self._namespace = namespace
-        self._jwk_client = jwk_client or jwt.PyJWKClient(
-            source.jwks_url,
-            cache_jwk_set=True,
-            lifespan=source.jwks_cache_seconds,
-            timeout=5,
+        self._retry_seconds = retry_seconds
+        # Used only to fetch: it refuses redirects and schemes other than http(s).
+        self._jwk_client = jwt.PyJWKClient(
+            source.jwks_url, cache_jwk_set=False, timeout=fetch_timeout_seconds
         )
+        self._key_set: _KeySet | None = None
+        self._failed_at: float | None = None
+        self._fetch_lock = threading.Lock()
+
+    def fetch_needed(self, token: str) -> bool:
+        """True when verifying `token` could wait on a fetch of the JWKS: the key set is not
+        fetched yet or expired, or it lacks the token's key id and may be fetched again.
+
+        An event loop verifies on a worker thread when this is true. False when the answer
+        is known without the network: a key at hand, an unreadable token, or a fetch that
+        failed moments ago (503 at once).
+        """
+        key_id = _key_id_or_none(token)
+        if key_id is None:
+            return False
+
+        return self._fetch_reason(key_id, time.monotonic()) is not None
 
     def verify(self, token: str) -> Principal:
         """Check `token` and return its principal; 401 on any defect, 503 if the JWKS is down."""
@@ -78,17 +123,10 @@ class TokenVerifier:
         )
 
     def _verified_claims(self, token: str) -> dict[str, Any]:
-        try:
-            signing_key = self._jwk_client.get_signing_key_from_jwt(token)
-        except jwt.PyJWKClientConnectionError as exc:
-            logger.warning("the identity source's JWKS could not be fetched: %s", exc)
-            message = "the identity source's JWKS could not be fetched"
-            raise DecisionUnavailableError(message, reason="jwks-unavailable") from exc
-        except (jwt.PyJWKClientError, jwt.InvalidTokenError) as exc:
-            # The text of these quotes the token's header (its kid): name the error only.
-            raise _invalid(f"no key of the identity source signs it ({_kind(exc)})") from exc
-        except Exception as exc:
-            raise _invalid(f"unreadable token ({type(exc).__name__})") from exc
+        key_id = _key_id_or_none(token)
+        if key_id is None:
+            raise _invalid("its header is unreadable or names no key id (kid)")
+        signing_key = self._signing_key(key_id)
 
         audiences = list(self._source.audiences) or None
         try:
@@ -107,6 +145,64 @@ class TokenVerifier:
             raise _invalid(f"unreadable token ({type(exc).__name__})") from exc
         return claims
 
+    def _signing_key(self, key_id: str) -> jwt.PyJWK:
+        """The key of the JWKS named `key_id`, fetching the set when it is due; 401 if the
+        set (good and non-empty) does not hold it, 503 if the set cannot be had."""
+        key_set = self._key_set
+        if self._fetch_reason(key_id, time.monotonic()) is not None:
+            key_set = self._fetch(key_id)
+        # An expired set is not trusted while it cannot be renewed (keys may be revoked).
+        if key_set is None or self._expired(key_set, time.monotonic()):
+            raise _unavailable()
+
+        signing_key = key_set.keys.get(key_id)
+        if signing_key is None:
+            raise _invalid("no key of the identity source has its key id (kid)")
+        return signing_key
+
+    def _fetch_reason(self, key_id: str, now: float) -> str | None:
+        """Why verifying a token of `key_id` must fetch the JWKS now, or None if it need not."""
+        failed_at = self._failed_at
+        if failed_at is not None and now - failed_at < self._retry_seconds:
+            return None
+
+        key_set = self._key_set
+        if key_set is None:
+            return "not fetched yet"
+        if self._expired(key_set, now):
+            return "expired"
+        if key_id not in key_set.keys and now - key_set.fetched_at >= _UNKNOWN_KEY_REFETCH_SECONDS:
+            return "unknown key id"
+        return None
+
+    def _expired(self, key_set: _KeySet, now: float) -> bool:
+        return now - key_set.fetched_at >= self._source.jwks_cache_seconds
+
+    def _fetch(self, key_id: str) -> _KeySet | None:
+        """Fetch the JWKS unless another thread just did (or just failed): one at a time."""
+        with self._fetch_lock:
+            reason = self._fetch_reason(key_id, time.monotonic())
+            if reason is None:
+                return self._key_set
+
+            try:
+                key_set = _KeySet(_signing_keys(self._jwk_client.fetch_data()), time.monotonic())
+            except Exception as exc:
+                # The set at hand, if any, stays: still fresh, it verifies the keys it holds.
+                self._failed_at = time.monotonic()
+                logger.warning(
+                    "the identity source's JWKS could not be had (%s: %r); tokens get 503 for %s s",
+                    type(exc).__name__,
+                    str(exc),
+                    self._retry_seconds,
+                )
+                raise _unavailable() from exc
+
+            logger.debug("fetched the identity source's JWKS (%s)", reason)
+            self._key_set = key_set
+            self._failed_at = None
+            return key_set
+
     def _check_client_id(self, claims: dict[str, Any], token_use: str) -> None:
         if token_use == ACCESS_TOKEN_USE:
             client_ids = [claims.get("client_id")]
@@ -115,6 +211,34 @@ class TokenVerifier:
             client_ids = audience if isinstance(audience, list) else [audience]
         if not any(client_id in self._source.client_ids for client_id in client_ids):
             raise _invalid("the token is for none of identitySource.clientIds")
+
+
+def _signing_keys(document: Any) -> dict[str, jwt.PyJWK]:
+    """The usable signing keys of a JWKS document by key id (the first of a repeated id);
+    raises when there are none, which is the identity source's failure, not the caller's."""
+    if not isinstance(document, dict):
+        raise ValueError("the JWKS is not a JSON object")
+    keys: dict[str, jwt.PyJWK] = {}
+    for key in jwt.PyJWKSet.from_dict(document).keys:
+        if key.public_key_use in {"sig", None} and isinstance(key.key_id, str):
+            keys.setdefault(key.key_id, key)
+    if not keys:
+        raise ValueError("the JWKS holds no signing key with a key id")
+    return keys
+
+
+def _key_id_or_none(token: str) -> str | None:
+    """The key id (`kid`) in the token's header, unverified; None if unreadable or absent."""
+    try:
+        key_id = jwt.get_unverified_header(token).get("kid")
+    except Exception:
+        return None
+    return key_id if isinstance(key_id, str) else None
+
+
+def _unavailable() -> DecisionUnavailableError:
+    message = "the identity source's JWKS could not be had"
+    return DecisionUnavailableError(message, reason="jwks-unavailable")
 
 
 def _kind(exc: Exception) -> str:
