@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import httpx
 import jwt
 import pytest
 from botocore.stub import Stubber
@@ -23,11 +26,13 @@ from pep_runtime.enforcement import (
     LocalCedarDecisionPoint,
     VerifiedPermissionsDecisionPoint,
 )
+from pep_runtime.enforcement.config import IdentitySourceConfig
 from pep_runtime.enforcement.lattice import LATTICE_HEADERS
+from pep_runtime.enforcement.tokens import TokenVerifier
 
 from .apps import Calls, starlette_app
 from .conftest import FIXTURE_AUTHZ, FRONTEND_IDENTITY, ROUTES, audit_lines, make_config
-from .jwks_server import CLIENT_ID, ISSUER, TokenMinter, serve_jwks
+from .jwks_server import CLIENT_ID, ISSUER, TokenMinter, serve_jwks, stalled_jwks
 
 STORE = "PSEXAMPLEabcdefg111111"
 
@@ -200,6 +205,57 @@ def test_what_check_logs_of_an_error_is_escaped(caplog: pytest.LogCaptureFixture
     messages = [record.getMessage() for record in caplog.records]
     assert any("could not be loaded" in message for message in messages)
     assert all(message.isprintable() for message in messages)
+
+
+async def test_a_hung_jwks_never_stalls_the_event_loop_in_local_mode() -> None:
+    """While a JWKS fetch hangs, other requests are served; later tokens fail fast with 503."""
+    token = TokenMinter().mint()
+
+    with stalled_jwks() as endpoint:
+        source = IdentitySourceConfig(jwks_url=endpoint.url, issuer=ISSUER, client_ids=(CLIENT_ID,))
+        verifier = TokenVerifier(source, namespace="Latticework", fetch_timeout_seconds=1.0)
+        config = make_config(document=_identity_source(endpoint.url))
+        decision_point = LocalCedarDecisionPoint(FIXTURE_AUTHZ, namespace="Latticework")
+        enforcer = Enforcer(config, decision_point, token_verifier=verifier)
+        transport = httpx.ASGITransport(app=starlette_app(enforcer, Calls()))
+        bearer = {"authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
+
+            async def health_while_fetching() -> float:
+                await asyncio.sleep(0.1)
+                await client.get("/health")
+                return time.monotonic() - sent
+
+            sent = time.monotonic()
+            first, health_seconds = await asyncio.gather(
+                client.get("/orders/o-1", headers=bearer), health_while_fetching()
+            )
+            started = time.monotonic()
+            second = await client.get("/orders/o-1", headers=bearer)
+            second_seconds = time.monotonic() - started
+
+    assert enforcer.decides_inline
+    assert (first.status_code, second.status_code) == (503, 503)
+    assert health_seconds < 0.5
+    assert second_seconds < 0.5
+    assert endpoint.connections == 1
+
+
+def test_only_a_token_needing_the_jwks_leaves_the_event_loop(
+    minter: TokenMinter, jwks_url: str
+) -> None:
+    """A cold key set sends a bearer request to a thread; warm keys and no token stay inline."""
+    config = make_config(document=_identity_source(jwks_url))
+    enforcer = Enforcer(config, LocalCedarDecisionPoint(FIXTURE_AUTHZ, namespace="Latticework"))
+    bearer = HttpRequest("GET", b"/orders/o-1", {"authorization": [f"Bearer {minter.mint()}"]})
+    plain = HttpRequest("GET", b"/orders/o-1", {})
+
+    cold = enforcer.may_wait_on_identity_source(bearer)
+    enforcer.check(bearer)
+
+    assert cold
+    assert not enforcer.may_wait_on_identity_source(bearer)
+    assert not enforcer.may_wait_on_identity_source(plain)
 
 
 def test_filter_authorized_batches_misses_and_keeps_order() -> None:

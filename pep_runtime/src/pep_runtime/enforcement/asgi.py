@@ -53,13 +53,15 @@ class EnforcementMiddleware:
             return
 
         request = _http_request(scope)
-        if self.enforcer.decides_inline:
-            outcome = self.enforcer.check(request)
+        # Inline only when nothing can block: no network call for the decision or the token.
+        enforcer = self.enforcer
+        if enforcer.decides_inline and not enforcer.may_wait_on_identity_source(request):
+            outcome = enforcer.check(request)
         else:
             # NOTE: imported here so that the WSGI side never needs anyio; Starlette brings it.
             import anyio.to_thread
 
-            outcome = await anyio.to_thread.run_sync(self.enforcer.check, request)
+            outcome = await anyio.to_thread.run_sync(enforcer.check, request)
 
         if not outcome.allowed:
             await self._deny(scope, send, outcome)

@@ -250,6 +250,21 @@ class Enforcer:
         """True when a decision needs no network call (local Cedar, no entity loader)."""
         return self.decision_point.is_local and self._resource_entities is None
 
+    def may_wait_on_identity_source(self, request: HttpRequest) -> bool:
+        """True when checking `request` could wait on a fetch of the identity source's JWKS
+        (its bearer token needs keys not at hand): an event loop checks it on a worker
+        thread, even where decisions are made inline."""
+        verifier = self._token_verifier
+        values = request.headers.get(AUTHORIZATION_HEADER)
+        if verifier is None or not values or len(values) > 1:
+            return False
+
+        try:
+            token = bearer_token(values[0])
+        except AuthenticationError:
+            return False
+        return verifier.fetch_needed(token)
+
     def check(self, request: HttpRequest) -> Outcome:
         """Decide one HTTP request. Never raises: every failure is a denying outcome."""
         started = time.perf_counter()
