@@ -250,4 +250,4 @@ def _invalid(detail: str) -> AuthenticationError:
     return AuthenticationError(f"invalid bearer token: {detail}", reason="invalid-token")
 
 
-__all__ = ["TokenVerifier", "bearer_token"]
+__all__ = ["JWKS_FETCH_TIMEOUT_SECONDS", "JWKS_RETRY_SECONDS", "TokenVerifier", "bearer_token"]
