@@ -20,7 +20,7 @@ from pep_runtime.enforcement import (
 )
 from pep_runtime.enforcement.exceptions import EnforcementConfigError
 
-from .conftest import FIXTURE_AUTHZ, FRONTEND_IDENTITY, make_config
+from .conftest import FIXTURE_AUTHZ, FRONTEND_IDENTITY, audit_lines, make_config
 from .jwks_server import CLIENT_ID, ISSUER, TokenMinter, serve_jwks
 
 FRONTEND = {"x-amzn-lattice-identity": [FRONTEND_IDENTITY]}
@@ -146,8 +146,9 @@ def test_resource_entities_let_policies_read_attributes(minter: TokenMinter, jwk
     assert loaded == [EntityUid("Latticework::Order", "o-8")] * 2
 
 
-def test_failing_loader_is_unavailable() -> None:
-    """If the entity loader fails there is no decision: 503."""
+def test_failing_loader_is_unavailable(capsys: pytest.CaptureFixture[str]) -> None:
+    """If the entity loader fails there is no decision: 503, and the audit line still names
+    the action and resource that were asked for."""
 
     def load(resource: EntityUid) -> Sequence[Mapping[str, Any]]:
         raise ConnectionError("database down")
@@ -157,6 +158,12 @@ def test_failing_loader_is_unavailable() -> None:
     outcome = enforcer.check(_get("/orders/o-1", FRONTEND))
 
     assert (outcome.status, outcome.reason) == (503, "resource-entities")
+    [line] = audit_lines(capsys.readouterr().out)
+    assert (line["status"], line["action"], line["resource"]) == (
+        503,
+        "GetOrder",
+        'Latticework::Order::"o-1"',
+    )
 
 
 def test_unknown_request_context_field_is_a_config_error() -> None:

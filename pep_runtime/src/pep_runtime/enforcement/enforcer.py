@@ -612,9 +612,9 @@ class Enforcer:
             path_json = quote(_audit_path(request.target))
             action_json = resource_json = "null"
         else:
+            # Also on a refusal after the route matched (401, 503): what was asked for.
             method_json, path_json = target.method_json, target.path_json
-            action_json = target.action_json if outcome.route is not None else "null"
-            resource_json = target.resource_json if outcome.resource is not None else "null"
+            action_json, resource_json = target.action_json, target.resource_json
         result = outcome.result
         allowed = outcome.status == 200
         return audit_line(
