@@ -253,6 +253,25 @@ def test_numbers_must_be_finite_and_in_range(section: str, key: str, value: Any)
     assert "; such as" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("leeway", "accepted"), [(0, True), (300, True), (301, False), (1e12, False)]
+)
+def test_token_leeway_is_at_most_five_minutes(leeway: float, accepted: bool) -> None:
+    """A leeway is for clock skew: a larger one would accept tokens long expired."""
+    source = {"jwksUrl": "https://x/jwks", "issuer": "https://x", "clientIds": ["c"]}
+    document = {"identitySource": source | {"leewaySeconds": leeway}}
+
+    if accepted:
+        config = make_config(document=document)
+        assert config.identity_source is not None
+        assert config.identity_source.leeway_seconds == leeway
+        return
+    with pytest.raises(EnforcementConfigError) as caught:
+        make_config(document=document)
+    assert caught.value.field == "identitySource.leewaySeconds"
+    assert "a finite number from 0 to 300" in str(caught.value)
+
+
 def test_a_quoted_flag_is_shown_as_the_string_it_is() -> None:
     """`public: 'yes'` is a string, not YAML's true: the error says so."""
     route = {"method": "GET", "path": "/health", "public": "yes"}

@@ -330,7 +330,13 @@ class _Reader:
         return text
 
     def number(
-        self, mapping: Mapping[str, Any], key: str, field: str, default: float, minimum: float
+        self,
+        mapping: Mapping[str, Any],
+        key: str,
+        field: str,
+        default: float,
+        minimum: float,
+        maximum: float = math.inf,
     ) -> float:
         value = mapping.get(key, default)
         # NaN compares false with everything: without isfinite, .nan would pass as any bound
@@ -339,12 +345,11 @@ class _Reader:
             isinstance(value, bool)
             or not isinstance(value, int | float)
             or not math.isfinite(value)
-            or value < minimum
+            or not minimum <= value <= maximum
         ):
             found = repr(value) if isinstance(value, str) else value  # "5" is not 5
-            self.fail(
-                f"{field}.{key}", f"a finite number >= {minimum}", found, f"such as {default}"
-            )
+            bounds = f">= {minimum}" if maximum == math.inf else f"from {minimum} to {maximum}"
+            self.fail(f"{field}.{key}", f"a finite number {bounds}", found, f"such as {default}")
         return float(value)
 
     def strings(self, mapping: Mapping[str, Any], key: str, field: str) -> tuple[str, ...]:
@@ -477,7 +482,8 @@ def _identity_source(reader: _Reader, value: Any) -> IdentitySourceConfig | None
     if bad:
         reader.fail(f"{field}.algorithms", f"asymmetric JWS algorithms {sorted(_ALGORITHMS)}", bad)
     groups_claim = reader.string(source, "groupsClaim", field=field, default="cognito:groups")
-    leeway = reader.number(source, "leewaySeconds", field, 0, 0)
+    # For clock skew only: more would accept tokens long expired.
+    leeway = reader.number(source, "leewaySeconds", field, 0, 0, maximum=300)
     cache_seconds = reader.number(source, "jwksCacheSeconds", field, 300, 1)
     return IdentitySourceConfig(
         jwks_url=jwks_url,
