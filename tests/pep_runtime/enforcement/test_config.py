@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from pep_runtime.enforcement import Enforcer
 from pep_runtime.enforcement.config import config_path_from_environment, load_config
@@ -458,3 +461,146 @@ def test_a_missing_config_file_names_the_variable(
 
     assert caught.value.source == "LATTICEWORK_PEP_CONFIG"
     assert "set LATTICEWORK_PEP_CONFIG to the path" in str(caught.value)
+
+
+def _public(method: str, path: str) -> dict[str, Any]:
+    return {"method": method, "path": path, "public": True}
+
+
+def test_ambiguously_overlapping_routes_are_refused_naming_both() -> None:
+    """Two routes one request can match, each more specific at one segment, are refused with
+    both fields, the path they share and the fix (the framework could pick the other one)."""
+    routes = [
+        {
+            "method": "GET",
+            "path": "/{orderId}/cancel",
+            "action": "CancelOrder",
+            "resource": {"type": "Order", "id": "{orderId}"},
+        },
+        _public("GET", "/health"),
+        _public("POST", "/catalog/{section}"),
+        {
+            "method": "GET",
+            "path": "/catalog/{section}",
+            "action": "ReadCatalog",
+            "resource": {"type": "Catalog", "id": "{section}"},
+        },
+    ]
+
+    with pytest.raises(EnforcementConfigError) as caught:
+        make_config(document={"routes": routes})
+
+    message = str(caught.value)
+    assert caught.value.field == "routes[3].path"
+    assert message.startswith("test-config.yaml: routes[3].path: expected ")
+    assert "routes[0] (GET /{orderId}/cancel)" in message
+    assert "routes[3] (GET /catalog/{section})" in message
+    assert "both match GET /catalog/cancel" in message
+    assert "declare it first in the app" in message.partition("; ")[2]
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "shared"),
+    [
+        ("/{orderId}/cancel", "/catalog/{section}", "/catalog/cancel"),
+        ("/catalog/{section}", "/{orderId}/cancel", "/catalog/cancel"),
+        ("/a/{x}/c", "/{y}/b/c", "/a/b/c"),
+        ("/a/{x}/{y}", "/{z}/b/c", "/a/b/c"),
+        ("/{x}/b/{y}", "/a/{z}/{w}", "/a/b/{y}"),
+    ],
+)
+def test_each_more_specific_somewhere_is_ambiguous(first: str, second: str, shared: str) -> None:
+    """Neither route at least as specific at every segment: refused, whichever comes first."""
+    routes = [_public("GET", first), _public("GET", second)]
+
+    with pytest.raises(EnforcementConfigError) as caught:
+        make_config(document={"routes": routes})
+
+    assert caught.value.field == "routes[1].path"
+    assert f"both match GET {shared}," in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "request_path", "winner"),
+    [
+        ("/orders/special", "/orders/{id}", "/orders/special", 0),
+        ("/orders/{id}", "/orders/special", "/orders/special", 1),
+        ("/a/b/{c}", "/a/{x}/{y}", "/a/b/c", 0),
+        ("/{a}/cancel", "/orders/cancel", "/orders/cancel", 1),
+        ("/{x}/cancel", "/catalog/list", "/catalog/cancel", 0),
+        ("/a/{x}", "/b/{y}", "/b/c", 1),
+        ("/a/{x}", "/a/{x}/b", "/a/b", 0),
+    ],
+)
+def test_nested_or_disjoint_routes_are_accepted(
+    first: str, second: str, request_path: str, winner: int
+) -> None:
+    """One route at least as specific at every segment (it wins), or no shared path: kept."""
+    routes = [_public("GET", first), _public("GET", second)]
+
+    config = make_config(document={"routes": routes})
+    match = Enforcer.from_config(config).routes.match("GET", request_path)
+
+    assert match is not None
+    assert match.rule.path == routes[winner]["path"]
+
+
+def test_routes_of_different_methods_never_conflict() -> None:
+    """The overlap check looks at rules of one method only, as the route table does."""
+    routes = [_public("GET", "/{orderId}/cancel"), _public("POST", "/catalog/{section}")]
+
+    config = make_config(document={"routes": routes})
+
+    assert [rule.method for rule in config.routes] == ["GET", "POST"]
+
+
+_SEGMENTS = st.sampled_from(["a", "b", None])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    first=st.lists(_SEGMENTS, min_size=1, max_size=3),
+    second=st.lists(_SEGMENTS, min_size=1, max_size=3),
+)
+def test_a_loaded_table_has_one_most_specific_rule_for_every_path(
+    first: list[str | None], second: list[str | None]
+) -> None:
+    """Checked against brute force: two templates load unless some path matches both and
+    neither is at least as specific at every segment; loaded, the table picks the one that is."""
+
+    def template(segments: list[str | None]) -> str:
+        return "".join(
+            f"/{{p{index}}}" if segment is None else f"/{segment}"
+            for index, segment in enumerate(segments)
+        )
+
+    def dominates(mine: list[str | None], theirs: list[str | None]) -> bool:
+        if len(mine) != len(theirs):
+            return False
+        pairs = zip(mine, theirs, strict=True)
+        return all(literal is not None or other is None for literal, other in pairs)
+
+    assume(first != second)
+    routes = [_public("GET", template(first)), _public("GET", template(second))]
+    paths = [
+        "/" + "/".join(values)
+        for values in itertools.product("abc", repeat=len(first))
+        if len(first) == len(second)
+        and all(part in {None, value} for part, value in zip(first, values, strict=True))
+        and all(part in {None, value} for part, value in zip(second, values, strict=True))
+    ]
+    ambiguous = bool(paths) and not dominates(first, second) and not dominates(second, first)
+
+    try:
+        config = make_config(document={"routes": routes})
+    except EnforcementConfigError:
+        assert ambiguous
+        return
+
+    assert not ambiguous
+    table = Enforcer.from_config(config).routes
+    winner = template(first if dominates(first, second) else second)
+    for path in paths:
+        match = table.match("GET", path)
+        assert match is not None
+        assert match.rule.path == winner

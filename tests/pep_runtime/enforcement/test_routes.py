@@ -14,6 +14,7 @@ from pep_runtime.enforcement.routes import (
     ResourceTemplate,
     RouteRule,
     RouteTable,
+    ambiguous_overlap,
     normalize_method,
     normalize_path,
 )
@@ -191,3 +192,34 @@ def test_a_resource_template_renders_and_round_trips_as_a_plain_value(
 
     assert rendered == expected
     assert ResourceTemplate(**dataclasses.asdict(template)) == template
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "shared"),
+    [
+        ("/files/{name}.json", "/files/{id}", "/files/{name}.json"),
+        ("/files/{name}.json", "/files/a.json", "/files/a.json"),
+        ("/{a}.json/x", "/{b}.json/x", "/{a}.json/x"),
+        ("/{x}/cancel", "/catalog/{y}", "/catalog/cancel"),
+    ],
+)
+def test_segments_mixing_text_and_params_count_as_ambiguous(
+    first: str, second: str, shared: str
+) -> None:
+    """A segment such as `{name}.json` (the config loader refuses it) is taken to overlap
+    anything but a different literal, and to be comparable with nothing but itself."""
+    assert ambiguous_overlap(first, second) == shared
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("/files/{name}.json", "/files/{name}.json"),
+        ("/files/{name}.json/x", "/files/{id}/y"),
+        ("/orders/special", "/orders/{id}"),
+        ("/orders/{id}", "/orders/{id}/items"),
+    ],
+)
+def test_identical_nested_or_disjoint_templates_are_not_ambiguous(first: str, second: str) -> None:
+    """Same text, one template at least as specific everywhere, or no shared path: None."""
+    assert ambiguous_overlap(first, second) is None

@@ -25,6 +25,7 @@ from pep_runtime.enforcement.exceptions import EnforcementConfigError
 from pep_runtime.enforcement.routes import (
     ResourceTemplate,
     RouteRule,
+    ambiguous_overlap,
     id_template_problem,
     is_param_segment,
     template_params,
@@ -368,6 +369,9 @@ def _routes(reader: _Reader, value: Any, namespace: str) -> tuple[RouteRule, ...
 
     rules: list[RouteRule] = []
     shapes: dict[tuple[str, tuple[str | None, ...]], str] = {}
+    #: The earlier routes' fields and paths by method and number of segments: only these can
+    #: share a path, so the pairwise overlap check stays within each group.
+    earlier_by_shape: dict[tuple[str, int], list[tuple[str, str]]] = {}
     for index, entry in enumerate(value):
         field = f"routes[{index}]"
         route = reader.mapping(entry, field, required=True)
@@ -384,6 +388,9 @@ def _routes(reader: _Reader, value: Any, namespace: str) -> tuple[RouteRule, ...
                 f"{field}.path", "a route unlike the others", f"the same as {shapes[shape]}"
             )
         shapes[shape] = f"{field} ({method} {path})"
+        group = earlier_by_shape.setdefault((method, len(shape[1])), [])
+        _check_no_ambiguous_overlap(reader, field, method, path, group)
+        group.append((field, path))
 
         public = route.get("public", False)
         if isinstance(public, str):
@@ -411,6 +418,26 @@ def _routes(reader: _Reader, value: Any, namespace: str) -> tuple[RouteRule, ...
         template = ResourceTemplate(type=qualified, id_template=id_template)
         rules.append(RouteRule(method=method, path=path, action=action, resource=template))
     return tuple(rules)
+
+
+def _check_no_ambiguous_overlap(
+    reader: _Reader, field: str, method: str, path: str, earlier: list[tuple[str, str]]
+) -> None:
+    for earlier_field, earlier_path in earlier:
+        shared = ambiguous_overlap(earlier_path, path)
+        if shared is None:
+            continue
+
+        found = (
+            f"{earlier_field} ({method} {earlier_path}) and {field} ({method} {path}) both "
+            f"match {method} {shared}, and each is more specific than the other at some segment"
+        )
+        fix = (
+            "change a path so that no request matches both, or so that one route has a "
+            "literal wherever the other has one (the PEP then picks that route; declare it "
+            "first in the app so the framework does too)"
+        )
+        reader.fail(f"{field}.path", "one most specific route for every request", found, fix)
 
 
 def _check_path_template(reader: _Reader, field: str, path: str) -> None:

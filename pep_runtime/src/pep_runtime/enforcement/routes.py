@@ -180,11 +180,62 @@ def id_template_problem(id_template: str, params: Sequence[str]) -> str | None:
     return None
 
 
+def ambiguous_overlap(first: str, second: str) -> str | None:
+    """A path that two templates of one method both match when neither template is at least
+    as specific as the other at every segment, else None.
+
+    The route table prefers a literal segment to a `{param}` one, position by position; a web
+    framework that takes the first declared route agrees only when one template wins at every
+    segment and is declared first. Otherwise (`/{orderId}/cancel` and `/catalog/{section}` on
+    `/catalog/cancel`) the two can pick different routes, so the config loader refuses them.
+    A `{param}` value is never empty and holds no `/`, so templates of different lengths never
+    share a path.
+    """
+    first_segments = template_segments(first)
+    second_segments = template_segments(second)
+    if len(first_segments) != len(second_segments):
+        return None
+
+    first_wins = second_wins = False
+    shared: list[str] = []
+    for mine, theirs in zip(first_segments, second_segments, strict=True):
+        mine_is_param = is_param_segment(mine)
+        theirs_is_param = is_param_segment(theirs)
+        if mine == theirs or (mine_is_param and theirs_is_param):
+            shared.append(mine)
+        elif _mixes_text_and_params(mine) or _mixes_text_and_params(theirs):
+            # NOTE: conservative. The config loader refuses a segment such as `{name}.json`,
+            # and the table would compare it as literal text where a framework reads a
+            # pattern; so it is taken to overlap anything but a different literal and to be
+            # more specific than nothing, which refuses every pair it could confuse.
+            first_wins = second_wins = True
+            plain_theirs = not (theirs_is_param or _mixes_text_and_params(theirs))
+            shared.append(theirs if plain_theirs else mine)
+        elif theirs_is_param:
+            first_wins = True
+            shared.append(mine)
+        elif mine_is_param:
+            second_wins = True
+            shared.append(theirs)
+        else:
+            return None
+
+    if first_wins and second_wins:
+        return "/" + "/".join(shared)
+    return None
+
+
+def _mixes_text_and_params(segment: str) -> bool:
+    """True for a segment with a brace that is not one whole `{name}`."""
+    return ("{" in segment or "}" in segment) and not is_param_segment(segment)
+
+
 class RouteTable:
     """Matches a method and a normalised path to a route rule.
 
     Literal segments win over `{param}` segments, position by position from the left, so
-    `/orders/export` beats `/orders/{orderId}`. No match is None: the caller denies.
+    `/orders/export` beats `/orders/{orderId}`; the config loader refuses two rules where each
+    wins at some segment (see `ambiguous_overlap`). No match is None: the caller denies.
     """
 
     def __init__(self, rules: Sequence[RouteRule]) -> None:
