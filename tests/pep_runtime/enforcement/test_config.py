@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from pep_runtime.enforcement import Enforcer
@@ -604,3 +604,103 @@ def test_a_loaded_table_has_one_most_specific_rule_for_every_path(
         match = table.match("GET", path)
         assert match is not None
         assert match.rule.path == winner
+
+
+def _tenant_order(id_template: str) -> list[dict[str, Any]]:
+    return [
+        _public("GET", "/health"),
+        _public("GET", "/tenants"),
+        {
+            "method": "GET",
+            "path": "/tenants/{t}/orders/{o}",
+            "action": "GetOrder",
+            "resource": {"type": "Order", "id": id_template},
+        },
+    ]
+
+
+@pytest.mark.parametrize(
+    "id_template", ["{t}-{o}", "{t}{o}", "{t}.{o}", "{t}:{o}", "x{t} {o}y", "{t}/x/{o}-{t}"]
+)
+def test_an_id_whose_placeholders_a_path_value_could_blur_is_refused(id_template: str) -> None:
+    """Two placeholders apart by text a path value can hold would give two paths one id
+    (`acme-corp` + `1` and `acme` + `corp-1`), so the template is refused with the fix."""
+    with pytest.raises(EnforcementConfigError) as caught:
+        make_config(document={"routes": _tenant_order(id_template)})
+
+    message = str(caught.value)
+    assert caught.value.field == "routes[2].resource.id"
+    assert message.startswith("test-config.yaml: routes[2].resource.id: expected ")
+    assert "a path value can hold" in message
+    assert "{tenantId}/{orderId}" in message.partition("; ")[2]
+
+
+@pytest.mark.parametrize(
+    ("id_template", "paths_and_ids"),
+    [
+        (
+            "{t}/{o}",
+            [
+                ("/tenants/acme-corp/orders/1", "acme-corp/1"),
+                ("/tenants/acme/orders/corp-1", "acme/corp-1"),
+            ],
+        ),
+        (
+            "tenant/{t}/order/{o}",
+            [
+                ("/tenants/a/orders/b", "tenant/a/order/b"),
+                ("/tenants/b/orders/a", "tenant/b/order/a"),
+            ],
+        ),
+        ("order-{o}", [("/tenants/a/orders/1", "order-1"), ("/tenants/a/orders/2", "order-2")]),
+    ],
+)
+def test_ids_with_a_slash_between_placeholders_keep_paths_apart(
+    id_template: str, paths_and_ids: list[tuple[str, str]]
+) -> None:
+    """A `/` between placeholders cannot come from a decoded segment, so each path keeps its id."""
+    config = make_config(document={"routes": _tenant_order(id_template)})
+    table = Enforcer.from_config(config).routes
+
+    ids = []
+    for path, _ in paths_and_ids:
+        match = table.match("GET", path)
+        assert match is not None
+        ids.append(match.resource().id)
+
+    assert ids == [expected for _, expected in paths_and_ids]
+
+
+_ID_TEXT = st.sampled_from(["", "-", ".", "/", "a/", "-/-", "x"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pieces=st.lists(st.tuples(_ID_TEXT, st.sampled_from(["{t}", "{o}"])), min_size=1, max_size=3),
+    tail=_ID_TEXT,
+)
+@example(pieces=[("", "{t}"), ("-", "{o}")], tail="")
+def test_every_accepted_id_template_gives_each_pair_of_values_its_own_id(
+    pieces: list[tuple[str, str]], tail: str
+) -> None:
+    """Exhaustively over short path values: values differing in a placeholder the template
+    uses never share an id."""
+    id_template = "".join(text + placeholder for text, placeholder in pieces) + tail
+    try:
+        config = make_config(document={"routes": _tenant_order(id_template)})
+    except EnforcementConfigError:
+        return
+    table = Enforcer.from_config(config).routes
+    values = [
+        "".join(letters) for size in (1, 2) for letters in itertools.product("a-.", repeat=size)
+    ]
+    values = [value for value in values if value not in {".", ".."}]
+
+    used = sorted({placeholder[1:-1] for _, placeholder in pieces})
+
+    owners: dict[str, tuple[str, ...]] = {}
+    for tenant, order in itertools.product(values, repeat=2):
+        match = table.match("GET", f"/tenants/{tenant}/orders/{order}")
+        assert match is not None
+        owner = tuple(match.params[name] for name in used)
+        assert owners.setdefault(match.resource().id, owner) == owner, id_template

@@ -413,7 +413,13 @@ def _routes(reader: _Reader, value: Any, namespace: str) -> tuple[RouteRule, ...
         id_template = reader.string(resource, "id", field=f"{field}.resource")
         problem = id_template_problem(id_template, template_params(path))
         if problem:
-            reader.fail(f"{field}.resource.id", "literal text and {param} placeholders", problem)
+            reader.fail(
+                f"{field}.resource.id",
+                "literal text and {param} placeholders of the path, a '/' between any two",
+                problem,
+                "name path parameters only, and put a '/' between two placeholders, as in "
+                "{tenantId}/{orderId} (no path value holds a '/')",
+            )
         qualified = resource_type if "::" in resource_type else f"{namespace}::{resource_type}"
         template = ResourceTemplate(type=qualified, id_template=id_template)
         rules.append(RouteRule(method=method, path=path, action=action, resource=template))

@@ -177,6 +177,19 @@ def id_template_problem(id_template: str, params: Sequence[str]) -> str | None:
             return f"{token!r} is not a {{name}} placeholder"
         if name.group(1) not in params:
             return f"placeholder {token} names no parameter of the path (has {list(params)})"
+
+    # Two paths must never share an id. A decoded segment holds no `/` (an encoded one is
+    # refused), so text with a `/` between two placeholders pins where each value ends;
+    # anything else (`{t}-{o}`) lets `acme-corp` + `1` and `acme` + `corp-1` both give
+    # `acme-corp-1`. `{t}-{t}` would be safe too, but one rule reads more plainly.
+    pieces = _PARAM.split(id_template)
+    for index in range(2, len(pieces) - 2, 2):
+        if "/" not in pieces[index]:
+            left, right = pieces[index - 1], pieces[index + 1]
+            return (
+                f"{{{left}}} and {{{right}}} apart by {pieces[index]!r}, which a path value "
+                "can hold too, so two different paths could give one id"
+            )
     return None
 
 
