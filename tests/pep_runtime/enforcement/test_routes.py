@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from urllib.parse import quote
 
 import pytest
 from hypothesis import given, settings
@@ -28,6 +29,8 @@ ACCEPTED = [
     ("/orders/", "/orders/"),
     ("/", "/"),
     ("/orders/%3F", "/orders/?"),
+    ("/orders/%C2%A0", "/orders/\u00a0"),
+    ("/orders/%E2%80%A7", "/orders/\u2027"),
     (b"/orders/o-1", "/orders/o-1"),
 ]
 
@@ -58,6 +61,12 @@ REFUSED = [
     (b"/orders/\xc3\xa9", "raw non-ASCII bytes"),
     ("/orders/%C3", "not UTF-8 once decoded"),
     ("/orders/%FF", "not UTF-8 once decoded"),
+    ("/orders/%C2%80", "encoded C1 control, the first"),
+    ("/orders/%C2%85", "encoded NEL, a line break to str.splitlines"),
+    ("/orders/o-%C2%9F", "encoded C1 control, the last"),
+    ("/orders/%E2%80%A8", "encoded line separator"),
+    ("/orders/a%E2%80%A9b", "encoded paragraph separator"),
+    (b"/orders/%C2%85?x=1", "encoded NEL, bytes with a query"),
 ]
 
 
@@ -153,8 +162,6 @@ def test_arbitrary_targets_never_map_outside_the_table(target: bytes, method: st
 @given(segment=st.text(min_size=1, max_size=16))
 def test_encoded_values_round_trip_or_are_refused(segment: str) -> None:
     """Any text percent-encoded into one segment decodes back to itself or is refused."""
-    from urllib.parse import quote
-
     target = "/orders/" + quote(segment, safe="")
 
     try:
@@ -223,3 +230,14 @@ def test_segments_mixing_text_and_params_count_as_ambiguous(
 def test_identical_nested_or_disjoint_templates_are_not_ambiguous(first: str, second: str) -> None:
     """Same text, one template at least as specific everywhere, or no shared path: None."""
     assert ambiguous_overlap(first, second) is None
+
+
+@given(character=st.characters(categories=["Cc", "Zl", "Zp"]))
+def test_no_decoded_control_or_line_separator_gets_through(character: str) -> None:
+    """Every control character (C0, DEL, C1) and U+2028/U+2029, percent-encoded, is a 400."""
+    target = "/orders/o" + quote(character, safe="")
+
+    with pytest.raises(MalformedRequestError) as caught:
+        normalize_path(target.encode("ascii"))
+
+    assert caught.value.reason == "bad-path"

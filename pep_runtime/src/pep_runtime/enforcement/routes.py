@@ -37,6 +37,9 @@ _FORBIDDEN_ENCODED = frozenset(range(0x20)) | {
     ord("%"),
     ord(";"),
 }
+# Decoded characters refused besides those: the C1 controls (U+0085 is a line break to
+# `str.splitlines`) and the Unicode line and paragraph separators.
+_FORBIDDEN_DECODED = re.compile(r"[\x80-\x9f\u2028\u2029]")
 
 
 def normalize_method(method: str) -> str:
@@ -54,8 +57,9 @@ def normalize_path(raw_target: str | bytes) -> str:
 
     The query (after the first `?`) is dropped. Refused: a target not starting with `/`;
     raw bytes that are non-ASCII, controls, space, `;`, `\\` or `#`; bad percent escapes;
-    encoded `/`, `\\`, `.`, `%` (double encoding), `;` or controls; `.` or `..` segments;
-    empty segments (`//`) except a trailing slash; and text that is not UTF-8 once decoded.
+    encoded `/`, `\\`, `.`, `%` (double encoding), `;` or controls (C0, DEL, C1); encoded
+    U+2028 and U+2029; `.` or `..` segments; empty segments (`//`) except a trailing slash; and
+    text that is not UTF-8 once decoded.
     """
     if isinstance(raw_target, bytes) and _PLAIN_PATH.fullmatch(raw_target):
         # The common case, decided by one regex: nothing to decode, no dot or empty segment.
@@ -88,6 +92,11 @@ def normalize_path(raw_target: str | bytes) -> str:
         text = decoded.decode("utf-8")
     except UnicodeDecodeError:
         raise MalformedRequestError("the decoded path is not UTF-8", reason="bad-path") from None
+
+    # Raw non-ASCII was refused above, so only an escape can bring one of these in.
+    if not text.isascii() and _FORBIDDEN_DECODED.search(text):
+        message = "the path encodes a C1 control or a line or paragraph separator"
+        raise MalformedRequestError(message, reason="bad-path")
 
     # An empty segment shows as `//`; a dot segment as `/./` or `/../` once a `/` is appended.
     if "//" in text:
