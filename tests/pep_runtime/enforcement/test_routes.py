@@ -213,8 +213,8 @@ def test_a_resource_template_renders_and_round_trips_as_a_plain_value(
 def test_segments_mixing_text_and_params_count_as_ambiguous(
     first: str, second: str, shared: str
 ) -> None:
-    """A segment such as `{name}.json` (the config loader refuses it) is taken to overlap
-    anything but a different literal, and to be comparable with nothing but itself."""
+    """A segment such as `{name}.json` (the config loader refuses it) is taken to overlap any
+    other segment and to rank against none, so a pair the other segments let meet is refused."""
     assert ambiguous_overlap(first, second) == shared
 
 

@@ -369,8 +369,8 @@ def _routes(reader: _Reader, value: Any, namespace: str) -> tuple[RouteRule, ...
 
     rules: list[RouteRule] = []
     shapes: dict[tuple[str, tuple[str | None, ...]], str] = {}
-    #: The earlier routes' fields and paths by method and number of segments: only these can
-    #: share a path, so the pairwise overlap check stays within each group.
+    # The earlier routes' fields and paths by method and number of segments: only routes of
+    # one group can share a path, so the pairwise overlap check stays within each group.
     earlier_by_shape: dict[tuple[str, int], list[tuple[str, str]]] = {}
     for index, entry in enumerate(value):
         field = f"routes[{index}]"

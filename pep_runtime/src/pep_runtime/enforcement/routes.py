@@ -228,8 +228,9 @@ def ambiguous_overlap(first: str, second: str) -> str | None:
         elif _mixes_text_and_params(mine) or _mixes_text_and_params(theirs):
             # NOTE: conservative. The config loader refuses a segment such as `{name}.json`,
             # and the table would compare it as literal text where a framework reads a
-            # pattern; so it is taken to overlap anything but a different literal and to be
-            # more specific than nothing, which refuses every pair it could confuse.
+            # pattern; so unless it is the same text on both sides it is taken to overlap
+            # the other segment and to rank against neither, which refuses every such pair
+            # that the other segments let share a path.
             first_wins = second_wins = True
             plain_theirs = not (theirs_is_param or _mixes_text_and_params(theirs))
             shared.append(theirs if plain_theirs else mine)
