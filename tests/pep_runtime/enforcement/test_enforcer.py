@@ -185,7 +185,8 @@ def test_a_forged_key_id_cannot_write_a_log_line(
 
 
 def test_what_check_logs_of_an_error_is_escaped(caplog: pytest.LogCaptureFixture) -> None:
-    """An error whose text holds a line separator from the path is logged on one line."""
+    """An error whose text holds an invisible character from the path (one the path check
+    lets through, such as a right-to-left override) is logged escaped."""
     caplog.set_level(logging.DEBUG)
 
     def failing_loader(resource: EntityUid) -> list[dict[str, Any]]:
@@ -198,7 +199,7 @@ def test_what_check_logs_of_an_error_is_escaped(caplog: pytest.LogCaptureFixture
     )
 
     outcome = enforcer.check(
-        HttpRequest("GET", b"/orders/o-1%E2%80%A8forged%C2%85line", {}, client_address="::1")
+        HttpRequest("GET", b"/orders/o-1%E2%80%AEdenia%C2%A0", {}, client_address="::1")
     )
 
     assert (outcome.status, outcome.reason) == (503, "resource-entities")
