@@ -10,6 +10,7 @@ name its resources exactly: no ``*`` anywhere in a resource, and no ``NotResourc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from fnmatch import fnmatchcase
 from typing import Any, Final
@@ -161,13 +162,25 @@ def _validate_exact_resources(
                     "NotResource; list the exact secret or policy store ARNs in Resource.",
                     None,
                 )
-            wildcards = [resource for resource in statement.resources if "*" in resource]
+            wildcards = [resource for resource in statement.resources if _is_wildcard(resource)]
             if wildcards or not (statement.resources or statement.has_not_resource):
                 report_violation(
                     f"{subject}: {field} {statement.label} grants {services} actions on a "
                     "wildcard Resource; name the exact secret or policy store ARNs.",
                     None,
                 )
+
+
+# A secret's ARN ends in `-` and six random characters; `-??????` names one secret whatever
+# its suffix, as AWS's own examples grant it. Any other `?`, like `*`, is a wildcard.
+_SECRET_SUFFIX_WILDCARD = re.compile(r"arn:[^:]+:secretsmanager:[^:]*:[^:]*:secret:[^*?]+-\?{6}")
+
+
+def _is_wildcard(resource: str) -> bool:
+    """True when an IAM Resource matches more than the one ARN it names."""
+    if _SECRET_SUFFIX_WILDCARD.fullmatch(resource):
+        return False
+    return "*" in resource or "?" in resource
 
 
 iam_exact_secret_and_authz_resources: Final = ResourceValidationPolicy(

@@ -67,6 +67,17 @@ def _allow(action: Any, resource: Any = None, **fields: Any) -> dict[str, Any]:
             },
         ),
         (ROLE, {"assumeRolePolicy": _policy(_allow("sts:AssumeRole", "*"))}),
+        (
+            ROLE_POLICY,
+            {
+                "policy": _policy(
+                    _allow(
+                        "secretsmanager:GetSecretValue",
+                        f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:latticework/db-??????",
+                    )
+                )
+            },
+        ),
     ],
 )
 def test_exact_resources_compliant(resource_type: str, props: dict[str, Any]) -> None:
@@ -132,6 +143,42 @@ def test_exact_resources_compliant(resource_type: str, props: dict[str, Any]) ->
                 )
             },
             "statement 'Broad' grants secretsmanager: and verifiedpermissions: actions",
+        ),
+        (
+            ROLE_POLICY,
+            {
+                "policy": _policy(
+                    _allow(
+                        "secretsmanager:GetSecretValue",
+                        f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:" + "?" * 30,
+                    )
+                )
+            },
+            "on a wildcard Resource",
+        ),
+        (
+            ROLE_POLICY,
+            {
+                "policy": _policy(
+                    _allow(
+                        "verifiedpermissions:IsAuthorized",
+                        "arn:aws:verifiedpermissions::????????????:policy-store/ps-0123",
+                    )
+                )
+            },
+            "on a wildcard Resource",
+        ),
+        (
+            ROLE_POLICY,
+            {
+                "policy": _policy(
+                    _allow(
+                        "secretsmanager:GetSecretValue",
+                        f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:latticework/d?-??????",
+                    )
+                )
+            },
+            "on a wildcard Resource",
         ),
         (ROLE_POLICY, {"policy": "{]"}, "policy is not valid JSON"),
     ],
