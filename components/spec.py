@@ -1024,30 +1024,45 @@ def _check_catalog(catalog: ServiceCatalog, file: Path) -> None:
     _check_no_call_cycle(catalog, file)
 
 
+#: How many services of a call cycle an error lists before it elides the middle.
+_CYCLE_SHOWN = 10
+
+
 def _check_no_call_cycle(catalog: ServiceCatalog, file: Path) -> None:
-    """Reject A calls B calls ... calls A: each caller is built after the peers it calls."""
-    state: dict[str, str] = {}
+    """Reject A calls B calls ... calls A: each caller is built after the peers it calls.
 
-    def visit(name: str, trail: tuple[str, ...]) -> None:
-        if state.get(name) == "done":
-            return
-        if state.get(name) == "visiting":
-            cycle = (*trail[trail.index(name) :], name)
-            raise SpecError(
-                file,
-                f"services[{name}].callers",
-                "calls without a cycle (a caller is deployed after the peers it calls)",
-                "the call cycle " + " -> ".join(cycle),
-                "Break the cycle: remove one caller entry, or route that call through a queue.",
-            )
-
-        state[name] = "visiting"
-        for callee in catalog.callees_of(name):
-            visit(callee, (*trail, name))
-        state[name] = "done"
-
+    A depth-first walk with its own stack, so that a long call chain cannot exhaust Python's.
+    """
+    done: set[str] = set()
     for service in catalog.services:
-        visit(service.name, ())
+        if service.name in done:
+            continue
+        trail, on_trail = [service.name], {service.name}
+        pending = [iter(catalog.callees_of(service.name))]
+        while pending:
+            callee = next(pending[-1], None)
+            if callee is None:
+                pending.pop()
+                finished = trail.pop()
+                on_trail.discard(finished)
+                done.add(finished)
+            elif callee in on_trail:
+                cycle = [*trail[trail.index(callee) :], callee]
+                if len(cycle) > _CYCLE_SHOWN:
+                    elided = f"... {len(cycle) - _CYCLE_SHOWN} more ..."
+                    half = _CYCLE_SHOWN // 2
+                    cycle = [*cycle[:half], elided, *cycle[-half:]]
+                raise SpecError(
+                    file,
+                    f"services[{callee}].callers",
+                    "calls without a cycle (a caller is deployed after the peers it calls)",
+                    "the call cycle " + " -> ".join(cycle),
+                    "Break the cycle: remove one caller entry, or route that call through a queue.",
+                )
+            elif callee not in done:
+                trail.append(callee)
+                on_trail.add(callee)
+                pending.append(iter(catalog.callees_of(callee)))
 
 
 def _check_callers(service: ServiceSpec, catalog: ServiceCatalog, file: Path, where: str) -> None:

@@ -949,6 +949,35 @@ def test_invalid_environment_name_is_a_spec_error(env: str) -> None:
     assert raised.value.key_path == "(stack name)"
 
 
+def _call_chain(length: int, *, closed: bool) -> Document:
+    """s0 <- s1 <- ... (each service called by the next); `closed`: s0 is called by the last."""
+    services = []
+    for index in range(length):
+        entry = {"name": f"s{index}", "image": "public.ecr.aws/x/a:1.0", "port": 8080}
+        caller = index + 1 if index + 1 < length else (0 if closed else None)
+        if caller is not None:
+            entry["callers"] = {"services": [f"s{caller}"]}
+        services.append(entry | {"cpu": 256, "memory": 512})
+    return {"services": services}
+
+
+def test_a_long_call_chain_is_checked_without_recursion(tmp_path: Path) -> None:
+    """A chain of 2,000 calls loads, and closing it into a cycle is the usual clear error,
+    not a crash of the checker's own stack."""
+    chain = write_yaml(tmp_path / "chain.yaml", _call_chain(2000, closed=False))
+    cycle = write_yaml(tmp_path / "cycle.yaml", _call_chain(2000, closed=True))
+
+    catalog = load_catalog(chain)
+    with pytest.raises(SpecError) as caught:
+        load_catalog(cycle)
+
+    message = str(caught.value)
+    assert catalog.callees_first()[0].name == "s0"
+    assert "calls without a cycle" in message
+    assert "the call cycle s0 -> s1999 -> s1998 -> s1997 -> s1996 -> ... 1991 more ... " in message
+    assert message.count(" -> ") == 10
+
+
 def test_services_file_argument_replaces_the_catalog(tmp_path: Path) -> None:
     """An explicit catalog file is used instead of stacks/services.yaml."""
     document = sample_catalog()
