@@ -443,6 +443,16 @@ def _vpc_cidr(value: str) -> str:
     return value
 
 
+def _repeated(values: Sequence[str]) -> tuple[int, str] | None:
+    """The index and value of the first value given a second time, or None."""
+    seen: set[str] = set()
+    for index, value in enumerate(values):
+        if value in seen:
+            return index, value
+        seen.add(value)
+    return None
+
+
 class NetworkSettings(_Model):
     """Either a new VPC (vpcCidr, availabilityZones) or an existing one (vpcId, subnets)."""
 
@@ -487,6 +497,14 @@ class NetworkSettings(_Model):
                 "vpcId and at least two privateSubnetIds",
                 "an incomplete existing network",
                 "Name the VPC and two or more private subnets in different zones.",
+            )
+        repeated = _repeated(self.private_subnet_ids or ())
+        if repeated is not None:
+            raise _spec_error(
+                "each subnet once",
+                f"{repeated[1]!r} again",
+                "Name two or more different private subnets, in different zones.",
+                key=f"privateSubnetIds[{repeated[0]}]",
             )
         if not new and not existing:
             raise _spec_error(
@@ -534,6 +552,14 @@ class AllowedPrincipals(_Model):
                 "organizationId and/or accountIds",
                 "neither",
                 "Name who may use the service network; an empty list would admit nobody.",
+            )
+        repeated = _repeated(self.account_ids)
+        if repeated is not None:
+            raise _spec_error(
+                "each account once",
+                f"{repeated[1]!r} again",
+                "Remove the repeated entry.",
+                key=f"accountIds[{repeated[0]}]",
             )
         return self
 
@@ -1091,17 +1117,16 @@ def _check_callers(service: ServiceSpec, catalog: ServiceCatalog, file: Path, wh
 
 
 def _check_unique(values: list[str], file: Path, key_path: str, what: str) -> None:
-    seen: set[str] = set()
-    for index, value in enumerate(values):
-        if value in seen:
-            raise SpecError(
-                file,
-                f"{key_path}[{index}]",
-                f"each {what} once",
-                f"{value!r} again",
-                "Remove the repeated entry.",
-            )
-        seen.add(value)
+    repeated = _repeated(values)
+    if repeated is not None:
+        index, value = repeated
+        raise SpecError(
+            file,
+            f"{key_path}[{index}]",
+            f"each {what} once",
+            f"{value!r} again",
+            "Remove the repeated entry.",
+        )
 
 
 def _check_environment(service: ServiceSpec, file: Path, where: str) -> None:

@@ -724,6 +724,16 @@ BAD_STACKS = [
         "at least two privateSubnetIds",
     ),
     BadInput(
+        "existing-network-one-subnet-twice",
+        _settings_set(
+            "network",
+            {"vpcId": "vpc-0a1b2c3d", "privateSubnetIds": ["subnet-0a1b2c3d", "subnet-0a1b2c3d"]},
+        ),
+        f"{_SETTINGS}.network.privateSubnetIds[1]",
+        "each subnet once",
+        "'subnet-0a1b2c3d' again",
+    ),
+    BadInput(
         "cidr-with-host-bits",
         _settings_set("network", {"vpcCidr": "10.20.1.0/16"}),
         f"{_SETTINGS}.network.vpcCidr",
@@ -747,6 +757,13 @@ BAD_STACKS = [
         _settings_set("allowedPrincipals", {}),
         f"{_SETTINGS}.allowedPrincipals",
         "organizationId and/or accountIds",
+    ),
+    BadInput(
+        "allowed-account-twice",
+        _settings_set("allowedPrincipals", {"accountIds": ["111122223333", "111122223333"]}),
+        f"{_SETTINGS}.allowedPrincipals.accountIds[1]",
+        "each account once",
+        "'111122223333' again",
     ),
     BadInput(
         "own-account-not-allowed",
