@@ -871,6 +871,22 @@ def _clean_message(message: str) -> str:
     return re.sub(r"^for policy `policy\d+`, ", "", message)
 
 
+_NO_APPLICABLE_ACTION = "unable to find an applicable action"
+
+
+def _in_fixed_order(errors: Iterable[str]) -> list[str]:
+    """One policy's validation errors, cleaned, in an order that is the same on every run.
+
+    Cedar reports them in no fixed order (one per principal type, say). Sorted, with the
+    no-applicable-action error last: it follows from the others (an unknown type or action),
+    which are the ones to read first.
+    """
+    messages = [_clean_message(error) for error in errors]
+    return sorted(
+        messages, key=lambda message: (message.startswith(_NO_APPLICABLE_ACTION), message)
+    )
+
+
 def validate_policy(
     policy: CedarPolicy,
     schema: cedarpy.Schema,
@@ -887,8 +903,7 @@ def validate_policy(
     for a name written without its namespace give the exact name.
     """
     result = cedarpy.validate_policies(policy.statement, schema)
-    for error in result.errors:
-        message = _clean_message(error.error)
+    for message in _in_fixed_order(error.error for error in result.errors):
         fallback_line = _line_of_type_error(policy.statement, message)
         line = policy.line - 1 + _line_of_name(policy.statement, message, fallback_line)
         fix = _fix_for_policy(message, policy.statement, declared_names)
@@ -1027,8 +1042,8 @@ def _validate_linked_policy(
             AuthzProblem(link.file, link.line, link.link_id, f"cannot link: {exc}", fix)
         )
         return
-    for error in errors:
-        message = f"linked policy from template {link.template_id!r}: {_clean_message(error.error)}"
+    for text in _in_fixed_order(error.error for error in errors):
+        message = f"linked policy from template {link.template_id!r}: {text}"
         problems.append(AuthzProblem(link.file, link.line, link.link_id, message, fix))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -280,6 +281,24 @@ def test_template_in_policies_dir_is_reported(tmp_path: Path) -> None:
 
     assert problem.policy_id == "grant-read"
     assert "authz/templates/" in problem.fix
+
+
+def test_problems_come_in_the_same_order_every_time(tmp_path: Path) -> None:
+    """Cedar reports one policy's errors in no fixed order (one per principal type here);
+    they are sorted, so that a report or a CI log does not change from run to run."""
+    authz = tmp_path / "authz"
+    shutil.copytree(REPO_AUTHZ, authz)
+    (authz / "policies" / "zz.cedar").write_text(
+        '@id("reads-nothing")\npermit (principal, action, resource)\n'
+        "when { principal.nothing == 1 };\n"
+    )
+
+    runs = {tuple(str(problem) for problem in problems_of(authz)) for _ in range(12)}
+
+    assert len(runs) == 1
+    [problems] = runs
+    assert len(problems) > 1
+    assert list(problems) == sorted(problems)
 
 
 def test_template_is_validated_against_the_schema(tmp_path: Path) -> None:
