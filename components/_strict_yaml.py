@@ -60,6 +60,13 @@ _StrictLoader.add_constructor(
 )
 
 
+def yaml_problem(problem: str | None) -> str:
+    """PyYAML's account of a syntax error, to follow "found" in an error message: its own
+    texts often start with "found" too."""
+    text = problem or "a syntax error"
+    return text.removeprefix("found ")
+
+
 def load_yaml_file(path: Path) -> Any:
     """Parse one YAML file, rejecting duplicate keys; a missing or unparsable file is a
     `SpecError` naming the file and, where YAML knows it, the line."""
@@ -83,7 +90,7 @@ def load_yaml_file(path: Path) -> Any:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
         raise SpecError(
-            path, where, "valid YAML", str(exc.problem), "Fix the YAML syntax there."
+            path, where, "valid YAML", yaml_problem(exc.problem), "Fix the YAML syntax there."
         ) from None
     except yaml.YAMLError as exc:
         raise SpecError(
@@ -93,4 +100,4 @@ def load_yaml_file(path: Path) -> Any:
         loader.dispose()
 
 
-__all__ = ["load_yaml_file"]
+__all__ = ["load_yaml_file", "yaml_problem"]

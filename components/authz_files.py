@@ -30,6 +30,7 @@ from typing import Any
 import cedarpy
 import yaml
 
+from components._strict_yaml import yaml_problem
 from components.errors import SpecError
 from components.spec import ServiceCatalog
 
@@ -255,8 +256,8 @@ def load_yaml(path: Path) -> YamlDocument:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise YamlFileError(path, line, "valid YAML", str(problem), "Fix the YAML syntax.") from exc
+        problem = yaml_problem(getattr(exc, "problem", None) or str(exc))
+        raise YamlFileError(path, line, "valid YAML", problem, "Fix the YAML syntax.") from exc
     finally:
         loader.dispose()
     return YamlDocument(data=data, item_lines=_item_lines(node))

@@ -301,6 +301,17 @@ def test_problems_come_in_the_same_order_every_time(tmp_path: Path) -> None:
     assert list(problems) == sorted(problems)
 
 
+def test_a_links_yaml_error_reads_as_one_sentence(tmp_path: Path) -> None:
+    """PyYAML's own 'found ...' text is not preceded by a second 'found'."""
+    authz = make_authz(tmp_path, templates=TEMPLATE, links="- id: a\n\t- template: b\n")
+
+    with pytest.raises(SpecError) as raised:
+        load_authz(authz)
+
+    assert "cannot start any token" in str(raised.value)
+    assert "found found" not in str(raised.value)
+
+
 def test_template_is_validated_against_the_schema(tmp_path: Path) -> None:
     """Templates are checked against the schema like static policies."""
     authz = make_authz(tmp_path, templates=TEMPLATE.replace('"GetOrder"', '"Nope"'))

@@ -596,6 +596,18 @@ def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
     assert raised.value.expected == "valid YAML"
 
 
+def test_a_yaml_error_reads_as_one_sentence(tmp_path: Path) -> None:
+    """PyYAML's own 'found ...' text is not preceded by a second 'found'."""
+    path = tmp_path / "services.yaml"
+    path.write_text("services:\n\t- name: orders\n")
+
+    with pytest.raises(SpecError) as raised:
+        load_catalog(path)
+
+    assert "cannot start any token" in str(raised.value)
+    assert "found found" not in str(raised.value)
+
+
 def test_missing_catalog_file_is_a_spec_error(tmp_path: Path) -> None:
     """A catalog path that does not exist is reported as such."""
     with pytest.raises(SpecError) as raised:
