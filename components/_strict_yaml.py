@@ -60,6 +60,9 @@ _StrictLoader.add_constructor(
 )
 
 
+_MAX_BYTES = 8 << 20
+
+
 def yaml_problem(problem: str | None) -> str:
     """PyYAML's account of a syntax error, to follow "found" in an error message: its own
     texts often start with "found" too."""
@@ -71,7 +74,18 @@ def load_yaml_file(path: Path) -> Any:
     """Parse one YAML file, rejecting duplicate keys; a missing or unparsable file is a
     `SpecError` naming the file and, where YAML knows it, the line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            # Bounded: a catalog is kilobytes; /dev/zero or a stray dump would fill memory.
+            content = handle.read(_MAX_BYTES + 1)
+        if len(content) > _MAX_BYTES:
+            raise SpecError(
+                path,
+                "(file)",
+                f"a file of at most {_MAX_BYTES >> 20} MiB",
+                "a larger file",
+                "Point at the catalog or stack file itself.",
+            )
+        text = content.decode("utf-8")
     except FileNotFoundError as exc:
         raise SpecError(
             path, "(file)", "an existing file", "no such file", "Create it or fix the path."

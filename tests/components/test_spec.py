@@ -608,6 +608,18 @@ def test_a_yaml_error_reads_as_one_sentence(tmp_path: Path) -> None:
     assert "found found" not in str(raised.value)
 
 
+def test_an_oversized_catalog_is_refused_before_it_is_read_whole(tmp_path: Path) -> None:
+    """A file far beyond any real catalog (or a device such as /dev/zero) is refused after
+    its first 8 MiB, instead of being read into memory without end."""
+    path = tmp_path / "services.yaml"
+    path.write_bytes(b"# padding\n" * (900 * 1024))
+
+    with pytest.raises(SpecError) as raised:
+        load_catalog(path)
+
+    assert (raised.value.key_path, raised.value.expected) == ("(file)", "a file of at most 8 MiB")
+
+
 def test_missing_catalog_file_is_a_spec_error(tmp_path: Path) -> None:
     """A catalog path that does not exist is reported as such."""
     with pytest.raises(SpecError) as raised:
