@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from pulumi import automation as auto
 
@@ -58,6 +58,8 @@ STATE_DIR = Path(".latticework") / "state"
 POLICY_PACK_DIR = Path("policy_packs") / "latticework_guardrails"
 _SELF_MANAGED_SCHEMES = ("file://", "s3://", "gs://", "azblob://", "postgres://")
 _BACKEND_SCHEMES = (*_SELF_MANAGED_SCHEMES, "https://", "http://")
+#: Plain http reaches a Pulumi service on this machine only: the access token travels along.
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _NO_SUMMARY = "summary event never found"
 _PASSPHRASE_VARIABLES = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 
@@ -87,15 +89,22 @@ def check_backend_url(backend_url: str) -> str:
     An empty value is refused rather than read as "the default": in CI it is usually an
     unset variable, and the default keeps state on a runner that is thrown away.
     """
-    if backend_url.startswith(_BACKEND_SCHEMES):
+    scheme, _, rest = backend_url.partition("://")
+    known = backend_url.startswith(_BACKEND_SCHEMES) and rest != ""
+    if known and scheme == "http":
+        try:
+            known = urlsplit(backend_url).hostname in _LOOPBACK_HOSTS
+        except ValueError:  # e.g. an unclosed [ of an IPv6 host
+            known = False
+    if known:
         return backend_url
 
     schemes = ", ".join(_SELF_MANAGED_SCHEMES)
     shown = repr(shown_backend_url(backend_url)) if backend_url else "an empty value"
     message = (
-        f"--backend-url: expected a URL starting with {schemes} or https:// (Pulumi Cloud), "
-        f"found {shown}. Fix the URL, or leave the option out for the file backend in "
-        f"{STATE_DIR}"
+        f"--backend-url: expected a URL starting with {schemes} or https:// (Pulumi Cloud; "
+        f"http:// only to localhost), found {shown}. Fix the URL, or leave the option out for "
+        f"the file backend in {STATE_DIR}"
     )
     raise UsageError(message)
 

@@ -808,7 +808,19 @@ def test_pulumi_cli_that_cannot_report_its_version_exits_5(
     assert "get.pulumi.com" in line
 
 
-@pytest.mark.parametrize("backend", ["", "s3:/state-bucket", "state-bucket", "ftp://host/state"])
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "",
+        "s3:/state-bucket",
+        "state-bucket",
+        "ftp://host/state",
+        "https://",
+        "s3://",
+        "http://pulumi.example.com",
+        "http://[::1",
+    ],
+)
 @pytest.mark.parametrize("command", [["preview", "--env", "dev"], ["rollout", "--envs", "dev"]])
 def test_backend_url_without_a_known_scheme_is_a_usage_error(
     project: Path, fake_bin: Path, calls_log: Path, backend: str, command: list[str]
