@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from latticework.automation import check_backend_url
 from latticework.cli import main
 from latticework.errors import ExitCode
 
@@ -974,3 +975,19 @@ def test_help_names_the_backend_environment_variable(command: str) -> None:
 
     assert result.exit_code == 0
     assert "LATTICEWORK_BACKEND_URL" in result.output
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "https://api.pulumi.com",
+        "http://localhost:8080",
+        "http://[::1]:8080",
+        "s3://state-bucket/latticework",
+        "file:///srv/state",
+        "postgres://user:pw@db.internal/state",
+    ],
+)
+def test_backend_urls_the_cli_knows_are_kept_as_given(backend: str) -> None:
+    """A URL of a known scheme, with a place after it, goes to the pulumi CLI unchanged."""
+    assert check_backend_url(backend) == backend
