@@ -164,6 +164,15 @@ def _enforcement(raw: Any, policy_names: Sequence[str], source: Path | str) -> d
                 repr(policy_name),
                 "Use a policy name from docs/policies.md.",
             )
+        if isinstance(level, bool):
+            _fail(
+                source,
+                f".enforcement.{policy_name}",
+                f"one of {', '.join(ENFORCEMENT_LEVELS)}",
+                f"the boolean {str(level).lower()} (YAML reads an unquoted "
+                f"{'on or yes' if level else 'off or no'} so)",
+                "Write disabled to turn a policy off, or quote the level.",
+            )
         if level not in ENFORCEMENT_LEVELS:
             _fail(
                 source,

@@ -182,6 +182,19 @@ def test_pack_config_errors_name_the_file_and_key(raw: dict[str, Any], key: str)
     assert raised.value.fix
 
 
+def test_a_level_yaml_read_as_a_boolean_says_so() -> None:
+    """YAML 1.1 reads an unquoted `off` as false; the error says what happened and the fix."""
+    with pytest.raises(SpecError) as raised:
+        parse_pack_config(
+            {"enforcement": {"all": False}},
+            policy_names=policy_names(),
+            source="stacks/Pulumi.dev.yaml",
+        )
+
+    assert raised.value.found == "the boolean false (YAML reads an unquoted off or no so)"
+    assert "disabled" in raised.value.fix
+
+
 def test_write_pulumi_config_writes_the_policy_pack_config_file(tmp_path: Path) -> None:
     """The JSON file for --policy-pack-config holds exactly to_pulumi_config()."""
     config = PackConfig(rotation_max_days=45)
