@@ -29,10 +29,11 @@ CHECK_DESCRIPTION = "Secrets in stacks/Pulumi.*.yaml are `secure:` values, never
 UNREADABLE_KIND = "unreadable-stack-file"
 _SECURE_KEY = "secure"
 _HIDDEN_KEY = "<a key that looks like a credential>"
-# NOTE: the keys of the pack's enforcement map are policy names (`secret-rotation-required`),
-# not settings; their values are enforcement levels. Checking them as names would flag every
-# policy whose name mentions a secret.
-_POLICY_NAME_MAPS = frozenset({("latticework:policies", "enforcement")})
+# NOTE: `latticework:policies` is the pack's own configuration (`parse_pack_config` refuses any
+# other key), and no key of it holds a secret: `secretNamePatterns` names secrets, the
+# enforcement map's keys are policy names (`secret-rotation-required`). Its keys are not read
+# as secret names; its values are still checked for credential shapes.
+_PACK_CONFIG_KEY = "latticework:policies"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +144,7 @@ def _walk(
     if isinstance(value, Mapping):
         if set(value) == {_SECURE_KEY}:
             return
-        children_named = path[-2:] not in _POLICY_NAME_MAPS
+        children_named = named and path[:1] != (_PACK_CONFIG_KEY,)
         for key, child in value.items():
             key_match = match_secret_value(str(key))
             if key_match is not None:

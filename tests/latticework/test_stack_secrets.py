@@ -214,3 +214,51 @@ def test_a_credential_used_as_a_key_is_found_and_not_repeated(tmp_path: Path) ->
     assert finding.kind == "aws-access-key"
     assert finding.key_path == "latticework:extra.<a key that looks like a credential>"
     assert AWS_KEY_ID[:8] not in finding.message
+
+
+@pytest.mark.parametrize("pattern", ["^LICENSE_", "SECRET", "_KEY$", "ACCOUNT"])
+def test_the_pack_configuration_is_not_read_as_secret_names(tmp_path: Path, pattern: str) -> None:
+    """Keys of `latticework:policies` are pack settings, so `secretNamePatterns` is no secret."""
+    body = (
+        "config:\n  latticework:policies:\n"
+        f"    secretNamePatterns: [{json.dumps(pattern)}]\n"
+        "    rotationMaxDays: 90\n"
+        "    allowedAccountIds: ['111122223333']\n"
+        "    enforcement:\n      secret-rotation-period: mandatory\n"
+    )
+    stacks = _stack(tmp_path, body)
+
+    assert find_plaintext_secrets(stacks) == ()
+
+
+def test_a_credential_pasted_into_the_pack_configuration_is_still_found(tmp_path: Path) -> None:
+    """Pack settings are exempt by name only: a value shaped like a credential is a finding."""
+    body = f"config:\n  latticework:policies:\n    secretNamePatterns: [{AWS_KEY_ID}]\n"
+    stacks = _stack(tmp_path, body)
+
+    (finding,) = find_plaintext_secrets(stacks)
+
+    assert finding.key_path == "latticework:policies.secretNamePatterns[0]"
+    assert finding.kind == "aws-access-key"
+    assert AWS_KEY_ID not in finding.message
+
+
+def test_check_passes_with_the_documented_secret_name_patterns(tmp_path: Path) -> None:
+    """The docs' own `secretNamePatterns: ["^LICENSE_"]` example passes `check --env dev`."""
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("Pulumi.yaml", "__main__.py"):
+        shutil.copy2(PROJECT_DIR / name, project / name)
+    for name in ("stacks", "authz"):
+        shutil.copytree(PROJECT_DIR / name, project / name)
+    dev = project / "stacks" / "Pulumi.dev.yaml"
+    with dev.open("a", encoding="utf-8") as stack_file:
+        stack_file.write('  latticework:policies:\n    secretNamePatterns: ["^LICENSE_"]\n')
+
+    result = CliRunner().invoke(
+        main, ["check", "--env", "dev", "--format", "json", "--project-dir", str(project)]
+    )
+
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert CHECK_NAME not in {finding["policy"] for finding in document["findings"]}
