@@ -66,25 +66,23 @@ _DIGEST_TOKENS: Final = frozenset({"SHA", "COMMIT", "DIGEST", "CHECKSUM", "HASH"
 
 # --- names that say they hold a secret ---------------------------------------------------
 
-_SECRET_TOKENS: Final = frozenset(
-    {
-        "APIKEY",
-        "CREDENTIAL",
-        "CREDENTIALS",
-        "CREDS",
-        "PASSPHRASE",
-        "PASS",
-        "PASSWD",
-        "PASSWORD",
-        "PGPASSWORD",
-        "PRIVATEKEY",
-        "PWD",
-        "SECRET",
-        "SECRETS",
-        "TOKEN",
-        "TOKENS",
-    }
+# Words that name a secret wherever they sit, so `MYSQLPASSWORD` and `githubToken` count as
+# surely as `DB_PASSWORD`: they are searched for in the upper-cased name, separators or not.
+_STRONG_SECRET_WORDS: Final = (
+    "APIKEY",
+    "CREDENTIAL",
+    "PASSPHRASE",
+    "PASSWD",
+    "PASSWORD",
+    "PRIVATEKEY",
+    "SECRET",
+    "TOKEN",
 )
+# Words that contain a strong word but name no secret; removed before the search, so
+# `TOKENIZER_MODEL` is plain while `TOKENIZER_API_TOKEN` is still a secret.
+_LOOKALIKE_WORDS: Final = re.compile(r"TOKENI[SZ](?:E|AT|ING)|SECRETAR(?:Y|IAT)")
+# Short words that name a secret only as a word of their own: `DB_PASS`, not `BYPASS`.
+_SECRET_TOKENS: Final = frozenset({"CREDS", "PASS", "PWD"})
 _SECRET_TOKEN_PAIRS: Final = frozenset(
     {
         ("ACCESS", "KEY"),
@@ -210,6 +208,10 @@ def compile_name_patterns(patterns: Iterable[str]) -> tuple[re.Pattern[str], ...
 def is_secret_name(name: str, extra_patterns: Sequence[re.Pattern[str]] = ()) -> bool:
     """Whether a variable name says it holds a secret.
 
+    PASSWORD, PASSWD, PASSPHRASE, SECRET, TOKEN, CREDENTIAL, APIKEY and PRIVATEKEY count
+    anywhere in the name, in any case (`MYSQLPASSWORD`, `githubToken`), except inside
+    TOKENIZE/TOKENISE and SECRETARY/SECRETARIAT. PASS, PWD and CREDS count only as words of
+    their own, KEY only after ACCESS, API, PRIVATE, SIGNING, ... (`API_KEY`, not `MONKEY`).
     A name whose last word describes the secret (`*_ARN`, `*_FILE`, `*_ID`, `*_TTL`, ...) is
     not secret-like: its value is a reference or a setting. `extra_patterns` (from
     `compile_name_patterns`) match anywhere in the name and win over that rule.
@@ -221,6 +223,9 @@ def is_secret_name(name: str, extra_patterns: Sequence[re.Pattern[str]] = ()) ->
     if not words or words[-1] in _DESCRIPTOR_TOKENS:
         return False
 
+    upper_name = _LOOKALIKE_WORDS.sub(" ", name.upper())
+    if any(word in upper_name for word in _STRONG_SECRET_WORDS):
+        return True
     if any(word in _SECRET_TOKENS for word in words):
         return True
     return any(pair in _SECRET_TOKEN_PAIRS for pair in pairwise(words))

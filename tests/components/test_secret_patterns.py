@@ -322,3 +322,37 @@ def test_long_values_are_classified_in_linear_time(value: str) -> None:
     classify_variable("SOME_SETTING", value)
 
     assert time.perf_counter() - started < 5
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "MYSQLPASSWORD",
+        "mysqlpassword",
+        "ADMINPASSWORD",
+        "DBPASSWD",
+        "GPGPASSPHRASE",
+        "APPSECRET",
+        "GITHUBTOKEN",
+        "OAUTHTOKENS",
+        "DBCREDENTIALS",
+        "STRIPEAPIKEY",
+        "JWTPRIVATEKEY",
+        "TOKENIZER_API_TOKEN",
+        "PASSWORDPOLICY",
+    ],
+)
+def test_strong_secret_words_count_without_separators(name: str) -> None:
+    """PASSWORD, SECRET, TOKEN and their kin name a secret wherever they sit in the name."""
+
+    assert is_secret_name(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["MONKEY", "TURNKEY_MODE_X", "KEYBOARD_LAYOUT", "TOKENIZER", "TOKENISATION", "SECRETARY"],
+)
+def test_weak_words_and_lookalikes_stay_plain(name: str) -> None:
+    """KEY counts only as a word of its own, and TOKENIZER or SECRETARY name no secret."""
+
+    assert not is_secret_name(name)

@@ -359,6 +359,8 @@ SECRET_VALUES = [
     ("aws-access-key", "UPSTREAM_KEY_ID", "AKIAZ7QW3RT5YU8IOP2L", "AWS access key id"),
     ("password-under-secret-name", "DB_PASSWORD", "correct-horse-battery-9", "holds a secret"),
     ("url-with-password", "DATABASE_URL", "postgres://app:s3cr3t-pw@db:5432/x", "password"),
+    ("fused-password-name", "MYSQLPASSWORD", "hunter2-fused-9", "holds a secret"),
+    ("fused-secret-name", "APPSECRET", "hunter2-fused-9", "holds a secret"),
     (
         "jwt",
         "SERVICE_HEADER",

@@ -86,6 +86,8 @@ def test_no_plaintext_secrets_compliant(props: dict[str, Any]) -> None:
     ("props", "expected"),
     [
         (_task(("DB_PASSWORD", "hunter2-Prod")), "environment DB_PASSWORD holds a plain value"),
+        (_task(("MYSQLPASSWORD", "hunter2-Prod")), "environment MYSQLPASSWORD holds a plain"),
+        (_task(("githubtoken", "hunter2-Prod")), "environment githubtoken holds a plain value"),
         (_task(("SOME_SETTING", FAKE_ACCESS_KEY)), "looks like an AWS access key id"),
         (_task(("TLS_KEY", FAKE_PEM)), "contains a PEM private key"),
         (
