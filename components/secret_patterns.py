@@ -6,8 +6,8 @@ CrossGuard pack uses it on ECS container definitions, so both draw the line in o
 Two questions are answered:
 
 - does a *value* look like a credential whatever its name? (AWS access key ids, PEM private
-  keys, URLs with ``user:password@`` or a ``password=`` parameter, bearer tokens, JWT-like
-  tokens, well-known API token prefixes, long hex keys);
+  keys, ``user:password@`` in a URL or a scheme-less DSN, a ``password=`` parameter, bearer
+  tokens, JWT-like tokens, well-known API token prefixes, long hex keys);
 - does a *name* say it holds a secret (``DB_PASSWORD``, ``apiKey``, ``CLIENT_SECRET``) while
   its value is a real value rather than a reference?
 
@@ -42,6 +42,15 @@ _PEM_PRIVATE_KEY: Final = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: 
 _URL_WITH_PASSWORD: Final = re.compile(
     r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,31}://[^/\s:@]{0,256}:(?!\$\{)"
     r"(?![0-9]*(?:[/?#]|$))[^\s@]{1,256}@[^\s/@]"
+)
+# user:password@host without a scheme: a DSN (`admin:pw@db:5432/app`) or a registry login.
+# It starts the value or follows a space, `=`, `,`, `;`, a quote or `(`; the password may hold
+# `/` and `:`. Not a credential: `mailto:`/`sip:`/`xmpp:` addresses, ARNs and URNs (a role
+# session named after an e-mail address), `host:port/...@`, and an image digest after the `@`.
+_USERINFO_WITH_PASSWORD: Final = re.compile(
+    r"(?<![^\s=,;\"'(])(?!(?i:mailto|sips?|xmpp|arn|urn):)[^\s/:@=,;\"'(]{0,256}:(?!\$\{)"
+    r"(?![0-9]*(?:[/?#]|$))[^\s@]{1,256}@"
+    r"(?![A-Za-z0-9]+(?:[+._-][A-Za-z0-9]+)*:[0-9A-Fa-f]{32,})[A-Za-z0-9\[]"
 )
 # `Authorization: Bearer <t>`, and the `Token <t>` scheme some APIs use.
 _BEARER_TOKEN: Final = re.compile(r"(?i)\b(?:bearer|token)\s+([A-Za-z0-9._~+/=-]{16,})")
@@ -173,6 +182,10 @@ PEM_PRIVATE_KEY: Final = SecretMatch("pem-private-key", "a value that contains a
 URL_WITH_PASSWORD: Final = SecretMatch(
     "url-with-password", "a URL that embeds a user name and password"
 )
+USERINFO_WITH_PASSWORD: Final = SecretMatch(
+    "userinfo-with-password",
+    "a value that embeds a user name and password (user:password@host)",
+)
 QUERY_CREDENTIAL: Final = SecretMatch(
     "query-credential", "a URL or connection string that carries a credential parameter"
 )
@@ -246,6 +259,8 @@ def match_secret_value(value: str, *, name: str = "") -> SecretMatch | None:
         return AWS_ACCESS_KEY
     if _URL_WITH_PASSWORD.search(stripped):
         return URL_WITH_PASSWORD
+    if _USERINFO_WITH_PASSWORD.search(stripped):
+        return USERINFO_WITH_PASSWORD
     if _QUERY_CREDENTIAL.search(stripped):
         return QUERY_CREDENTIAL
     if _JWT_LIKE.search(stripped):
@@ -362,6 +377,7 @@ __all__ = [
     "QUERY_CREDENTIAL",
     "SECRET_NAME_WITH_VALUE",
     "URL_WITH_PASSWORD",
+    "USERINFO_WITH_PASSWORD",
     "VENDOR_TOKEN",
     "SecretMatch",
     "classify_variable",

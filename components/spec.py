@@ -87,7 +87,7 @@ def _describe(value: object) -> str:
     if isinstance(value, int | float):
         return f"the number {value}"
     if isinstance(value, str):
-        if _secret_kind("", value) is not None or len(value) > 80:
+        if _secret_kind("", value) is not None or _may_hold_userinfo(value) or len(value) > 80:
             return f"a string of {len(value)} characters"
         return f"the string {value!r}"
     if isinstance(value, Mapping):
@@ -97,6 +97,15 @@ def _describe(value: object) -> str:
     if isinstance(value, Sequence):
         return "a list"
     return f"a {type(value).__name__}"
+
+
+def _may_hold_userinfo(value: str) -> bool:
+    """Whether a word of `value` has a `:` before an `@`, as `user:password@host` does.
+
+    Broader than the detector on purpose: a refused value is only quoted to help, so one that
+    might carry a password anywhere (`registry/user:pw@name:1.0`) is described instead.
+    """
+    return any(":" in word[: word.rfind("@")] for word in value.split() if "@" in word)
 
 
 def _secret_kind(name: str, value: str) -> str | None:

@@ -17,6 +17,7 @@ from components.secret_patterns import (
     QUERY_CREDENTIAL,
     SECRET_NAME_WITH_VALUE,
     URL_WITH_PASSWORD,
+    USERINFO_WITH_PASSWORD,
     VENDOR_TOKEN,
     SecretMatch,
     classify_variable,
@@ -312,6 +313,8 @@ def test_token_scheme_and_cloud_connection_string_keys_are_detected(
         "ab" * 50_000,
         "a://b:" * 15_000,
         "x" * 50_000 + "://u:p",
+        "=a:" * 30_000,
+        " u:" * 30_000 + "@",
     ],
 )
 def test_long_values_are_classified_in_linear_time(value: str) -> None:
@@ -356,3 +359,45 @@ def test_weak_words_and_lookalikes_stay_plain(name: str) -> None:
     """KEY counts only as a word of its own, and TOKENIZER or SECRETARY name no secret."""
 
     assert not is_secret_name(name)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "admin:hunter2xyz@db:5432/app",
+        "user:hunter2xyz@registry.example.com/a:1.0",
+        "orders:Zx9/kP+q2w==@db.internal:5432/orders",
+        "deploy:pa:ss@db",
+        ":hunter2xyz@cache.internal:6379",
+        "--dsn admin:hunter2xyz@db/app",
+        "DSN=admin:hunter2xyz@db/app",
+    ],
+)
+def test_user_password_without_a_scheme_is_a_credential(value: str) -> None:
+    """A scheme-less `user:password@host` (a DSN, a registry login) embeds a credential."""
+
+    match = classify_variable("SOME_SETTING", value)
+
+    assert match == USERINFO_WITH_PASSWORD
+    assert "hunter2xyz" not in repr(match)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "ops@example.com",
+        "mailto:ops@example.com",
+        "git@github.com:latticework/orders.git",
+        "nginx:1.27@sha256:" + "a" * 64,
+        "localhost:5000/orders@sha256:" + "0" * 64,
+        "ghcr.io/latticework/orders:1.0.0@sha256:" + "0" * 64,
+        "arn:aws:sts::111122223333:assumed-role/support/jane@example.com",
+        "orders:${DB_PASSWORD}@db:5432/orders",
+        "orders:@db",
+        "example.com:8443/users/@me",
+    ],
+)
+def test_at_signs_that_carry_no_password_are_not_credentials(value: str) -> None:
+    """E-mail addresses, SSH remotes, image digests, ARNs and placeholders are no credential."""
+
+    assert match_secret_value(value) is None

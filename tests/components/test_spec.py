@@ -360,6 +360,7 @@ SECRET_VALUES = [
     ("password-under-secret-name", "DB_PASSWORD", "correct-horse-battery-9", "holds a secret"),
     ("url-with-password", "DATABASE_URL", "postgres://app:s3cr3t-pw@db:5432/x", "password"),
     ("fused-password-name", "MYSQLPASSWORD", "hunter2-fused-9", "holds a secret"),
+    ("dsn-without-scheme", "DATABASE_DSN", "admin:hunter2xyz@db:5432/app", "password"),
     ("fused-secret-name", "APPSECRET", "hunter2-fused-9", "holds a secret"),
     (
         "jwt",
@@ -1151,3 +1152,44 @@ def test_a_misspelt_required_key_is_reported_as_the_typo(tmp_path: Path) -> None
     assert error.key_path == "services[orders].prot"
     assert error.found == "unknown key 'prot'"
     assert "Did you mean 'port'?" in error.fix
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("image", "user:hunter2xyz@registry.example.com/a:1.0"),
+        ("image", "registry.example.com/user:hunter2xyz@a:1.0"),
+        ("healthCheckPath", "ops:hunter2xyz@"),
+    ],
+    ids=["image-userinfo", "image-userinfo-after-registry", "userinfo-without-host"],
+)
+def test_a_user_password_part_without_a_scheme_is_never_echoed(
+    key: str, value: str, tmp_path: Path
+) -> None:
+    """A refused value with `user:password@` in it is described, with or without a scheme."""
+    document = sample_catalog()
+    _on_service("orders", key, value)(document)
+    path = write_yaml(tmp_path / "services.yaml", document)
+
+    with pytest.raises(SpecError) as raised:
+        load_catalog(path)
+
+    assert raised.value.key_path == f"services[orders].{key}"
+    assert f"a string of {len(value)} characters" in raised.value.found
+    assert "hunter2xyz" not in str(raised.value)
+    assert "hunter2xyz" not in repr(raised.value.args)
+
+
+def test_an_issuer_with_a_user_password_part_is_never_echoed(tmp_path: Path) -> None:
+    """A scheme-less `u:password@host` issuer is refused without repeating the password."""
+    stack = sample_stack("dev")
+    settings(stack)["identitySource"] = {
+        "oidcIssuer": "u:hunter2xyz@idp.example.com",
+        "clientIds": ["a"],
+    }
+
+    _, error = _dev_stack_error(tmp_path, stack)
+
+    assert error.key_path == f"{_SETTINGS}.identitySource.oidcIssuer"
+    assert "hunter2xyz" not in str(error)
+    assert "hunter2xyz" not in repr(error.args)

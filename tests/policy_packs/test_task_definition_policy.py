@@ -94,6 +94,10 @@ def test_no_plaintext_secrets_compliant(props: dict[str, Any]) -> None:
             _task(("DATABASE_URL", "postgres://orders:s3cret@db:5432/orders")),
             "embeds a user name and password",
         ),
+        (
+            _task(("DATABASE_DSN", "orders:s3cret-dsn@db:5432/orders")),
+            "embeds a user name and password",
+        ),
         (_task(("UPSTREAM_AUTH", f"Bearer {FAKE_JWT}")), "JSON Web Token"),
         (
             _task(
