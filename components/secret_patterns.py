@@ -276,6 +276,18 @@ def match_secret_value(value: str, *, name: str = "") -> SecretMatch | None:
     return None
 
 
+def is_safe_to_quote(text: str) -> bool:
+    """Whether an error message may quote `text` to show what was found.
+
+    False when it looks like a credential, and, broader than any finding, when a word of it
+    has a `:` before an `@` as `user:password@host` does (`registry/user:pw@name:1.0`): a
+    refused value is only quoted to help, so one that might carry a password is described.
+    """
+    if match_secret_value(text) is not None:
+        return False
+    return not any(":" in word[: word.rfind("@")] for word in text.split() if "@" in word)
+
+
 def _is_bearer_token(value: str) -> bool:
     # A real token mixes letters and digits; `Bearer authentication-required` does not.
     for match in _BEARER_TOKEN.finditer(value):
@@ -383,6 +395,7 @@ __all__ = [
     "classify_variable",
     "compile_name_patterns",
     "is_reference_or_plain",
+    "is_safe_to_quote",
     "is_secret_name",
     "match_command_arguments",
     "match_secret_value",

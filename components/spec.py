@@ -37,7 +37,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from components._strict_yaml import load_yaml_file
 from components.errors import SpecError
-from components.secret_patterns import classify_variable
+from components.secret_patterns import classify_variable, is_safe_to_quote
 
 SERVICES_FILE_NAME = "services.yaml"
 """The catalog's file name inside the stacks directory."""
@@ -87,7 +87,7 @@ def _describe(value: object) -> str:
     if isinstance(value, int | float):
         return f"the number {value}"
     if isinstance(value, str):
-        if _secret_kind("", value) is not None or _may_hold_userinfo(value) or len(value) > 80:
+        if not is_safe_to_quote(value) or len(value) > 80:
             return f"a string of {len(value)} characters"
         return f"the string {value!r}"
     if isinstance(value, Mapping):
@@ -97,15 +97,6 @@ def _describe(value: object) -> str:
     if isinstance(value, Sequence):
         return "a list"
     return f"a {type(value).__name__}"
-
-
-def _may_hold_userinfo(value: str) -> bool:
-    """Whether a word of `value` has a `:` before an `@`, as `user:password@host` does.
-
-    Broader than the detector on purpose: a refused value is only quoted to help, so one that
-    might carry a password anywhere (`registry/user:pw@name:1.0`) is described instead.
-    """
-    return any(":" in word[: word.rfind("@")] for word in value.split() if "@" in word)
 
 
 def _secret_kind(name: str, value: str) -> str | None:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from components.errors import SpecError
+from components.secret_patterns import is_safe_to_quote
 
 if TYPE_CHECKING:
     from components.spec import StackSpec
@@ -106,7 +107,7 @@ def parse_pack_config(
                 source,
                 f".{key}",
                 f"one of the keys {', '.join(_KNOWN_KEYS)}",
-                repr(key),
+                _found(key),
                 "Remove the key or fix its spelling.",
             )
 
@@ -161,7 +162,7 @@ def _enforcement(raw: Any, policy_names: Sequence[str], source: Path | str) -> d
                 source,
                 f".enforcement.{policy_name}",
                 f"a policy of the pack ({', '.join(sorted(policy_names))}) or 'all'",
-                repr(policy_name),
+                _found(policy_name),
                 "Use a policy name from docs/policies.md.",
             )
         if isinstance(level, bool):
@@ -178,7 +179,7 @@ def _enforcement(raw: Any, policy_names: Sequence[str], source: Path | str) -> d
                 source,
                 f".enforcement.{policy_name}",
                 f"one of {', '.join(ENFORCEMENT_LEVELS)}",
-                repr(level),
+                _found(level),
                 "Pick an enforcement level.",
             )
         levels[str(policy_name)] = str(level)
@@ -194,7 +195,7 @@ def _rotation_max_days(raw: Any, source: Path | str) -> int:
             source,
             ".rotationMaxDays",
             "a whole number of days from 1 to 1000",
-            repr(raw),
+            _found(raw),
             "Secrets Manager rotates at most every 1000 days; set e.g. rotationMaxDays: 90.",
         )
     return raw
@@ -230,7 +231,7 @@ def _string_list(
                 source,
                 f".{key}[{index}]",
                 f"an id shaped like {example}",
-                repr(value),
+                _found(value),
                 "Quote account ids so YAML keeps leading zeros.",
             )
     return values
@@ -240,8 +241,18 @@ def _as_list(raw: Any, key_path: str, source: Path | str) -> tuple[str, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
-        _fail(source, key_path, "a list of strings", repr(raw), "Write a YAML list of strings.")
+        _fail(source, key_path, "a list of strings", _found(raw), "Write a YAML list of strings.")
     return tuple(raw)
+
+
+def _found(raw: Any) -> str:
+    """What was found, quoted unless it might be a credential pasted into the block."""
+    quoted = repr(raw)
+    if is_safe_to_quote(quoted):
+        return quoted
+    if isinstance(raw, str):
+        return f"a string of {len(raw)} characters"
+    return f"a {type(raw).__name__} holding a value not shown (it looks like a credential)"
 
 
 def _fail(source: Path | str, key_path: str, expected: str, found: str, fix: str) -> NoReturn:

@@ -23,6 +23,7 @@ from components.secret_patterns import (
     classify_variable,
     compile_name_patterns,
     is_reference_or_plain,
+    is_safe_to_quote,
     is_secret_name,
     match_secret_value,
     name_words,
@@ -401,3 +402,21 @@ def test_at_signs_that_carry_no_password_are_not_credentials(value: str) -> None
     """E-mail addresses, SSH remotes, image digests, ARNs and placeholders are no credential."""
 
     assert match_secret_value(value) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "quotable"),
+    [
+        ("public.ecr.aws/latticework/orders", True),
+        ("ops@example.com", True),
+        ("'90'", True),
+        (FAKE_ACCESS_KEY, False),
+        ("registry.example.com/user:hunter2xyz@a:1.0", False),
+        ("['admin:hunter2xyz@db']", False),
+        ("ops:hunter2xyz@", False),
+    ],
+)
+def test_only_text_that_cannot_hold_a_password_is_safe_to_quote(text: str, quotable: bool) -> None:
+    """Credentials, and any word with a `:` before an `@`, are never quoted in a message."""
+
+    assert is_safe_to_quote(text) is quotable

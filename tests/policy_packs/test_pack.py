@@ -195,6 +195,26 @@ def test_a_level_yaml_read_as_a_boolean_says_so() -> None:
     assert "disabled" in raised.value.fix
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"allowedAccountIds": ["admin:hunter2xyz@db"]},
+        {"allowedOrganizationIds": "admin:hunter2xyz@db"},
+        {"rotationMaxDays": "ghp_hunter2xyz" + "a" * 30},
+        {"enforcement": {"secret-rotation-period": "admin:hunter2xyz@db"}},
+        {"secretNamePatterns": [1, "admin:hunter2xyz@db"]},
+    ],
+)
+def test_pack_config_errors_never_quote_a_credential(raw: dict[str, Any]) -> None:
+    """A credential pasted into latticework:policies is described, never repeated."""
+
+    with pytest.raises(SpecError) as raised:
+        parse_pack_config(raw, policy_names=policy_names(), source="stacks/Pulumi.dev.yaml")
+
+    assert "hunter2xyz" not in str(raised.value)
+    assert "hunter2xyz" not in repr(raised.value.args)
+
+
 def test_write_pulumi_config_writes_the_policy_pack_config_file(tmp_path: Path) -> None:
     """The JSON file for --policy-pack-config holds exactly to_pulumi_config()."""
     config = PackConfig(rotation_max_days=45)
