@@ -266,6 +266,28 @@ def test_a_reload_that_fails_in_any_way_denies_every_decision(
     assert refusals == ["policies-unloadable"] * 4
 
 
+def test_a_file_check_that_fails_denies_like_a_reload_that_fails(authz_copy: Path) -> None:
+    """When the files cannot even be looked at (here schema.json became a symlink to itself,
+    so stat fails with ELOOP), no decision comes from the old policies either."""
+    clock = FakeClock()
+    decision_point = LocalCedarDecisionPoint(
+        authz_copy, namespace="Latticework", reload_check_seconds=1, clock=clock
+    )
+    request = AuthorizationRequest(FRONTEND, "GetOrder", _order("o-1"))
+    schema = authz_copy / "schema.json"
+    schema.unlink()
+    schema.symlink_to("schema.json")
+
+    reasons = []
+    for now in (2.0, 2.5, 4.0):
+        clock.now = now
+        with pytest.raises(DecisionUnavailableError) as caught:
+            decision_point.is_authorized(request)
+        reasons.append(caught.value.reason)
+
+    assert reasons == ["policies-unloadable"] * 3
+
+
 def test_an_edit_that_keeps_size_and_mtime_is_reloaded(authz_copy: Path) -> None:
     """A copy that keeps the old timestamp (`cp -p`, `rsync -t`) and the old size is still
     seen as a change."""

@@ -269,10 +269,10 @@ class LocalCedarDecisionPoint:
         return self._policies
 
     def _reload_if_changed(self) -> None:
-        signature = authz_signature(self._authz_dir)
-        if signature == self._policies.signature and self._reload_error is None:
-            return
         try:
+            signature = authz_signature(self._authz_dir)
+            if signature == self._policies.signature and self._reload_error is None:
+                return
             policies = load_policies(self._authz_dir, self._namespace)
         except Exception as exc:
             # Whatever the failure: deciding with the old policies could allow what the change
