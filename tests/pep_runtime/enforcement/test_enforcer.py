@@ -7,6 +7,7 @@ import logging
 import shutil
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -330,6 +331,31 @@ def test_authorize_audits_a_decision_it_could_not_have(
     lines = audit_lines(capsys.readouterr().out)
     assert [(line["status"], line["decision"], line["reason"]) for line in lines] == [
         (503, "DENY", caught.value.reason)
+    ]
+
+
+def test_filter_authorized_audits_policies_that_stopped_loading(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Policies that no longer load leave a 503 line per item before filtering raises."""
+    authz_dir = tmp_path / "authz"
+    shutil.copytree(FIXTURE_AUTHZ, authz_dir)
+    decision_point = LocalCedarDecisionPoint(
+        authz_dir, namespace="Latticework", reload_check_seconds=0
+    )
+    enforcer = Enforcer(make_config(authz_dir=authz_dir), decision_point)
+    principal = enforcer.resolve_principal({"x-amzn-lattice-identity": [FRONTEND_IDENTITY]})
+    (authz_dir / "schema.json").write_text("{ broken")
+
+    with pytest.raises(DecisionUnavailableError):
+        enforcer.filter_authorized(
+            principal, "GetOrder", ["a", "b"], lambda order_id: enforcer.resource("Order", order_id)
+        )
+
+    lines = audit_lines(capsys.readouterr().out)
+    assert [(line["status"], line["reason"]) for line in lines] == [
+        (503, "policies-unloadable"),
+        (503, "policies-unloadable"),
     ]
 
 

@@ -531,7 +531,11 @@ class Enforcer:
             )
             for item in candidates
         ]
-        version = self.decision_point.policies_version()
+        try:
+            version = self.decision_point.policies_version()
+        except DecisionUnavailableError as exc:
+            self._record_unavailable(requests, exc.reason, started)
+            raise
         keys: list[Hashable] = [(version, request.cache_key()) for request in requests]
         results: list[AuthorizationResult | None] = [self.cache.get(key) for key in keys]
         hits = [result is not None for result in results]
