@@ -115,3 +115,37 @@ def stalled_jwks() -> Iterator[StalledJwks]:
         yield endpoint
     finally:
         endpoint.close()
+
+
+@contextmanager
+def trickling_jwks(byte_every_seconds: float) -> Iterator[str]:
+    """A loopback JWKS that answers its headers at once, then one body byte at a time, slowly
+    (each read of the client returns, so a per-read timeout never fires); yields its URL."""
+    stop = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", "1000000")
+            self.end_headers()
+            while not stop.wait(byte_every_seconds):
+                try:
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                except OSError:
+                    return
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jwt
@@ -18,7 +18,14 @@ from pep_runtime.enforcement.exceptions import AuthenticationError, DecisionUnav
 from pep_runtime.enforcement.model import EntityUid
 from pep_runtime.enforcement.tokens import TokenVerifier, bearer_token
 
-from .jwks_server import CLIENT_ID, ISSUER, TokenMinter, serve_jwks, stalled_jwks
+from .jwks_server import (
+    CLIENT_ID,
+    ISSUER,
+    TokenMinter,
+    serve_jwks,
+    stalled_jwks,
+    trickling_jwks,
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +41,22 @@ def jwks_url(minter: TokenMinter) -> Iterator[str]:
         yield url
 
 
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def _verifier(
     jwks_url: str,
     *,
     fetch_timeout_seconds: float = 5.0,
     retry_seconds: float = 2.0,
+    clock: Callable[[], float] = time.monotonic,
     **overrides: Any,
 ) -> TokenVerifier:
     settings: dict[str, Any] = {"jwks_url": jwks_url, "issuer": ISSUER, "client_ids": (CLIENT_ID,)}
@@ -48,6 +66,7 @@ def _verifier(
         namespace="Latticework",
         fetch_timeout_seconds=fetch_timeout_seconds,
         retry_seconds=retry_seconds,
+        clock=clock,
     )
 
 
@@ -337,6 +356,39 @@ def test_a_failed_refetch_keeps_the_fresh_key_set(
         principal = verifier.verify(known)
 
     assert principal.uid == EntityUid("Latticework::User", "alice")
+
+
+def test_a_trickling_jwks_is_given_up_on_within_the_fetch_timeout() -> None:
+    """The fetch timeout bounds the whole fetch, not each read: an endpoint that sends a byte
+    every 0.1 s never lets a read time out, and is still given up on (503) in time."""
+    with trickling_jwks(byte_every_seconds=0.1) as url:
+        verifier = _verifier(url, fetch_timeout_seconds=0.5)
+        started = time.monotonic()
+        with pytest.raises(DecisionUnavailableError) as caught:
+            verifier.verify(TokenMinter().mint())
+        elapsed = time.monotonic() - started
+
+    assert caught.value.reason == "jwks-unavailable"
+    assert elapsed < 3.0  # a trickle of 1,000,000 bytes would take over a day
+
+
+def test_made_up_key_ids_refetch_at_most_once_per_interval_during_an_outage(
+    own_minter: TokenMinter,
+) -> None:
+    """A failed fetch counts as a fetch for the unknown-key-id rule: while the endpoint is
+    down, tokens with made-up key ids cannot drive a fetch at each end of the back-off."""
+    clock = FakeClock()
+    with serve_jwks(own_minter) as url:
+        verifier = _verifier(url, clock=clock)
+        verifier.verify(own_minter.mint())
+        own_minter.answer = (500, b"down")
+        clock.now = 31.0
+        for second in range(30):
+            clock.now = 31.0 + second
+            with pytest.raises((AuthenticationError, DecisionUnavailableError)):
+                verifier.verify(TokenMinter(kid=f"made-up-{second}").mint())
+
+    assert own_minter.requests == 2  # the first fetch, and one for the made-up key ids
 
 
 @pytest.mark.parametrize(

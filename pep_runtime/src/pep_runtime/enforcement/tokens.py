@@ -7,13 +7,15 @@ configured audience (`aud`) or client id (`aud` of id tokens, `client_id` of acc
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import jwt
 
 from pep_runtime.enforcement.config import IdentitySourceConfig
@@ -45,6 +47,8 @@ JWKS_RETRY_SECONDS = 2.0
 #: A token naming a key the set does not hold fetches the set again (a rotated key) at most
 #: once in this long, so made-up key ids cannot drive a fetch per request.
 _UNKNOWN_KEY_REFETCH_SECONDS = 30.0
+#: A real key set is a few kilobytes.
+_MAX_JWKS_BYTES = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,14 +74,15 @@ class TokenVerifier:
         namespace: str,
         fetch_timeout_seconds: float = JWKS_FETCH_TIMEOUT_SECONDS,
         retry_seconds: float = JWKS_RETRY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._source = source
         self._namespace = namespace
         self._retry_seconds = retry_seconds
-        # Used only to fetch: it refuses redirects and schemes other than http(s).
-        self._jwk_client = jwt.PyJWKClient(
-            source.jwks_url, cache_jwk_set=False, timeout=fetch_timeout_seconds
-        )
+        self._clock = clock
+        self._fetch_timeout_seconds = fetch_timeout_seconds
+        # No redirects: the keys come from the configured URL or not at all.
+        self._http = httpx.Client(follow_redirects=False, timeout=fetch_timeout_seconds)
         self._key_set: _KeySet | None = None
         self._failed_at: float | None = None
         self._fetch_lock = threading.Lock()
@@ -94,7 +99,7 @@ class TokenVerifier:
         if key_id is None:
             return False
 
-        return self._fetch_reason(key_id, time.monotonic()) is not None
+        return self._fetch_reason(key_id, self._clock()) is not None
 
     def verify(self, token: str) -> Principal:
         """Check `token` and return its principal; 401 on any defect, 503 if the JWKS is down."""
@@ -149,10 +154,10 @@ class TokenVerifier:
         """The key of the JWKS named `key_id`, fetching the set when it is due; 401 if the
         set (good and non-empty) does not hold it, 503 if the set cannot be had."""
         key_set = self._key_set
-        if self._fetch_reason(key_id, time.monotonic()) is not None:
+        if self._fetch_reason(key_id, self._clock()) is not None:
             key_set = self._fetch(key_id)
         # An expired set is not trusted while it cannot be renewed (keys may be revoked).
-        if key_set is None or self._expired(key_set, time.monotonic()):
+        if key_set is None or self._expired(key_set, self._clock()):
             raise _unavailable()
 
         signing_key = key_set.keys.get(key_id)
@@ -171,7 +176,10 @@ class TokenVerifier:
             return "not fetched yet"
         if self._expired(key_set, now):
             return "expired"
-        if key_id not in key_set.keys and now - key_set.fetched_at >= _UNKNOWN_KEY_REFETCH_SECONDS:
+        # A failed fetch counts too: an outage must not let made-up key ids fetch at each
+        # end of the back-off.
+        last_try = max(key_set.fetched_at, failed_at or key_set.fetched_at)
+        if key_id not in key_set.keys and now - last_try >= _UNKNOWN_KEY_REFETCH_SECONDS:
             return "unknown key id"
         return None
 
@@ -181,15 +189,15 @@ class TokenVerifier:
     def _fetch(self, key_id: str) -> _KeySet | None:
         """Fetch the JWKS unless another thread just did (or just failed): one at a time."""
         with self._fetch_lock:
-            reason = self._fetch_reason(key_id, time.monotonic())
+            reason = self._fetch_reason(key_id, self._clock())
             if reason is None:
                 return self._key_set
 
             try:
-                key_set = _KeySet(_signing_keys(self._jwk_client.fetch_data()), time.monotonic())
+                key_set = _KeySet(_signing_keys(self._fetch_document()), self._clock())
             except Exception as exc:
                 # The set at hand, if any, stays: still fresh, it verifies the keys it holds.
-                self._failed_at = time.monotonic()
+                self._failed_at = self._clock()
                 logger.warning(
                     "the identity source's JWKS could not be had (%s: %r); tokens get 503 for %s s",
                     type(exc).__name__,
@@ -202,6 +210,22 @@ class TokenVerifier:
             self._key_set = key_set
             self._failed_at = None
             return key_set
+
+    def _fetch_document(self) -> Any:
+        """GET the JWKS and parse it, given up on once the fetch timeout has passed overall:
+        an endpoint that trickles its answer never lets a single read time out."""
+        deadline = time.monotonic() + self._fetch_timeout_seconds
+        body = bytearray()
+        with self._http.stream("GET", self._source.jwks_url) as response:
+            if response.status_code != 200:
+                raise ValueError(f"the JWKS endpoint answered HTTP {response.status_code}")
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > _MAX_JWKS_BYTES:
+                    raise ValueError(f"the JWKS is larger than {_MAX_JWKS_BYTES} bytes")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the JWKS took over {self._fetch_timeout_seconds} s")
+        return json.loads(body)
 
     def _check_client_id(self, claims: dict[str, Any], token_use: str) -> None:
         if token_use == ACCESS_TOKEN_USE:
