@@ -351,6 +351,31 @@ def test_a_cached_decision_is_not_reused_once_the_policies_change(
     assert enforcer.check(request).status == status
 
 
+DEEP_POLICY = (
+    '@id("deep")\nforbid (principal, action, resource) when { '
+    + "[" * 1000
+    + "]" * 1000
+    + ' == [] && "[[[[" == "[[[[" };\n'
+)
+
+
+def test_a_policy_nested_too_deep_for_cedar_is_refused_not_parsed(authz_copy: Path) -> None:
+    """cedarpy's parser crashes the process on brackets nested about 1,000 deep, so such a
+    file is refused before it is parsed: at start a config error, on reload a 503."""
+    clock = FakeClock()
+    decision_point = LocalCedarDecisionPoint(
+        authz_copy, namespace="Latticework", reload_check_seconds=1, clock=clock
+    )
+    request = AuthorizationRequest(FRONTEND, "GetOrder", _order("o-1"))
+    (authz_copy / "policies" / "deep.cedar").write_text(DEEP_POLICY)
+    clock.now = 2
+
+    with pytest.raises(DecisionUnavailableError):
+        decision_point.is_authorized(request)
+    with pytest.raises(EnforcementConfigError, match="nested 1001 deep, deeper than 64"):
+        LocalCedarDecisionPoint(authz_copy, namespace="Latticework")
+
+
 def test_unreadable_policy_file_is_a_config_error(authz_copy: Path) -> None:
     """A policy file that is not UTF-8 is a config error naming the directory."""
     (authz_copy / "policies" / "latin1.cedar").write_bytes(b"// caf\xe9\n")

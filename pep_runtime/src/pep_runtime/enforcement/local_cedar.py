@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -64,6 +65,25 @@ def authz_signature(authz_dir: Path) -> tuple[tuple[str, int, int, int, int], ..
     return tuple(signature)
 
 
+#: The deepest nesting of brackets let through to cedarpy, whose parser recurses per level and
+#: crashes the process (a stack overflow, not an error) somewhere below 1,000.
+MAX_NESTING = 64
+_NESTING_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|//[^\n]*|[(\[{)\]}]')
+
+
+def nesting_depth(text: str) -> int:
+    """The deepest nesting of (), [] and {} in Cedar text, strings and comments aside."""
+    depth = deepest = 0
+    for match in _NESTING_TOKEN.finditer(text):
+        token = match.group()
+        if token in ("(", "[", "{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in (")", "]", "}"):
+            depth -= 1
+    return deepest
+
+
 def load_policies(authz_dir: Path, namespace: str) -> LoadedPolicies:
     """Read schema.json, policies/*.cedar, templates/*.cedar and links.yaml; validate all."""
     signature = authz_signature(authz_dir)
@@ -89,6 +109,13 @@ def load_policies(authz_dir: Path, namespace: str) -> LoadedPolicies:
         message = f"{authz_dir}: cannot read the policy files ({exc})"
         raise EnforcementConfigError(message, source=str(authz_dir)) from exc
 
+    depth = nesting_depth(text)
+    if depth > MAX_NESTING:
+        message = (
+            f"{authz_dir}: a policy is nested {depth} deep, deeper than {MAX_NESTING} "
+            "((), [] and {} together), which Cedar's parser cannot take; flatten it"
+        )
+        raise EnforcementConfigError(message, source=str(authz_dir))
     validation = cedarpy.validate_policies(text, schema)
     if not validation.validation_passed:
         problems = "; ".join(str(error) for error in validation.errors[:5])
