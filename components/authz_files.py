@@ -321,6 +321,25 @@ def split_statements(source: str) -> tuple[list[CedarStatement], int | None]:
     return statements, trailing_line
 
 
+#: The deepest nesting of brackets handed to cedarpy, whose parser recurses per level and
+#: crashes the process (a stack overflow, not an error) somewhere below 1,000.
+MAX_NESTING = 64
+_NESTING_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|//[^\n]*|[(\[{)\]}]')
+
+
+def nesting_depth(text: str) -> int:
+    """The deepest nesting of (), [] and {} in Cedar text, strings and comments aside."""
+    depth = deepest = 0
+    for match in _NESTING_TOKEN.finditer(text):
+        token = match.group()
+        if token in ("(", "[", "{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in (")", "]", "}"):
+            depth -= 1
+    return deepest
+
+
 def _end_of_string(source: str, index: int) -> int:
     """Index just past the string literal that opens at `index`."""
     index += 1
@@ -338,6 +357,20 @@ def _parse_statement(
     statement: CedarStatement, file: Path, want_template: bool, problems: list[AuthzProblem]
 ) -> CedarPolicy | None:
     """Parse one statement into a `CedarPolicy`, or record why it cannot be."""
+    depth = nesting_depth(statement.text)
+    if depth > MAX_NESTING:
+        declared_id = _DECLARED_ID.search(statement.text)
+        problems.append(
+            AuthzProblem(
+                file,
+                statement.line,
+                declared_id.group(1) if declared_id else None,
+                f"nested {depth} deep, deeper than {MAX_NESTING} ((), [] and {{}} together), "
+                "which Cedar's parser cannot take",
+                "Flatten the condition, e.g. split it into several when clauses or policies.",
+            )
+        )
+        return None
     try:
         parsed = json.loads(cedarpy.policies_to_json_str(statement.text))
     except ValueError as exc:
@@ -1237,6 +1270,7 @@ def iter_test_files(directory: Path) -> Iterator[Path]:
 
 __all__ = [
     "GROUP_ENTITY_TYPE",
+    "MAX_NESTING",
     "NAMESPACE",
     "AuthzFiles",
     "AuthzProblem",
@@ -1252,6 +1286,7 @@ __all__ = [
     "iter_test_files",
     "load_authz",
     "load_yaml",
+    "nesting_depth",
     "schema_actions",
     "schema_attribute_names",
     "schema_entity_types",

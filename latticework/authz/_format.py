@@ -19,7 +19,13 @@ from pathlib import Path
 
 import cedarpy
 
-from components.authz_files import POLICIES_DIR, SCHEMA_FILE, TEMPLATES_DIR
+from components.authz_files import (
+    MAX_NESTING,
+    POLICIES_DIR,
+    SCHEMA_FILE,
+    TEMPLATES_DIR,
+    nesting_depth,
+)
 
 SCHEMA_RENDERING_FILE = "schema.cedarschema"
 _RENDERING_HEADER = (
@@ -47,6 +53,11 @@ class FormatResult:
 
 def format_cedar(text: str) -> str:
     """The Cedar formatter's output for `text` (raises `ValueError` if it does not parse)."""
+    depth = nesting_depth(text)
+    if depth > MAX_NESTING:
+        # Never handed over: the formatter's parser would crash the process.
+        message = f"nested {depth} deep, deeper than {MAX_NESTING} ((), [] and {{}} together)"
+        raise ValueError(message)
     return cedarpy.format_policies(text, LINE_WIDTH, INDENT_WIDTH)
 
 

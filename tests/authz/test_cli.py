@@ -170,6 +170,21 @@ def test_file_that_does_not_parse_is_not_formatted(tmp_path: Path) -> None:
     assert result.problem.startswith("cannot be parsed")
 
 
+def test_a_file_nested_too_deep_for_cedar_is_not_handed_to_the_formatter(tmp_path: Path) -> None:
+    """cedarpy crashes the process on brackets nested about 1,000 deep; such a file gets a
+    problem instead."""
+    path = tmp_path / "deep.cedar"
+    path.write_text(
+        "permit (principal, action, resource) when { " + "(" * 1000 + ")" * 1000 + " };\n"
+    )
+
+    result = format_file(path)
+
+    assert result.formatted is None
+    assert result.problem is not None
+    assert result.problem.startswith("cannot be parsed: nested 1001 deep, deeper than 64")
+
+
 def test_case_file_with_unknown_key_names_the_line(tmp_path: Path) -> None:
     """A case with an unknown key raises SpecError naming the file, line and key."""
     path = tmp_path / "cases.yaml"

@@ -312,6 +312,24 @@ def test_a_links_yaml_error_reads_as_one_sentence(tmp_path: Path) -> None:
     assert "found found" not in str(raised.value)
 
 
+def test_a_policy_nested_too_deep_for_cedar_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    """cedarpy's parser crashes the process on brackets nested about 1,000 deep: such a
+    statement is reported, at its line, before it is parsed."""
+    deep = (
+        '@id("deep")\nforbid (principal, action, resource)\nwhen { '
+        + "{a: " * 1000
+        + "1"
+        + "}" * 1000
+        + ' == {} && "{{{{" == "{{{{" };\n'
+    )
+    authz = make_authz(tmp_path, policies=GOOD + deep)
+
+    problem = only_problem(authz)
+
+    assert (problem.line, problem.policy_id) == (7, "deep")
+    assert "nested 1001 deep, deeper than 64" in problem.message
+
+
 def test_template_is_validated_against_the_schema(tmp_path: Path) -> None:
     """Templates are checked against the schema like static policies."""
     authz = make_authz(tmp_path, templates=TEMPLATE.replace('"GetOrder"', '"Nope"'))
