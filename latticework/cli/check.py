@@ -17,6 +17,7 @@ from latticework.cli._options import env_option, output_option, project_dir_opti
 from latticework.cli.plan import (
     build_plan,
     nearest_project_dir,
+    policy_config,
     stdout_console,
     write_atomically,
 )
@@ -89,9 +90,10 @@ def command(
     Exit 0 when every mandatory policy passes, 1 when one fails, 2 on a usage or spec error.
     """
     project = project_dir or nearest_project_dir()
+    pack_config = policy_config(env, project_dir=project, services_file=services_file)
     plan = build_plan(env, project_dir=project, services_file=services_file)
     # Plaintext secrets in any stack file fail the check like a mandatory policy.
-    report = with_stack_secrets(evaluate_plan(plan), project / "stacks")
+    report = with_stack_secrets(evaluate_plan(plan, config=pack_config), project / "stacks")
     locator = source_locator(plan, project)
 
     if output is not None:

@@ -1,8 +1,10 @@
 """`latticework plan`: plan one environment offline and report it as a tree, JSON or Mermaid.
 
-The command is three steps, each a function another step can be slotted between:
+The command is four steps, each a function another step can be slotted between:
+`policy_config` validates the stack's `latticework:policies` before any program code runs,
 `build_plan` runs the offline engine, `render_plan` turns the Plan into text, and
-`write_report` prints it or writes it to a file atomically.
+`write_report` prints it or writes it to a file atomically. The policy pack runs on the
+plan before the report is written, so a failure to evaluate it leaves no report behind.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Literal
 import click
 from rich.console import Console
 
+from components.spec import load_spec
 from latticework.automation import require_project
 from latticework.cli._options import (
     env_option,
@@ -29,11 +32,14 @@ from latticework.plan import Plan
 from latticework.policy_eval import evaluate_plan, raise_on_blocking
 from latticework.reports import plan_renderable, render_json, render_mermaid, render_table
 from latticework.reports.findings_table import findings_renderable, findings_summary
+from policy_packs.latticework_guardrails import policy_names
+from policy_packs.latticework_guardrails.config import PackConfig, pack_config_for
 
 ReportFormat = Literal["table", "json", "mermaid"]
 REPORT_FORMATS: tuple[ReportFormat, ...] = ("table", "json", "mermaid")
 
 _PROJECT_FILE = "Pulumi.yaml"
+_STACKS_DIR = "stacks"
 _PIPED_WIDTH = 120
 """Columns of a table on a pipe or file: rich's 80 would cut long resource types."""
 
@@ -52,6 +58,16 @@ def nearest_project_dir() -> Path:
     """The project a command runs on without --project-dir: `find_project_dir()`, or a
     `UsageError` naming the working directory when no directory up holds Pulumi.yaml."""
     return require_project(find_project_dir())
+
+
+def policy_config(env: str, *, project_dir: Path, services_file: Path | None = None) -> PackConfig:
+    """The environment's policy pack config, read and validated from its stack file.
+
+    Raises `SpecError` (exit 2) for a bad stack or catalog file or `latticework:policies`
+    block, before any program code runs and before any report is printed or written.
+    """
+    spec = load_spec(env, stacks_dir=project_dir / _STACKS_DIR, services_file=services_file)
+    return pack_config_for(spec, policy_names=policy_names())
 
 
 def build_plan(env: str, *, project_dir: Path, services_file: Path | None = None) -> Plan:
@@ -149,13 +165,13 @@ def command(
     with no cloud account and no pulumi CLI, then runs the CrossGuard pack on the plan.
     Exit 0 on success, 1 when a mandatory policy fails, 2 on a usage or spec error.
     """
-    plan = build_plan(
-        env, project_dir=project_dir or nearest_project_dir(), services_file=services_file
-    )
-    write_report(plan, report_format, output)
-
+    project = project_dir or nearest_project_dir()
+    pack_config = policy_config(env, project_dir=project, services_file=services_file)
+    plan = build_plan(env, project_dir=project, services_file=services_file)
     # The policy pack runs on every plan, as it would on `pulumi preview --policy-pack`.
-    policy_report = evaluate_plan(plan)
+    policy_report = evaluate_plan(plan, config=pack_config)
+
+    write_report(plan, report_format, output)
     if report_format == "table" and output is None:
         stdout_console().print(findings_renderable(policy_report))
     else:
@@ -170,6 +186,7 @@ __all__ = [
     "command",
     "find_project_dir",
     "nearest_project_dir",
+    "policy_config",
     "render_plan",
     "stdout_console",
     "write_atomically",

@@ -231,3 +231,75 @@ def test_a_piped_table_cuts_no_resource_type() -> None:
     assert result.exit_code == ExitCode.OK, result.output
     assert long_type in result.stdout
     assert "…" not in result.stdout
+
+
+def _project_with_policies(tmp_path: Path, policies_block: str) -> Path:
+    """A copy of the repository's project whose dev stack ends with `policies_block`."""
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("Pulumi.yaml", "__main__.py"):
+        shutil.copy2(_REPO / name, project / name)
+    for name in ("stacks", "authz"):
+        shutil.copytree(_REPO / name, project / name)
+    stack_file = project / "stacks" / "Pulumi.dev.yaml"
+    stack_file.write_text(stack_file.read_text() + policies_block)
+    return project
+
+
+_INVALID_POLICIES = "  latticework:policies:\n    rotationMaxDay: 90\n    dbPassword: hunter2\n"
+
+
+@pytest.mark.parametrize("report_format", ["table", "json", "mermaid"])
+def test_an_invalid_policies_block_stops_before_any_report(
+    tmp_path: Path, report_format: str
+) -> None:
+    """A bad latticework:policies block exits 2 with one line and prints no report."""
+    project = _project_with_policies(tmp_path, _INVALID_POLICIES)
+
+    result = CliRunner().invoke(
+        main, ["plan", "--env", "dev", "--format", report_format, "--project-dir", str(project)]
+    )
+
+    assert result.exit_code == ExitCode.USAGE
+    assert result.stdout == ""
+    [line] = result.stderr.strip().splitlines()
+    assert "config.latticework:policies.rotationMaxDay: expected" in line
+    assert "hunter2" not in result.output
+
+
+def test_an_invalid_policies_block_leaves_output_untouched(tmp_path: Path) -> None:
+    """With --output, a bad latticework:policies block neither writes nor announces a file."""
+    project = _project_with_policies(tmp_path, _INVALID_POLICIES)
+    target = tmp_path / "plan.json"
+    target.write_text("previous plan\n")
+
+    result = CliRunner().invoke(
+        main,
+        [
+            *("plan", "--env", "dev", "--format", "json"),
+            *("--output", str(target), "--project-dir", str(project)),
+        ],
+    )
+
+    assert result.exit_code == ExitCode.USAGE
+    assert "wrote" not in result.stderr
+    assert target.read_text() == "previous plan\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["plan.json", "project"]
+
+
+def test_a_valid_policies_block_is_reported_as_configured(tmp_path: Path) -> None:
+    """A valid latticework:policies block appears in the plan's config exactly as validated."""
+    project = _project_with_policies(
+        tmp_path,
+        '  latticework:policies:\n    rotationMaxDays: 30\n    secretNamePatterns: ["^LICENSE_"]\n',
+    )
+
+    result = CliRunner().invoke(
+        main, ["plan", "--env", "dev", "--format", "json", "--project-dir", str(project)]
+    )
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert json.loads(result.stdout)["config"]["latticework:policies"] == {
+        "rotationMaxDays": 30,
+        "secretNamePatterns": ["^LICENSE_"],
+    }
