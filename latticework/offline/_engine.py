@@ -303,16 +303,36 @@ def _stack_config(stack_file: Path) -> _StackConfig:
     secret_keys: list[str] = []
     reported: dict[str, JsonValue] = {}
     for key, value in config.items():
-        if isinstance(value, Mapping) and set(value) == {"secure"}:
+        if _is_encrypted(value):
             # A `pulumi config set --secret` value: encrypted for a key this engine does
             # not have. The program sees the mask, marked secret.
             values[key] = SECRET_MASK
             secret_keys.append(key)
             reported[key] = SECRET_MASK
             continue
-        values[key] = _config_text(value)
-        reported[key] = _json_value(value)
+        masked = _masked(value)
+        if masked != value:
+            # `pulumi config set --secret --path` encrypts one leaf of a structured value;
+            # the pulumi CLI then marks the whole key secret, and so does this engine.
+            secret_keys.append(key)
+        values[key] = _config_text(masked)
+        reported[key] = _json_value(masked)
     return _StackConfig(values, secret_keys, reported)
+
+
+def _is_encrypted(value: Any) -> bool:
+    return isinstance(value, Mapping) and set(value) == {"secure"}
+
+
+def _masked(value: Any) -> Any:
+    """`value` with every encrypted (`secure:`) leaf, at any depth, replaced by the mask."""
+    if _is_encrypted(value):
+        return SECRET_MASK
+    if isinstance(value, Mapping):
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(item) for item in value]
+    return value
 
 
 def _config_text(value: Any) -> str:

@@ -427,3 +427,36 @@ def test_a_plan_leaves_no_event_loop_open(project: Path) -> None:
 
     unclosed = [str(w.message) for w in caught if "unclosed event loop" in str(w.message)]
     assert unclosed == []
+
+
+def test_an_encrypted_value_inside_a_structured_config_value_is_masked(tmp_path: Path) -> None:
+    """A `secure:` leaf of a structured value is masked as a top-level one is, and secret."""
+    project = _project(
+        tmp_path,
+        textwrap.dedent(
+            """
+            import pulumi
+            from pulumi.runtime.config import is_config_secret
+
+            config = pulumi.Config("aws")
+            pulumi.export("assumeRole", config.get_object("assumeRole"))
+            pulumi.export("secret", is_config_secret("aws:assumeRole"))
+            """
+        ),
+    )
+    stack_file = project / "stacks" / "Pulumi.dev.yaml"
+    stack_file.write_text(
+        stack_file.read_text().replace(
+            "config:\n",
+            "config:\n  aws:assumeRole:\n    roleArn: arn:aws:iam::111122223333:role/deployer\n"
+            '    externalId:\n      secure: "v1:ZXh0ZXJuYWxpZA=="\n',
+            1,
+        )
+    )
+
+    plan = plan_environment("dev", project_dir=project)
+
+    masked = {"roleArn": "arn:aws:iam::111122223333:role/deployer", "externalId": SECRET_MASK}
+    assert plan.config["aws:assumeRole"] == masked
+    assert plan.stack_outputs == {"assumeRole": masked, "secret": True}
+    assert "ZXh0ZXJuYWxpZA" not in repr(plan)
