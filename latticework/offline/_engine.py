@@ -22,12 +22,15 @@ import json
 import logging
 import os
 import runpy
+import signal
 import sys
 import threading
+import warnings
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pulumi
@@ -62,6 +65,7 @@ _PROGRAM_FILE = "__main__.py"
 _PROJECT_FILE = "Pulumi.yaml"
 _STACKS_DIR = "stacks"
 _YOUNG_GENERATION_THRESHOLD = 50_000
+_NEVER_AWAITED = r"coroutine .* was never awaited"
 _program_logger = logging.getLogger("latticework.offline.program")
 
 
@@ -135,24 +139,104 @@ def _run_program(
     asyncio.set_event_loop(loop)
     monitor = RecordingMonitor(OfflineMocks(location))
     engine = RecordingEngine(_program_logger)
-    try:
-        pulumi_settings.reset_options(project=project, stack=stack, preview=False)
-        set_all_config(config.values, config.secret_keys)
-        set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor)
-        pulumi_settings.SETTINGS.engine = engine
+    interrupt = _Interrupt(loop)
+    with interrupt.handled():
+        try:
+            pulumi_settings.reset_options(project=project, stack=stack, preview=False)
+            set_all_config(config.values, config.secret_keys)
+            set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor)
+            pulumi_settings.SETTINGS.engine = engine
 
-        with _program_environment(program):
-            loop.run_until_complete(run_pulumi_func(lambda: _execute(program)))
-            stack_outputs = loop.run_until_complete(_stack_outputs())
-    except (SpecError, LatticeworkError):
-        raise
-    except Exception as exc:
-        raise ProgramError(_program_failure(program, exc)) from exc
-    finally:
-        _close(loop)
-        worker_loops.close()
+            with _program_environment(program):
+                try:
+                    loop.run_until_complete(run_pulumi_func(lambda: interrupt.run(program)))
+                    stack_outputs = loop.run_until_complete(_stack_outputs())
+                finally:
+                    # After a Ctrl-C the loop stopped with the SDK's futures unresolved.
+                    interrupt.raise_if_requested()
+        except (SpecError, LatticeworkError):
+            raise
+        except Exception as exc:
+            raise ProgramError(_program_failure(program, exc)) from exc
+        finally:
+            interrupt.hold()
+            _close(loop)
+            worker_loops.close()
+    interrupt.raise_if_requested()
 
     return _Run(monitor, engine, stack_outputs)
+
+
+class _Interrupt:
+    """Ctrl-C while the program runs, turned into a stop that the SDK cannot swallow.
+
+    A `KeyboardInterrupt` raised at an arbitrary point is lost inside the SDK: its
+    `run_pulumi_func` catches it from the program and then waits for every registration,
+    which a resource interrupted halfway never completes (the loop idles forever), and a
+    few of its helpers catch `BaseException` outright (the plan then completes and is
+    written). So while the program runs, Ctrl-C is handled here instead: it stops the event
+    loop, and the run raises `KeyboardInterrupt` from the engine's own code. The loop cannot
+    stop while the program's synchronous part runs, so a Ctrl-C then also raises
+    `KeyboardInterrupt` inside the program to end it early; should the SDK swallow that
+    one, the loop still stops as soon as the program returns (or at the next Ctrl-C, which
+    raises again). During the cleanup that follows (`hold`), Ctrl-C is only recorded, so
+    that it cannot leave tasks half-cancelled.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._requested = False
+        self._in_program = False
+        self._holding = False
+
+    @contextlib.contextmanager
+    def handled(self) -> Iterator[None]:
+        """Handle Ctrl-C as described above for the block, where this process may."""
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        if not in_main_thread or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            # Another thread, or a caller with its own Ctrl-C handling: leave it alone.
+            yield
+            return
+
+        previous = signal.signal(signal.SIGINT, self._on_interrupt)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def run(self, program: Path) -> None:
+        """Run the program's synchronous part, where a Ctrl-C raises `KeyboardInterrupt`."""
+        self._in_program = True
+        try:
+            _execute(program)
+        finally:
+            self._in_program = False
+
+    def hold(self) -> None:
+        """From now on, only record a Ctrl-C: neither stop the loop nor raise."""
+        self._holding = True
+
+    def raise_if_requested(self) -> None:
+        """Raise `KeyboardInterrupt` if Ctrl-C was pressed since the block began."""
+        if not self._requested:
+            return
+
+        # The stop leaves some of the SDK's coroutines unstarted; each would print a
+        # "never awaited" warning when collected, after the CLI's one-line message.
+        warnings.filterwarnings("ignore", _NEVER_AWAITED, RuntimeWarning)
+        raise KeyboardInterrupt
+
+    def _on_interrupt(self, signum: int, frame: FrameType | None) -> None:
+        first = not self._requested
+        self._requested = True
+        if self._holding:
+            return
+
+        if first:
+            # From a signal handler, only the thread-safe call wakes a loop idle in select().
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._in_program:
+            raise KeyboardInterrupt
 
 
 class _WorkerLoops:
@@ -215,15 +299,22 @@ def fewer_collections() -> Iterator[None]:
     that existed before it (the imported SDKs) are frozen out of collection and the youngest
     generation is collected every 50,000 allocations instead of 700. On the way out, one
     collection frees the block's cyclic garbage while the older heap is still frozen (so it
-    is not scanned again), then the thresholds and the frozen objects are restored.
+    is not scanned again), then the thresholds and the frozen objects are restored (after
+    Ctrl-C, without the collection).
     """
     thresholds = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(_YOUNG_GENERATION_THRESHOLD, *thresholds[1:])
+    interrupted = False
     try:
         yield
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
-        gc.collect()
+        # After Ctrl-C the process is about to end: collecting first would only delay it.
+        if not interrupted:
+            gc.collect()
         gc.set_threshold(*thresholds)
         gc.unfreeze()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -303,3 +304,102 @@ def test_a_valid_policies_block_is_reported_as_configured(tmp_path: Path) -> Non
         "rotationMaxDays": 30,
         "secretNamePatterns": ["^LICENSE_"],
     }
+
+
+_PROGRAM_CONSTRUCTING = "latticework-test: the program is constructing its resources"
+_PROGRAM_REGISTERED = "latticework-test: the program registered its resources"
+_INTERRUPT_SERVICES = 60
+"""Services in the catalog of the Ctrl-C tests: enough that each phase of the program lasts
+about a second, so the interrupt lands inside it even on a slow machine."""
+
+# Runs the sample program, saying on stderr when its 100th resource is being constructed and
+# when its synchronous part (every resource constructed, none resolved yet) has ended.
+_MARKING_PROGRAM = f"""\
+import runpy
+
+import pulumi
+
+constructed = 0
+construct = pulumi.Resource.__init__
+
+
+def count_and_construct(resource, *args, **kwargs):
+    global constructed
+    constructed += 1
+    if constructed == 100:
+        print({_PROGRAM_CONSTRUCTING!r}, flush=True)
+    construct(resource, *args, **kwargs)
+
+
+pulumi.Resource.__init__ = count_and_construct
+runpy.run_path("sample_program.py", run_name="__main__")
+print({_PROGRAM_REGISTERED!r}, flush=True)
+"""
+
+
+def _project_with_markers(tmp_path: Path) -> Path:
+    """A copy of the project whose program marks its phases on stderr, with a big catalog."""
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy2(_REPO / "Pulumi.yaml", project / "Pulumi.yaml")
+    shutil.copy2(_REPO / "__main__.py", project / "sample_program.py")
+    for name in ("stacks", "authz"):
+        shutil.copytree(_REPO / name, project / name)
+    (project / "__main__.py").write_text(_MARKING_PROGRAM)
+    lines = ["services:"]
+    for index in range(_INTERRUPT_SERVICES):
+        lines += [f"  - name: s{index}", "    image: public.ecr.aws/x/a:1.0"]
+        lines += ["    port: 8080", "    cpu: 256", "    memory: 512"]
+    (project / "big-catalog.yaml").write_text("\n".join(lines) + "\n")
+    return project
+
+
+def _restore_default_sigint() -> None:
+    # A child of a shell's background job inherits an ignored SIGINT; Python then installs
+    # no KeyboardInterrupt handler at all. Start from the default, as a terminal gives.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [_PROGRAM_CONSTRUCTING, _PROGRAM_REGISTERED],
+    ids=["while-resources-are-constructed", "while-resources-resolve"],
+)
+def test_ctrl_c_during_the_program_exits_130_and_writes_nothing(
+    tmp_path: Path, marker: str
+) -> None:
+    """Ctrl-C in either phase of the program exits 130 with one line; --output is untouched."""
+    project = _project_with_markers(tmp_path)
+    target = tmp_path / "plan.json"
+    target.write_text("previous plan\n")
+    command = [sys.executable, "-m", "latticework", "plan", "--env", "dev"]
+    command += ["--services", "big-catalog.yaml", "--format", "json", "--output", str(target)]
+    child = subprocess.Popen(
+        command,
+        cwd=project,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_restore_default_sigint,
+    )
+    assert child.stderr is not None
+    seen: list[str] = []
+    for line in child.stderr:
+        seen.append(line)
+        if line.strip() == marker:
+            break
+
+    child.send_signal(signal.SIGINT)
+    try:
+        _, rest = child.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.communicate()
+        pytest.fail("the plan neither finished nor stopped within 120 s of Ctrl-C")
+
+    assert marker in "".join(seen), "".join(seen)
+    assert child.returncode == ExitCode.INTERRUPTED, rest
+    assert rest.strip().splitlines()[-1] == "error: interrupted"
+    assert "Traceback" not in rest
+    assert target.read_text() == "previous plan\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["plan.json", "project"]
