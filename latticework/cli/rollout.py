@@ -6,8 +6,10 @@
 Gate 1 (offline plan + policies) runs on the offline engine; previews and deployments run
 on the Automation API engine. `--offline` runs gate 1 for every environment and nothing
 else: a dry run for pull requests with no cloud account and no pulumi CLI. Progress is saved
-in `.latticework/rollout.json` after every step; `--resume` continues where a failure or
-Ctrl-C stopped the previous rollout.
+in `.latticework/rollout.json` after every step (an `--offline` rollout's in
+`.latticework/rollout-offline.json`, so a dry run never replaces a deploying rollout's
+state); `--resume` continues where a failure or Ctrl-C stopped the previous rollout, and
+`--offline --resume` the previous offline one.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from latticework.cli.plan import find_project_dir
 from latticework.engine import EngineResult, OfflineEngine
 from latticework.errors import LatticeworkError, UsageError
 from latticework.rollout import (
+    LOCK_FILE,
+    OFFLINE_STATE_FILE,
     STATE_FILE,
     GateReport,
     Rollout,
@@ -101,7 +105,7 @@ def _approver(environment: str, preview: EngineResult | None) -> bool:
     return click.confirm(f"Deploy {environment}?", default=False, err=True)
 
 
-def _reporter() -> tuple[list[GateReport], Callable[[GateReport], None]]:
+def _reporter(resume: str) -> tuple[list[GateReport], Callable[[GateReport], None]]:
     reports: list[GateReport] = []
 
     def report(gate: GateReport) -> None:
@@ -116,7 +120,7 @@ def _reporter() -> tuple[list[GateReport], Callable[[GateReport], None]]:
         if gate.outcome == "failed":
             click.echo(
                 f"   the rollout stopped at {gate.environment}; fix the cause below and continue "
-                "with `latticework rollout --resume`",
+                f"with `{resume}`",
                 err=True,
             )
 
@@ -178,17 +182,19 @@ def command(
     """
     project = require_project(project_dir or find_project_dir())
     stacks_dir = project / "stacks"
-    store = RolloutStateStore(project / STATE_FILE)
+    store = RolloutStateStore(
+        project / (OFFLINE_STATE_FILE if offline else STATE_FILE), lock_path=project / LOCK_FILE
+    )
     environments = select_environments(stacks_dir, envs, to_env, resume=resume)
+    resume_command = f"latticework rollout{' --offline' if offline else ''} --resume"
     # Held from the first read of the state to the last, so that a rollout refused because
     # another runs never reads (or advises deleting) the running one's state.
     with store.held():
         saved = store.load() if resume else None
-        identity = rollout_identity(
-            project, environments or (saved.environments if saved is not None else ())
-        )
+        rolled_out = environments or (saved.environments if saved is not None else ())
+        identity = rollout_identity(project, rolled_out)
 
-        reports, report = _reporter()
+        reports, report = _reporter(resume_command)
         rollout = Rollout(
             plan_engine=OfflineEngine(project),
             deploy_engine=None
@@ -214,9 +220,7 @@ def command(
         try:
             state = rollout.run(request, identity)
         except KeyboardInterrupt:
-            click.echo(
-                "rollout interrupted; continue it with `latticework rollout --resume`", err=True
-            )
+            click.echo(f"rollout interrupted; continue it with `{resume_command}`", err=True)
             raise
         except (LatticeworkError, SpecError):
             # CI reads the JSON even when a gate stopped the rollout: print where it stopped.

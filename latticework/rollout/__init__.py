@@ -14,6 +14,8 @@ from latticework.rollout._identity import (
 from latticework.rollout._runner import Approver, GateReport, Rollout, RolloutRequest
 from latticework.rollout._state import (
     DEPLOY_STEPS,
+    LOCK_FILE,
+    OFFLINE_STATE_FILE,
     OFFLINE_STEPS,
     STATE_FILE,
     RolloutIdentity,
@@ -32,7 +34,9 @@ from latticework.rollout._verification import (
 
 __all__ = [
     "DEPLOY_STEPS",
+    "LOCK_FILE",
     "NO_COMMIT",
+    "OFFLINE_STATE_FILE",
     "OFFLINE_STEPS",
     "PROTECTED_RESOURCE_TYPES",
     "STATE_FILE",

@@ -159,10 +159,13 @@ class Rollout:
             )
             raise UsageError(message)
         if request.offline != saved.offline:
-            mode = "an --offline" if saved.offline else "a deploying"
+            # Only a state file written before offline rollouts had their own, or moved by
+            # hand, holds the other kind of rollout.
+            kinds = ("an --offline", "a deploying")
+            saved_kind, wanted = kinds if saved.offline else kinds[::-1]
             message = (
-                f"cannot resume: the saved rollout is {mode} rollout. Resume it with the same "
-                "--offline setting, or start a new rollout without --resume"
+                f"cannot resume: {self.store.path} holds {saved_kind} rollout, and "
+                f"{wanted} one cannot continue it. Start a new rollout without --resume"
             )
             raise UsageError(message)
 

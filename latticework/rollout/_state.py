@@ -1,12 +1,15 @@
 """Where a rollout stands, saved after every gate so `--resume` can continue it.
 
-The state file (`.latticework/rollout.json`) names the environments in order, the one in
-progress, the last step it completed, and what the rollout was started from: the git commit
-and the digest of the catalog and stack files. It is written atomically (a temporary file in
-the same directory, flushed to disk, then renamed over the old one), so a Ctrl-C or a crash
-leaves either the previous state or the new one, never half a file. While a rollout runs it
-holds a lock on `.latticework/rollout.json.lock`, so a second rollout started in the same
-working copy is refused instead of overwriting the first one's state.
+The state file (`.latticework/rollout.json`, `.latticework/rollout-offline.json` for an
+`--offline` rollout, so that a dry run never replaces the state of a deploying rollout it
+follows) names the environments in order, the one in progress, the last step it completed,
+and what the rollout was started from: the git commit and the digest of the catalog and
+stack files. It is written atomically (a temporary file in the same directory, flushed to
+disk, then renamed over the old one), so a Ctrl-C or a crash leaves either the previous
+state or the new one, never half a file. While a rollout runs it
+holds a lock on `.latticework/rollout.json.lock` (whichever file it keeps), so a second
+rollout started in the same working copy is refused instead of overwriting the first one's
+state.
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ from typing import Any
 from latticework.errors import StackLockedError, UsageError
 
 STATE_FILE = Path(".latticework") / "rollout.json"
+OFFLINE_STATE_FILE = Path(".latticework") / "rollout-offline.json"
+"""Where an `--offline` rollout keeps its state, so that it never replaces a deploying one's."""
+LOCK_FILE = Path(".latticework") / "rollout.json.lock"
+"""The one lock of a working copy: held by any rollout, offline or not, while it runs."""
 _FORMAT_VERSION = 1
 _MAX_SHOWN = 60
 
@@ -211,8 +218,10 @@ def _shown(value: Any) -> str:
 class RolloutStateStore:
     """Loads and atomically saves the rollout state file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, lock_path: Path | None = None) -> None:
+        """A store saving to `path`, locked through `lock_path` (default: `path` + `.lock`)."""
         self.path = path
+        self.lock_path = lock_path or path.with_name(path.name + ".lock")
         self._holds = 0
 
     def load(self) -> RolloutState | None:
@@ -261,7 +270,7 @@ class RolloutStateStore:
                 self._holds -= 1
             return
 
-        lock_path = self.path.with_name(self.path.name + ".lock")
+        lock_path = self.lock_path
         try:
             lock_path.parent.mkdir(parents=True, exist_ok=True)
             lock_file = open(lock_path, "ab")  # noqa: SIM115 - closed in the finally below
@@ -309,6 +318,8 @@ class RolloutStateStore:
 
 __all__ = [
     "DEPLOY_STEPS",
+    "LOCK_FILE",
+    "OFFLINE_STATE_FILE",
     "OFFLINE_STEPS",
     "STATE_FILE",
     "RolloutIdentity",

@@ -682,3 +682,15 @@ def test_the_state_is_free_again_after_a_failed_rollout(harness: Harness) -> Non
     status = harness.run(environments=None, resume=True)
 
     assert status is RolloutStatus.DONE
+
+
+def test_resuming_an_offline_state_as_a_deploying_rollout_is_refused(harness: Harness) -> None:
+    """A state file holding an --offline rollout (an older latticework's) is not deployed from."""
+    harness.store.path.parent.mkdir(parents=True)
+    document = _saved_document(offline=True, completedStep=None)
+    harness.store.path.write_text(json.dumps(document), encoding="utf-8")
+
+    with pytest.raises(UsageError, match="holds an --offline rollout, and a deploying one"):
+        harness.run(environments=None, resume=True)
+
+    assert harness.deploy_engine.calls == []

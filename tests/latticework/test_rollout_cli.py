@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 
 from latticework.cli import main
 from latticework.errors import ExitCode
-from latticework.rollout import STATE_FILE, RolloutStateStore
+from latticework.rollout import OFFLINE_STATE_FILE, STATE_FILE, RolloutStateStore
 from tests.latticework.test_cli_deploy import FAKE_PULUMI, _event_log
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -321,3 +321,50 @@ def test_example_workflow_refuses_to_roll_out_without_a_shared_backend(tmp_path:
         assert completed.returncode != 0
         assert "::error::" in completed.stdout
     assert len(deploying) == 2
+
+
+def test_an_offline_rollout_leaves_a_stopped_rollout_resumable(
+    project: Path, tmp_path: Path
+) -> None:
+    """--offline after a failed deploying rollout keeps that one's state, and --resume works."""
+    _rollout(project, tmp_path, "--envs", "dev,staging")
+    stopped = (project / STATE_FILE).read_bytes()
+
+    offline = _rollout(project, tmp_path, "--offline", "--envs", "dev,staging")
+    resumed = _rollout(project, tmp_path, "--resume")
+
+    assert offline.exit_code == ExitCode.OK, offline.output
+    assert (project / OFFLINE_STATE_FILE).is_file()
+    assert resumed.exit_code == ExitCode.MISSING_PULUMI_CLI, resumed.output
+    assert "gate 1" not in resumed.stderr
+    document = json.loads((project / STATE_FILE).read_text(encoding="utf-8"))
+    assert json.loads(stopped)["offline"] is False
+    assert (document["offline"], document["environment"], document["status"]) == (
+        False,
+        "dev",
+        "failed",
+    )
+
+
+def test_a_stopped_offline_rollout_resumes_with_offline_resume(
+    project: Path, tmp_path: Path
+) -> None:
+    """--offline --resume continues a stopped offline rollout from its own state file."""
+    _rollout(project, tmp_path, "--envs", "dev,staging")
+    program = project / "__main__.py"
+    program.write_text(
+        program.read_text(encoding="utf-8")
+        + "\nif pulumi.get_stack() == 'staging' and Path('broken').exists():\n"
+        "    raise RuntimeError('staging is broken')\n",
+        encoding="utf-8",
+    )
+    (project / "broken").touch()
+    stopped = _rollout(project, tmp_path, "--offline", "--envs", "dev,staging")
+    (project / "broken").unlink()
+
+    resumed = _rollout(project, tmp_path, "--offline", "--resume", "--format", "json")
+
+    assert stopped.exit_code == ExitCode.PROGRAM_ERROR, stopped.output
+    assert resumed.exit_code == ExitCode.OK, resumed.output
+    assert [g["environment"] for g in json.loads(resumed.stdout)["gates"]] == ["staging"]
+    assert json.loads((project / STATE_FILE).read_text(encoding="utf-8"))["offline"] is False
