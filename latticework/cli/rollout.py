@@ -39,6 +39,7 @@ from latticework.rollout import (
     RolloutRequest,
     RolloutState,
     RolloutStateStore,
+    Step,
     rollout_identity,
     short_commit,
 )
@@ -105,7 +106,22 @@ def _approver(environment: str, preview: EngineResult | None) -> bool:
     return click.confirm(f"Deploy {environment}?", default=False, err=True)
 
 
-def _reporter(resume: str) -> tuple[list[GateReport], Callable[[GateReport], None]]:
+def restart_command(
+    environments: tuple[str, ...], *, offline: bool, assume_yes: bool, allow_replace: bool
+) -> str:
+    """The command that starts this rollout again from its first environment."""
+    words = ["latticework", "rollout"]
+    if offline:
+        words.append("--offline")
+    words += ["--envs", ",".join(environments)]
+    if assume_yes:
+        words.append("--yes")
+    if allow_replace:
+        words.append("--allow-replace")
+    return " ".join(words)
+
+
+def _reporter(restart: str, resume: str) -> tuple[list[GateReport], Callable[[GateReport], None]]:
     reports: list[GateReport] = []
 
     def report(gate: GateReport) -> None:
@@ -117,12 +133,16 @@ def _reporter(resume: str) -> tuple[list[GateReport], Callable[[GateReport], Non
         click.echo(
             f"{mark} {gate.environment:<8} {gate.step.label:<20} {gate.outcome}{detail}", err=True
         )
-        if gate.outcome == "failed":
-            click.echo(
-                f"   the rollout stopped at {gate.environment}; fix the cause below and continue "
-                f"with `{resume}`",
-                err=True,
-            )
+        if gate.outcome != "failed":
+            return
+
+        if gate.step is Step.PLAN:
+            # Gate 1 fails on what the stack, catalog and program say; changing the first two
+            # makes --resume refuse, since the rollout would no longer deploy what it checked.
+            hint = f"fix the stack, catalog or program and start it again: `{restart}`"
+        else:
+            hint = f"fix the cause below and continue with `{resume}`"
+        click.echo(f"   the rollout stopped at {gate.environment}; {hint}", err=True)
 
     return reports, report
 
@@ -194,7 +214,10 @@ def command(
         rolled_out = environments or (saved.environments if saved is not None else ())
         identity = rollout_identity(project, rolled_out)
 
-        reports, report = _reporter(resume_command)
+        restart = restart_command(
+            rolled_out, offline=offline, assume_yes=yes, allow_replace=allow_replace
+        )
+        reports, report = _reporter(restart, resume_command)
         rollout = Rollout(
             plan_engine=OfflineEngine(project),
             deploy_engine=None
@@ -256,4 +279,4 @@ def _finish(state: RolloutState, reports: list[GateReport], output_format: Outpu
     click.echo(f"{kind} of {', '.join(state.environments)} finished at {commit}")
 
 
-__all__ = ["command", "select_environments"]
+__all__ = ["command", "restart_command", "select_environments"]

@@ -368,3 +368,39 @@ def test_a_stopped_offline_rollout_resumes_with_offline_resume(
     assert resumed.exit_code == ExitCode.OK, resumed.output
     assert [g["environment"] for g in json.loads(resumed.stdout)["gates"]] == ["staging"]
     assert json.loads((project / STATE_FILE).read_text(encoding="utf-8"))["offline"] is False
+
+
+_BLOCKING_POLICIES = (
+    "  latticework:policies:\n    enforcement: {secret-rotation-period: mandatory}\n"
+    "    rotationMaxDays: 10\n"
+)
+
+
+def _break_policies(project: Path, environment: str) -> None:
+    """Append a policies block that makes gate 1 fail for `environment`."""
+    stack_file = project / "stacks" / f"Pulumi.{environment}.yaml"
+    stack_file.write_text(stack_file.read_text(encoding="utf-8") + _BLOCKING_POLICIES)
+
+
+@pytest.mark.parametrize("offline", [True, False], ids=["offline", "deploying"])
+def test_a_gate_1_failure_says_to_start_again_not_to_resume(
+    project: Path, tmp_path: Path, offline: bool
+) -> None:
+    """A gate-1 stop comes from the files --resume refuses to see changed: start again."""
+    _break_policies(project, "dev")
+    args = ("--offline",) if offline else ()
+
+    result = _rollout(project, tmp_path, *args, "--envs", "dev,staging")
+
+    assert result.exit_code == ExitCode.GATE_FAILED, result.output
+    assert "--resume" not in result.stderr
+    command = f"latticework rollout {'--offline ' if offline else ''}--envs dev,staging"
+    assert f"fix the stack, catalog or program and start it again: `{command}`" in result.stderr
+
+
+def test_a_later_gate_failure_still_says_to_resume(project: Path, tmp_path: Path) -> None:
+    """A stop after gate 1 (here gate 2, no pulumi CLI) keeps the --resume hint."""
+    result = _rollout(project, tmp_path, "--envs", "dev")
+
+    assert result.exit_code == ExitCode.MISSING_PULUMI_CLI
+    assert "continue with `latticework rollout --resume`" in result.stderr
