@@ -14,6 +14,9 @@ import boto3
 import httpx
 import jwt
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.stub import Stubber
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -515,6 +518,43 @@ def test_a_sigv4_authorization_is_lattice_s_own_behind_lattice(
     outcome = enforcer.check(HttpRequest("GET", b"/orders/o-1", headers))
 
     assert (outcome.status, outcome.reason) == (status, reason)
+
+
+def test_a_signature_botocore_makes_is_lattice_s_own() -> None:
+    """The header a service client signs with (botocore's SigV4) is recognised as one."""
+    signed = AWSRequest(
+        method="GET",
+        url="https://orders.example.on.aws/orders/o-1",
+        headers={"x-amz-content-sha256": "UNSIGNED-PAYLOAD"},
+    )
+    credentials = Credentials("AKIDEXAMPLE", "not-a-real-key", "session")
+    SigV4Auth(credentials, "vpc-lattice-svcs", "eu-west-1").add_auth(signed)
+    enforcer = Enforcer(
+        make_config(), LocalCedarDecisionPoint(FIXTURE_AUTHZ, namespace="Latticework")
+    )
+    headers = {
+        "authorization": [signed.headers["Authorization"]],
+        "x-amzn-lattice-identity": [FRONTEND_IDENTITY],
+    }
+
+    outcome = enforcer.check(HttpRequest("GET", b"/orders/o-1", headers))
+
+    assert (outcome.status, outcome.reason) == (200, "allow")
+
+
+def test_a_sigv4_authorization_with_more_after_it_is_not_skipped() -> None:
+    """A WSGI server joins two Authorization headers into one value ("AWS4-... , Bearer x"):
+    only a value that is a signature and nothing else is Lattice's, so this one is refused
+    as a credential the PEP cannot read, as the two headers are under ASGI."""
+    enforcer = Enforcer(
+        make_config(), LocalCedarDecisionPoint(FIXTURE_AUTHZ, namespace="Latticework")
+    )
+    joined = f"{SIGV4_AUTHORIZATION}, Bearer junk"
+    headers = {"authorization": [joined], "x-amzn-lattice-identity": [FRONTEND_IDENTITY]}
+
+    outcome = enforcer.check(HttpRequest("GET", b"/orders/o-1", headers))
+
+    assert outcome.status == 401
 
 
 def test_a_remembered_path_is_still_checked_against_the_servers_decoding() -> None:

@@ -86,8 +86,11 @@ HEADERS_READ = frozenset(
 ResourceEntities = Callable[[EntityUid], Sequence[Mapping[str, Any]]]
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:=;/-]{1,128}")
-#: The `Authorization` schemes of SigV4 and SigV4A signatures.
-_SIGV4_SCHEMES = ("AWS4-HMAC-SHA256 ", "AWS4-ECDSA-P256-SHA256 ")
+#: A SigV4 or SigV4A signature and nothing else (a WSGI server joins repeated headers).
+_SIGV4_AUTHORIZATION = re.compile(
+    r"AWS4-(?:HMAC-SHA256|ECDSA-P256-SHA256) Credential=[^,\s]+, ?"
+    r"SignedHeaders=[a-z0-9;-]+, ?Signature=[0-9a-f]+"
+)
 _PRINCIPAL_CACHE_SIZE = 1024
 _TARGET_CACHE_SIZE = 1024
 _TARGET_MEMO_MAX_LENGTH = 512
@@ -425,7 +428,7 @@ class Enforcer:
         lattice_values = None
         if self.config.behind_lattice:
             lattice_values = _lattice_values(headers)
-            if authorization is not None and authorization.startswith(_SIGV4_SCHEMES):
+            if authorization is not None and _SIGV4_AUTHORIZATION.fullmatch(authorization):
                 # A service call's signature: Lattice verified it and names the signer in
                 # its identity header. Whether Lattice forwards it is not documented.
                 authorization = None
