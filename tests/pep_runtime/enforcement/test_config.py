@@ -275,6 +275,33 @@ def test_token_leeway_is_at_most_five_minutes(leeway: float, accepted: bool) -> 
     assert "a finite number from 0 to 300" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("section", "key", "largest"),
+    [
+        ("cache", "ttlSeconds", 3600),
+        ("local", "reloadCheckSeconds", 3600),
+        ("identitySource", "jwksCacheSeconds", 86400),
+    ],
+)
+def test_intervals_that_would_never_renew_are_refused(section: str, key: str, largest: int) -> None:
+    """A decision, a policy set or a key set kept for ever would never see a revoke: each
+    interval has a ceiling, and the error gives it."""
+    body: dict[str, Any] = {
+        "identitySource": {"jwksUrl": "https://x/jwks", "issuer": "https://x", "clientIds": ["c"]}
+    }
+    body.setdefault(section, {"authzDir": str(FIXTURE_AUTHZ)} if section == "local" else {})
+    body[section] = body[section] | {key: largest}
+    accepted = make_config(document=body)
+    body[section] = body[section] | {key: 1e15}
+
+    with pytest.raises(EnforcementConfigError) as caught:
+        make_config(document=body)
+
+    assert accepted.service_name == "orders"
+    assert caught.value.field == f"{section}.{key}"
+    assert f"to {largest}" in str(caught.value)
+
+
 def test_a_quoted_flag_is_shown_as_the_string_it_is() -> None:
     """`public: 'yes'` is a string, not YAML's true: the error says so."""
     route = {"method": "GET", "path": "/health", "public": "yes"}

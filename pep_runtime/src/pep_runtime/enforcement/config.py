@@ -43,6 +43,10 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 _ACTION = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,199}")
 _TYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)*")
 _LITERAL_SEGMENT = re.compile(r"[A-Za-z0-9._~!$&'()*+,=:@-]+")
+# Ceilings of the intervals after which a decision, the policy files or the JWKS are looked at
+# again: kept for ever, none of them would ever see a revoke.
+_HOUR = 3600
+_DAY = 86400
 #: A catalog service's name, as the platform names ECS services and Lattice services.
 _SERVICE_NAME = re.compile(r"[a-z][a-z0-9-]{0,23}")
 _ROLE_ARN = re.compile(
@@ -469,7 +473,7 @@ def _check_path_template(reader: _Reader, field: str, path: str) -> None:
 def _cache(reader: _Reader, value: Any) -> CacheConfig:
     cache = reader.mapping(value, "cache")
     reader.only_keys(cache, "cache", {"ttlSeconds", "maxEntries"})
-    ttl = reader.number(cache, "ttlSeconds", "cache", _DEFAULT_CACHE.ttl_seconds, 0)
+    ttl = reader.number(cache, "ttlSeconds", "cache", _DEFAULT_CACHE.ttl_seconds, 0, _HOUR)
     max_entries = reader.number(cache, "maxEntries", "cache", _DEFAULT_CACHE.max_entries, 0)
     if max_entries != int(max_entries):
         reader.fail("cache.maxEntries", "a whole number", max_entries)
@@ -517,7 +521,7 @@ def _identity_source(reader: _Reader, value: Any) -> IdentitySourceConfig | None
     groups_claim = reader.string(source, "groupsClaim", field=field, default="cognito:groups")
     # For clock skew only: more would accept tokens long expired.
     leeway = reader.number(source, "leewaySeconds", field, 0, 0, maximum=300)
-    cache_seconds = reader.number(source, "jwksCacheSeconds", field, 300, 1)
+    cache_seconds = reader.number(source, "jwksCacheSeconds", field, 300, 1, maximum=_DAY)
     return IdentitySourceConfig(
         jwks_url=jwks_url,
         issuer=issuer,
@@ -568,7 +572,7 @@ def _local(
         authz_dir = base_dir / authz_dir
     if required and not (authz_dir / "schema.json").is_file():
         reader.fail("local.authzDir", "a directory with schema.json", str(authz_dir))
-    interval = reader.number(local, "reloadCheckSeconds", "local", 2.0, 0)
+    interval = reader.number(local, "reloadCheckSeconds", "local", 2.0, 0, maximum=_HOUR)
     return LocalCedarConfig(authz_dir=authz_dir, reload_check_seconds=interval)
 
 
