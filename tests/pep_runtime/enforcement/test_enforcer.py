@@ -362,6 +362,23 @@ def test_filter_authorized_audits_policies_that_stopped_loading(
     ]
 
 
+def test_a_decision_point_missing_part_of_the_interface_is_refused_at_start() -> None:
+    """One written before policies_version() existed fails when the enforcer is built, with
+    the interface named, not with a 503 on every request."""
+
+    class Older:
+        is_local = True
+
+        def is_authorized(self, request: Any) -> Any:
+            raise AssertionError("never asked")
+
+        def is_authorized_batch(self, requests: Any) -> Any:
+            raise AssertionError("never asked")
+
+    with pytest.raises(TypeError, match=r"Older is not a DecisionPoint.*policies_version"):
+        Enforcer(make_config(), Older())  # type: ignore[arg-type]
+
+
 def test_no_principal_is_the_anonymous_caller() -> None:
     """On a public route `current_principal()` is None; deciding for None decides for the
     anonymous caller, who gets only what policies grant to anyone."""

@@ -194,6 +194,7 @@ class Enforcer:
         audit: AuditLog | None = None,
         resource_entities: ResourceEntities | None = None,
     ) -> None:
+        _require_decision_point(decision_point)
         self.config = config
         self._resource_entities = resource_entities
         self.decision_point = decision_point
@@ -687,6 +688,17 @@ def _loggable(value: object) -> str:
     if text.isprintable():
         return text
     return repr(text)[1:-1]
+
+
+def _require_decision_point(candidate: object) -> None:
+    """Refuse, when the enforcer is built, a decision point that lacks part of the interface
+    (one written before `policies_version` existed would fail every request instead)."""
+    if not isinstance(candidate, DecisionPoint):
+        message = (
+            f"{type(candidate).__name__} is not a DecisionPoint: it needs is_local, "
+            "policies_version(), is_authorized() and is_authorized_batch()"
+        )
+        raise TypeError(message)
 
 
 def _single(headers: Mapping[str, Sequence[str]], name: str) -> str | None:
