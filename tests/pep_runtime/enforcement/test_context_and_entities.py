@@ -148,7 +148,7 @@ def test_resource_entities_let_policies_read_attributes(minter: TokenMinter, jwk
 
 def test_failing_loader_is_unavailable(capsys: pytest.CaptureFixture[str]) -> None:
     """If the entity loader fails there is no decision: 503, and the audit line still names
-    the action and resource that were asked for."""
+    the caller, the action and the resource that were asked for."""
 
     def load(resource: EntityUid) -> Sequence[Mapping[str, Any]]:
         raise ConnectionError("database down")
@@ -159,8 +159,9 @@ def test_failing_loader_is_unavailable(capsys: pytest.CaptureFixture[str]) -> No
 
     assert (outcome.status, outcome.reason) == (503, "resource-entities")
     [line] = audit_lines(capsys.readouterr().out)
-    assert (line["status"], line["action"], line["resource"]) == (
+    assert (line["status"], line["principal"], line["action"], line["resource"]) == (
         503,
+        'Latticework::Service::"frontend"',
         "GetOrder",
         'Latticework::Order::"o-1"',
     )

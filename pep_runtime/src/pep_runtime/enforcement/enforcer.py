@@ -276,15 +276,20 @@ class Enforcer:
         request_id = current_request_id() or _request_id(request.headers)
         cache_hit = False
         target: _Target | None = None
+        # Kept for the audit line of a refusal that comes after the caller was known.
+        principal: Principal | None = None
         try:
             target = self._target(request)
-            outcome, cache_hit = self._check(request, request_id, target)
+            route = target.route
+            if route is not None and not route.public:
+                principal = self.resolve_principal(request.headers)
+            outcome, cache_hit = self._check(request, request_id, target, principal)
         except RequestRejectedError as exc:
             logger.info("request %s rejected: %s", request_id, _loggable(exc))
-            outcome = Outcome(status=exc.status, reason=exc.reason, request_id=request_id)
+            outcome = Outcome(exc.status, exc.reason, request_id, principal)
         except DecisionUnavailableError as exc:
             logger.warning("request %s: no decision: %s", request_id, _loggable(exc))
-            outcome = Outcome(status=503, reason=exc.reason, request_id=request_id)
+            outcome = Outcome(503, exc.reason, request_id, principal)
         except Exception:
             logger.exception("request %s: the enforcement point failed; denying", request_id)
             outcome = Outcome(status=503, reason="internal-error", request_id=request_id)
@@ -301,15 +306,17 @@ class Enforcer:
         return outcome
 
     def _check(
-        self, request: HttpRequest, request_id: str, target: _Target
+        self, request: HttpRequest, request_id: str, target: _Target, principal: Principal | None
     ) -> tuple[Outcome, bool]:
+        """Decide a protected route for `principal`; a public or unmapped one needs none."""
         route = target.route
         if route is None:
             return Outcome(status=403, reason="unmapped-route", request_id=request_id), False
         if route.public:
             return Outcome(200, "public-route", request_id, route=route), False
+        if principal is None:
+            raise ValueError("a protected route was checked without a principal")
 
-        principal = self.resolve_principal(request.headers)
         action, resource = route.rule.action, target.resource
         if action is None or resource is None:
             raise ValueError(f"protected route {route.rule.path} has no action or resource")
