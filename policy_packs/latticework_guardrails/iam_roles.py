@@ -173,14 +173,18 @@ def _validate_exact_resources(
 
 # A secret's ARN ends in `-` and six random characters; `-??????` names one secret whatever
 # its suffix, as AWS's own examples grant it. Any other `?`, like `*`, is a wildcard.
-_SECRET_SUFFIX_WILDCARD = re.compile(r"arn:[^:]+:secretsmanager:[^:]*:[^:]*:secret:[^*?]+-\?{6}")
+# Everything before it must be exact: partition, region, account and name, with no policy
+# variable (`${...}`) that would stand for a name chosen per request.
+_SECRET_SUFFIX_WILDCARD = re.compile(
+    r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[^*?$]+-\?{6}"
+)
 
 
 def _is_wildcard(resource: str) -> bool:
     """True when an IAM Resource matches more than the one ARN it names."""
     if _SECRET_SUFFIX_WILDCARD.fullmatch(resource):
         return False
-    return "*" in resource or "?" in resource
+    return "*" in resource or "?" in resource or "${" in resource
 
 
 iam_exact_secret_and_authz_resources: Final = ResourceValidationPolicy(

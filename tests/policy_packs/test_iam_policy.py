@@ -180,6 +180,19 @@ def test_exact_resources_compliant(resource_type: str, props: dict[str, Any]) ->
             },
             "on a wildcard Resource",
         ),
+        *(
+            (
+                ROLE_POLICY,
+                {"policy": _policy(_allow("secretsmanager:GetSecretValue", resource))},
+                "on a wildcard Resource",
+            )
+            for resource in (
+                "arn:aws:secretsmanager:*:*:secret:db-??????",
+                "arn:*:secretsmanager:*:*:secret:db-??????",
+                f"arn:aws:secretsmanager:eu-west-?:{ACCOUNT}:secret:db-??????",
+                f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:${{aws:PrincipalTag/s}}-??????",
+            )
+        ),
         (ROLE_POLICY, {"policy": "{]"}, "policy is not valid JSON"),
     ],
 )
