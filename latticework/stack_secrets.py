@@ -21,6 +21,7 @@ import yaml
 
 from components.secret_patterns import SecretMatch, classify_variable, match_secret_value
 from latticework.findings import MANDATORY, Finding, PolicyInfo, PolicyReport
+from policy_packs.latticework_guardrails.config import PACK_CONFIG_KEYS
 
 #: The id of this check in reports (SARIF rule id, JUnit test name).
 CHECK_NAME = "stack-secrets-encrypted"
@@ -29,10 +30,11 @@ CHECK_DESCRIPTION = "Secrets in stacks/Pulumi.*.yaml are `secure:` values, never
 UNREADABLE_KIND = "unreadable-stack-file"
 _SECURE_KEY = "secure"
 _HIDDEN_KEY = "<a key that looks like a credential>"
-# NOTE: `latticework:policies` is the pack's own configuration (`parse_pack_config` refuses any
-# other key), and no key of it holds a secret: `secretNamePatterns` names secrets, the
-# enforcement map's keys are policy names (`secret-rotation-required`). Its keys are not read
-# as secret names; its values are still checked for credential shapes.
+# NOTE: `latticework:policies` is the pack's own configuration, and none of its settings
+# (PACK_CONFIG_KEYS) holds a secret: `secretNamePatterns` names secrets, the enforcement map's
+# keys are policy names (`secret-rotation-required`). Below those settings nothing is read as
+# a secret's name; values are still checked for credential shapes, and a key the pack does not
+# know (refused only when that stack is planned) is read like any other.
 _PACK_CONFIG_KEY = "latticework:policies"
 
 
@@ -144,14 +146,17 @@ def _walk(
     if isinstance(value, Mapping):
         if set(value) == {_SECURE_KEY}:
             return
-        children_named = named and path[:1] != (_PACK_CONFIG_KEY,)
+        is_pack_config = path == (_PACK_CONFIG_KEY,)
         for key, child in value.items():
             key_match = match_secret_value(str(key))
             if key_match is not None:
                 # The key is the secret: the key path must not repeat it.
                 yield (*path, _HIDDEN_KEY), key_match
                 continue
-            yield from _walk(child, (*path, str(key)), named=children_named)
+            # Below one of the pack's own settings nothing is a secret's name; a key the pack
+            # does not know is read like any other.
+            child_named = named and not (is_pack_config and key in PACK_CONFIG_KEYS)
+            yield from _walk(child, (*path, str(key)), named=child_named)
         return
 
     if isinstance(value, list):

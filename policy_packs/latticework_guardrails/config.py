@@ -36,7 +36,8 @@ ENFORCEMENT_LEVELS: Final = ("advisory", "mandatory", "disabled")
 ALL_POLICIES: Final = "all"
 DEFAULT_ROTATION_MAX_DAYS: Final = 90
 _CONFIG_KEY: Final = "config.latticework:policies"
-_KNOWN_KEYS: Final = (
+#: The keys of `latticework:policies`: the pack's settings, none of them a secret.
+PACK_CONFIG_KEYS: Final = (
     "allowedAccountIds",
     "allowedOrganizationIds",
     "enforcement",
@@ -102,11 +103,11 @@ def parse_pack_config(
         _fail(source, "", "a mapping", type(document).__name__, "Write key: value pairs.")
 
     for key in document:
-        if key not in _KNOWN_KEYS:
+        if key not in PACK_CONFIG_KEYS:
             _fail(
                 source,
                 f".{key}",
-                f"one of the keys {', '.join(_KNOWN_KEYS)}",
+                f"one of the keys {', '.join(PACK_CONFIG_KEYS)}",
                 _found(key),
                 "Remove the key or fix its spelling.",
             )
@@ -264,6 +265,7 @@ __all__ = [
     "DEFAULT_ROTATION_MAX_DAYS",
     "ENFORCEMENT_LEVELS",
     "OPEN_PRINCIPAL_POLICY",
+    "PACK_CONFIG_KEYS",
     "PLAINTEXT_SECRETS_POLICY",
     "ROTATION_PERIOD_POLICY",
     "PackConfig",

@@ -243,6 +243,18 @@ def test_a_credential_pasted_into_the_pack_configuration_is_still_found(tmp_path
     assert AWS_KEY_ID not in finding.message
 
 
+def test_only_the_pack_s_own_keys_are_exempt_by_name(tmp_path: Path) -> None:
+    """A key the pack does not know (refused when that stack is planned) is still read as a
+    name: checking another environment must not let its plaintext password through."""
+    body = "config:\n  latticework:policies:\n    dbPassword: Sup3rS3cretValue\n"
+    stacks = _stack(tmp_path, body)
+
+    (finding,) = find_plaintext_secrets(stacks)
+
+    assert finding.key_path == "latticework:policies.dbPassword"
+    assert "Sup3rS3cretValue" not in finding.message
+
+
 def test_check_passes_with_the_documented_secret_name_patterns(tmp_path: Path) -> None:
     """The docs' own `secretNamePatterns: ["^LICENSE_"]` example passes `check --env dev`."""
     project = tmp_path / "project"
