@@ -88,8 +88,12 @@ _STRONG_SECRET_WORDS: Final = (
     "TOKEN",
 )
 # Words that contain a strong word but name no secret; removed before the search, so
-# `TOKENIZER_MODEL` is plain while `TOKENIZER_API_TOKEN` is still a secret.
-_LOOKALIKE_WORDS: Final = re.compile(r"TOKENI[SZ](?:E|AT|ING)|SECRETAR(?:Y|IAT)")
+# `TOKENIZER_MODEL` is plain while `TOKENIZER_API_TOKEN` is still a secret. (SECRETSMANAGER
+# names the service; PASSWORDLESS a way to sign in without one.)
+_LOOKALIKE_WORDS: Final = re.compile(
+    r"TOKENI[SZ](?:E|AT|ING)|SECRETAR(?:Y|IAT)|SECRETSMANAGER|SECRETION|"
+    r"PASSWORDLESS|CREDENTIALING"
+)
 # Short words that name a secret only as a word of their own: `DB_PASS`, not `BYPASS`.
 _SECRET_TOKENS: Final = frozenset({"CREDS", "PASS", "PWD"})
 _SECRET_TOKEN_PAIRS: Final = frozenset(

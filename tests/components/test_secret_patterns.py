@@ -354,10 +354,23 @@ def test_strong_secret_words_count_without_separators(name: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["MONKEY", "TURNKEY_MODE_X", "KEYBOARD_LAYOUT", "TOKENIZER", "TOKENISATION", "SECRETARY"],
+    [
+        "MONKEY",
+        "TURNKEY_MODE_X",
+        "KEYBOARD_LAYOUT",
+        "TOKENIZER",
+        "TOKENISATION",
+        "SECRETARY",
+        "PASSWORDLESS_CONNECTION",
+        "AUTH_PASSWORDLESS_PROVIDER",
+        "SECRETSMANAGER_HOST",
+        "SECRETION_RATE",
+        "CREDENTIALING_BODY",
+    ],
 )
 def test_weak_words_and_lookalikes_stay_plain(name: str) -> None:
-    """KEY counts only as a word of its own, and TOKENIZER or SECRETARY name no secret."""
+    """KEY counts only as a word of its own, and words that merely contain a strong one
+    (TOKENIZER, SECRETARY, PASSWORDLESS, SECRETSMANAGER, ...) name no secret."""
 
     assert not is_secret_name(name)
 
