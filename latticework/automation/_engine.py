@@ -89,14 +89,7 @@ def check_backend_url(backend_url: str) -> str:
     An empty value is refused rather than read as "the default": in CI it is usually an
     unset variable, and the default keeps state on a runner that is thrown away.
     """
-    scheme, _, rest = backend_url.partition("://")
-    known = backend_url.startswith(_BACKEND_SCHEMES) and rest != ""
-    if known and scheme == "http":
-        try:
-            known = urlsplit(backend_url).hostname in _LOOPBACK_HOSTS
-        except ValueError:  # e.g. an unclosed [ of an IPv6 host
-            known = False
-    if known:
+    if _is_known_backend(backend_url):
         return backend_url
 
     schemes = ", ".join(_SELF_MANAGED_SCHEMES)
@@ -109,11 +102,31 @@ def check_backend_url(backend_url: str) -> str:
     raise UsageError(message)
 
 
+def _is_known_backend(backend_url: str) -> bool:
+    """A scheme the pulumi CLI knows, then a place: a host (a path alone for `file://`)."""
+    if not backend_url.startswith(_BACKEND_SCHEMES) or any(c.isspace() for c in backend_url):
+        return False
+    try:
+        parts = urlsplit(backend_url)
+        host = parts.hostname
+    except ValueError:  # e.g. an unclosed [ of an IPv6 host
+        return False
+    if parts.scheme == "file":
+        return bool(parts.netloc or parts.path)
+    if parts.scheme == "http":
+        return host in _LOOPBACK_HOSTS
+    return bool(host)
+
+
 def shown_backend_url(backend_url: str) -> str:
     """`backend_url` fit for a message: the password of a `user:password@` part is `***`.
 
     A postgres backend URL carries its database password; a message may end up in CI logs.
     """
+    # A libpq-style query can carry the password too (`?password=...`): it is left out.
+    backend_url, question, _query = backend_url.partition("?")
+    if question:
+        backend_url += "?..."
     before_host, at, host = backend_url.rpartition("@")
     if not at:
         return backend_url

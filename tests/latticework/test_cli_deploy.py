@@ -820,6 +820,10 @@ def test_pulumi_cli_that_cannot_report_its_version_exits_5(
         "s3://",
         "http://pulumi.example.com",
         "http://[::1",
+        "s3:///latticework",
+        "gs:///state",
+        "https://?x",
+        "s3:// ",
     ],
 )
 @pytest.mark.parametrize("command", [["preview", "--env", "dev"], ["rollout", "--envs", "dev"]])
@@ -991,3 +995,21 @@ def test_help_names_the_backend_environment_variable(command: str) -> None:
 def test_backend_urls_the_cli_knows_are_kept_as_given(backend: str) -> None:
     """A URL of a known scheme, with a place after it, goes to the pulumi CLI unchanged."""
     assert check_backend_url(backend) == backend
+
+
+def test_a_refused_backend_url_never_shows_a_query_string(
+    project: Path, fake_bin: Path, calls_log: Path
+) -> None:
+    """libpq-style URLs carry the password in the query: a refusal leaves the query out."""
+    backend = "postgresql://db.internal/pulumi?user=admin&password=hunter2"
+
+    result = _invoke(
+        ["preview", "--env", "dev", "--backend-url", backend],
+        project=project,
+        path=fake_bin,
+        calls_log=calls_log,
+    )
+
+    assert result.exit_code == ExitCode.USAGE
+    assert "hunter2" not in result.output
+    assert "postgresql://db.internal/pulumi?..." in _one_error_line(result)
