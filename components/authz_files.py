@@ -321,23 +321,39 @@ def split_statements(source: str) -> tuple[list[CedarStatement], int | None]:
     return statements, trailing_line
 
 
-#: The deepest nesting of brackets handed to cedarpy, whose parser recurses per level and
-#: crashes the process (a stack overflow, not an error) somewhere below 1,000.
-MAX_NESTING = 64
-_NESTING_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|//[^\n]*|[(\[{)\]}]')
+#: How deep one statement may make Cedar's parser recurse: nested brackets plus chained
+#: operators (&&, ||, if, + - *, attribute dots). cedarpy crashes the process (a stack
+#: overflow, not an error) at a few thousand, and reading its JSON form fails near 1,000.
+MAX_PARSE_DEPTH = 250
+_PARSE_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|//[^\n]*|&&|\|\||\bif\b|[-+*.;()\[\]{}]')
+_CHAINING = frozenset({"&&", "||", "if", "+", "-", "*", "."})
 
 
-def nesting_depth(text: str) -> int:
-    """The deepest nesting of (), [] and {} in Cedar text, strings and comments aside."""
-    depth = deepest = 0
-    for match in _NESTING_TOKEN.finditer(text):
-        token = match.group()
-        if token in ("(", "[", "{"):
+def parse_depth(text: str) -> int:
+    """How deep the deepest statement of Cedar text makes the parser recurse, at most: its
+    bracket nesting plus its chained operators, strings and comments aside."""
+    deepest = depth = chained = 0
+    for match in _PARSE_TOKEN.finditer(text):
+        piece = match.group()
+        if piece in ("(", "[", "{"):
             depth += 1
-            deepest = max(deepest, depth)
-        elif token in (")", "]", "}"):
+        elif piece in (")", "]", "}"):
             depth -= 1
+        elif piece == ";":
+            depth = chained = 0
+        elif piece in _CHAINING:
+            chained += 1
+        deepest = max(deepest, depth + chained)
     return deepest
+
+
+def too_deep_message(depth: int) -> str:
+    """What is wrong with text `parse_depth` measured deeper than `MAX_PARSE_DEPTH`."""
+    return (
+        f"a policy would make Cedar's parser recurse {depth} deep, more than "
+        f"{MAX_PARSE_DEPTH} (nested brackets plus chained &&, ||, if, arithmetic and "
+        "attribute dots), which crashes it"
+    )
 
 
 def _end_of_string(source: str, index: int) -> int:
@@ -357,17 +373,16 @@ def _parse_statement(
     statement: CedarStatement, file: Path, want_template: bool, problems: list[AuthzProblem]
 ) -> CedarPolicy | None:
     """Parse one statement into a `CedarPolicy`, or record why it cannot be."""
-    depth = nesting_depth(statement.text)
-    if depth > MAX_NESTING:
+    depth = parse_depth(statement.text)
+    if depth > MAX_PARSE_DEPTH:
         declared_id = _DECLARED_ID.search(statement.text)
         problems.append(
             AuthzProblem(
                 file,
                 statement.line,
                 declared_id.group(1) if declared_id else None,
-                f"nested {depth} deep, deeper than {MAX_NESTING} ((), [] and {{}} together), "
-                "which Cedar's parser cannot take",
-                "Flatten the condition, e.g. split it into several when clauses or policies.",
+                too_deep_message(depth),
+                "Split it into smaller policies or conditions (a set with `in [...]` is flat).",
             )
         )
         return None
@@ -1270,7 +1285,7 @@ def iter_test_files(directory: Path) -> Iterator[Path]:
 
 __all__ = [
     "GROUP_ENTITY_TYPE",
-    "MAX_NESTING",
+    "MAX_PARSE_DEPTH",
     "NAMESPACE",
     "AuthzFiles",
     "AuthzProblem",
@@ -1286,10 +1301,11 @@ __all__ = [
     "iter_test_files",
     "load_authz",
     "load_yaml",
-    "nesting_depth",
+    "parse_depth",
     "schema_actions",
     "schema_attribute_names",
     "schema_entity_types",
     "split_statements",
+    "too_deep_message",
     "validate_policy",
 ]

@@ -20,11 +20,12 @@ from pathlib import Path
 import cedarpy
 
 from components.authz_files import (
-    MAX_NESTING,
+    MAX_PARSE_DEPTH,
     POLICIES_DIR,
     SCHEMA_FILE,
     TEMPLATES_DIR,
-    nesting_depth,
+    parse_depth,
+    too_deep_message,
 )
 
 SCHEMA_RENDERING_FILE = "schema.cedarschema"
@@ -53,11 +54,10 @@ class FormatResult:
 
 def format_cedar(text: str) -> str:
     """The Cedar formatter's output for `text` (raises `ValueError` if it does not parse)."""
-    depth = nesting_depth(text)
-    if depth > MAX_NESTING:
+    depth = parse_depth(text)
+    if depth > MAX_PARSE_DEPTH:
         # Never handed over: the formatter's parser would crash the process.
-        message = f"nested {depth} deep, deeper than {MAX_NESTING} ((), [] and {{}} together)"
-        raise ValueError(message)
+        raise ValueError(too_deep_message(depth))
     return cedarpy.format_policies(text, LINE_WIDTH, INDENT_WIDTH)
 
 

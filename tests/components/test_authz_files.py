@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -312,22 +313,36 @@ def test_a_links_yaml_error_reads_as_one_sentence(tmp_path: Path) -> None:
     assert "found found" not in str(raised.value)
 
 
-def test_a_policy_nested_too_deep_for_cedar_is_a_problem_not_a_crash(tmp_path: Path) -> None:
-    """cedarpy's parser crashes the process on brackets nested about 1,000 deep: such a
-    statement is reported, at its line, before it is parsed."""
-    deep = (
-        '@id("deep")\nforbid (principal, action, resource)\nwhen { '
-        + "{a: " * 1000
-        + "1"
-        + "}" * 1000
-        + ' == {} && "{{{{" == "{{{{" };\n'
-    )
+TOO_DEEP = {
+    "records": "{a: " * 1000 + "1" + "}" * 1000 + ' == {} && "{{{{" == "{{{{"',
+    "or-chain": " || ".join(["false"] * 20000),
+    "nested-if": "if true then " * 5000 + "true" + " else false" * 5000,
+    "sum": " + ".join(["1"] * 20000) + " == 0",
+}
+
+
+@pytest.mark.parametrize("condition", TOO_DEEP.values(), ids=TOO_DEEP.keys())
+def test_a_policy_too_deep_for_cedar_is_a_problem_not_a_crash(
+    tmp_path: Path, condition: str
+) -> None:
+    """cedarpy's parser crashes the process (a stack overflow) on conditions thousands deep:
+    such a statement is reported, at its line, before it is parsed."""
+    deep = f'@id("deep")\nforbid (principal, action, resource)\nwhen {{ {condition} }};\n'
     authz = make_authz(tmp_path, policies=GOOD + deep)
 
     problem = only_problem(authz)
 
     assert (problem.line, problem.policy_id) == (7, "deep")
-    assert "nested 1001 deep, deeper than 64" in problem.message
+    assert re.search(r"recurse \d+ deep, more than 250", problem.message)
+
+
+def test_a_long_but_shallow_policy_is_parsed(tmp_path: Path) -> None:
+    """A set of 300 members (more than the depth limit) is long, not deep: it is parsed and
+    validated as usual."""
+    members = ", ".join(f'Latticework::User::"u{index}"' for index in range(300))
+    authz = make_authz(tmp_path, policies=with_condition(f"principal in [{members}]"))
+
+    assert problems_of(authz) == ()
 
 
 def test_template_is_validated_against_the_schema(tmp_path: Path) -> None:

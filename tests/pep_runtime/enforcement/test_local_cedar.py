@@ -351,28 +351,34 @@ def test_a_cached_decision_is_not_reused_once_the_policies_change(
     assert enforcer.check(request).status == status
 
 
-DEEP_POLICY = (
-    '@id("deep")\nforbid (principal, action, resource) when { '
-    + "[" * 1000
-    + "]" * 1000
-    + ' == [] && "[[[[" == "[[[[" };\n'
-)
+#: Conditions that make Cedar's parser recurse thousands deep: cedarpy crashes the process
+#: (a stack overflow) on each, so they must never reach it. Strings hold lookalikes.
+TOO_DEEP = {
+    "brackets": "[" * 1000 + "]" * 1000 + ' == [] && "[[[[" == "[[[["',
+    "and-chain": " && ".join(["true"] * 20000),
+    "nested-if": "if true then " * 5000 + "true" + " else false" * 5000,
+    "attribute-chain": "principal" + ".a" * 20000 + ' == "&& || if"',
+}
 
 
-def test_a_policy_nested_too_deep_for_cedar_is_refused_not_parsed(authz_copy: Path) -> None:
-    """cedarpy's parser crashes the process on brackets nested about 1,000 deep, so such a
-    file is refused before it is parsed: at start a config error, on reload a 503."""
+@pytest.mark.parametrize("condition", TOO_DEEP.values(), ids=TOO_DEEP.keys())
+def test_a_policy_too_deep_for_cedar_is_refused_not_parsed(
+    authz_copy: Path, condition: str
+) -> None:
+    """Such a file is refused before it is parsed: at start a config error, on reload a
+    503, never a crashed service."""
     clock = FakeClock()
     decision_point = LocalCedarDecisionPoint(
         authz_copy, namespace="Latticework", reload_check_seconds=1, clock=clock
     )
     request = AuthorizationRequest(FRONTEND, "GetOrder", _order("o-1"))
-    (authz_copy / "policies" / "deep.cedar").write_text(DEEP_POLICY)
+    policy = f'@id("deep")\nforbid (principal, action, resource) when {{ {condition} }};\n'
+    (authz_copy / "policies" / "deep.cedar").write_text(policy)
     clock.now = 2
 
     with pytest.raises(DecisionUnavailableError):
         decision_point.is_authorized(request)
-    with pytest.raises(EnforcementConfigError, match="nested 1001 deep, deeper than 64"):
+    with pytest.raises(EnforcementConfigError, match=r"recurse \d+ deep, more than 250"):
         LocalCedarDecisionPoint(authz_copy, namespace="Latticework")
 
 

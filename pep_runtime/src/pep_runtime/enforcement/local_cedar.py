@@ -65,22 +65,29 @@ def authz_signature(authz_dir: Path) -> tuple[tuple[str, int, int, int, int], ..
     return tuple(signature)
 
 
-#: The deepest nesting of brackets let through to cedarpy, whose parser recurses per level and
-#: crashes the process (a stack overflow, not an error) somewhere below 1,000.
-MAX_NESTING = 64
-_NESTING_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|//[^\n]*|[(\[{)\]}]')
+#: How deep one statement may make Cedar's parser recurse: nested brackets plus chained
+#: operators (&&, ||, if, + - *, attribute dots). cedarpy crashes the process (a stack
+#: overflow, not an error) at a few thousand, and reading its JSON form fails near 1,000.
+MAX_PARSE_DEPTH = 250
+_PARSE_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|//[^\n]*|&&|\|\||\bif\b|[-+*.;()\[\]{}]')
+_CHAINING = frozenset({"&&", "||", "if", "+", "-", "*", "."})
 
 
-def nesting_depth(text: str) -> int:
-    """The deepest nesting of (), [] and {} in Cedar text, strings and comments aside."""
-    depth = deepest = 0
-    for match in _NESTING_TOKEN.finditer(text):
-        token = match.group()
-        if token in ("(", "[", "{"):
+def parse_depth(text: str) -> int:
+    """How deep the deepest statement of Cedar text makes the parser recurse, at most: its
+    bracket nesting plus its chained operators, strings and comments aside."""
+    deepest = depth = chained = 0
+    for match in _PARSE_TOKEN.finditer(text):
+        piece = match.group()
+        if piece in ("(", "[", "{"):
             depth += 1
-            deepest = max(deepest, depth)
-        elif token in (")", "]", "}"):
+        elif piece in (")", "]", "}"):
             depth -= 1
+        elif piece == ";":
+            depth = chained = 0
+        elif piece in _CHAINING:
+            chained += 1
+        deepest = max(deepest, depth + chained)
     return deepest
 
 
@@ -109,11 +116,12 @@ def load_policies(authz_dir: Path, namespace: str) -> LoadedPolicies:
         message = f"{authz_dir}: cannot read the policy files ({exc})"
         raise EnforcementConfigError(message, source=str(authz_dir)) from exc
 
-    depth = nesting_depth(text)
-    if depth > MAX_NESTING:
+    depth = parse_depth(text)
+    if depth > MAX_PARSE_DEPTH:
         message = (
-            f"{authz_dir}: a policy is nested {depth} deep, deeper than {MAX_NESTING} "
-            "((), [] and {} together), which Cedar's parser cannot take; flatten it"
+            f"{authz_dir}: a policy would make Cedar's parser recurse {depth} deep, more than "
+            f"{MAX_PARSE_DEPTH} (nested brackets plus chained &&, ||, if, arithmetic and "
+            "attribute dots), which crashes it; split it into smaller policies or conditions"
         )
         raise EnforcementConfigError(message, source=str(authz_dir))
     validation = cedarpy.validate_policies(text, schema)
