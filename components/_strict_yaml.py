@@ -60,7 +60,12 @@ _StrictLoader.add_constructor(
 )
 
 
-_MAX_BYTES = 8 << 20
+#: The largest YAML file read: a catalog or stack file is kilobytes.
+MAX_YAML_BYTES = 8 << 20
+#: The most values a document may hold once its aliases are expanded. A few lines of nested
+#: aliases stand for billions, and every walk of the document (secret checks, the plan's
+#: config) would visit them all.
+MAX_YAML_VALUES = 200_000
 
 
 def yaml_problem(problem: str | None) -> str:
@@ -70,18 +75,36 @@ def yaml_problem(problem: str | None) -> str:
     return text.removeprefix("found ")
 
 
+def expands_too_far(document: Any) -> bool:
+    """Whether `document` holds more than `MAX_YAML_VALUES` values, counting every value an
+    alias repeats; stops counting there."""
+    pending = [document]
+    count = 0
+    while pending:
+        value = pending.pop()
+        count += 1
+        if count > MAX_YAML_VALUES:
+            return True
+        if isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
+
+
 def load_yaml_file(path: Path) -> Any:
     """Parse one YAML file, rejecting duplicate keys; a missing or unparsable file is a
     `SpecError` naming the file and, where YAML knows it, the line."""
     try:
         with path.open("rb") as handle:
             # Bounded: a catalog is kilobytes; /dev/zero or a stray dump would fill memory.
-            content = handle.read(_MAX_BYTES + 1)
-        if len(content) > _MAX_BYTES:
+            content = handle.read(MAX_YAML_BYTES + 1)
+        if len(content) > MAX_YAML_BYTES:
             raise SpecError(
                 path,
                 "(file)",
-                f"a file of at most {_MAX_BYTES >> 20} MiB",
+                f"a file of at most {MAX_YAML_BYTES >> 20} MiB",
                 "a larger file",
                 "Point at the catalog or stack file itself.",
             )
@@ -98,7 +121,7 @@ def load_yaml_file(path: Path) -> Any:
     loader = _StrictLoader(text)
     loader.source = path
     try:
-        return loader.get_single_data()
+        document = loader.get_single_data()
     # `from None`: PyYAML's own message quotes the offending line, which may hold a secret.
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
@@ -112,6 +135,21 @@ def load_yaml_file(path: Path) -> Any:
         ) from None
     finally:
         loader.dispose()
+    if expands_too_far(document):
+        raise SpecError(
+            path,
+            "(file)",
+            f"at most {MAX_YAML_VALUES:,} values once its aliases are expanded",
+            "a document that expands to more",
+            "Write the values out, or use fewer nested aliases.",
+        )
+    return document
 
 
-__all__ = ["load_yaml_file", "yaml_problem"]
+__all__ = [
+    "MAX_YAML_BYTES",
+    "MAX_YAML_VALUES",
+    "expands_too_far",
+    "load_yaml_file",
+    "yaml_problem",
+]

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from components._strict_yaml import MAX_YAML_BYTES, MAX_YAML_VALUES, expands_too_far
 from components.secret_patterns import SecretMatch, classify_variable, match_secret_value
 from latticework.findings import MANDATORY, Finding, PolicyInfo, PolicyReport
 from policy_packs.latticework_guardrails.config import PACK_CONFIG_KEYS
@@ -91,7 +92,11 @@ def find_plaintext_secrets(stacks_dir: Path) -> tuple[StackSecretFinding, ...]:
 def _read_config(stack_file: Path) -> tuple[Mapping[Any, Any], str]:
     """The file's `config` map, or a description of why it cannot be read (never its text)."""
     try:
-        document = yaml.safe_load(stack_file.read_text(encoding="utf-8"))
+        with stack_file.open("rb") as handle:
+            content = handle.read(MAX_YAML_BYTES + 1)
+        if len(content) > MAX_YAML_BYTES:
+            return {}, f"a file larger than {MAX_YAML_BYTES >> 20} MiB"
+        document = yaml.safe_load(content.decode("utf-8"))
     except UnicodeDecodeError:
         return {}, "a file that is not UTF-8 text"
     except OSError as exc:
@@ -103,6 +108,8 @@ def _read_config(stack_file: Path) -> tuple[Mapping[Any, Any], str]:
 
     if document is None:
         return {}, ""
+    if expands_too_far(document):
+        return {}, f"a file whose aliases expand to more than {MAX_YAML_VALUES:,} values"
     if not isinstance(document, Mapping):
         return {}, "a file whose top level is not a map"
     config = document.get("config")

@@ -21,6 +21,12 @@ Document = dict[str, Any]
 Mutation = Callable[[Document], None]
 
 
+#: Nested YAML aliases: a hundred bytes a line that stand for a million values.
+ALIAS_BOMB = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 10)}]\n" for level in range(1, 6)
+)
+
+
 def plan_in_thread(env: str, *, project_dir: Path, services_file: Path | None = None) -> Plan:
     """Plan an environment offline on a worker thread.
 

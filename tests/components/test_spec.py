@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from components.errors import SpecError
 from components.spec import FARGATE_TASK_SIZES, ServiceSpec, load_catalog, load_spec
 from tests.components._samples import (
+    ALIAS_BOMB,
     STACKS_DIR,
     Document,
     Mutation,
@@ -609,6 +610,19 @@ def test_a_yaml_error_reads_as_one_sentence(tmp_path: Path) -> None:
 
     assert "cannot start any token" in str(raised.value)
     assert "found found" not in str(raised.value)
+
+
+def test_a_file_whose_aliases_expand_without_bound_is_refused(tmp_path: Path) -> None:
+    """A kilobyte of nested aliases stands for a million values (a billion, a few lines on),
+    which every later walk would visit: such a file is refused once it expands past 200,000."""
+    path = tmp_path / "services.yaml"
+    path.write_text(ALIAS_BOMB)
+
+    with pytest.raises(SpecError) as raised:
+        load_catalog(path)
+
+    assert raised.value.key_path == "(file)"
+    assert raised.value.expected == "at most 200,000 values once its aliases are expanded"
 
 
 def test_an_oversized_catalog_is_refused_before_it_is_read_whole(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from latticework.cli import main
 from latticework.errors import ExitCode
 from latticework.findings import PolicyReport
 from latticework.stack_secrets import CHECK_NAME, find_plaintext_secrets, with_stack_secrets
+from tests.components._samples import ALIAS_BOMB
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 AWS_KEY_ID = "AKIA" + "ABCDEFGHIJKLMNOP"
@@ -122,7 +123,14 @@ def test_only_stack_files_are_read(tmp_path: Path) -> None:
         ),
         ("config:\n  - aws:secretKey\n", "a config that is not a map of keys to values"),
         (b"config:\n  aws:region: \xff\n", "a file that is not UTF-8 text"),
+        (
+            "config:\n  aws:defaultTags:\n"
+            + "".join(f"    {line}\n" for line in ALIAS_BOMB.splitlines()),
+            "a file whose aliases expand to more than 200,000 values",
+        ),
+        (b"# padding\n" * (900 * 1024), "a file larger than 8 MiB"),
     ],
+    ids=["not-yaml", "config-not-a-map", "not-utf8", "alias-bomb", "too-large"],
 )
 def test_an_unreadable_stack_file_is_a_finding_not_a_pass(
     tmp_path: Path, body: str | bytes, found: str
