@@ -106,7 +106,7 @@ def parse_pack_config(
         if key not in PACK_CONFIG_KEYS:
             _fail(
                 source,
-                f".{key}",
+                f".{_key(key)}",
                 f"one of the keys {', '.join(PACK_CONFIG_KEYS)}",
                 _found(key),
                 "Remove the key or fix its spelling.",
@@ -161,7 +161,7 @@ def _enforcement(raw: Any, policy_names: Sequence[str], source: Path | str) -> d
         if policy_name != ALL_POLICIES and policy_name not in policy_names:
             _fail(
                 source,
-                f".enforcement.{policy_name}",
+                f".enforcement.{_key(policy_name)}",
                 f"a policy of the pack ({', '.join(sorted(policy_names))}) or 'all'",
                 _found(policy_name),
                 "Use a policy name from docs/policies.md.",
@@ -169,7 +169,7 @@ def _enforcement(raw: Any, policy_names: Sequence[str], source: Path | str) -> d
         if isinstance(level, bool):
             _fail(
                 source,
-                f".enforcement.{policy_name}",
+                f".enforcement.{_key(policy_name)}",
                 f"one of {', '.join(ENFORCEMENT_LEVELS)}",
                 f"the boolean {str(level).lower()} (YAML reads an unquoted "
                 f"{'on or yes' if level else 'off or no'} so)",
@@ -178,7 +178,7 @@ def _enforcement(raw: Any, policy_names: Sequence[str], source: Path | str) -> d
         if level not in ENFORCEMENT_LEVELS:
             _fail(
                 source,
-                f".enforcement.{policy_name}",
+                f".enforcement.{_key(policy_name)}",
                 f"one of {', '.join(ENFORCEMENT_LEVELS)}",
                 _found(level),
                 "Pick an enforcement level.",
@@ -205,6 +205,15 @@ def _rotation_max_days(raw: Any, source: Path | str) -> int:
 def _patterns(raw: Any, source: Path | str) -> tuple[str, ...]:
     patterns = _as_list(raw, ".secretNamePatterns", source)
     for index, pattern in enumerate(patterns):
+        if not is_safe_to_quote(repr(pattern)):
+            # Refused, not just unquoted: the block is written into every plan.
+            _fail(
+                source,
+                f".secretNamePatterns[{index}]",
+                "a regular expression for secret names",
+                _found(pattern) + " shaped like a credential",
+                "Remove the credential from the stack file and rotate it.",
+            )
         try:
             re.compile(pattern)
         except re.error as exc:
@@ -244,6 +253,11 @@ def _as_list(raw: Any, key_path: str, source: Path | str) -> tuple[str, ...]:
     if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
         _fail(source, key_path, "a list of strings", _found(raw), "Write a YAML list of strings.")
     return tuple(raw)
+
+
+def _key(key: Any) -> str:
+    """A key for the key path, unless it might be a credential pasted in as a key."""
+    return str(key) if is_safe_to_quote(repr(key)) else "<a key that looks like a credential>"
 
 
 def _found(raw: Any) -> str:

@@ -215,6 +215,32 @@ def test_pack_config_errors_never_quote_a_credential(raw: dict[str, Any]) -> Non
     assert "hunter2xyz" not in repr(raised.value.args)
 
 
+CREDENTIAL = "ghp_" + "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"secretNamePatterns": [CREDENTIAL]},
+        {"secretNamePatterns": ["admin:hunter2xyz@db"]},
+        {"secretNamePatterns": [CREDENTIAL + "("]},
+        {"enforcement": {CREDENTIAL: "mandatory"}},
+        {"admin:hunter2xyz@db": 1},
+    ],
+)
+def test_a_credential_in_the_pack_configuration_is_refused_and_never_quoted(
+    raw: dict[str, Any],
+) -> None:
+    """A value or key shaped like a credential is refused (so no plan can carry it), and
+    neither the message nor the key path repeats it."""
+    with pytest.raises(SpecError) as raised:
+        parse_pack_config(raw, policy_names=policy_names(), source="stacks/Pulumi.dev.yaml")
+
+    assert "hunter2xyz" not in str(raised.value)
+    assert CREDENTIAL[:12] not in str(raised.value)
+    assert "hunter2xyz" not in raised.value.key_path
+
+
 def test_write_pulumi_config_writes_the_policy_pack_config_file(tmp_path: Path) -> None:
     """The JSON file for --policy-pack-config holds exactly to_pulumi_config()."""
     config = PackConfig(rotation_max_days=45)
