@@ -311,6 +311,14 @@ class RolloutStateStore:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, self.path)
+        except OSError as exc:
+            Path(temporary).unlink(missing_ok=True)
+            message = (
+                f"{self.path}: expected a writable rollout state file, found "
+                f"{exc.strerror or type(exc).__name__}. Make the path a writable file (or remove "
+                "what is in its way) and start the rollout again"
+            )
+            raise UsageError(message) from exc
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise

@@ -615,6 +615,18 @@ def test_state_path_that_is_a_directory_is_a_usage_error(harness: Harness) -> No
         harness.run(environments=None, resume=True)
 
 
+def test_a_new_rollout_whose_state_path_is_a_directory_is_a_usage_error(harness: Harness) -> None:
+    """A fresh rollout cannot save its state there: the path is named, not a traceback, and
+    no temporary file is left behind."""
+    harness.store.path.mkdir(parents=True)
+
+    with pytest.raises(UsageError, match=r"rollout\.json: expected a writable rollout state"):
+        harness.run(environments=("dev",))
+
+    leftovers = [path for path in harness.store.path.parent.iterdir() if path.suffix == ".tmp"]
+    assert leftovers == []
+
+
 @pytest.fixture
 def stacks_dir(tmp_path: Path) -> Path:
     """A copy of the sample stack files and catalog."""
