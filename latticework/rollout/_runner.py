@@ -187,7 +187,8 @@ class Rollout:
             detail, skipped = self._execute(request, environment, step, run)
         except KeyboardInterrupt:
             self.store.save(replace(state, status=RolloutStatus.INTERRUPTED, failure=None))
-            self.report(GateReport(environment, step, "interrupted", "resume with --resume"))
+            flags = "--offline --resume" if request.offline else "--resume"
+            self.report(GateReport(environment, step, "interrupted", f"resume with {flags}"))
             raise
         except (LatticeworkError, SpecError) as exc:
             self.store.save(replace(state, status=RolloutStatus.FAILED, failure=str(exc)))

@@ -407,6 +407,21 @@ def test_resume_after_failure_starts_at_the_failed_gate(harness: Harness) -> Non
     assert ("preview", "dev") not in resumed.deploy_engine.calls + resumed.plan_engine.calls
 
 
+@pytest.mark.parametrize(("offline", "hint"), [(False, "--resume"), (True, "--offline --resume")])
+def test_an_interrupted_gate_says_how_to_resume_this_kind_of_rollout(
+    harness: Harness, offline: bool, hint: str
+) -> None:
+    """The gate line of a Ctrl-C names the flags that resume it: --resume alone refuses an
+    offline rollout."""
+    harness.plan_engine.previews["dev"] = KeyboardInterrupt()
+
+    with pytest.raises(KeyboardInterrupt):
+        harness.run(environments=("dev",), offline=offline)
+
+    [interrupted] = [report for report in harness.reports if report.outcome == "interrupted"]
+    assert interrupted.detail == f"resume with {hint}"
+
+
 def test_resume_refuses_a_changed_commit(harness: Harness) -> None:
     """Resuming from another commit is refused with both commits and the way out."""
     harness.deploy_engine.ups["dev"] = KeyboardInterrupt()
