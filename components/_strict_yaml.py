@@ -69,10 +69,16 @@ MAX_YAML_VALUES = 200_000
 
 
 def yaml_problem(problem: str | None) -> str:
-    """PyYAML's account of a syntax error, to follow "found" in an error message: its own
-    texts often start with "found" too."""
-    text = problem or "a syntax error"
-    return text.removeprefix("found ")
+    """PyYAML's account of a syntax error, worded to follow "found" in an error message.
+
+    Many of its texts start with "found" themselves ("found character ... that cannot start
+    any token"); the others ("did not find expected ','") read as what the syntax error was.
+    """
+    if not problem:
+        return "a syntax error"
+    if problem.startswith("found "):
+        return problem.removeprefix("found ")
+    return f"a syntax error: {problem}"
 
 
 def expands_too_far(document: Any) -> bool:

@@ -625,6 +625,25 @@ def test_a_file_whose_aliases_expand_without_bound_is_refused(tmp_path: Path) ->
     assert raised.value.expected == "at most 200,000 values once its aliases are expanded"
 
 
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("services: [a, b\nx: 1\n", "found a syntax error: did not find expected ',' or ']'."),
+        ("a: b: c\n", "found a syntax error: mapping values are not allowed in this context."),
+        ("services:\n\t- x\n", "found character that cannot start any token."),
+    ],
+)
+def test_every_yaml_error_reads_as_a_sentence(tmp_path: Path, text: str, found: str) -> None:
+    """Whatever PyYAML says, it follows 'found' as a sentence would."""
+    path = tmp_path / "services.yaml"
+    path.write_text(text)
+
+    with pytest.raises(SpecError) as raised:
+        load_catalog(path)
+
+    assert found in str(raised.value)
+
+
 def test_an_oversized_catalog_is_refused_before_it_is_read_whole(tmp_path: Path) -> None:
     """A file far beyond any real catalog (or a device such as /dev/zero) is refused after
     its first 8 MiB, instead of being read into memory without end."""
