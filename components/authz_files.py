@@ -32,6 +32,7 @@ import yaml
 
 from components._strict_yaml import yaml_problem
 from components.errors import SpecError
+from components.secret_patterns import is_safe_to_quote
 from components.spec import ServiceCatalog
 
 NAMESPACE = "Latticework"
@@ -1128,6 +1129,9 @@ def _check_unique_ids(
             first_seen[policy_id] = (file, line)
 
 
+_LOOKS_LIKE_A_CREDENTIAL = "(a name that looks like a credential)"
+
+
 def check_routes(
     schema_json: str, catalog: ServiceCatalog, services_file: Path
 ) -> tuple[AuthzProblem, ...]:
@@ -1149,6 +1153,8 @@ def check_routes(
             action, resource_type = route.action, route.resource.type
             where = f"services[{service.name}].routes[{index}]"
             line = _line_of_text(text, f"action: {action}")
+            # A route's action can pass the name check yet be a pasted token: never repeat it.
+            shown = repr(action) if is_safe_to_quote(action) else _LOOKS_LIKE_A_CREDENTIAL
             applies_to = actions.get(action, {}).get("appliesTo")
             if action not in actions:
                 problems.append(
@@ -1156,8 +1162,10 @@ def check_routes(
                         services_file,
                         line,
                         None,
-                        f"{where}: action {action!r} is not in the schema",
-                        f"Add {action!r} to the actions of authz/schema.json or fix the route.",
+                        f"{where}: action {shown} is not in the schema",
+                        f"Add {shown} to the actions of authz/schema.json or fix the route."
+                        if shown != _LOOKS_LIKE_A_CREDENTIAL
+                        else "Set the route's action to an action of authz/schema.json.",
                     )
                 )
             elif applies_to is None or resource_type not in applies_to.get("resourceTypes", []):
@@ -1166,7 +1174,7 @@ def check_routes(
                         services_file,
                         line,
                         None,
-                        f"{where}: action {action!r} does not apply to resource type "
+                        f"{where}: action {shown} does not apply to resource type "
                         f"{NAMESPACE}::{resource_type}",
                         f"Add {resource_type!r} to the action's appliesTo.resourceTypes in "
                         "authz/schema.json or fix the route's resource type.",

@@ -87,6 +87,23 @@ def test_validate_reports_catalog_routes_missing_from_the_schema(
     assert "services[orders].routes[3]: action 'Refund' is not in the schema" in result.output
 
 
+def test_a_route_action_shaped_like_a_token_is_never_quoted(
+    authz_dir: Path, tmp_path: Path
+) -> None:
+    """An action name that looks like a pasted token is described, not repeated."""
+    token = "ghp_" + "abcdefghijklmnopqrstuvwxyz0123456789"
+    catalog = tmp_path / "services.yaml"
+    catalog.write_text(REPO_CATALOG.read_text().replace("action: CancelOrder", f"action: {token}"))
+
+    result = invoke("validate", "--authz-dir", str(authz_dir), "--catalog", str(catalog))
+
+    assert result.exit_code == 2
+    assert "services[orders].routes[3]: action (a name that looks like a credential)" in (
+        result.output
+    )
+    assert token[:12] not in result.output
+
+
 def test_test_command_prints_failures_and_the_closing_line(authz_dir: Path) -> None:
     """A failing case prints one line and the run ends with `N passed, N failed`, exit 1."""
     services = authz_dir / "tests" / "services.yaml"
