@@ -323,11 +323,11 @@ def split_statements(source: str) -> tuple[list[CedarStatement], int | None]:
 
 
 #: How deep one statement may make Cedar's parser recurse: nested brackets plus chained
-#: operators (&&, ||, if, + - *, attribute dots). cedarpy crashes the process (a stack
+#: operators (&&, ||, if, !, + - *, attribute dots). cedarpy crashes the process (a stack
 #: overflow, not an error) at a few thousand, and reading its JSON form fails near 1,000.
-MAX_PARSE_DEPTH = 250
-_PARSE_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|//[^\n]*|&&|\|\||\bif\b|[-+*.;()\[\]{}]')
-_CHAINING = frozenset({"&&", "||", "if", "+", "-", "*", "."})
+MAX_PARSE_DEPTH = 400
+_PARSE_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|//[^\n]*|&&|\|\||\bif\b|[-+*.!;()\[\]{}]')
+_CHAINING = frozenset({"&&", "||", "if", "!", "+", "-", "*", "."})
 
 
 def parse_depth(text: str) -> int:
@@ -389,8 +389,13 @@ def _parse_statement(
         return None
     try:
         parsed = json.loads(cedarpy.policies_to_json_str(statement.text))
+    except RecursionError:
+        # Deeper than the guard measured: its JSON form is too deep for Python to read.
+        message, parsed = too_deep_message(depth), None
     except ValueError as exc:
         message = f"Cedar syntax error: {exc}"
+        parsed = None
+    if parsed is None:
         declared_id = _DECLARED_ID.search(statement.text)
         problems.append(
             AuthzProblem(

@@ -318,6 +318,7 @@ TOO_DEEP = {
     "or-chain": " || ".join(["false"] * 20000),
     "nested-if": "if true then " * 5000 + "true" + " else false" * 5000,
     "sum": " + ".join(["1"] * 20000) + " == 0",
+    "negations": "!!!!(" * 150 + "true" + ")" * 150,
 }
 
 
@@ -333,7 +334,18 @@ def test_a_policy_too_deep_for_cedar_is_a_problem_not_a_crash(
     problem = only_problem(authz)
 
     assert (problem.line, problem.policy_id) == (7, "deep")
-    assert re.search(r"recurse \d+ deep, more than 250", problem.message)
+    assert re.search(r"recurse \d+ deep, more than 400", problem.message)
+
+
+def test_a_long_condition_of_method_calls_is_parsed(tmp_path: Path) -> None:
+    """Ninety address ranges or-ed together (4.6 KB, well inside the policy size limit) are
+    neither too deep for the guard nor for Cedar."""
+    ranges = " || ".join(
+        f'context.sourceIp.isInRange(ip("10.{index}.0.0/16"))' for index in range(90)
+    )
+    authz = make_authz(tmp_path, policies=with_condition(f"context has sourceIp && ({ranges})"))
+
+    assert problems_of(authz) == ()
 
 
 def test_a_long_but_shallow_policy_is_parsed(tmp_path: Path) -> None:

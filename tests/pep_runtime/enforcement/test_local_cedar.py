@@ -358,6 +358,7 @@ TOO_DEEP = {
     "and-chain": " && ".join(["true"] * 20000),
     "nested-if": "if true then " * 5000 + "true" + " else false" * 5000,
     "attribute-chain": "principal" + ".a" * 20000 + ' == "&& || if"',
+    "negations": "!!!!(" * 150 + "true" + ")" * 150,
 }
 
 
@@ -378,7 +379,7 @@ def test_a_policy_too_deep_for_cedar_is_refused_not_parsed(
 
     with pytest.raises(DecisionUnavailableError):
         decision_point.is_authorized(request)
-    with pytest.raises(EnforcementConfigError, match=r"recurse \d+ deep, more than 250"):
+    with pytest.raises(EnforcementConfigError, match=r"recurse \d+ deep, more than 400"):
         LocalCedarDecisionPoint(authz_copy, namespace="Latticework")
 
 

@@ -66,11 +66,11 @@ def authz_signature(authz_dir: Path) -> tuple[tuple[str, int, int, int, int], ..
 
 
 #: How deep one statement may make Cedar's parser recurse: nested brackets plus chained
-#: operators (&&, ||, if, + - *, attribute dots). cedarpy crashes the process (a stack
+#: operators (&&, ||, if, !, + - *, attribute dots). cedarpy crashes the process (a stack
 #: overflow, not an error) at a few thousand, and reading its JSON form fails near 1,000.
-MAX_PARSE_DEPTH = 250
-_PARSE_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|//[^\n]*|&&|\|\||\bif\b|[-+*.;()\[\]{}]')
-_CHAINING = frozenset({"&&", "||", "if", "+", "-", "*", "."})
+MAX_PARSE_DEPTH = 400
+_PARSE_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|//[^\n]*|&&|\|\||\bif\b|[-+*.!;()\[\]{}]')
+_CHAINING = frozenset({"&&", "||", "if", "!", "+", "-", "*", "."})
 
 
 def parse_depth(text: str) -> int:
@@ -137,11 +137,14 @@ def load_policies(authz_dir: Path, namespace: str) -> LoadedPolicies:
         message = f"{authz_dir}: the policies or template links do not load: {exc}"
         raise EnforcementConfigError(message, source=str(authz_dir)) from exc
 
+    try:
+        policy_ids = _policy_ids(text)
+    except RecursionError:
+        # Deeper than the guard measured: the policies' JSON form is too deep to read.
+        message = f"{authz_dir}: a policy is nested too deeply to read; split it"
+        raise EnforcementConfigError(message, source=str(authz_dir)) from None
     return LoadedPolicies(
-        schema=schema,
-        policy_set=policy_set,
-        policy_ids=_policy_ids(text),
-        signature=signature,
+        schema=schema, policy_set=policy_set, policy_ids=policy_ids, signature=signature
     )
 
 
