@@ -139,6 +139,10 @@ def load_yaml_file(path: Path) -> Any:
         raise SpecError(
             path, "(file)", "valid YAML", type(exc).__name__, "Fix the YAML syntax."
         ) from None
+    except RecursionError:
+        raise SpecError(
+            path, "(file)", "YAML", "values nested too deeply to read", "Flatten the file."
+        ) from None
     finally:
         loader.dispose()
     if expands_too_far(document):

@@ -30,7 +30,7 @@ from typing import Any
 import cedarpy
 import yaml
 
-from components._strict_yaml import yaml_problem
+from components._strict_yaml import MAX_YAML_VALUES, expands_too_far, yaml_problem
 from components.errors import SpecError
 from components.secret_patterns import is_safe_to_quote
 from components.spec import ServiceCatalog
@@ -259,8 +259,20 @@ def load_yaml(path: Path) -> YamlDocument:
         line = mark.line + 1 if mark is not None else 1
         problem = yaml_problem(getattr(exc, "problem", None) or str(exc))
         raise YamlFileError(path, line, "valid YAML", problem, "Fix the YAML syntax.") from exc
+    except RecursionError:
+        raise YamlFileError(
+            path, 1, "YAML", "values nested too deeply to read", "Flatten the file."
+        ) from None
     finally:
         loader.dispose()
+    if expands_too_far(data):
+        raise YamlFileError(
+            path,
+            1,
+            f"at most {MAX_YAML_VALUES:,} values once its aliases are expanded",
+            "a document that expands to more",
+            "Write the values out, or use fewer nested aliases.",
+        )
     return YamlDocument(data=data, item_lines=_item_lines(node))
 
 
@@ -732,6 +744,11 @@ def _read_schema(path: Path, problems: list[AuthzProblem]) -> str | None:
     except ValueError as exc:
         line = _duplicate_key_line(text)
         problems.append(AuthzProblem(path, line, None, str(exc), "Remove the duplicate keys."))
+        return None
+    except RecursionError:
+        problems.append(
+            AuthzProblem(path, 1, None, "JSON nested too deeply to read", "Flatten the schema.")
+        )
         return None
 
     if not isinstance(document, dict) or set(document) != {NAMESPACE}:

@@ -105,6 +105,8 @@ def _read_config(stack_file: Path) -> tuple[Mapping[Any, Any], str]:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         return {}, f"a file that is not valid YAML{where}"
+    except RecursionError:
+        return {}, "a file whose values are nested too deeply to read"
 
     if document is None:
         return {}, ""

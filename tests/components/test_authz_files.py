@@ -357,6 +357,45 @@ def test_a_long_but_shallow_policy_is_parsed(tmp_path: Path) -> None:
     assert problems_of(authz) == ()
 
 
+def test_a_schema_nested_too_deeply_to_read_is_a_problem(tmp_path: Path) -> None:
+    """schema.json nested 1,000 deep overflows the JSON reader: a problem, not a traceback."""
+    authz = make_authz(tmp_path, schema='{"Latticework": ' + "[" * 1000 + "]" * 1000 + "}")
+
+    problem = only_problem(authz)
+
+    assert problem.file.name == "schema.json"
+    assert problem.message == "JSON nested too deeply to read"
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("- " + "[" * 2000 + "]" * 2000 + "\n", "values nested too deeply to read"),
+        (
+            "a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
+            + "".join(
+                f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 10)}]\n"
+                for level in range(1, 6)
+            ),
+            "a document that expands to more",
+        ),
+    ],
+    ids=["too-deep", "alias-bomb"],
+)
+def test_an_authz_yaml_file_that_cannot_be_read_safely_is_refused(
+    tmp_path: Path, text: str, found: str
+) -> None:
+    """links.yaml and the test cases are read like the catalog: no traceback, no endless
+    walk of aliases."""
+    path = tmp_path / "links.yaml"
+    path.write_text(text)
+
+    with pytest.raises(SpecError) as raised:
+        load_yaml(path)
+
+    assert raised.value.found == found
+
+
 def test_template_is_validated_against_the_schema(tmp_path: Path) -> None:
     """Templates are checked against the schema like static policies."""
     authz = make_authz(tmp_path, templates=TEMPLATE.replace('"GetOrder"', '"Nope"'))

@@ -644,6 +644,21 @@ def test_every_yaml_error_reads_as_a_sentence(tmp_path: Path, text: str, found: 
     assert found in str(raised.value)
 
 
+def test_values_nested_too_deeply_to_read_are_a_spec_error(tmp_path: Path) -> None:
+    """Lists nested 600 deep overflow the YAML reader's recursion: an error naming the file,
+    not a traceback."""
+    path = tmp_path / "services.yaml"
+    path.write_text("services: " + "[" * 600 + "]" * 600 + "\n")
+
+    with pytest.raises(SpecError) as raised:
+        load_catalog(path)
+
+    assert (raised.value.key_path, raised.value.found) == (
+        "(file)",
+        "values nested too deeply to read",
+    )
+
+
 def test_an_oversized_catalog_is_refused_before_it_is_read_whole(tmp_path: Path) -> None:
     """A file far beyond any real catalog (or a device such as /dev/zero) is refused after
     its first 8 MiB, instead of being read into memory without end."""

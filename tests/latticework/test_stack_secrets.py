@@ -129,8 +129,9 @@ def test_only_stack_files_are_read(tmp_path: Path) -> None:
             "a file whose aliases expand to more than 200,000 values",
         ),
         (b"# padding\n" * (900 * 1024), "a file larger than 8 MiB"),
+        ("config:\n  foo:bar: " + "[" * 600 + "]" * 600 + "\n", "nested too deeply to read"),
     ],
-    ids=["not-yaml", "config-not-a-map", "not-utf8", "alias-bomb", "too-large"],
+    ids=["not-yaml", "config-not-a-map", "not-utf8", "alias-bomb", "too-large", "too-deep"],
 )
 def test_an_unreadable_stack_file_is_a_finding_not_a_pass(
     tmp_path: Path, body: str | bytes, found: str
