@@ -22,7 +22,8 @@ import yaml
 from components._strict_yaml import MAX_YAML_BYTES, MAX_YAML_VALUES, expands_too_far
 from components.secret_patterns import SecretMatch, classify_variable, match_secret_value
 from latticework.findings import MANDATORY, Finding, PolicyInfo, PolicyReport
-from policy_packs.latticework_guardrails.config import PACK_CONFIG_KEYS
+from policy_packs.latticework_guardrails import policy_names
+from policy_packs.latticework_guardrails.config import ALL_POLICIES, PACK_CONFIG_KEYS
 
 #: The id of this check in reports (SARIF rule id, JUnit test name).
 CHECK_NAME = "stack-secrets-encrypted"
@@ -33,10 +34,13 @@ _SECURE_KEY = "secure"
 _HIDDEN_KEY = "<a key that looks like a credential>"
 # NOTE: `latticework:policies` is the pack's own configuration, and none of its settings
 # (PACK_CONFIG_KEYS) holds a secret: `secretNamePatterns` names secrets, the enforcement map's
-# keys are policy names (`secret-rotation-required`). Below those settings nothing is read as
-# a secret's name; values are still checked for credential shapes, and a key the pack does not
-# know (refused only when that stack is planned) is read like any other.
+# keys are policy names (`secret-rotation-required`). Those names are not read as a secret's
+# name; values are still checked for credential shapes, and a key the pack does not know
+# (refused only when that stack is planned) is read like any other.
 _PACK_CONFIG_KEY = "latticework:policies"
+_ENFORCEMENT = "enforcement"
+_SETTING_KEYS = frozenset(PACK_CONFIG_KEYS) - {_ENFORCEMENT}
+_ENFORCEMENT_KEYS = frozenset({ALL_POLICIES, *policy_names()})
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +159,13 @@ def _walk(
     if isinstance(value, Mapping):
         if set(value) == {_SECURE_KEY}:
             return
-        is_pack_config = path == (_PACK_CONFIG_KEY,)
+        # The pack's own names: its settings, and the policy names that key its enforcement
+        # map (whose other keys are read like any).
+        exempt: frozenset[str] = frozenset()
+        if path == (_PACK_CONFIG_KEY,):
+            exempt = _SETTING_KEYS
+        elif path == (_PACK_CONFIG_KEY, _ENFORCEMENT):
+            exempt = _ENFORCEMENT_KEYS
         for key, child in value.items():
             key_match = match_secret_value(str(key))
             if key_match is not None:
@@ -164,7 +174,7 @@ def _walk(
                 continue
             # Below one of the pack's own settings nothing is a secret's name; a key the pack
             # does not know is read like any other.
-            child_named = named and not (is_pack_config and key in PACK_CONFIG_KEYS)
+            child_named = named and key not in exempt
             yield from _walk(child, (*path, str(key)), named=child_named)
         return
 

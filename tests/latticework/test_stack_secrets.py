@@ -264,6 +264,19 @@ def test_only_the_pack_s_own_keys_are_exempt_by_name(tmp_path: Path) -> None:
     assert "Sup3rS3cretValue" not in finding.message
 
 
+def test_a_secret_under_the_enforcement_map_is_read_by_its_name(tmp_path: Path) -> None:
+    """The enforcement map's keys are exempt only when they are policy names (or all)."""
+    body = (
+        "config:\n  latticework:policies:\n    enforcement:\n"
+        "      all: advisory\n      dbPassword: Sup3rS3cretValue\n"
+    )
+    stacks = _stack(tmp_path, body)
+
+    (finding,) = find_plaintext_secrets(stacks)
+
+    assert finding.key_path == "latticework:policies.enforcement.dbPassword"
+
+
 def test_check_passes_with_the_documented_secret_name_patterns(tmp_path: Path) -> None:
     """The docs' own `secretNamePatterns: ["^LICENSE_"]` example passes `check --env dev`."""
     project = tmp_path / "project"
