@@ -93,7 +93,7 @@ def check_backend_url(backend_url: str) -> str:
         return backend_url
 
     schemes = ", ".join(_SELF_MANAGED_SCHEMES)
-    shown = repr(shown_backend_url(backend_url)) if backend_url else "an empty value"
+    shown = _refused_backend_url(backend_url)
     message = (
         f"--backend-url: expected a URL starting with {schemes} or https:// (Pulumi Cloud; "
         f"http:// only to localhost), found {shown}. Fix the URL, or leave the option out for "
@@ -116,6 +116,21 @@ def _is_known_backend(backend_url: str) -> bool:
     if parts.scheme == "http":
         return host in _LOOPBACK_HOSTS
     return bool(host)
+
+
+def _refused_backend_url(backend_url: str) -> str:
+    """What a refused backend value was, shown without anything that may be a credential:
+    only its scheme and host (a DSN or a token can sit anywhere else), or its length."""
+    if not backend_url:
+        return "an empty value"
+    try:
+        parts = urlsplit(backend_url)
+        scheme, host = parts.scheme, parts.hostname
+    except ValueError:  # e.g. an unclosed [ of an IPv6 host
+        scheme, host = "", None
+    if scheme and host and not any(c.isspace() for c in backend_url):
+        return f"a URL {scheme}://{host}/..."
+    return f"a value of {len(backend_url)} characters that is no backend URL"
 
 
 def shown_backend_url(backend_url: str) -> str:

@@ -1012,4 +1012,29 @@ def test_a_refused_backend_url_never_shows_a_query_string(
 
     assert result.exit_code == ExitCode.USAGE
     assert "hunter2" not in result.output
-    assert "postgresql://db.internal/pulumi?..." in _one_error_line(result)
+    assert "a URL postgresql://db.internal/..." in _one_error_line(result)
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "host=db.internal user=pulumi password=S3cretPassw0rd",
+        "postgres://db.internal/state password=S3cretPassw0rd",
+        "http://pul-0123456789abcdef0123456789abcdef01234567@pulumi.internal:8080",
+    ],
+)
+def test_a_refused_backend_url_shows_only_its_scheme_and_host(
+    project: Path, fake_bin: Path, calls_log: Path, backend: str
+) -> None:
+    """Whatever a refused value carries (a keyword DSN, a token as user), only its scheme and
+    host are shown, or its length when it has no scheme."""
+    result = _invoke(
+        ["preview", "--env", "dev", "--backend-url", backend],
+        project=project,
+        path=fake_bin,
+        calls_log=calls_log,
+    )
+
+    assert result.exit_code == ExitCode.USAGE
+    assert "S3cretPassw0rd" not in result.output
+    assert "0123456789abcdef0123" not in result.output
