@@ -1316,6 +1316,7 @@ def iter_test_files(directory: Path) -> Iterator[Path]:
 __all__ = [
     "GROUP_ENTITY_TYPE",
     "MAX_PARSE_DEPTH",
+    "MAX_POLICY_BYTES",
     "NAMESPACE",
     "AuthzFiles",
     "AuthzProblem",

@@ -21,10 +21,12 @@ import cedarpy
 
 from components.authz_files import (
     MAX_PARSE_DEPTH,
+    MAX_POLICY_BYTES,
     POLICIES_DIR,
     SCHEMA_FILE,
     TEMPLATES_DIR,
     parse_depth,
+    split_statements,
     too_deep_message,
 )
 
@@ -54,10 +56,19 @@ class FormatResult:
 
 def format_cedar(text: str) -> str:
     """The Cedar formatter's output for `text` (raises `ValueError` if it does not parse)."""
+    # Never handed over when too deep or too large: the formatter's parser would crash the
+    # process (a flat set of tens of thousands of members does).
     depth = parse_depth(text)
     if depth > MAX_PARSE_DEPTH:
-        # Never handed over: the formatter's parser would crash the process.
         raise ValueError(too_deep_message(depth))
+    statements, _ = split_statements(text)
+    largest = max((len(statement.text.encode()) for statement in statements), default=0)
+    if largest > MAX_POLICY_BYTES:
+        message = (
+            f"a policy of {largest:,} bytes; Verified Permissions takes "
+            f"{MAX_POLICY_BYTES:,} bytes at most"
+        )
+        raise ValueError(message)
     return cedarpy.format_policies(text, LINE_WIDTH, INDENT_WIDTH)
 
 

@@ -202,6 +202,21 @@ def test_a_file_nested_too_deep_for_cedar_is_not_handed_to_the_formatter(tmp_pat
     assert result.problem.startswith("cannot be parsed: a policy would make Cedar's parser recurse")
 
 
+def test_a_policy_over_the_size_quota_is_not_handed_to_the_formatter(tmp_path: Path) -> None:
+    """cedarpy's formatter crashes on a flat set of tens of thousands of members; a policy
+    over Verified Permissions' 10,000-byte quota (which validate refuses anyway) gets a
+    problem instead."""
+    path = tmp_path / "big.cedar"
+    members = ",".join(["1"] * 60000)
+    path.write_text(f"permit (principal, action, resource) when {{ context.n in [{members}] }};\n")
+
+    result = format_file(path)
+
+    assert result.formatted is None
+    assert result.problem is not None
+    assert "10,000 bytes" in result.problem
+
+
 def test_case_file_with_unknown_key_names_the_line(tmp_path: Path) -> None:
     """A case with an unknown key raises SpecError naming the file, line and key."""
     path = tmp_path / "cases.yaml"
