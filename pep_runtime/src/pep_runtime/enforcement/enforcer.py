@@ -281,9 +281,13 @@ class Enforcer:
         try:
             target = self._target(request)
             route = target.route
-            if route is not None and not route.public:
+            if route is None:
+                outcome = Outcome(status=403, reason="unmapped-route", request_id=request_id)
+            elif route.public:
+                outcome = Outcome(200, "public-route", request_id, route=route)
+            else:
                 principal = self.resolve_principal(request.headers)
-            outcome, cache_hit = self._check(request, request_id, target, principal)
+                outcome, cache_hit = self._check(request, request_id, target, route, principal)
         except RequestRejectedError as exc:
             logger.info("request %s rejected: %s", request_id, _loggable(exc))
             outcome = Outcome(exc.status, exc.reason, request_id, principal)
@@ -306,17 +310,14 @@ class Enforcer:
         return outcome
 
     def _check(
-        self, request: HttpRequest, request_id: str, target: _Target, principal: Principal | None
+        self,
+        request: HttpRequest,
+        request_id: str,
+        target: _Target,
+        route: RouteMatch,
+        principal: Principal,
     ) -> tuple[Outcome, bool]:
-        """Decide a protected route for `principal`; a public or unmapped one needs none."""
-        route = target.route
-        if route is None:
-            return Outcome(status=403, reason="unmapped-route", request_id=request_id), False
-        if route.public:
-            return Outcome(200, "public-route", request_id, route=route), False
-        if principal is None:
-            raise ValueError("a protected route was checked without a principal")
-
+        """Decide `target`'s protected `route` for `principal`."""
         action, resource = route.rule.action, target.resource
         if action is None or resource is None:
             raise ValueError(f"protected route {route.rule.path} has no action or resource")
