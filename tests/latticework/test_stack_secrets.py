@@ -154,15 +154,21 @@ def test_an_unreadable_stack_file_is_a_finding_not_a_pass(
     assert PLAIN_PASSWORD not in finding.message
 
 
-@pytest.fixture
-def project_with_plain_secret(tmp_path: Path) -> Path:
-    """A project copy whose prod stack file holds a plaintext AWS secret key."""
+def _project_copy(tmp_path: Path) -> Path:
+    """A copy of the project's program, stack files and policies that a test may edit."""
     project = tmp_path / "project"
     project.mkdir()
     for name in ("Pulumi.yaml", "__main__.py"):
         shutil.copy2(PROJECT_DIR / name, project / name)
     for name in ("stacks", "authz"):
         shutil.copytree(PROJECT_DIR / name, project / name)
+    return project
+
+
+@pytest.fixture
+def project_with_plain_secret(tmp_path: Path) -> Path:
+    """A project copy whose prod stack file holds a plaintext AWS secret key."""
+    project = _project_copy(tmp_path)
     prod = project / "stacks" / "Pulumi.prod.yaml"
     prod.write_text(
         prod.read_text(encoding="utf-8").replace(
@@ -279,12 +285,7 @@ def test_a_secret_under_the_enforcement_map_is_read_by_its_name(tmp_path: Path) 
 
 def test_check_passes_with_the_documented_secret_name_patterns(tmp_path: Path) -> None:
     """The docs' own `secretNamePatterns: ["^LICENSE_"]` example passes `check --env dev`."""
-    project = tmp_path / "project"
-    project.mkdir()
-    for name in ("Pulumi.yaml", "__main__.py"):
-        shutil.copy2(PROJECT_DIR / name, project / name)
-    for name in ("stacks", "authz"):
-        shutil.copytree(PROJECT_DIR / name, project / name)
+    project = _project_copy(tmp_path)
     dev = project / "stacks" / "Pulumi.dev.yaml"
     with dev.open("a", encoding="utf-8") as stack_file:
         stack_file.write('  latticework:policies:\n    secretNamePatterns: ["^LICENSE_"]\n')
