@@ -5,13 +5,11 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from latticework.offline import plan_environment
 from latticework.plan import Plan, PlannedResource
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -25,19 +23,6 @@ Mutation = Callable[[Document], None]
 ALIAS_BOMB = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 10)}]\n" for level in range(1, 6)
 )
-
-
-def plan_in_thread(env: str, *, project_dir: Path, services_file: Path | None = None) -> Plan:
-    """Plan an environment offline on a worker thread.
-
-    NOTE: the offline engine leaves the calling thread with no current event loop
-    (``asyncio.set_event_loop(None)``), which breaks later tests that use
-    ``pulumi.runtime.set_mocks`` on the main thread. A worker thread keeps that state away.
-    """
-    with ThreadPoolExecutor(max_workers=1) as worker:
-        return worker.submit(
-            plan_environment, env, project_dir=project_dir, services_file=services_file
-        ).result()
 
 
 def sample_catalog() -> Document:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from latticework.offline import plan_environment
 from latticework.plan import Plan
-from tests.components._samples import PROJECT_DIR, STACKS_DIR, plan_in_thread
+from tests.components._samples import PROJECT_DIR, STACKS_DIR
 
 
 @pytest.fixture
@@ -26,16 +27,16 @@ def project_copy(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def dev_plan() -> Plan:
     """The sample dev environment, planned once for the whole session."""
-    return plan_in_thread("dev", project_dir=PROJECT_DIR)
+    return plan_environment("dev", project_dir=PROJECT_DIR)
 
 
 @pytest.fixture(scope="session")
 def staging_plan() -> Plan:
     """The sample staging environment (an existing VPC), planned once."""
-    return plan_in_thread("staging", project_dir=PROJECT_DIR)
+    return plan_environment("staging", project_dir=PROJECT_DIR)
 
 
 @pytest.fixture(scope="session")
 def prod_plan() -> Plan:
     """The sample prod environment (protected, more replicas), planned once."""
-    return plan_in_thread("prod", project_dir=PROJECT_DIR)
+    return plan_environment("prod", project_dir=PROJECT_DIR)

@@ -9,6 +9,7 @@ import pytest
 
 from components.authz_files import AuthzValidationError
 from components.errors import SpecError
+from latticework.offline import plan_environment
 from latticework.plan import Plan
 from tests.components._samples import (
     AUTH_POLICY,
@@ -17,7 +18,6 @@ from tests.components._samples import (
     inputs_of,
     named,
     outputs_of,
-    plan_in_thread,
     policy_document,
     sample_catalog,
     sample_stack,
@@ -108,7 +108,7 @@ def test_stack_outputs_name_the_service_urls(dev_plan: Plan) -> None:
 
 def test_plans_are_deterministic(dev_plan: Plan) -> None:
     """Planning the same input twice registers the same resources with the same inputs."""
-    again = plan_in_thread("dev", project_dir=Path(__file__).resolve().parents[2])
+    again = plan_environment("dev", project_dir=Path(__file__).resolve().parents[2])
 
     assert [(p.urn, p.inputs) for p in again] == [(p.urn, p.inputs) for p in dev_plan]
 
@@ -120,7 +120,7 @@ def test_services_file_reaches_the_program(project_copy: Path, tmp_path: Path) -
     catalog["services"][0]["callers"] = {"iamPrincipals": ["arn:aws:iam::111122223333:role/ops"]}
     services_file = write_yaml(tmp_path / "one-service.yaml", catalog)
 
-    plan = plan_in_thread("dev", project_dir=project_copy, services_file=services_file)
+    plan = plan_environment("dev", project_dir=project_copy, services_file=services_file)
 
     assert [planned.name for planned in plan.of_type(ECS_SERVICE)] == ["inventory-service"]
     assert plan.of_type(SECRET) == ()
@@ -132,7 +132,7 @@ def test_service_without_callers_is_closed_and_warned(project_copy: Path) -> Non
     service(catalog, "orders")["callers"] = {}
     write_yaml(project_copy / "stacks" / "services.yaml", catalog)
 
-    plan = plan_in_thread("dev", project_dir=project_copy)
+    plan = plan_environment("dev", project_dir=project_copy)
 
     policy = policy_document(named(plan, AUTH_POLICY, "orders-auth-policy"))
     assert [statement["Effect"] for statement in policy["Statement"]] == ["Deny"]
@@ -148,7 +148,7 @@ def test_rotation_without_function_is_warned_not_built(project_copy: Path) -> No
     del settings(stack)["rotationFunctionArn"]
     write_yaml(project_copy / "stacks" / "Pulumi.dev.yaml", stack)
 
-    plan = plan_in_thread("dev", project_dir=project_copy)
+    plan = plan_environment("dev", project_dir=project_copy)
 
     assert plan.of_type("aws:secretsmanager/secretRotation:SecretRotation") == ()
     warnings = [message.message for message in plan.messages if message.severity == "warning"]
@@ -192,7 +192,7 @@ def test_catalog_route_missing_from_the_schema_stops_the_plan(project_copy: Path
     services_file = write_yaml(project_copy / "stacks" / "services.yaml", catalog)
 
     with pytest.raises(AuthzValidationError) as raised:
-        plan_in_thread("dev", project_dir=project_copy)
+        plan_environment("dev", project_dir=project_copy)
 
     assert any("GetItemTypo" in str(problem) for problem in raised.value.problems)
     assert any(str(services_file) in str(problem) for problem in raised.value.problems)
@@ -205,7 +205,7 @@ def test_more_zones_than_the_region_has_is_a_spec_error(project_copy: Path) -> N
     stack_file = write_yaml(project_copy / "stacks" / "Pulumi.dev.yaml", stack)
 
     with pytest.raises(SpecError) as raised:
-        plan_in_thread("dev", project_dir=project_copy)
+        plan_environment("dev", project_dir=project_copy)
 
     assert raised.value.file == str(stack_file)
     assert raised.value.key_path == "config.latticework:settings.network.availabilityZones"

@@ -10,6 +10,7 @@ import pytest
 
 from components.mesh_service import PORT_NAME
 from components.secret_patterns import classify_variable
+from latticework.offline import plan_environment
 from latticework.plan import Plan
 from tests.components._samples import (
     AUTH_POLICY,
@@ -25,7 +26,6 @@ from tests.components._samples import (
     inputs_of,
     named,
     outputs_of,
-    plan_in_thread,
     policy_document,
     resources_of,
 )
@@ -275,7 +275,7 @@ def test_security_group_source_is_the_regions_lattice_prefix_list(
 
     monkeypatch.setattr(aws.ec2, "get_managed_prefix_list_output", recording_lookup)
 
-    plan = plan_in_thread("staging", project_dir=PROJECT_DIR)
+    plan = plan_environment("staging", project_dir=PROJECT_DIR)
 
     assert requested == ["com.amazonaws.eu-west-1.vpc-lattice"]
     for service in SERVICES:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,7 +15,6 @@ import pytest
 from click.testing import CliRunner
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
 from components.errors import SpecError
 from components.policy_store import PolicyStore, PolicyStoreArgs
@@ -82,8 +83,12 @@ class _RecordingMonitor(MockMonitor):
 def _run(program: Callable[[], Any]) -> Recorder:
     recorder = Recorder()
     mocks = _Mocks()
-    pulumi.runtime.set_mocks(mocks, preview=False, monitor=_RecordingMonitor(mocks, recorder))
-    _sync_await(run_pulumi_func(program))
+    # A loop of its own, current before set_mocks registers the stack: after an offline plan
+    # (or asyncio.run) this thread has none. The program runs in the context set_mocks set.
+    with asyncio.Runner() as runner:
+        runner.get_loop()
+        pulumi.runtime.set_mocks(mocks, preview=False, monitor=_RecordingMonitor(mocks, recorder))
+        runner.run(run_pulumi_func(program), context=contextvars.copy_context())
     return recorder
 
 

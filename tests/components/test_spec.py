@@ -12,12 +12,12 @@ from pydantic import ValidationError
 
 from components.errors import SpecError
 from components.spec import FARGATE_TASK_SIZES, ServiceSpec, load_catalog, load_spec
+from latticework.offline import plan_environment
 from tests.components._samples import (
     ALIAS_BOMB,
     STACKS_DIR,
     Document,
     Mutation,
-    plan_in_thread,
     sample_catalog,
     sample_stack,
     service,
@@ -1180,7 +1180,7 @@ def test_bad_catalog_surfaces_through_the_program(project_copy: Path) -> None:
     catalog = write_yaml(project_copy / "stacks" / "services.yaml", document)
 
     with pytest.raises(SpecError) as raised:
-        plan_in_thread("dev", project_dir=project_copy)
+        plan_environment("dev", project_dir=project_copy)
 
     assert raised.value.file == str(catalog)
     assert raised.value.key_path == "services[orders].port"

@@ -18,12 +18,11 @@ from pulumi_policy import EnforcementLevel
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 from latticework.findings import VIOLATION
-from latticework.offline import UNKNOWN_MASK
+from latticework.offline import UNKNOWN_MASK, plan_environment
 from latticework.plan import Plan, PlannedResource
 from latticework.policy_eval import evaluate_plan, pack_config_for_plan
 from policy_packs.latticework_guardrails import POLICIES, POLICY_PACK_NAME, policy_names
 from policy_packs.latticework_guardrails.config import PackConfig, parse_pack_config
-from tests.components._samples import plan_in_thread
 from tests.latticework.test_policy_eval import BROKEN_CATALOG
 from tests.policy_packs._harness import UNKNOWN_STRING
 
@@ -136,12 +135,12 @@ def broken_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
     """The dev environment planned with the deliberately broken catalog."""
     catalog = tmp_path_factory.mktemp("broken") / "services.yaml"
     catalog.write_text(BROKEN_CATALOG)
-    return plan_in_thread("dev", project_dir=PROJECT_DIR, services_file=catalog)
+    return plan_environment("dev", project_dir=PROJECT_DIR, services_file=catalog)
 
 
 def test_engine_and_offline_agree_on_the_sample_stack() -> None:
     """The sample dev plan is clean through the analyzer servicer as it is offline."""
-    plan = plan_in_thread("dev", project_dir=PROJECT_DIR)
+    plan = plan_environment("dev", project_dir=PROJECT_DIR)
     config = pack_config_for_plan(plan)
 
     engine = _engine_diagnostics(plan, config)
