@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +14,8 @@ import botocore.exceptions
 import pytest
 from botocore.stub import Stubber
 
+from pep_runtime import _botocore_logs as botocore_logs
+from pep_runtime._botocore_logs import BotocoreLogFilter
 from pep_runtime.enforcement.exceptions import DecisionUnavailableError
 from pep_runtime.enforcement.model import (
     AuthorizationRequest,
@@ -395,3 +399,51 @@ def test_from_config_sets_total_attempts_and_timeouts() -> None:
     assert client_config.read_timeout == 0.5
     assert client_config.connect_timeout == 1.0
     assert decision_point._client.meta.region_name == "eu-west-1"
+
+
+@pytest.fixture
+def bare_botocore_loggers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """botocore's loggers as a process that never made a pep_runtime client has them."""
+    loggers = [logging.getLogger(name) for name in botocore_logs._BOTOCORE_LOGGERS]
+    saved = [list(logger.filters) for logger in loggers]
+    for logger in loggers:
+        logger.filters = [f for f in logger.filters if not isinstance(f, BotocoreLogFilter)]
+    monkeypatch.setattr(botocore_logs, "_installed", False)
+    yield
+    for logger, filters in zip(loggers, saved, strict=True):
+        logger.filters = filters
+
+
+def test_no_caller_token_or_session_token_in_botocore_debug_logs(
+    bare_botocore_loggers: None,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """At DEBUG botocore logs each request with its body and signature: making a decision
+    point keeps the caller's JWT and the task role's session token out of those records."""
+    session_token = "IQoJb3JpZ2luX2VjEXAMPLE-vp-session-token"
+    caller_token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJib2IifQ.c2lnbmF0dXJlLXZw"
+    monkeypatch.setenv("AWS_SESSION_TOKEN", session_token)
+    client, calls = _real_client_with(lambda request: _json_response(request, _answer("ALLOW")))
+    decision_point = VerifiedPermissionsDecisionPoint(
+        policy_store_id=STORE, namespace="Latticework", client=client
+    )
+    bob = Principal(uid=BOB.uid, token=BearerToken(value=caller_token, token_use="access"))
+    caplog.set_level(logging.DEBUG)
+
+    result = decision_point.is_authorized(AuthorizationRequest(bob, "GetOrder", _order("o-1")))
+
+    assert result.decision is Decision.ALLOW
+    assert calls == [1]
+    assert any(record.name == "botocore.endpoint" for record in caplog.records)
+    logged = "\n".join(f"{record.getMessage()} {record.args!r}" for record in caplog.records)
+    assert caller_token not in logged
+    assert session_token not in logged
+
+
+def _json_response(request: Any, document: dict[str, Any]) -> botocore.awsrequest.AWSResponse:
+    headers = botocore.awsrequest.HTTPHeaders()
+    headers["content-type"] = "application/x-amz-json-1.0"
+    return botocore.awsrequest.AWSResponse(
+        request.url, 200, headers, _Raw(json.dumps(document).encode())
+    )

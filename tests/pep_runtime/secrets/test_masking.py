@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pep_runtime._botocore_logs import BotocoreLogFilter
 from pep_runtime.secrets import (
     PENDING,
     SecretFormatError,
@@ -16,7 +17,6 @@ from pep_runtime.secrets import (
     SecretsConfig,
     SecretUnavailableError,
 )
-from pep_runtime.secrets._log_filter import BotocoreSecretsLogFilter
 from tests.pep_runtime.secrets.conftest import Upstream, make_secretsmanager
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def test_the_botocore_body_filter_is_what_keeps_the_value_out() -> None:
         "botocore.parsers", 10, "p", 1, "Response headers: %r", ({},), None
     )
 
-    keeps = BotocoreSecretsLogFilter()
+    keeps = BotocoreLogFilter()
 
     assert not keeps.filter(carrying)
     assert keeps.filter(harmless)

@@ -16,6 +16,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
+from pep_runtime._botocore_logs import install_botocore_log_filter
 from pep_runtime.enforcement.config import EnforcementConfig
 from pep_runtime.enforcement.exceptions import DecisionUnavailableError, EnforcementConfigError
 from pep_runtime.enforcement.model import (
@@ -119,6 +120,8 @@ class VerifiedPermissionsDecisionPoint:
         self._policy_store_id = policy_store_id
         self._namespace = namespace
         self._client = client
+        # botocore's debug log would print the caller's token and the task's session token.
+        install_botocore_log_filter()
 
     def policies_version(self) -> None:
         """Always None: the store's policies change out of sight, so a cached decision lives

@@ -25,8 +25,8 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from pep_runtime._botocore_logs import install_botocore_log_filter
 from pep_runtime.secrets._cache import SingleFlightCache
-from pep_runtime.secrets._log_filter import install_botocore_log_filter
 from pep_runtime.secrets._value import SecretValue
 from pep_runtime.secrets.exceptions import (
     SecretAccessDeniedError,

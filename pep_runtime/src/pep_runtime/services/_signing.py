@@ -9,7 +9,7 @@ from botocore.auth import UNSIGNED_PAYLOAD, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from pep_runtime.secrets._log_filter import install_botocore_log_filter
+from pep_runtime._botocore_logs import install_botocore_log_filter
 from pep_runtime.services.exceptions import ServiceCredentialsError
 
 LATTICE_SERVICE = "vpc-lattice-svcs"

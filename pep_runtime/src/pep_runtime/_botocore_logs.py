@@ -1,10 +1,11 @@
-"""Keep botocore's debug log from printing secret values and session tokens.
+"""Keep botocore's debug log from printing secret values, session tokens and callers' tokens.
 
 At DEBUG botocore logs every response body (`botocore.parsers`; a GetSecretValue body is the
-secret), every request it sends with its headers (`botocore.endpoint`) and every canonical
-request it signs (`botocore.auth`); the last two carry the session token of temporary
-credentials, which a task role always has. Both the secrets client and the service client
-(which signs with botocore) install one filter on those three loggers.
+secret), every request it sends with its headers and body (`botocore.endpoint`) and every
+canonical request it signs (`botocore.auth`). The requests carry the session token of
+temporary credentials, which a task role always has, and an `IsAuthorizedWithToken` body
+carries the caller's JWT. Every client of the package that drives botocore (secrets, service
+calls, Verified Permissions) installs one filter on those three loggers.
 """
 
 from __future__ import annotations
@@ -14,15 +15,21 @@ import threading
 
 _BOTOCORE_LOGGERS = ("botocore.parsers", "botocore.endpoint", "botocore.auth")
 # Matched case-insensitively: a header is `X-Amz-Security-Token` in a request and
-# `x-amz-security-token:` in a canonical request.
-_SENSITIVE_MARKERS = ('"secretstring"', '"secretbinary"', "x-amz-security-token")
+# `x-amz-security-token:` in a canonical request; the rest are JSON keys of a body.
+_SENSITIVE_MARKERS = (
+    '"secretstring"',
+    '"secretbinary"',
+    "x-amz-security-token",
+    '"accesstoken"',
+    '"identitytoken"',
+)
 
 _installed = False
 _install_lock = threading.Lock()
 
 
-class BotocoreSecretsLogFilter(logging.Filter):
-    """Drops records whose message or arguments hold a secret value or a session token."""
+class BotocoreLogFilter(logging.Filter):
+    """Drops records whose message or arguments hold a secret value or a token."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         arguments = record.args if isinstance(record.args, tuple) else (record.args,)
@@ -53,8 +60,8 @@ def install_botocore_log_filter() -> None:
             return
 
         for name in _BOTOCORE_LOGGERS:
-            logging.getLogger(name).addFilter(BotocoreSecretsLogFilter())
+            logging.getLogger(name).addFilter(BotocoreLogFilter())
         _installed = True
 
 
-__all__ = ["BotocoreSecretsLogFilter", "install_botocore_log_filter"]
+__all__ = ["BotocoreLogFilter", "install_botocore_log_filter"]
