@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import shutil
 import time
@@ -15,7 +16,7 @@ import httpx
 import jwt
 import pytest
 from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
+from botocore.awsrequest import AWSRequest, AWSResponse, HTTPHeaders
 from botocore.credentials import Credentials
 from botocore.stub import Stubber
 from hypothesis import HealthCheck, given, settings
@@ -661,3 +662,71 @@ def test_a_request_repr_never_shows_header_values() -> None:
 
     assert "SECRET" not in repr(request)
     assert "/orders/o-1" in repr(request)
+
+
+class _RawBody:
+    """The minimal urllib3-like body botocore reads a response from."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, *args: Any, **kwargs: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+def _vp_answering(body: bytes) -> Enforcer:
+    """An enforcer on a real Verified Permissions client whose every HTTP answer is `body`."""
+    enforcer, _ = _stubbed_vp()
+    decision_point = enforcer.decision_point
+    assert isinstance(decision_point, VerifiedPermissionsDecisionPoint)
+
+    def answer(request: Any, **kwargs: Any) -> AWSResponse:
+        headers = HTTPHeaders()
+        headers["content-type"] = "application/x-amz-json-1.0"
+        return AWSResponse(request.url, 200, headers, _RawBody(body))
+
+    decision_point._client.meta.events.register("before-send.verifiedpermissions", answer)
+    return enforcer
+
+
+_POLICY_WITHOUT_ID = {"decision": "ALLOW", "determiningPolicies": [{}], "errors": []}
+_ECHOED_REQUEST = {
+    "principal": {"entityType": "Latticework::Service", "entityId": "frontend"},
+    "action": {"actionType": "Latticework::Action", "actionId": "GetOrder"},
+    "resource": {"entityType": "Latticework::Order", "entityId": "o-1"},
+}
+
+
+@pytest.mark.parametrize(
+    ("answer", "decide"),
+    [
+        (
+            _POLICY_WITHOUT_ID,
+            lambda enforcer, principal, order: enforcer.authorize(principal, "GetOrder", order),
+        ),
+        (
+            {"results": [{"request": _ECHOED_REQUEST, **_POLICY_WITHOUT_ID}]},
+            lambda enforcer, principal, order: enforcer.filter_authorized(
+                principal, "GetOrder", [order], lambda uid: uid
+            ),
+        ),
+    ],
+    ids=["authorize", "filter_authorized"],
+)
+def test_a_decision_point_that_breaks_is_audited_and_unavailable(
+    answer: dict[str, Any], decide: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An answer the decision point cannot read (a policy without its id) raises
+    DecisionUnavailableError, not the decision point's own error, after a 503 line."""
+    enforcer = _vp_answering(json.dumps(answer).encode())
+    principal = enforcer.resolve_principal({"x-amzn-lattice-identity": [FRONTEND_IDENTITY]})
+    order = enforcer.resource("Order", "o-1")
+
+    with pytest.raises(DecisionUnavailableError) as caught:
+        decide(enforcer, principal, order)
+
+    lines = audit_lines(capsys.readouterr().out)
+    assert caught.value.reason == "internal-error"
+    assert [(line["status"], line["decision"], line["reason"]) for line in lines] == [
+        (503, "DENY", "internal-error")
+    ]

@@ -447,3 +447,53 @@ def _json_response(request: Any, document: dict[str, Any]) -> botocore.awsreques
     return botocore.awsrequest.AWSResponse(
         request.url, 200, headers, _Raw(json.dumps(document).encode())
     )
+
+
+@pytest.mark.parametrize("value", [12.5, None, {"__extn": {"fn": "nope", "arg": "x"}}])
+def test_a_context_the_api_cannot_hold_is_an_erroring_deny(
+    stubbed: tuple[VerifiedPermissionsDecisionPoint, Stubber], value: Any
+) -> None:
+    """A context value no typed value can carry denies with an error and calls nothing, as
+    local Cedar denies it, rather than raising out of the decision point."""
+    decision_point, _ = stubbed
+    request = AuthorizationRequest(FRONTEND, "GetOrder", _order("a"), {"amount": value})
+
+    result = decision_point.is_authorized(request)
+
+    assert result.decision is Decision.DENY
+    assert len(result.errors) == 1
+
+
+def test_a_batch_denies_only_the_request_it_cannot_convert(
+    stubbed: tuple[VerifiedPermissionsDecisionPoint, Stubber],
+) -> None:
+    """In a batch, an entity attribute the API cannot hold denies that request alone; the
+    others are decided in one call, in their order."""
+    decision_point, stubber = stubbed
+    unholdable = {"uid": {"type": "Order", "id": "b"}, "attrs": {"total": 1.5}, "parents": []}
+    requests = [
+        AuthorizationRequest(FRONTEND, "GetOrder", _order("a")),
+        AuthorizationRequest(FRONTEND, "GetOrder", _order("b"), entities=(unholdable,)),
+        AuthorizationRequest(FRONTEND, "GetOrder", _order("c")),
+    ]
+    items = [
+        {
+            "principal": {"entityType": "Latticework::Service", "entityId": "frontend"},
+            "action": {"actionType": "Latticework::Action", "actionId": "GetOrder"},
+            "resource": {"entityType": "Latticework::Order", "entityId": order_id},
+        }
+        for order_id in "ac"
+    ]
+    stubber.add_response(
+        "batch_is_authorized",
+        {"results": [{"request": item, **_answer("ALLOW", "p")} for item in items]},
+    )
+
+    results = decision_point.is_authorized_batch(requests)
+
+    assert [result.decision for result in results] == [
+        Decision.ALLOW,
+        Decision.DENY,
+        Decision.ALLOW,
+    ]
+    assert len(results[1].errors) == 1

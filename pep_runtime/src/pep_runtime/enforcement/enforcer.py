@@ -6,6 +6,7 @@ evaluation error: every error, expected or not, becomes a 400, 401, 403 or 503 o
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import dataclasses
 import ipaddress
@@ -16,7 +17,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -475,11 +476,12 @@ class Enforcer:
         return principal
 
     def _decide(self, request: AuthorizationRequest) -> tuple[AuthorizationResult, bool]:
-        key = (self.decision_point.policies_version(), request.cache_key())
-        cached = self.cache.get(key)
-        if cached is not None:
-            return cached, True
-        return self._decide_miss(key, request), False
+        with _no_decision_on_failure():
+            key = (self.decision_point.policies_version(), request.cache_key())
+            cached = self.cache.get(key)
+            if cached is not None:
+                return cached, True
+            return self._decide_miss(key, request), False
 
     def _decide_miss(self, key: Hashable, request: AuthorizationRequest) -> AuthorizationResult:
         result = self.decision_point.is_authorized(request)
@@ -544,7 +546,8 @@ class Enforcer:
             for item in candidates
         ]
         try:
-            version = self.decision_point.policies_version()
+            with _no_decision_on_failure():
+                version = self.decision_point.policies_version()
         except DecisionUnavailableError as exc:
             self._record_unavailable(requests, exc.reason, started)
             raise
@@ -555,7 +558,10 @@ class Enforcer:
         missing = [index for index, result in enumerate(results) if result is None]
         if missing:
             try:
-                answers = self.decision_point.is_authorized_batch([requests[i] for i in missing])
+                with _no_decision_on_failure():
+                    answers = self.decision_point.is_authorized_batch(
+                        [requests[i] for i in missing]
+                    )
                 if len(answers) != len(missing):
                     message = "the decision point answered a different number of requests"
                     raise DecisionUnavailableError(message, reason="batch")
@@ -696,6 +702,21 @@ def _loggable(value: object) -> str:
     if text.isprintable():
         return text
     return repr(text)[1:-1]
+
+
+@contextlib.contextmanager
+def _no_decision_on_failure() -> Iterator[None]:
+    """Turn a decision point's own failure (a bug, an answer it cannot read) into no decision:
+    the caller of `authorize` or `filter_authorized` handles that one error, and gets it
+    after the 503 audit lines, as for an outage."""
+    try:
+        yield
+    except DecisionUnavailableError:
+        raise
+    except Exception as exc:
+        logger.exception("the decision point failed; no decision")
+        message = f"the decision point failed ({type(exc).__name__})"
+        raise DecisionUnavailableError(message, reason="internal-error") from exc
 
 
 def _require_decision_point(candidate: object) -> None:

@@ -147,6 +147,9 @@ class VerifiedPermissionsDecisionPoint:
 
     def is_authorized(self, request: AuthorizationRequest) -> AuthorizationResult:
         """Decide one request through `IsAuthorized` or `IsAuthorizedWithToken`."""
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
         parameters: dict[str, Any] = {
             "policyStoreId": self._policy_store_id,
             "action": self._action(request.action),
@@ -173,11 +176,13 @@ class VerifiedPermissionsDecisionPoint:
         self, requests: Sequence[AuthorizationRequest]
     ) -> list[AuthorizationResult]:
         """Decide many requests in as few batch calls as the API allows, keeping order."""
-        results: list[AuthorizationResult | None] = [None] * len(requests)
-        for chunk in plan_batches(requests):
-            chunk_requests = [requests[index] for index in chunk]
-            for index, result in zip(chunk, self._batch(chunk_requests), strict=True):
-                results[index] = result
+        results = [self._refused(request) for request in requests]
+        convertible = [index for index, result in enumerate(results) if result is None]
+        for chunk in plan_batches([requests[index] for index in convertible]):
+            positions = [convertible[index] for index in chunk]
+            chunk_requests = [requests[position] for position in positions]
+            for position, result in zip(positions, self._batch(chunk_requests), strict=True):
+                results[position] = result
 
         decided = [result for result in results if result is not None]
         if len(decided) != len(requests):
@@ -220,6 +225,17 @@ class VerifiedPermissionsDecisionPoint:
                 message = "the batch answered requests in a different order"
                 raise DecisionUnavailableError(message, reason="batch")
         return [_result(output) for output in outputs]
+
+    def _refused(self, request: AuthorizationRequest) -> AuthorizationResult | None:
+        """A deny naming the error when the request's context or entities hold a value the
+        API's typed values cannot (a float, a null, an unknown extension), as local Cedar
+        denies it; None when it converts."""
+        try:
+            self._context(request.context)
+            self._entities([request.principal], [request])
+        except (ValueError, TypeError, KeyError) as exc:
+            return AuthorizationResult(decision=Decision.DENY, errors=(str(exc),))
+        return None
 
     def _call(self, operation: str, parameters: dict[str, Any]) -> Mapping[str, Any]:
         try:
