@@ -186,6 +186,30 @@ def test_bad_link_does_not_load(authz_copy: Path) -> None:
         LocalCedarDecisionPoint(authz_copy, namespace="Latticework")
 
 
+def test_two_policies_with_one_id_do_not_load(authz_copy: Path) -> None:
+    """A second policy under an @id already used would be audited under the other's name."""
+    (authz_copy / "policies" / "locked.cedar").write_text(
+        '@id("frontend-reads-orders")\n'
+        'forbid (principal, action, resource == Latticework::Order::"2");\n'
+    )
+
+    with pytest.raises(EnforcementConfigError, match=r'@id\("frontend-reads-orders"\) .*twice'):
+        LocalCedarDecisionPoint(authz_copy, namespace="Latticework")
+
+
+@pytest.mark.parametrize("link_id", ["frontend-reads-orders", "owner-cancels-order", "policy0"])
+def test_a_link_id_that_names_a_policy_does_not_load(authz_copy: Path, link_id: str) -> None:
+    """A link's id must name no policy or template: not its @id, nor the position Cedar
+    names a policy without one by (policy0, ...)."""
+    (authz_copy / "links.yaml").write_text(
+        f"- {{id: {link_id}, template: owner-cancels-order, principal: {{type: User, id: a}}, "
+        "resource: {type: Order, id: o}}\n"
+    )
+
+    with pytest.raises(EnforcementConfigError, match=rf"links\.yaml: \[0\]\.id: {link_id} "):
+        LocalCedarDecisionPoint(authz_copy, namespace="Latticework")
+
+
 def _touch(path: Path, text: str) -> None:
     path.write_text(text)
     stat = path.stat()

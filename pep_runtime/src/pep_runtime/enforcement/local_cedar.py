@@ -131,35 +131,51 @@ def load_policies(authz_dir: Path, namespace: str) -> LoadedPolicies:
         raise EnforcementConfigError(message, source=str(authz_dir))
 
     try:
-        policy_set = cedarpy.PolicySet.from_str(text)
-        policy_set = _link_templates(policy_set, authz_dir / "links.yaml", namespace)
-    except (ValueError, KeyError) as exc:
-        message = f"{authz_dir}: the policies or template links do not load: {exc}"
-        raise EnforcementConfigError(message, source=str(authz_dir)) from exc
-
-    try:
-        policy_ids = _policy_ids(text)
+        policy_ids, taken_ids = _policy_ids(text, authz_dir)
     except RecursionError:
         # Deeper than the guard measured: the policies' JSON form is too deep to read.
         message = f"{authz_dir}: a policy is nested too deeply to read; split it"
         raise EnforcementConfigError(message, source=str(authz_dir)) from None
+    try:
+        policy_set = cedarpy.PolicySet.from_str(text)
+        policy_set = _link_templates(policy_set, authz_dir / "links.yaml", namespace, taken_ids)
+    except (ValueError, KeyError) as exc:
+        message = f"{authz_dir}: the policies or template links do not load: {exc}"
+        raise EnforcementConfigError(message, source=str(authz_dir)) from exc
     return LoadedPolicies(
         schema=schema, policy_set=policy_set, policy_ids=policy_ids, signature=signature
     )
 
 
-def _policy_ids(text: str) -> dict[str, str]:
-    """Positional static policy id (`policy0`, ...) -> its `@id` annotation."""
-    static_policies = json.loads(cedarpy.policies_to_json_str(text)).get("staticPolicies", {})
+def _policy_ids(text: str, authz_dir: Path) -> tuple[dict[str, str], set[str]]:
+    """Positional static policy id (`policy0`, ...) -> its `@id` annotation, and every id a
+    policy or template goes by (positional and `@id`). An `@id` used twice is refused: the
+    audit line would name the wrong policy."""
+    document = json.loads(cedarpy.policies_to_json_str(text))
     ids: dict[str, str] = {}
-    for positional, policy in static_policies.items():
-        annotation = policy.get("annotations", {}).get("id")
-        if annotation:
-            ids[positional] = annotation
-    return ids
+    positional_ids: set[str] = set()
+    annotated: set[str] = set()
+    for kind in ("staticPolicies", "templates"):
+        for positional, policy in document.get(kind, {}).items():
+            positional_ids.add(positional)
+            annotation = policy.get("annotations", {}).get("id")
+            if not annotation:
+                continue
+            if annotation in annotated:
+                message = (
+                    f'{authz_dir}: @id("{annotation}") is used twice; give every policy and '
+                    "template its own id"
+                )
+                raise EnforcementConfigError(message, source=str(authz_dir), field=annotation)
+            annotated.add(annotation)
+            if kind == "staticPolicies":
+                ids[positional] = annotation
+    return ids, positional_ids | annotated
 
 
-def _link_templates(policy_set: Any, links_path: Path, namespace: str) -> Any:
+def _link_templates(policy_set: Any, links_path: Path, namespace: str, taken: set[str]) -> Any:
+    """Link the templates as links.yaml says; a link's id must name no policy, template or
+    other link (`taken` holds the ids of the policies and templates)."""
     if not links_path.is_file():
         return policy_set
     document = load_yaml(links_path)
@@ -170,6 +186,7 @@ def _link_templates(policy_set: Any, links_path: Path, namespace: str) -> Any:
         raise EnforcementConfigError(message, source=str(links_path))
 
     links = []
+    taken = set(taken)
     for index, entry in enumerate(document):
         if not isinstance(entry, dict) or not {"id", "template"} <= set(entry):
             message = f"{links_path}: [{index}]: expected a mapping with id and template"
@@ -185,9 +202,15 @@ def _link_templates(policy_set: Any, links_path: Path, namespace: str) -> Any:
             entity_type = str(entity["type"])
             qualified = entity_type if "::" in entity_type else f"{namespace}::{entity_type}"
             values[f"?{slot}"] = {"type": qualified, "id": str(entity["id"])}
-        links.append(
-            {"template_id": str(entry["template"]), "new_id": str(entry["id"]), "values": values}
-        )
+        link_id = str(entry["id"])
+        if link_id in taken:
+            message = (
+                f"{links_path}: [{index}].id: {link_id} is already the id of a policy, template "
+                "or link; give the link an id of its own"
+            )
+            raise EnforcementConfigError(message, source=str(links_path), field=f"[{index}].id")
+        taken.add(link_id)
+        links.append({"template_id": str(entry["template"]), "new_id": link_id, "values": values})
     return policy_set.with_linked_batch(links) if links else policy_set
 
 
