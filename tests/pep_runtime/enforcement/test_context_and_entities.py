@@ -71,6 +71,43 @@ def test_malformed_forwarded_for_is_refused() -> None:
     assert (outcome.status, outcome.reason) == (400, "x-forwarded-for")
 
 
+@pytest.mark.parametrize(
+    ("lines", "status"), [(["203.0.113.9", "10.1.2.3"], 200), (["10.1.2.3", "203.0.113.9"], 403)]
+)
+def test_forwarded_for_on_several_lines_is_one_list(lines: list[str], status: int) -> None:
+    """Header lines of one list-valued header are one list (RFC 9110): the last address of
+    the last line is the one Lattice added, however the lines were split."""
+    enforcer = _enforcer({"requestContext": ["sourceIp"]})
+
+    outcome = enforcer.check(_get("/orders/o-1", {**FRONTEND, "x-forwarded-for": lines}))
+
+    assert outcome.status == status
+
+
+def test_an_address_with_a_zone_is_a_malformed_forwarded_for() -> None:
+    """An IPv6 zone (fe80::1%eth0) names a link of the sender's host, not an address Cedar
+    can hold: 400, as for any malformed forwarded-for."""
+    enforcer = _enforcer({"requestContext": ["sourceIp"]})
+    headers = {**FRONTEND, "x-forwarded-for": ["fe80::1%eth0"]}
+
+    outcome = enforcer.check(_get("/orders/o-1", headers))
+
+    assert (outcome.status, outcome.reason) == (400, "x-forwarded-for")
+
+
+def test_a_peer_address_with_a_zone_is_the_address_alone() -> None:
+    """Off Lattice, a link-local peer's zone is dropped: the address is what policies see."""
+    enforcer = _enforcer(
+        {"requestContext": ["sourceIp"]}, env={"LATTICEWORK_BEHIND_LATTICE": "false"}
+    )
+    principal = Principal(uid=EntityUid("Latticework::Service", "frontend"))
+    request = _get("/x", {}, client_address="fe80::1%eth0")
+
+    context = enforcer._request_context(request, principal)
+
+    assert context == {"sourceIp": {"__extn": {"fn": "ip", "arg": "fe80::1"}}}
+
+
 def test_source_ip_off_lattice_is_the_peer_address() -> None:
     """Off Lattice, forwarded-for is ignored and the connection's peer is the source."""
     enforcer = _enforcer(

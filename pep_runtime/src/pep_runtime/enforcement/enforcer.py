@@ -407,17 +407,23 @@ class Enforcer:
     def _source_ip(self, request: HttpRequest) -> str | None:
         """Behind Lattice, the address Lattice appended to x-forwarded-for; else the peer."""
         if self.config.behind_lattice:
-            forwarded = _single(request.headers, FORWARDED_FOR_HEADER)
-            if forwarded is None:
+            lines = request.headers.get(FORWARDED_FOR_HEADER)
+            if not lines:
                 return None
-            candidate = forwarded.rsplit(",", 1)[-1].strip()
+            # Lines of a list-valued header are one list (RFC 9110 5.3): Lattice's is last.
+            candidate = lines[-1].rsplit(",", 1)[-1].strip()
             try:
-                return str(ipaddress.ip_address(candidate))
+                address = ipaddress.ip_address(candidate)
             except ValueError:
+                address = None
+            if address is None or (address.version == 6 and address.scope_id):
                 message = f"{FORWARDED_FOR_HEADER} does not end in an IP address"
                 raise MalformedRequestError(message, reason=FORWARDED_FOR_HEADER) from None
+            return str(address)
+        # A link-local peer's zone (fe80::1%eth0) is no part of an address Cedar holds.
+        peer = (request.client_address or "").split("%", 1)[0]
         try:
-            return str(ipaddress.ip_address(request.client_address or ""))
+            return str(ipaddress.ip_address(peer))
         except ValueError:
             return None
 
