@@ -241,7 +241,9 @@ _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 class RouteSpec(_Model):
     """One line of the PEP route table: method + path template -> Cedar action and resource."""
 
-    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    # No HEAD: the frameworks answer it with the GET handler, and the PEP decides it by the
+    # GET rule of its path.
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     path: Annotated[
         StrictStr,
         _pattern(

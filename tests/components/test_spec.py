@@ -315,6 +315,13 @@ BAD_CATALOGS = [
         "the string 'get'",
     ),
     BadInput(
+        "route-method-head",
+        _on_route("orders", 2, "method", "HEAD"),
+        "services[orders].routes[2].method",
+        "one of 'GET'",
+        "the string 'HEAD'",
+    ),
+    BadInput(
         "duplicate-route", _repeat_route, "services[inventory].routes[3]", "each method and path"
     ),
     BadInput(

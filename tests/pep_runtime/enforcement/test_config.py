@@ -494,6 +494,18 @@ def _public(method: str, path: str) -> dict[str, Any]:
     return {"method": method, "path": path, "public": True}
 
 
+def test_a_head_rule_is_refused_as_the_get_rule_decides_head() -> None:
+    """A HEAD rule could be weaker than the GET rule whose handler the framework runs."""
+    head = {"method": "head", "path": "/orders/{orderId}", "public": True}
+
+    with pytest.raises(EnforcementConfigError) as caught:
+        make_config(document={"routes": [*ROUTES, head]})
+
+    assert caught.value.field == f"routes[{len(ROUTES)}].method"
+    assert "the GET rule of its path decides HEAD" in str(caught.value)
+    assert "remove this rule" in str(caught.value)
+
+
 def test_ambiguously_overlapping_routes_are_refused_naming_both() -> None:
     """Two routes one request can match, each more specific at one segment, are refused with
     both fields, the path they share and the fix (the framework could pick the other one)."""

@@ -27,6 +27,8 @@ class Client(Protocol):
 
     def post(self, url: str, **kwargs: Any) -> Any: ...
 
+    def head(self, url: str, **kwargs: Any) -> Any: ...
+
 
 def local_enforcer(**env: str) -> Enforcer:
     """An enforcer on the fixture authz/ files."""
@@ -105,6 +107,28 @@ def test_methods_outside_the_table_are_denied(served: tuple[Client, Calls, Enfor
 
     assert response.status_code == 403
     assert calls.handled == []
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "handled"),
+    [({"x-amzn-lattice-identity": FRONTEND_IDENTITY}, 200, ["get_order"]), ({}, 401, [])],
+)
+def test_head_is_decided_as_the_get_of_its_path(
+    served: tuple[Client, Calls, Enforcer],
+    capsys: pytest.CaptureFixture[str],
+    headers: dict[str, str],
+    status: int,
+    handled: list[str],
+) -> None:
+    """The frameworks answer HEAD with the GET handler, so the GET rule decides it."""
+    client, calls, _ = served
+
+    response = client.head("/orders/o-1", headers=headers)
+
+    assert response.status_code == status
+    assert calls.handled == handled
+    [line] = audit_lines(capsys.readouterr().out)
+    assert (line["method"], line["action"]) == ("HEAD", "GetOrder")
 
 
 def test_second_request_is_a_cache_hit(served: tuple[Client, Calls, Enforcer]) -> None:

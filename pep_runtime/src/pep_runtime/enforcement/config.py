@@ -39,7 +39,7 @@ DEFAULT_NAMESPACE = "Latticework"
 PEP_CONFIG_ENV = "LATTICEWORK_PEP_CONFIG"
 DEFAULT_PEP_CONFIG = "pep.yaml"
 
-_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _ACTION = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,199}")
 _TYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)*")
 _LITERAL_SEGMENT = re.compile(r"[A-Za-z0-9._~!$&'()*+,=:@-]+")
@@ -381,6 +381,14 @@ def _routes(reader: _Reader, value: Any, namespace: str) -> tuple[RouteRule, ...
         route = reader.mapping(entry, field, required=True)
         reader.only_keys(route, field, {"method", "path", "action", "resource", "public"})
         method = reader.string(route, "method", field=field).upper()
+        if method == "HEAD":
+            reader.fail(
+                f"{field}.method",
+                "a method other than HEAD",
+                route["method"],
+                "the GET rule of its path decides HEAD, as web frameworks answer HEAD with the "
+                "GET handler; remove this rule",
+            )
         if method not in _METHODS:
             reader.fail(f"{field}.method", f"one of {sorted(_METHODS)}", route["method"])
         path = reader.string(route, "path", field=field)

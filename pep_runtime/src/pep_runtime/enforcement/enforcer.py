@@ -358,7 +358,9 @@ class Enforcer:
         if request.app_path is not None and request.app_path != path:
             message = "the server decoded the path differently from the enforcement point"
             raise MalformedRequestError(message, reason="bad-path")
-        target = _Target(request, self.routes.match(method, path))
+        # Web frameworks answer HEAD with the GET handler, so the GET rule decides it.
+        route = self.routes.match("GET" if method == "HEAD" else method, path)
+        target = _Target(request, route)
         self._remember(key, target)
         return target
 
