@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from pep_runtime.enforcement import Enforcer
 from pep_runtime.enforcement.config import config_path_from_environment, load_config
 from pep_runtime.enforcement.exceptions import EnforcementConfigError
+from pep_runtime.enforcement.routes import RouteTable
 
 from .conftest import FIXTURE_AUTHZ, ROUTES, environment, make_config
 
@@ -743,3 +745,132 @@ def test_every_accepted_id_template_gives_each_pair_of_values_its_own_id(
         assert match is not None
         owner = tuple(match.params[name] for name in used)
         assert owners.setdefault(match.resource().id, owner) == owner, id_template
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("identitySource", "leewaySeconds", 0.5),
+        ("identitySource", "jwksCacheSeconds", 1.5),
+        ("verifiedPermissions", "maxAttempts", 2.5),
+        ("cache", "maxEntries", 1.5),
+    ],
+)
+def test_counts_of_seconds_and_attempts_must_be_whole(section: str, key: str, value: float) -> None:
+    """A fraction is refused, never cut down (a leeway of 0.5 s would silently be 0)."""
+    body: dict[str, Any] = {section: {key: value}}
+    if section == "identitySource":
+        body[section] |= {"jwksUrl": "https://example.com/jwks", "issuer": "i", "clientIds": ["c"]}
+
+    with pytest.raises(EnforcementConfigError) as caught:
+        make_config(document=body)
+
+    assert caught.value.field == f"{section}.{key}"
+    assert "expected a whole number" in str(caught.value)
+    assert f"found {value}" in str(caught.value)
+
+
+def test_the_verified_permissions_block_is_checked_in_local_mode() -> None:
+    """A bad setting fails where it is written, not first in production after a mode switch."""
+    with pytest.raises(EnforcementConfigError) as caught:
+        make_config(document={"verifiedPermissions": {"maxAttempts": 0}})
+
+    assert caught.value.field == "verifiedPermissions.maxAttempts"
+
+
+@pytest.mark.parametrize(
+    ("text", "found"), [("", "an empty file"), ("# nothing\n", "an empty file"), ("[]\n", "a list")]
+)
+def test_a_file_that_is_no_mapping_says_what_it_is(tmp_path: Path, text: str, found: str) -> None:
+    """The error names what the file holds in words, not a Python type."""
+    path = tmp_path / "pep.yaml"
+    path.write_text(text)
+
+    with pytest.raises(EnforcementConfigError) as caught:
+        load_config(path, environment())
+
+    assert f"found {found}" in str(caught.value)
+    assert "Type" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("route", "fix"),
+    [
+        ({"method": "TRACE", "path": "/x", "public": True}, "use one of them"),
+        ({"method": "GET", "path": "/x/{a}.json", "public": True}, "a whole segment"),
+        (
+            {
+                "method": "GET",
+                "path": "/x",
+                "action": "Get Order",
+                "resource": ROUTES[0]["resource"],
+            },
+            "such as GetOrder",
+        ),
+        (
+            {
+                "method": "GET",
+                "path": "/x",
+                "action": "A",
+                "resource": {"type": "Or der", "id": "1"},
+            },
+            "such as Order",
+        ),
+    ],
+)
+def test_a_bad_route_says_how_to_fix_it(route: dict[str, Any], fix: str) -> None:
+    """Route errors end with the fix, as every other config error does."""
+    with pytest.raises(EnforcementConfigError, match=fix):
+        make_config(document={"routes": [*ROUTES, route]})
+
+
+def test_a_repeated_route_says_to_remove_one() -> None:
+    """The second of two equal routes is named with the first, and the fix."""
+    with pytest.raises(EnforcementConfigError, match="remove one of the two"):
+        make_config(document={"routes": [*ROUTES, ROUTES[0]]})
+
+
+@pytest.mark.parametrize(("service", "found"), [({"a": 1}, "a JSON object"), ([1], "a JSON array")])
+def test_caller_roles_name_a_wrong_value_in_json_terms(service: Any, found: str) -> None:
+    """A service name given as an object or array is shown as what JSON calls it."""
+    roles = json.dumps({"arn:aws:iam::111122223333:role/frontend-task": service})
+
+    with pytest.raises(EnforcementConfigError) as caught:
+        make_config(env={"LATTICEWORK_CALLER_ROLES": roles})
+
+    assert f"found {found}" in str(caught.value)
+
+
+def test_a_directory_as_the_config_file_is_named_as_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A directory is not said to be missing: it is there, and it is not a file."""
+    with pytest.raises(EnforcementConfigError, match="is a directory, not a file"):
+        Enforcer.from_environment(environment(LATTICEWORK_PEP_CONFIG=str(tmp_path)))
+
+
+def test_a_route_may_end_in_a_slash() -> None:
+    """`/reports/` (as Flask and FastAPI apps declare some routes) is its own route; the path
+    without the slash is not it."""
+    reports = {
+        "method": "GET",
+        "path": "/reports/{year}/",
+        "action": "A",
+        "resource": ROUTES[0]["resource"] | {"id": "{year}"},
+    }
+
+    table = RouteTable(make_config(document={"routes": [*ROUTES, reports]}).routes)
+
+    match = table.match("GET", "/reports/2026/")
+    assert match is not None
+    assert match.params == {"year": "2026"}
+    assert table.match("GET", "/reports/2026") is None
+
+
+@pytest.mark.parametrize("path", ["/reports//", "/reports//x", "//"])
+def test_an_empty_segment_before_the_end_is_refused(path: str) -> None:
+    """Only the last segment may be empty: `//` inside a path is refused."""
+    route = {"method": "GET", "path": path, "public": True}
+
+    with pytest.raises(EnforcementConfigError, match="no empty segment"):
+        make_config(document={"routes": [*ROUTES, route]})

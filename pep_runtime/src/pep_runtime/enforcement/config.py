@@ -207,6 +207,12 @@ def config_path_from_environment(environ: Mapping[str, str] | None = None) -> Pa
     env = os.environ if environ is None else environ
     value = env.get(PEP_CONFIG_ENV, "").strip()
     path = Path(value or DEFAULT_PEP_CONFIG)
+    if path.is_dir():
+        message = (
+            f"the PEP config file {path} is a directory, not a file ({PEP_CONFIG_ENV}="
+            f"{value!r}); set {PEP_CONFIG_ENV} to the path of the PEP's YAML config"
+        )
+        raise EnforcementConfigError(message, source=PEP_CONFIG_ENV)
     if not path.is_file():
         found = (
             f"{PEP_CONFIG_ENV}={value!r}"
@@ -265,9 +271,11 @@ def config_from_document(
     caller_roles = _caller_roles(env, environ.get("LATTICEWORK_CALLER_ROLES", ""))
 
     local = _local(reader, root.get("local"), base_dir, required=mode == MODE_LOCAL)
+    # Checked in either mode, so that a bad setting fails where it is written.
+    vp_settings = _verified_permissions_settings(reader, root)
     verified_permissions = None
     if mode == MODE_VERIFIED_PERMISSIONS:
-        verified_permissions = _verified_permissions(reader, env, root, environ)
+        verified_permissions = _verified_permissions(env, environ, vp_settings)
 
     return EnforcementConfig(
         service_name=service_name,
@@ -305,7 +313,8 @@ class _Reader:
         if value is None and not required:
             return {}
         if not isinstance(value, dict):
-            self.fail(field or "(top level)", "a mapping", type(value).__name__)
+            found = "an empty file" if value is None and not field else _kind(value)
+            self.fail(field or "(top level)", "a mapping", found)
         return value
 
     def only_keys(self, mapping: Mapping[str, Any], field: str, allowed: set[str]) -> None:
@@ -324,6 +333,7 @@ class _Reader:
         field: str = "",
         default: str | None = None,
         pattern: re.Pattern[str] | None = None,
+        example: str = "",
     ) -> str:
         where = f"{field}.{key}" if field else key
         value = mapping.get(key, default)
@@ -331,7 +341,8 @@ class _Reader:
             self.fail(where, "a non-empty string", "nothing" if value is None else value)
         text = str(value)
         if pattern is not None and not pattern.fullmatch(text):
-            self.fail(where, f"a string matching {pattern.pattern}", text)
+            fix = f"such as {example}" if example else ""
+            self.fail(where, f"a string matching {pattern.pattern}", text, fix)
         return text
 
     def number(
@@ -356,6 +367,22 @@ class _Reader:
             bounds = f">= {minimum}" if maximum == math.inf else f"from {minimum} to {maximum}"
             self.fail(f"{field}.{key}", f"a finite number {bounds}", found, f"such as {default}")
         return float(value)
+
+    def whole_number(
+        self,
+        mapping: Mapping[str, Any],
+        key: str,
+        field: str,
+        default: int,
+        minimum: int,
+        maximum: float = math.inf,
+    ) -> int:
+        """A count (of seconds, entries, attempts): a fraction is refused, never cut down."""
+        value = self.number(mapping, key, field, default, minimum, maximum)
+        if value != int(value):
+            bounds = f">= {minimum}" if maximum == math.inf else f"from {minimum} to {maximum}"
+            self.fail(f"{field}.{key}", f"a whole number {bounds}", value, f"such as {default}")
+        return int(value)
 
     def strings(self, mapping: Mapping[str, Any], key: str, field: str) -> tuple[str, ...]:
         value = mapping.get(key, [])
@@ -390,14 +417,19 @@ def _routes(reader: _Reader, value: Any, namespace: str) -> tuple[RouteRule, ...
                 "GET handler; remove this rule",
             )
         if method not in _METHODS:
-            reader.fail(f"{field}.method", f"one of {sorted(_METHODS)}", route["method"])
+            reader.fail(
+                f"{field}.method", f"one of {sorted(_METHODS)}", route["method"], "use one of them"
+            )
         path = reader.string(route, "path", field=field)
         _check_path_template(reader, f"{field}.path", path)
 
         shape = (method, tuple(None if is_param_segment(s) else s for s in template_segments(path)))
         if shape in shapes:
             reader.fail(
-                f"{field}.path", "a route unlike the others", f"the same as {shapes[shape]}"
+                f"{field}.path",
+                "a route unlike the others",
+                f"the same as {shapes[shape]}",
+                "remove one of the two, or tell their paths apart",
             )
         shapes[shape] = f"{field} ({method} {path})"
         group = earlier_by_shape.setdefault((method, len(shape[1])), [])
@@ -418,10 +450,12 @@ def _routes(reader: _Reader, value: Any, namespace: str) -> tuple[RouteRule, ...
             rules.append(RouteRule(method=method, path=path, public=True))
             continue
 
-        action = reader.string(route, "action", field=field, pattern=_ACTION)
+        action = reader.string(route, "action", field=field, pattern=_ACTION, example="GetOrder")
         resource = reader.mapping(route.get("resource"), f"{field}.resource", required=True)
         reader.only_keys(resource, f"{field}.resource", {"type", "id"})
-        resource_type = reader.string(resource, "type", field=f"{field}.resource", pattern=_TYPE)
+        resource_type = reader.string(
+            resource, "type", field=f"{field}.resource", pattern=_TYPE, example="Order"
+        )
         id_template = reader.string(resource, "id", field=f"{field}.resource")
         problem = id_template_problem(id_template, template_params(path))
         if problem:
@@ -460,11 +494,15 @@ def _check_no_ambiguous_overlap(
 
 def _check_path_template(reader: _Reader, field: str, path: str) -> None:
     if not path.startswith("/"):
-        reader.fail(field, "a path starting with '/'", path)
+        reader.fail(field, "a path starting with '/'", path, f"write /{path}")
     if path == "/":
         return
     params: list[str] = []
-    for segment in template_segments(path):
+    segments = template_segments(path)
+    if len(segments) > 1 and segments[-1] == "":
+        # A final slash is part of the route (`/reports/` is not `/reports`), as for the app.
+        segments.pop()
+    for segment in segments:
         if is_param_segment(segment):
             name = segment[1:-1]
             if name in params:
@@ -473,8 +511,11 @@ def _check_path_template(reader: _Reader, field: str, path: str) -> None:
         elif not _LITERAL_SEGMENT.fullmatch(segment) or segment in {".", ".."}:
             reader.fail(
                 field,
-                "segments that are {param} or plain unreserved characters (no empty segment)",
+                "segments that are {param} or plain unreserved characters (no empty segment "
+                "but a final slash)",
                 f"segment {segment!r} of {path}",
+                "write the path as the app routes it: a {name} placeholder is a whole segment, "
+                "other segments letters, digits and -._~",
             )
 
 
@@ -482,10 +523,8 @@ def _cache(reader: _Reader, value: Any) -> CacheConfig:
     cache = reader.mapping(value, "cache")
     reader.only_keys(cache, "cache", {"ttlSeconds", "maxEntries"})
     ttl = reader.number(cache, "ttlSeconds", "cache", _DEFAULT_CACHE.ttl_seconds, 0, _HOUR)
-    max_entries = reader.number(cache, "maxEntries", "cache", _DEFAULT_CACHE.max_entries, 0)
-    if max_entries != int(max_entries):
-        reader.fail("cache.maxEntries", "a whole number", max_entries)
-    return CacheConfig(ttl_seconds=ttl, max_entries=int(max_entries))
+    max_entries = reader.whole_number(cache, "maxEntries", "cache", _DEFAULT_CACHE.max_entries, 0)
+    return CacheConfig(ttl_seconds=ttl, max_entries=max_entries)
 
 
 def _audit(reader: _Reader, value: Any) -> AuditConfig:
@@ -528,8 +567,8 @@ def _identity_source(reader: _Reader, value: Any) -> IdentitySourceConfig | None
         reader.fail(f"{field}.algorithms", f"asymmetric JWS algorithms {sorted(_ALGORITHMS)}", bad)
     groups_claim = reader.string(source, "groupsClaim", field=field, default="cognito:groups")
     # For clock skew only: more would accept tokens long expired.
-    leeway = reader.number(source, "leewaySeconds", field, 0, 0, maximum=300)
-    cache_seconds = reader.number(source, "jwksCacheSeconds", field, 300, 1, maximum=_DAY)
+    leeway = reader.whole_number(source, "leewaySeconds", field, 0, 0, maximum=300)
+    cache_seconds = reader.whole_number(source, "jwksCacheSeconds", field, 300, 1, maximum=_DAY)
     return IdentitySourceConfig(
         jwks_url=jwks_url,
         issuer=issuer,
@@ -538,8 +577,8 @@ def _identity_source(reader: _Reader, value: Any) -> IdentitySourceConfig | None
         token_use=token_use,
         algorithms=algorithms,
         groups_claim=groups_claim,
-        leeway_seconds=int(leeway),
-        jwks_cache_seconds=int(cache_seconds),
+        leeway_seconds=leeway,
+        jwks_cache_seconds=cache_seconds,
     )
 
 
@@ -584,29 +623,64 @@ def _local(
     return LocalCedarConfig(authz_dir=authz_dir, reload_check_seconds=interval)
 
 
-def _verified_permissions(
-    reader: _Reader, env: _Reader, root: Mapping[str, Any], environ: Mapping[str, str]
-) -> VerifiedPermissionsConfig:
-    store_id = environ.get("LATTICEWORK_POLICY_STORE_ID", "")
-    if not re.fullmatch(r"[a-zA-Z0-9-/_]{1,200}", store_id):
-        env.fail("LATTICEWORK_POLICY_STORE_ID", "a Verified Permissions policy store id", store_id)
-    region = environ.get("AWS_REGION", "")
-    if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", region):
-        env.fail("AWS_REGION", "an AWS region such as eu-west-1", region or "nothing")
-
+def _verified_permissions_settings(reader: _Reader, root: Mapping[str, Any]) -> dict[str, Any]:
+    """The `verifiedPermissions` block's botocore timeouts and attempts, validated."""
     field = "verifiedPermissions"
     settings = reader.mapping(root.get(field), field)
     reader.only_keys(
         settings, field, {"connectTimeoutSeconds", "readTimeoutSeconds", "maxAttempts"}
     )
-    attempts = reader.number(settings, "maxAttempts", field, 3, 1)
-    return VerifiedPermissionsConfig(
-        policy_store_id=store_id,
-        region=region,
-        connect_timeout_seconds=reader.number(settings, "connectTimeoutSeconds", field, 1.0, 0.01),
-        read_timeout_seconds=reader.number(settings, "readTimeoutSeconds", field, 2.0, 0.01),
-        max_attempts=int(attempts),
+    return {
+        "connect_timeout_seconds": reader.number(
+            settings, "connectTimeoutSeconds", field, 1.0, 0.01
+        ),
+        "read_timeout_seconds": reader.number(settings, "readTimeoutSeconds", field, 2.0, 0.01),
+        "max_attempts": reader.whole_number(settings, "maxAttempts", field, 3, 1),
+    }
+
+
+def _verified_permissions(
+    env: _Reader, environ: Mapping[str, str], settings: Mapping[str, Any]
+) -> VerifiedPermissionsConfig:
+    store_id = environ.get("LATTICEWORK_POLICY_STORE_ID", "")
+    if not re.fullmatch(r"[a-zA-Z0-9-/_]{1,200}", store_id):
+        env.fail(
+            "LATTICEWORK_POLICY_STORE_ID",
+            "a Verified Permissions policy store id",
+            store_id or "nothing",
+            "the infrastructure sets it; set it to the store's id (PS...) when running elsewhere",
+        )
+    region = environ.get("AWS_REGION", "")
+    if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", region):
+        env.fail(
+            "AWS_REGION",
+            "an AWS region such as eu-west-1",
+            region or "nothing",
+            "set it to the policy store's region",
+        )
+    return VerifiedPermissionsConfig(policy_store_id=store_id, region=region, **settings)
+
+
+def _kind(value: Any) -> str:
+    """What a parsed YAML value is, in words."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    return (
+        "a number" if isinstance(value, int | float) and not isinstance(value, bool) else "a flag"
     )
+
+
+def _json_kind(value: Any) -> str:
+    """What a parsed JSON value is, in JSON's words (objects are parsed as tuples of pairs)."""
+    if isinstance(value, tuple):
+        return "a JSON object"
+    if isinstance(value, list):
+        return "a JSON array"
+    return "null" if value is None else f"the JSON value {json.dumps(value)}"
 
 
 def _boolean(env: _Reader, environ: Mapping[str, str], name: str) -> bool:
@@ -627,7 +701,7 @@ def _caller_roles(env: _Reader, text: str) -> dict[tuple[str, str], str]:
     except json.JSONDecodeError:
         env.fail(name, "a JSON object of task role ARN -> service name", "text that is not JSON")
     if not isinstance(pairs, tuple):
-        env.fail(name, "a JSON object", type(pairs).__name__)
+        env.fail(name, "a JSON object", _json_kind(pairs))
 
     roles: dict[tuple[str, str], str] = {}
     arns: dict[tuple[str, str], str] = {}
@@ -640,7 +714,8 @@ def _caller_roles(env: _Reader, text: str) -> dict[tuple[str, str], str]:
                 role_arn,
             )
         if not isinstance(service, str) or not _SERVICE_NAME.fullmatch(service):
-            env.fail(f"{name}[{role_arn!r}]", "a catalog service name", service)
+            found = service if isinstance(service, str) else _json_kind(service)
+            env.fail(f"{name}[{role_arn!r}]", "a catalog service name", found)
         role = (match.group("account"), match.group("name"))
         if role in arns:
             # A role name is unique in its account whatever its path: one entry is wrong.
