@@ -84,6 +84,16 @@ def test_forwarded_for_on_several_lines_is_one_list(lines: list[str], status: in
     assert outcome.status == status
 
 
+def test_no_forwarded_for_behind_lattice_is_refused_when_policies_read_the_source() -> None:
+    """Lattice always adds x-forwarded-for: without it, a `context has sourceIp` condition
+    would silently not apply, so the request is refused (400) rather than decided."""
+    enforcer = _enforcer({"requestContext": ["sourceIp"]})
+
+    outcome = enforcer.check(_get("/orders/o-1", FRONTEND))
+
+    assert (outcome.status, outcome.reason) == (400, "x-forwarded-for")
+
+
 def test_an_address_with_a_zone_is_a_malformed_forwarded_for() -> None:
     """An IPv6 zone (fe80::1%eth0) names a link of the sender's host, not an address Cedar
     can hold: 400, as for any malformed forwarded-for."""

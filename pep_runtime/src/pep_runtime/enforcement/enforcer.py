@@ -411,7 +411,10 @@ class Enforcer:
         if self.config.behind_lattice:
             lines = request.headers.get(FORWARDED_FOR_HEADER)
             if not lines:
-                return None
+                # Lattice always adds one: without it a `context has sourceIp` condition would
+                # silently not apply.
+                message = f"{FORWARDED_FOR_HEADER} is missing behind Lattice"
+                raise MalformedRequestError(message, reason=FORWARDED_FOR_HEADER)
             # Lines of a list-valued header are one list (RFC 9110 5.3): Lattice's is last.
             candidate = lines[-1].rsplit(",", 1)[-1].strip()
             try:
