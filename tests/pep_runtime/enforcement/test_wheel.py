@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parents[3] / "pep_runtime"
@@ -29,8 +30,18 @@ def _run(*command: str | Path, cwd: Path) -> str:
     return completed.stdout
 
 
+def _metadata(wheel: Path) -> dict[str, str]:
+    """The wheel's METADATA headers (the README follows them as the body)."""
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        text = archive.read(name).decode()
+    headers = text.split("\n\n", 1)[0]
+    return dict(line.split(": ", 1) for line in headers.splitlines() if ": " in line)
+
+
 def test_wheel_installs_and_imports_without_pulumi(tmp_path: Path) -> None:
-    """One pip command installs the wheel and its dependencies; every module imports."""
+    """One pip command installs the wheel and its dependencies; every module imports; the
+    package README is its description."""
     _run(
         sys.executable,
         "-m",
@@ -52,6 +63,7 @@ def test_wheel_installs_and_imports_without_pulumi(tmp_path: Path) -> None:
     output = _run(python, "-c", IMPORT_CHECK, cwd=tmp_path)
 
     assert len(wheels) == 1
+    assert _metadata(wheels[0]).get("Description-Content-Type") == "text/markdown"
     count, location = output.split()
     assert int(count) >= 10
     assert location.startswith(str(tmp_path / "venv"))
