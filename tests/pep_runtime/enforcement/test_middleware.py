@@ -279,6 +279,37 @@ def test_wsgi_without_raw_uri_re_encodes_path_info() -> None:
     assert request.client_address == "10.0.0.7"
 
 
+def test_a_mount_prefix_is_part_of_the_path_routes_match() -> None:
+    """Under a root path (uvicorn --root-path /api builds this scope; WSGI's SCRIPT_NAME) the
+    PEP matches the whole path: a route written without the prefix matches nothing (403)."""
+    from pep_runtime.enforcement.asgi import _http_request as asgi_request
+    from pep_runtime.enforcement.wsgi import _http_request as wsgi_request
+
+    enforcer = local_enforcer()
+    headers = [(b"x-amzn-lattice-identity", FRONTEND_IDENTITY.encode())]
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "root_path": "/api",
+        "path": "/api/orders/o-1",
+        "raw_path": b"/api/orders/o-1",
+        "headers": headers,
+    }
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "/api",
+        "PATH_INFO": "/orders/o-1",
+        "HTTP_X_AMZN_LATTICE_IDENTITY": FRONTEND_IDENTITY,
+    }
+
+    for request in (asgi_request(scope), wsgi_request(environ)):
+        outcome = enforcer.check(request)
+        assert (request.app_path, outcome.status) == ("/api/orders/o-1", 403)
+    assert enforcer.check(
+        asgi_request({**scope, "root_path": "", "path": "/orders/o-1", "raw_path": b"/orders/o-1"})
+    ).allowed
+
+
 def test_a_state_dict_shared_by_requests_never_carries_a_principal() -> None:
     """A state dict an outer layer shares between requests never gets a request's principal."""
     from starlette.applications import Starlette
