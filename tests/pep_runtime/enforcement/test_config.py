@@ -49,7 +49,9 @@ def test_load_config_reads_file_and_environment(tmp_path: Path) -> None:
     assert config.verified_permissions.policy_store_id == "PSEXAMPLEabcdefg111111"
     assert config.verified_permissions.region == "eu-west-1"
     assert config.behind_lattice is True
-    assert config.caller_roles == {("111122223333", "latticework-dev-frontend-task"): "frontend"}
+    assert config.caller_roles == {
+        ("aws", "111122223333", "latticework-dev-frontend-task"): "frontend"
+    }
     assert config.cache.ttl_seconds == 2
     assert config.cache.max_entries == 50
     assert config.identity_source is not None

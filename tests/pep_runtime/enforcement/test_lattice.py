@@ -20,7 +20,7 @@ from pep_runtime.enforcement.model import EntityUid
 
 from .conftest import FRONTEND_IDENTITY, PARTNER_IDENTITY
 
-CALLER_ROLES = {("111122223333", "latticework-dev-frontend-task"): "frontend"}
+CALLER_ROLES = {("aws", "111122223333", "latticework-dev-frontend-task"): "frontend"}
 ASSUMED = "arn:aws:sts::111122223333:assumed-role/latticework-dev-frontend-task/s-1"
 
 
@@ -101,6 +101,15 @@ def test_parse_tags_refuses_malformed(value: str) -> None:
             EntityUid(
                 "Latticework::IamRole",
                 "arn:aws:iam::999988887777:role/latticework-dev-frontend-task",
+            ),
+        ),
+        (
+            # The task role's account and name in another partition is another role.
+            "Principal=arn:aws-cn:sts::111122223333:assumed-role/latticework-dev-frontend-task/s-1;"
+            "Type=AWS_IAM",
+            EntityUid(
+                "Latticework::IamRole",
+                "arn:aws-cn:iam::111122223333:role/latticework-dev-frontend-task",
             ),
         ),
     ],

@@ -130,7 +130,7 @@ class EnforcementConfig:
     routes: tuple[RouteRule, ...]
     namespace: str = DEFAULT_NAMESPACE
     behind_lattice: bool = False
-    caller_roles: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    caller_roles: Mapping[tuple[str, str, str], str] = field(default_factory=dict)
     identity_source: IdentitySourceConfig | None = None
     cache: CacheConfig = CacheConfig()
     local: LocalCedarConfig | None = None
@@ -690,8 +690,8 @@ def _boolean(env: _Reader, environ: Mapping[str, str], name: str) -> bool:
     return value in _TRUE
 
 
-def _caller_roles(env: _Reader, text: str) -> dict[tuple[str, str], str]:
-    """Parse `LATTICEWORK_CALLER_ROLES` into (account, role name) -> service name."""
+def _caller_roles(env: _Reader, text: str) -> dict[tuple[str, str, str], str]:
+    """Parse `LATTICEWORK_CALLER_ROLES` into (partition, account, role name) -> service name."""
     name = "LATTICEWORK_CALLER_ROLES"
     if not text.strip():
         return {}
@@ -703,8 +703,8 @@ def _caller_roles(env: _Reader, text: str) -> dict[tuple[str, str], str]:
     if not isinstance(pairs, tuple):
         env.fail(name, "a JSON object", _json_kind(pairs))
 
-    roles: dict[tuple[str, str], str] = {}
-    arns: dict[tuple[str, str], str] = {}
+    roles: dict[tuple[str, str, str], str] = {}
+    arns: dict[tuple[str, str, str], str] = {}
     for role_arn, service in pairs:
         match = _ROLE_ARN.fullmatch(role_arn)
         if match is None:
@@ -716,12 +716,12 @@ def _caller_roles(env: _Reader, text: str) -> dict[tuple[str, str], str]:
         if not isinstance(service, str) or not _SERVICE_NAME.fullmatch(service):
             found = service if isinstance(service, str) else _json_kind(service)
             env.fail(f"{name}[{role_arn!r}]", "a catalog service name", found)
-        role = (match.group("account"), match.group("name"))
+        role = (match.group("partition"), match.group("account"), match.group("name"))
         if role in arns:
             # A role name is unique in its account whatever its path: one entry is wrong.
             env.fail(
                 f"{name}[{role_arn!r}]",
-                f"one entry per role (account {role[0]}, role {role[1]})",
+                f"one entry per role (account {role[1]}, role {role[2]})",
                 f"a second entry for it after {arns[role]}",
                 "keep only the task role's ARN",
             )

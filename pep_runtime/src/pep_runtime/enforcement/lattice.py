@@ -113,13 +113,13 @@ def principal_from_lattice(
     headers: Mapping[str, str],
     *,
     namespace: str,
-    caller_roles: Mapping[tuple[str, str], str],
+    caller_roles: Mapping[tuple[str, str, str], str],
 ) -> Principal:
     """Map Lattice's headers to a Cedar principal.
 
-    No identity header, or `Type=NONE`: anonymous. An assumed-role ARN whose account and
-    role name are in `caller_roles`: that catalog service. Any other assumed role: an IAM
-    role entity with `account` and `name` attributes. Anything else is refused.
+    No identity header, or `Type=NONE`: anonymous. An assumed-role ARN whose partition,
+    account and role name are in `caller_roles`: that catalog service. Any other assumed
+    role: an IAM role entity with `account` and `name` attributes. Anything else is refused.
     """
     lattice = parse_lattice_caller(headers)
     identity_type = lattice.identity.get("Type")
@@ -142,12 +142,12 @@ def principal_from_lattice(
         message = f"header {IDENTITY_HEADER}: Principal is not an assumed-role ARN"
         raise AuthenticationError(message, reason=IDENTITY_HEADER)
 
-    account, role = match.group("account"), match.group("role")
-    service = caller_roles.get((account, role))
+    partition, account, role = match.group("partition", "account", "role")
+    service = caller_roles.get((partition, account, role))
     if service is not None:
         return Principal(uid=EntityUid(f"{namespace}::Service", service), lattice=lattice)
 
-    role_arn = f"arn:{match.group('partition')}:iam::{account}:role/{role}"
+    role_arn = f"arn:{partition}:iam::{account}:role/{role}"
     return Principal(
         uid=EntityUid(f"{namespace}::IamRole", role_arn),
         attributes={"account": account, "name": role},
