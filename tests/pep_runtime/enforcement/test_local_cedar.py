@@ -210,6 +210,46 @@ def test_a_link_id_that_names_a_policy_does_not_load(authz_copy: Path, link_id: 
         LocalCedarDecisionPoint(authz_copy, namespace="Latticework")
 
 
+@pytest.mark.parametrize(
+    ("entry", "field", "found"),
+    [
+        # YAML 1.1 reads these as numbers or booleans: 0017 is 15, no is false, 12:30 is 750.
+        ("resource: {type: Order, id: 0017}", r"\[0\]\.resource\.id", "a number"),
+        ("principal: {type: User, id: no}", r"\[0\]\.principal\.id", "a boolean"),
+        ("resource: {type: Order, id: 12:30}", r"\[0\]\.resource\.id", "a number"),
+        ("principal: {type: 7, id: a}", r"\[0\]\.principal\.type", "a number"),
+        ("principal: {type: User, id: a, role: x}", r"\[0\]\.principal", "key role"),
+        ("resources: {type: Order, id: o}", r"\[0\]", "key resources"),
+    ],
+)
+def test_a_link_value_that_is_not_text_does_not_load(
+    authz_copy: Path, entry: str, field: str, found: str
+) -> None:
+    """Link entities are text as written: a value YAML reads as a number or boolean would be
+    linked on another entity (Order::"15" for 0017), so it is refused, as the store does,
+    and so is a key a link does not have."""
+    (authz_copy / "links.yaml").write_text(
+        f"- id: l1\n  template: owner-cancels-order\n  {entry}\n"
+    )
+
+    with pytest.raises(EnforcementConfigError, match=rf"links\.yaml: {field}: .*{found}"):
+        LocalCedarDecisionPoint(authz_copy, namespace="Latticework")
+
+
+def test_an_id_that_is_another_policys_position_does_not_load(authz_copy: Path) -> None:
+    """A policy without @id is named by its position (policy0, ...): an @id that is another
+    policy's position would name two policies in the audit line."""
+    (authz_copy / "policies" / "za.cedar").write_text(
+        'forbid (principal, action, resource == Latticework::Order::"x");\n'
+    )
+    (authz_copy / "policies" / "zz.cedar").write_text(
+        '@id("policy2")\nforbid (principal, action, resource == Latticework::Order::"y");\n'
+    )
+
+    with pytest.raises(EnforcementConfigError, match=r'@id\("policy2"\) is also the name'):
+        LocalCedarDecisionPoint(authz_copy, namespace="Latticework")
+
+
 def _touch(path: Path, text: str) -> None:
     path.write_text(text)
     stat = path.stat()

@@ -34,6 +34,7 @@ from pep_runtime.enforcement.model import (
 logger = logging.getLogger(__name__)
 
 _ENTITY_CACHE_SIZE = 1024
+_LINK_KEYS = {"id", "template", "principal", "resource"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +150,8 @@ def load_policies(authz_dir: Path, namespace: str) -> LoadedPolicies:
 
 def _policy_ids(text: str, authz_dir: Path) -> tuple[dict[str, str], set[str]]:
     """Positional static policy id (`policy0`, ...) -> its `@id` annotation, and every id a
-    policy or template goes by (positional and `@id`). An `@id` used twice is refused: the
-    audit line would name the wrong policy."""
+    policy or template goes by (positional and `@id`). An `@id` used twice, or naming another
+    policy's position, is refused: the audit line would name the wrong policy."""
     document = json.loads(cedarpy.policies_to_json_str(text))
     ids: dict[str, str] = {}
     positional_ids: set[str] = set()
@@ -170,6 +171,14 @@ def _policy_ids(text: str, authz_dir: Path) -> tuple[dict[str, str], set[str]]:
             annotated.add(annotation)
             if kind == "staticPolicies":
                 ids[positional] = annotation
+    for positional, annotation in ids.items():
+        if annotation in positional_ids and annotation != positional:
+            message = (
+                f'{authz_dir}: @id("{annotation}") is also the name of another policy (Cedar '
+                "names a policy without an @id by its position: policy0, policy1, ...); give "
+                "every policy an @id, or this one another"
+            )
+            raise EnforcementConfigError(message, source=str(authz_dir), field=annotation)
     return ids, positional_ids | annotated
 
 
@@ -188,30 +197,71 @@ def _link_templates(policy_set: Any, links_path: Path, namespace: str, taken: se
     links = []
     taken = set(taken)
     for index, entry in enumerate(document):
-        if not isinstance(entry, dict) or not {"id", "template"} <= set(entry):
-            message = f"{links_path}: [{index}]: expected a mapping with id and template"
-            raise EnforcementConfigError(message, source=str(links_path), field=f"[{index}]")
+        where = f"[{index}]"
+        _check_keys(links_path, where, entry, required={"id", "template"}, allowed=_LINK_KEYS)
         values = {}
         for slot in ("principal", "resource"):
             entity = entry.get(slot)
             if entity is None:
                 continue
-            if not isinstance(entity, dict) or not {"type", "id"} <= set(entity):
-                message = f"{links_path}: [{index}].{slot}: expected {{type, id}}, found {entity!r}"
-                raise EnforcementConfigError(message, source=str(links_path), field=slot)
-            entity_type = str(entity["type"])
+            field = f"{where}.{slot}"
+            _check_keys(links_path, field, entity, required={"type", "id"}, allowed={"type", "id"})
+            entity_type = _text(links_path, f"{field}.type", entity["type"])
             qualified = entity_type if "::" in entity_type else f"{namespace}::{entity_type}"
-            values[f"?{slot}"] = {"type": qualified, "id": str(entity["id"])}
-        link_id = str(entry["id"])
+            values[f"?{slot}"] = {
+                "type": qualified,
+                "id": _text(links_path, f"{field}.id", entity["id"]),
+            }
+        link_id = _text(links_path, f"{where}.id", entry["id"])
         if link_id in taken:
             message = (
-                f"{links_path}: [{index}].id: {link_id} is already the id of a policy, template "
+                f"{links_path}: {where}.id: {link_id} is already the id of a policy, template "
                 "or link; give the link an id of its own"
             )
-            raise EnforcementConfigError(message, source=str(links_path), field=f"[{index}].id")
+            raise EnforcementConfigError(message, source=str(links_path), field=f"{where}.id")
         taken.add(link_id)
-        links.append({"template_id": str(entry["template"]), "new_id": link_id, "values": values})
+        template_id = _text(links_path, f"{where}.template", entry["template"])
+        links.append({"template_id": template_id, "new_id": link_id, "values": values})
     return policy_set.with_linked_batch(links) if links else policy_set
+
+
+def _check_keys(
+    path: Path, field: str, value: Any, *, required: set[str], allowed: set[str]
+) -> None:
+    """Refuse a link or entity that is not a mapping with the `required` keys and no others."""
+    if isinstance(value, dict) and required <= value.keys() <= allowed:
+        return
+    if isinstance(value, dict):
+        extra = sorted(map(str, value.keys() - allowed))
+        found = f"key {extra[0]}" if extra else f"no key {sorted(required - value.keys())[0]}"
+    else:
+        found = _yaml_kind(value)
+    expected = "keys " + ", ".join(sorted(required))
+    if allowed != required:
+        expected += " (and optionally " + ", ".join(sorted(allowed - required)) + ")"
+    message = f"{path}: {field}: expected a mapping with {expected}, found {found}; fix the entry"
+    raise EnforcementConfigError(message, source=str(path), field=field)
+
+
+def _text(path: Path, field: str, value: Any) -> str:
+    """A link's id, template or entity part: text as written, never a number YAML read."""
+    if isinstance(value, str) and value:
+        return value
+    message = (
+        f"{path}: {field}: expected text, found {_yaml_kind(value)}; quote the value "
+        '(id: "0017"): YAML reads 0017 as the number 15, no as false and 12:30 as 750'
+    )
+    raise EnforcementConfigError(message, source=str(path), field=field)
+
+
+def _yaml_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list | dict):
+        return "a list" if isinstance(value, list) else "a mapping"
+    return "nothing" if value is None else "empty text"
 
 
 class LocalCedarDecisionPoint:
