@@ -289,10 +289,23 @@ def test_cedar_json_to_typed_values(value: Any, expected: dict[str, Any]) -> Non
     assert to_attribute_value(value, "Latticework") == expected
 
 
-@pytest.mark.parametrize("value", [1.5, None, {"__extn": {"fn": "nope", "arg": "x"}}])
+@pytest.mark.parametrize(
+    "value",
+    [
+        1.5,
+        None,
+        {"__extn": {"fn": "nope", "arg": "x"}},
+        {"__extn": "ip"},
+        {"__extn": {"fn": "ip"}},
+        {"__extn": {"fn": "ip", "arg": 7}},
+        {"__entity": "Order"},
+        {"__entity": {"type": "Order"}},
+        {"__entity": {"type": 1, "id": "a"}},
+    ],
+)
 def test_values_cedar_cannot_hold_are_refused(value: Any) -> None:
-    """Floats, None and unknown extensions are refused with a clear error."""
-    with pytest.raises(ValueError, match=r"Cedar|extension"):
+    """Floats, None, unknown extensions and malformed escapes are refused with a clear error."""
+    with pytest.raises(ValueError, match=r"Cedar|extension|entity"):
         to_attribute_value(value, "Latticework")
 
 
@@ -381,6 +394,30 @@ def test_validation_exception_is_an_erroring_deny(
 
     assert result.decision is Decision.DENY
     assert result.errors == ("ValidationException",)
+
+
+def test_a_batch_the_store_finds_invalid_is_decided_request_by_request(
+    stubbed: tuple[VerifiedPermissionsDecisionPoint, Stubber],
+) -> None:
+    """A ValidationException names no request of the batch: each is then decided alone, so
+    only the invalid one is an erroring deny and the others keep their decisions."""
+    decision_point, stubber = stubbed
+    stubber.add_client_error("batch_is_authorized", "ValidationException", http_status_code=400)
+    stubber.add_response("is_authorized", _answer("ALLOW", "p"))
+    stubber.add_client_error("is_authorized", "ValidationException", http_status_code=400)
+    stubber.add_response("is_authorized", _answer("DENY"))
+    requests = [
+        AuthorizationRequest(FRONTEND, "GetOrder", _order(order_id))
+        for order_id in ("a", "x" * 201, "c")
+    ]
+
+    results = decision_point.is_authorized_batch(requests)
+
+    assert [(result.decision, result.errors) for result in results] == [
+        (Decision.ALLOW, ()),
+        (Decision.DENY, ("ValidationException",)),
+        (Decision.DENY, ()),
+    ]
 
 
 def test_from_config_sets_total_attempts_and_timeouts() -> None:

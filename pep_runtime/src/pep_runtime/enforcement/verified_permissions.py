@@ -37,6 +37,11 @@ logger = logging.getLogger(__name__)
 MAX_BATCH_REQUESTS = 30
 _EXTENSIONS = {"ip": "ipaddr", "ipaddr": "ipaddr", "decimal": "decimal"}
 _EXTENSIONS |= {"datetime": "datetime", "duration": "duration"}
+_VALIDATION = "ValidationException"
+
+
+class _StoreRefusedError(Exception):
+    """The store answered ValidationException: the request does not fit its schema."""
 
 
 def to_attribute_value(value: CedarValue, namespace: str) -> dict[str, Any]:
@@ -55,18 +60,28 @@ def to_attribute_value(value: CedarValue, namespace: str) -> dict[str, Any]:
         return {"set": [to_attribute_value(item, namespace) for item in value]}
     if isinstance(value, dict):
         if set(value) == {"__entity"}:
-            entity = value["__entity"]
+            entity = _escaped(value, "__entity", "type", "id")
             return {"entityIdentifier": _identifier(_qualify(entity["type"], namespace), entity)}
         if set(value) == {"__extn"}:
-            extension = value["__extn"]
-            kind = _EXTENSIONS.get(extension.get("fn", ""))
+            extension = _escaped(value, "__extn", "fn", "arg")
+            kind = _EXTENSIONS.get(extension["fn"])
             if kind is None:
-                raise ValueError(f"Cedar extension {extension.get('fn')!r} has no API form")
-            return {kind: str(extension["arg"])}
+                raise ValueError(f"Cedar extension {extension['fn']!r} has no API form")
+            return {kind: extension["arg"]}
         return {
             "record": {str(key): to_attribute_value(item, namespace) for key, item in value.items()}
         }
     raise ValueError(f"{type(value).__name__} is not a Cedar value (str, bool, int, list, dict)")
+
+
+def _escaped(value: Mapping[str, Any], escape: str, *fields: str) -> Mapping[str, str]:
+    """The body of a Cedar JSON escape, which must hold `fields` as text."""
+    body = value[escape]
+    if not isinstance(body, dict) or not all(isinstance(body.get(name), str) for name in fields):
+        wanted = ", ".join(f'"{name}": <text>' for name in fields)
+        found = f"keys {sorted(map(str, body))}" if isinstance(body, dict) else type(body).__name__
+        raise ValueError(f"a Cedar {escape} escape holds {{{wanted}}}, found {found}"[:200])
+    return body
 
 
 def _identifier(entity_type: str, entity: Mapping[str, Any]) -> dict[str, str]:
@@ -164,13 +179,17 @@ class VerifiedPermissionsDecisionPoint:
             if request.entities:
                 # The token API derives the principal; only other entities may be sent.
                 parameters["entities"] = {"entityList": self._entities([], [request])}
-            response = self._call("is_authorized_with_token", parameters)
+            operation = "is_authorized_with_token"
         else:
             parameters["principal"] = self._entity(request.principal.uid)
             entity_list = self._entities([request.principal], [request])
             parameters["entities"] = {"entityList": entity_list}
-            response = self._call("is_authorized", parameters)
-        return _result(response)
+            operation = "is_authorized"
+        try:
+            return _result(self._call(operation, parameters))
+        except _StoreRefusedError:
+            # The store judged the request invalid for its schema: a deny, not an outage.
+            return AuthorizationResult(decision=Decision.DENY, errors=(_VALIDATION,))
 
     def is_authorized_batch(
         self, requests: Sequence[AuthorizationRequest]
@@ -209,11 +228,17 @@ class VerifiedPermissionsDecisionPoint:
             entity_list = self._entities([], requests)
             if entity_list:
                 parameters["entities"] = {"entityList": entity_list}
-            response = self._call("batch_is_authorized_with_token", parameters)
+            operation = "batch_is_authorized_with_token"
         else:
             principals = [request.principal for request in requests]
             parameters["entities"] = {"entityList": self._entities(principals, requests)}
-            response = self._call("batch_is_authorized", parameters)
+            operation = "batch_is_authorized"
+        try:
+            response = self._call(operation, parameters)
+        except _StoreRefusedError:
+            # The store does not say which request it found invalid: each is decided alone,
+            # so that only that one is an erroring deny.
+            return [self.is_authorized(request) for request in requests]
 
         outputs = response.get("results", [])
         if len(outputs) != len(items):
@@ -243,9 +268,8 @@ class VerifiedPermissionsDecisionPoint:
         except botocore.exceptions.ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "Unknown")
             logger.warning("Verified Permissions %s failed: %s", operation, code)
-            if code == "ValidationException":
-                # The store judged the request invalid for its schema: a deny, not an outage.
-                return {"decision": "DENY", "errors": [{"errorDescription": code}]}
+            if code == _VALIDATION:
+                raise _StoreRefusedError from exc
             message = f"Verified Permissions {operation} failed: {code}"
             raise DecisionUnavailableError(message, reason=code) from exc
         except botocore.exceptions.BotoCoreError as exc:
