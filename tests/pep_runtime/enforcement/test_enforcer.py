@@ -412,6 +412,36 @@ def test_filter_authorized_locally() -> None:
     assert kept == ["o-1", "o-2"]
 
 
+@pytest.mark.parametrize(
+    "decide",
+    [
+        lambda enforcer, principal, order, context: enforcer.authorize(
+            principal, "GetOrder", order, context=context
+        ),
+        lambda enforcer, principal, order, context: enforcer.filter_authorized(
+            principal, "GetOrder", [order], lambda uid: uid, context=context
+        ),
+    ],
+    ids=["authorize", "filter_authorized"],
+)
+def test_a_context_that_is_not_cedar_json_is_no_decision_either_way(
+    decide: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Python set is not Cedar JSON (a Cedar set is a list): both calls raise
+    DecisionUnavailableError after a 503 line, never the encoder's TypeError unaudited."""
+    enforcer = Enforcer(
+        make_config(), LocalCedarDecisionPoint(FIXTURE_AUTHZ, namespace="Latticework")
+    )
+    principal = enforcer.resolve_principal({"x-amzn-lattice-identity": [FRONTEND_IDENTITY]})
+
+    with pytest.raises(DecisionUnavailableError) as caught:
+        decide(enforcer, principal, enforcer.resource("Order", "o-1"), {"tags": {"a", "b"}})
+
+    lines = audit_lines(capsys.readouterr().out)
+    assert caught.value.reason == "internal-error"
+    assert [(line["status"], line["reason"]) for line in lines] == [(503, "internal-error")]
+
+
 def test_authorize_outside_the_middleware(capsys: pytest.CaptureFixture[str]) -> None:
     """`authorize` decides one request, cached and audited."""
     enforcer = Enforcer(

@@ -559,10 +559,11 @@ class Enforcer:
         try:
             with _no_decision_on_failure():
                 version = self.decision_point.policies_version()
+                # Digesting a context that is not Cedar JSON fails here, as in `authorize`.
+                keys: list[Hashable] = [(version, request.cache_key()) for request in requests]
         except DecisionUnavailableError as exc:
             self._record_unavailable(requests, exc.reason, started)
             raise
-        keys: list[Hashable] = [(version, request.cache_key()) for request in requests]
         results: list[AuthorizationResult | None] = [self.cache.get(key) for key in keys]
         hits = [result is not None for result in results]
 
