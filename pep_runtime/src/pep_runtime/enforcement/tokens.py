@@ -108,7 +108,7 @@ class TokenVerifier:
         token_use = claims.get("token_use", self._source.token_use)
         if self._source.token_use is not None and token_use != self._source.token_use:
             raise _invalid(f"the token's token_use is not {self._source.token_use!r}")
-        if token_use not in {"id", "access"}:
+        if token_use not in ("id", "access"):  # compared, not hashed: a claim may be a list
             raise _invalid("the token says no token_use; set identitySource.tokenUse")
         if self._source.client_ids:
             self._check_client_id(claims, token_use)
