@@ -32,6 +32,9 @@ ACCEPTED = [
     ("/orders/%C2%A0", "/orders/\u00a0"),
     ("/orders/%E2%80%A7", "/orders/\u2027"),
     (b"/orders/o-1", "/orders/o-1"),
+    # WSGI's RAW_URI is the raw bytes as latin-1 text: the query may hold any of them.
+    ("/orders/o-1?q=\u00c3\u00a9", "/orders/o-1"),
+    (b"/orders/o-1?q=\xc3\xa9", "/orders/o-1"),
 ]
 
 REFUSED = [
@@ -59,6 +62,7 @@ REFUSED = [
     ("/orders/%4", "short escape"),
     ("/orders/été", "raw non-ASCII text"),
     (b"/orders/\xc3\xa9", "raw non-ASCII bytes"),
+    ("/orders/\u20ac", "text no raw byte can carry"),
     ("/orders/%C3", "not UTF-8 once decoded"),
     ("/orders/%FF", "not UTF-8 once decoded"),
     ("/orders/%C2%80", "encoded C1 control, the first"),

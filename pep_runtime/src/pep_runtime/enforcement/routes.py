@@ -65,10 +65,13 @@ def normalize_path(raw_target: str | bytes) -> str:
         # The common case, decided by one regex: nothing to decode, no dot or empty segment.
         return raw_target.decode("ascii")
     if isinstance(raw_target, str):
-        if not raw_target.isascii():
-            message = "the path holds a non-ASCII character"
-            raise MalformedRequestError(message, reason="bad-path")
-        raw_target = raw_target.encode("ascii")
+        # WSGI carries the raw bytes as latin-1 text (PEP 3333); a non-ASCII byte of the path
+        # is refused below, while the query, dropped, may hold any.
+        try:
+            raw_target = raw_target.encode("latin-1")
+        except UnicodeEncodeError:
+            message = "the path holds a character no raw byte can carry"
+            raise MalformedRequestError(message, reason="bad-path") from None
     path = raw_target.split(b"?", 1)[0]
     if not path.startswith(b"/"):
         raise MalformedRequestError("the path does not start with '/'", reason="bad-path")
