@@ -141,6 +141,32 @@ def test_local_mode_resolves_authz_dir_relative_to_the_file(tmp_path: Path) -> N
             {},
             "identitySource",
         ),
+        (
+            {
+                "routes": ROUTES,
+                "identitySource": {
+                    "jwksUrl": "https://x/jwks",
+                    "issuer": "https://x",
+                    "clientIds": ["c"],
+                    "tokenUse": ["access"],
+                },
+            },
+            {},
+            "identitySource.tokenUse",
+        ),
+        (
+            {
+                "routes": ROUTES,
+                "identitySource": {
+                    "jwksUrl": "https://x/jwks",
+                    "issuer": "https://x",
+                    "clientIds": ["c"],
+                    "algorithms": [],
+                },
+            },
+            {},
+            "identitySource.algorithms",
+        ),
         ({"routes": ROUTES}, {"LATTICEWORK_SERVICE_NAME": ""}, "LATTICEWORK_SERVICE_NAME"),
         ({"routes": ROUTES}, {"LATTICEWORK_SERVICE_NAME": "  "}, "LATTICEWORK_SERVICE_NAME"),
         (
@@ -176,6 +202,25 @@ def test_local_mode_resolves_authz_dir_relative_to_the_file(tmp_path: Path) -> N
         ({"routes": ROUTES}, {"LATTICEWORK_PEP_MODE": "open"}, "LATTICEWORK_PEP_MODE"),
         ({"routes": ROUTES}, {"LATTICEWORK_BEHIND_LATTICE": "maybe"}, "LATTICEWORK_BEHIND_LATTICE"),
         ({"routes": ROUTES}, {"LATTICEWORK_CALLER_ROLES": "{"}, "LATTICEWORK_CALLER_ROLES"),
+        (
+            {"routes": ROUTES},
+            {"LATTICEWORK_CALLER_ROLES": "[" * 100_000},
+            "LATTICEWORK_CALLER_ROLES",
+        ),
+        (
+            {"routes": ROUTES},
+            {
+                "LATTICEWORK_CALLER_ROLES": '{"arn:aws:iam::111122223333:role/a": 1'
+                + "0" * 5000
+                + "}"
+            },
+            "LATTICEWORK_CALLER_ROLES",
+        ),
+        (
+            {"routes": ROUTES},
+            {"LATTICEWORK_CALLER_ROLES": '{"arn:aws:iam::111122223333:role/a b/x": "a"}'},
+            "LATTICEWORK_CALLER_ROLES['arn:aws:iam::111122223333:role/a b/x']",
+        ),
         (
             {"routes": ROUTES},
             {"LATTICEWORK_CALLER_ROLES": '{"arn:aws:iam::1:role/x": "a"}'},
@@ -219,7 +264,10 @@ def test_bad_config_names_the_field(
         ({"destination": "stdout\u200b"}, "found 'stdout\\u200b'"),
         ({"destination": "std\tout"}, "found 'std\\tout'"),
         ({"destination": ""}, "found ''"),
-        ({"destination": None}, "found None"),
+        ({"destination": None}, "found null"),
+        ({"destination": True}, "found true"),
+        ({"destination": {"a": 1}}, "found a mapping"),
+        ({"destination": ["stdout"]}, "found a list"),
         ({"destination": 5}, "found 5"),
         ({"destination": "stdout "}, "found 'stdout '"),
         ({"destination": "syslog"}, "found syslog"),
@@ -236,7 +284,18 @@ def test_a_bad_audit_section_says_what_was_found_and_the_fix(audit: Any, found: 
     assert "write audit: {destination: stdout}" in message.partition("; ")[2]
 
 
-@pytest.mark.parametrize("value", [float("nan"), float("inf"), "5", True, -1])
+@pytest.mark.parametrize(
+    ("value", "found"),
+    [
+        (float("nan"), "found .nan;"),
+        (float("inf"), "found .inf;"),
+        ("5", "found the string '5';"),
+        (True, "found true;"),
+        (None, "found null;"),
+        (-1, "found -1;"),
+        pytest.param(10**400, "found a number of more than 20 digits;", id="400-digits"),
+    ],
+)
 @pytest.mark.parametrize(
     ("section", "key"),
     [
@@ -246,9 +305,12 @@ def test_a_bad_audit_section_says_what_was_found_and_the_fix(audit: Any, found: 
         ("verifiedPermissions", "readTimeoutSeconds"),
     ],
 )
-def test_numbers_must_be_finite_and_in_range(section: str, key: str, value: Any) -> None:
-    """NaN and infinity are refused like any bad number (NaN passed every bound before, so
-    a reload interval of NaN silently never reloaded), naming the field and a fix."""
+def test_numbers_must_be_finite_and_in_range(
+    section: str, key: str, value: Any, found: str
+) -> None:
+    """NaN, infinity and integers too large for a float are refused like any bad number (NaN
+    passed every bound before, so a reload interval of NaN silently never reloaded), naming
+    the field, the value as YAML writes it and a fix."""
     body: dict[str, Any] = {"local": {"authzDir": str(FIXTURE_AUTHZ)}}
     body.setdefault(section, {})[key] = value
 
@@ -257,6 +319,7 @@ def test_numbers_must_be_finite_and_in_range(section: str, key: str, value: Any)
 
     assert caught.value.field == f"{section}.{key}"
     assert "a finite number" in str(caught.value)
+    assert found in str(caught.value)
     assert "; such as" in str(caught.value)
 
 
@@ -335,6 +398,11 @@ def _with_jwks_url(jwks_url: str) -> dict[str, Any]:
         "https://[::1/jwks",
         "https://idp.example:99999/jwks",
         "jwks.json",
+        " https://idp.example/jwks",
+        "https://idp.example/jwks\n",
+        "https://idp.ex\tample/jwks",
+        "https://idp.example/my jwks",
+        "https://idp.example/jwks\x00",
     ],
 )
 def test_jwks_url_must_be_https_but_on_loopback(jwks_url: str) -> None:
@@ -427,8 +495,10 @@ def test_a_key_given_twice_beside_a_merge_is_still_refused(tmp_path: Path) -> No
         (b"routes: []\n# caf\xe9\n", r"pep\.yaml: not UTF-8 text \(byte 0xe9 at offset 16\)"),
         (b"? [a, b]\n: 1\n", r"pep\.yaml: not valid YAML: .*a key must be a plain value"),
         (b"[" * 5000 + b"]" * 5000, r"pep\.yaml: not valid YAML: nested too deeply"),
+        (b"cache: {maxEntries: " + b"9" * 5000 + b"}", r"pep\.yaml: not valid YAML: .*digits"),
+        (b"issuer: 2024-02-30\n", r"pep\.yaml: not valid YAML: .*day is out of range"),
     ],
-    ids=["not-utf8", "unhashable-key", "deep-nesting"],
+    ids=["not-utf8", "unhashable-key", "deep-nesting", "long-number", "no-such-date"],
 )
 def test_unreadable_yaml_is_a_config_error_naming_the_file(
     tmp_path: Path, content: bytes, expected: str
@@ -781,7 +851,13 @@ def test_the_verified_permissions_block_is_checked_in_local_mode() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "found"), [("", "an empty file"), ("# nothing\n", "an empty file"), ("[]\n", "a list")]
+    ("text", "found"),
+    [
+        ("", "an empty file"),
+        ("# nothing\n", "an empty file"),
+        ("[]\n", "an empty list"),
+        ("[1]\n", "a list"),
+    ],
 )
 def test_a_file_that_is_no_mapping_says_what_it_is(tmp_path: Path, text: str, found: str) -> None:
     """The error names what the file holds in words, not a Python type."""
@@ -843,6 +919,19 @@ def test_caller_roles_name_a_wrong_value_in_json_terms(service: Any, found: str)
     assert f"found {found}" in str(caught.value)
 
 
+def test_a_role_given_twice_is_named_with_its_partition_account_and_name() -> None:
+    """Roles are told apart by partition, account and name, so the error names all three."""
+    roles = (
+        '{"arn:aws-cn:iam::111122223333:role/p1/a": "x", '
+        '"arn:aws-cn:iam::111122223333:role/p2/a": "y"}'
+    )
+
+    with pytest.raises(EnforcementConfigError) as caught:
+        make_config(env={"LATTICEWORK_CALLER_ROLES": roles})
+
+    assert "(partition aws-cn, account 111122223333, role a)" in str(caught.value)
+
+
 def test_a_directory_as_the_config_file_is_named_as_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -876,3 +965,40 @@ def test_an_empty_segment_before_the_end_is_refused(path: str) -> None:
 
     with pytest.raises(EnforcementConfigError, match="no empty segment"):
         make_config(document={"routes": [*ROUTES, route]})
+
+
+def test_a_bad_namespace_says_what_a_namespace_looks_like() -> None:
+    """The namespace error describes a Cedar namespace and the fix, not a regular expression."""
+    with pytest.raises(EnforcementConfigError) as caught:
+        make_config(document={"namespace": "Lattice work"})
+
+    message = str(caught.value)
+    assert caught.value.field == "namespace"
+    assert "expected a Cedar namespace such as Latticework" in message
+    assert "found Lattice work; " in message
+    assert "[A-Za-z" not in message
+
+
+@pytest.mark.parametrize(
+    ("document", "field", "found"),
+    [
+        ({"routes": None}, "routes", "found nothing;"),
+        ({"routes": []}, "routes", "found an empty list;"),
+        ({"routes": {"a": 1}}, "routes", "found a mapping;"),
+        ({"routes": [{"method": "GET", "path": "/x", "public": None}]}, "routes[0].public", "null"),
+        ({"requestContext": ["sourceIp", "userAgent"]}, "requestContext", "found userAgent"),
+        ({"requestContext": ["sourceIp", None]}, "requestContext[1]", "found null"),
+        ({"requestContext": "sourceIp"}, "requestContext", "found the string 'sourceIp'"),
+    ],
+)
+def test_what_was_found_is_told_in_yaml_terms(
+    document: dict[str, Any], field: str, found: str
+) -> None:
+    """A bad value is shown as YAML writes it or by its kind, never as a Python repr."""
+    body = {"routes": ROUTES, "local": {"authzDir": str(FIXTURE_AUTHZ)}} | document
+
+    with pytest.raises(EnforcementConfigError) as caught:
+        make_config(document=body)
+
+    assert caught.value.field == field
+    assert found in str(caught.value)

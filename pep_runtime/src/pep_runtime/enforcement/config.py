@@ -40,8 +40,6 @@ PEP_CONFIG_ENV = "LATTICEWORK_PEP_CONFIG"
 DEFAULT_PEP_CONFIG = "pep.yaml"
 
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-_ACTION = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,199}")
-_TYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)*")
 _LITERAL_SEGMENT = re.compile(r"[A-Za-z0-9._~!$&'()*+,=:@-]+")
 # Ceilings of the intervals after which a decision, the policy files or the JWKS are looked at
 # again: kept for ever, none of them would ever see a revoke.
@@ -51,9 +49,12 @@ _DAY = 86400
 _SERVICE_NAME = re.compile(r"[a-z][a-z0-9-]{0,23}")
 _ROLE_ARN = re.compile(
     r"arn:(?P<partition>aws[a-z-]*):iam::(?P<account>\d{12}):"
-    r"role/(?:.+/)?(?P<name>[\w+=,.@-]{1,64})",
+    # An IAM path is `/`, or `/` + printable ASCII but space + `/`, 512 at most; the ARN
+    # leaves out its first `/`.
+    r"role/(?:[\x21-\x7e]{1,510}/)?(?P<name>[\w+=,.@-]{1,64})",
     re.ASCII,  # IAM's names and account ids are ASCII; \w and \d would take any script's
 )
+_TOKEN_USES = frozenset({"id", "access"})
 _ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
@@ -67,6 +68,38 @@ _TOP_LEVEL_KEYS = {
 }  # fmt: skip
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no", ""})
+#: Integers longer than this are shown as "a number of more than 20 digits": no count or
+#: interval is that long, and Python will not turn one of thousands of digits into text.
+_SHOWN_DIGITS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class _NameShape:
+    """What a name in the file must look like: the pattern, and the same in words with the fix."""
+
+    pattern: re.Pattern[str]
+    expected: str
+    fix: str
+
+
+_CEDAR_TYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)*")
+_CEDAR_IDENTIFIERS = "letters, digits and _, a digit never first, :: between names"
+_NAMESPACE = _NameShape(
+    _CEDAR_TYPE,
+    f"a Cedar namespace such as Latticework or Acme::Orders ({_CEDAR_IDENTIFIERS})",
+    "write the namespace of the policy store's schema, or leave namespace out for Latticework",
+)
+_ACTION = _NameShape(
+    re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,199}"),
+    "a Cedar action name such as GetOrder (letters, digits and _.:-, at most 200, a letter or "
+    "_ first)",
+    "write the action as the schema names it",
+)
+_ENTITY_TYPE = _NameShape(
+    _CEDAR_TYPE,
+    f"a Cedar entity type such as Order or Latticework::Order ({_CEDAR_IDENTIFIERS})",
+    "write the type as the schema names it (a bare one gets the namespace)",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +232,15 @@ def load_yaml(path: Path) -> Any:
         # PyYAML reads nested collections recursively; no real config comes near the limit.
         message = f"{path}: not valid YAML: nested too deeply to read; flatten the file"
         raise EnforcementConfigError(message, source=str(path)) from None
+    except ValueError as exc:
+        # PyYAML builds numbers with int() and dates with datetime, which refuse an integer of
+        # thousands of digits and a date that does not exist; what follows a ';' is Python's.
+        reason = str(exc).partition(";")[0]
+        message = (
+            f"{path}: not valid YAML: a number or date that cannot be read ({reason}); "
+            "correct it, or quote it if it is text"
+        )
+        raise EnforcementConfigError(message, source=str(path)) from None
 
 
 def config_path_from_environment(environ: Mapping[str, str] | None = None) -> Path:
@@ -247,7 +289,7 @@ def config_from_document(
     root = reader.mapping(document, "", required=True)
     reader.only_keys(root, "", _TOP_LEVEL_KEYS)
 
-    namespace = reader.string(root, "namespace", default=DEFAULT_NAMESPACE, pattern=_TYPE)
+    namespace = reader.string(root, "namespace", default=DEFAULT_NAMESPACE, shape=_NAMESPACE)
     routes = _routes(reader, root.get("routes"), namespace)
     cache = _cache(reader, root.get("cache"))
     identity_source = _identity_source(reader, root.get("identitySource"))
@@ -255,7 +297,10 @@ def config_from_document(
     request_context = reader.strings(root, "requestContext", "")
     unknown = sorted(set(request_context) - REQUEST_CONTEXT_FIELDS)
     if unknown:
-        reader.fail("requestContext", f"names from {sorted(REQUEST_CONTEXT_FIELDS)}", unknown)
+        known = ", ".join(sorted(REQUEST_CONTEXT_FIELDS))
+        reader.fail(
+            "requestContext", f"names from {known}", ", ".join(unknown), "remove the others"
+        )
 
     env = _Reader("environment")
     service_name = environ.get("LATTICEWORK_SERVICE_NAME", "")
@@ -300,10 +345,15 @@ class _Reader:
         self.source = source
 
     def fail(self, field: str, expected: str, found: Any, fix: str = "") -> NoReturn:
-        # A string is shown bare unless something in it (blank space, a control or an
-        # invisible character) would go unseen.
-        plain = isinstance(found, str) and found.isprintable() and found == found.strip() != ""
-        shown = found if plain else repr(found)
+        # A string (the value found, or what was found in words) is shown bare unless
+        # something in it (blank space, a control or an invisible character) would go unseen;
+        # any other value as YAML writes it.
+        if not isinstance(found, str):
+            shown = _kind(found)
+        elif found.isprintable() and found == found.strip() != "":
+            shown = found
+        else:
+            shown = repr(found)
         message = f"{self.source}: {field}: expected {expected}, found {shown}"
         if fix:
             message += f"; {fix}"
@@ -312,9 +362,10 @@ class _Reader:
     def mapping(self, value: Any, field: str, *, required: bool = False) -> dict[str, Any]:
         if value is None and not required:
             return {}
+        if value is None:
+            self.fail(field or "(top level)", "a mapping", "nothing" if field else "an empty file")
         if not isinstance(value, dict):
-            found = "an empty file" if value is None and not field else _kind(value)
-            self.fail(field or "(top level)", "a mapping", found)
+            self.fail(field or "(top level)", "a mapping", _kind(value))
         return value
 
     def only_keys(self, mapping: Mapping[str, Any], field: str, allowed: set[str]) -> None:
@@ -332,18 +383,15 @@ class _Reader:
         *,
         field: str = "",
         default: str | None = None,
-        pattern: re.Pattern[str] | None = None,
-        example: str = "",
+        shape: _NameShape | None = None,
     ) -> str:
         where = f"{field}.{key}" if field else key
         value = mapping.get(key, default)
         if not isinstance(value, str) or not value:
-            self.fail(where, "a non-empty string", "nothing" if value is None else value)
-        text = str(value)
-        if pattern is not None and not pattern.fullmatch(text):
-            fix = f"such as {example}" if example else ""
-            self.fail(where, f"a string matching {pattern.pattern}", text, fix)
-        return text
+            self.fail(where, "a non-empty string", _kind(value) if key in mapping else "nothing")
+        if shape is not None and not shape.pattern.fullmatch(value):
+            self.fail(where, shape.expected, value, shape.fix)
+        return value
 
     def number(
         self,
@@ -355,18 +403,13 @@ class _Reader:
         maximum: float = math.inf,
     ) -> float:
         value = mapping.get(key, default)
-        # NaN compares false with everything: without isfinite, .nan would pass as any bound
-        # (a reload interval of NaN never reloads).
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-            or not minimum <= value <= maximum
-        ):
-            found = repr(value) if isinstance(value, str) else value  # "5" is not 5
+        number = _finite_number(value)
+        if number is None or not minimum <= number <= maximum:
             bounds = f">= {minimum}" if maximum == math.inf else f"from {minimum} to {maximum}"
+            # Through _kind, so that "5" is shown as the string '5', not as the number 5.
+            found = _kind(value)
             self.fail(f"{field}.{key}", f"a finite number {bounds}", found, f"such as {default}")
-        return float(value)
+        return number
 
     def whole_number(
         self,
@@ -387,15 +430,21 @@ class _Reader:
     def strings(self, mapping: Mapping[str, Any], key: str, field: str) -> tuple[str, ...]:
         value = mapping.get(key, [])
         where = f"{field}.{key}" if field else key
-        if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-            self.fail(where, "a list of non-empty strings", value)
+        if not isinstance(value, list):
+            fix = "write a YAML list, such as [first, second]"
+            self.fail(where, "a list of non-empty strings", _kind(value), fix)
+        for index, item in enumerate(value):
+            if not isinstance(item, str) or not item:
+                fix = "write the entry as text, or remove it"
+                self.fail(f"{where}[{index}]", "a non-empty string", item, fix)
         return tuple(value)
 
 
 def _routes(reader: _Reader, value: Any, namespace: str) -> tuple[RouteRule, ...]:
     if not isinstance(value, list) or not value:
+        found = "nothing" if value is None else _kind(value)
         reader.fail(
-            "routes", "a non-empty list of routes", value, "list every route the app serves"
+            "routes", "a non-empty list of routes", found, "list every route the app serves"
         )
 
     rules: list[RouteRule] = []
@@ -437,24 +486,22 @@ def _routes(reader: _Reader, value: Any, namespace: str) -> tuple[RouteRule, ...
         group.append((field, path))
 
         public = route.get("public", False)
-        if isinstance(public, str):
-            found = f"the string {public!r}"
-            reader.fail(
-                f"{field}.public", "true or false", found, "write true or false without quotes"
-            )
         if not isinstance(public, bool):
-            reader.fail(f"{field}.public", "true or false", public)
+            quoted = " without quotes" if isinstance(public, str) else ""
+            reader.fail(
+                f"{field}.public", "true or false", _kind(public), f"write true or false{quoted}"
+            )
         if public:
             if "action" in route or "resource" in route:
                 reader.fail(field, "a public route without action or resource", "both")
             rules.append(RouteRule(method=method, path=path, public=True))
             continue
 
-        action = reader.string(route, "action", field=field, pattern=_ACTION, example="GetOrder")
+        action = reader.string(route, "action", field=field, shape=_ACTION)
         resource = reader.mapping(route.get("resource"), f"{field}.resource", required=True)
         reader.only_keys(resource, f"{field}.resource", {"type", "id"})
         resource_type = reader.string(
-            resource, "type", field=f"{field}.resource", pattern=_TYPE, example="Order"
+            resource, "type", field=f"{field}.resource", shape=_ENTITY_TYPE
         )
         id_template = reader.string(resource, "id", field=f"{field}.resource")
         problem = id_template_problem(id_template, template_params(path))
@@ -559,12 +606,10 @@ def _identity_source(reader: _Reader, value: Any) -> IdentitySourceConfig | None
     if not audiences and not client_ids:
         reader.fail(field, "audiences or clientIds", "neither", "name who the tokens are for")
     token_use = source.get("tokenUse")
-    if token_use not in {None, "id", "access"}:
-        reader.fail(f"{field}.tokenUse", "'id' or 'access'", token_use)
-    algorithms = reader.strings(source, "algorithms", field) or ("RS256",)
-    bad = [name for name in algorithms if name not in _ALGORITHMS]
-    if bad:
-        reader.fail(f"{field}.algorithms", f"asymmetric JWS algorithms {sorted(_ALGORITHMS)}", bad)
+    if token_use is not None and (not isinstance(token_use, str) or token_use not in _TOKEN_USES):
+        fix = "write access or id, or leave tokenUse out to go by each token's token_use claim"
+        reader.fail(f"{field}.tokenUse", "id or access", token_use, fix)
+    algorithms = _algorithms(reader, source, field)
     groups_claim = reader.string(source, "groupsClaim", field=field, default="cognito:groups")
     # For clock skew only: more would accept tokens long expired.
     leeway = reader.whole_number(source, "leewaySeconds", field, 0, 0, maximum=300)
@@ -582,6 +627,23 @@ def _identity_source(reader: _Reader, value: Any) -> IdentitySourceConfig | None
     )
 
 
+def _algorithms(reader: _Reader, source: Mapping[str, Any], field: str) -> tuple[str, ...]:
+    """The JWS algorithms tokens may be signed with: RS256 unless listed, asymmetric only."""
+    if "algorithms" not in source:
+        return ("RS256",)
+
+    where = f"{field}.algorithms"
+    fix = "list what the identity source signs with, such as [RS256] (Cognito)"
+    algorithms = reader.strings(source, "algorithms", field)
+    if not algorithms:
+        reader.fail(where, "at least one algorithm", "an empty list", f"{fix}, or leave it out")
+    bad = [name for name in algorithms if name not in _ALGORITHMS]
+    if bad:
+        expected = f"asymmetric JWS algorithms ({', '.join(sorted(_ALGORITHMS))})"
+        reader.fail(where, expected, ", ".join(bad), fix)
+    return algorithms
+
+
 def _jwks_url(reader: _Reader, jwks_url: str, field: str) -> str:
     """An https URL with a host, or plain http to this machine's loopback (local tests)."""
     field = f"{field}.jwksUrl"
@@ -591,6 +653,11 @@ def _jwks_url(reader: _Reader, jwks_url: str, field: str) -> str:
         # Not echoed: what stands before the @ can be a password.
         found = "a user name or password before '@'"
         reader.fail(field, expected, found, "remove it: a JWKS is public and needs none")
+    if not jwks_url.isprintable() or " " in jwks_url:
+        # urlsplit drops blank space at the ends and tabs and newlines inside, so the URL
+        # would pass the checks below and then fail at the first fetch.
+        fix = "remove the blank space and control characters (percent-encode any the URL has)"
+        reader.fail(field, expected, jwks_url, fix)
 
     try:
         parsed = urlsplit(jwks_url)
@@ -662,16 +729,37 @@ def _verified_permissions(
 
 
 def _kind(value: Any) -> str:
-    """What a parsed YAML value is, in words."""
+    """A parsed YAML value in YAML's words: a scalar as YAML writes it (null, true, 5, .nan,
+    the string '5'), a collection by its kind."""
     if value is None:
-        return "nothing"
-    if isinstance(value, list):
-        return "a list"
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int) and abs(value) >= 10**_SHOWN_DIGITS:
+        return f"a number of more than {_SHOWN_DIGITS} digits"
+    if isinstance(value, float) and not math.isfinite(value):
+        return {math.inf: ".inf", -math.inf: "-.inf"}.get(value, ".nan")
+    if isinstance(value, int | float):
+        return repr(value)
     if isinstance(value, str):
-        return f"the text {value!r}"
-    return (
-        "a number" if isinstance(value, int | float) and not isinstance(value, bool) else "a flag"
-    )
+        return f"the string {value!r}"
+    if isinstance(value, list):
+        return "a list" if value else "an empty list"
+    if isinstance(value, dict):
+        return "a mapping" if value else "an empty mapping"
+    return f"a {type(value).__name__}"
+
+
+def _finite_number(value: Any) -> float | None:
+    """A YAML number as a float; None for any other value, NaN, an infinity or an integer too
+    large for a float (NaN compares false with every bound, so it would pass them all)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _json_kind(value: Any) -> str:
@@ -695,13 +783,19 @@ def _caller_roles(env: _Reader, text: str) -> dict[tuple[str, str, str], str]:
     name = "LATTICEWORK_CALLER_ROLES"
     if not text.strip():
         return {}
+    expected = "a JSON object of task role ARN -> service name"
+    fix = 'write {"arn:aws:iam::<account>:role/<name>": "<service>", ...}'
     try:
         # Objects as tuples of pairs, so that a key given twice is seen, not overwritten.
         pairs = json.loads(text, object_pairs_hook=tuple)
-    except json.JSONDecodeError:
-        env.fail(name, "a JSON object of task role ARN -> service name", "text that is not JSON")
+    except RecursionError:
+        # json reads nested arrays and objects recursively; no role map comes near the limit.
+        env.fail(name, expected, "JSON nested too deeply to read", fix)
+    except ValueError:
+        # Not JSON, or a number of more digits than int() converts.
+        env.fail(name, expected, "text that is not JSON", fix)
     if not isinstance(pairs, tuple):
-        env.fail(name, "a JSON object", _json_kind(pairs))
+        env.fail(name, expected, _json_kind(pairs), fix)
 
     roles: dict[tuple[str, str, str], str] = {}
     arns: dict[tuple[str, str, str], str] = {}
@@ -710,8 +804,10 @@ def _caller_roles(env: _Reader, text: str) -> dict[tuple[str, str, str], str]:
         if match is None:
             env.fail(
                 f"{name}[{role_arn!r}]",
-                "an IAM role ARN arn:aws:iam::<account>:role/<name>",
+                "an IAM role ARN arn:aws:iam::<account>:role/[<path>/]<name>",
                 role_arn,
+                "copy the task role's ARN as IAM shows it (a 12-digit account; a path of "
+                "printable ASCII without blank space)",
             )
         if not isinstance(service, str) or not _SERVICE_NAME.fullmatch(service):
             found = service if isinstance(service, str) else _json_kind(service)
@@ -721,7 +817,7 @@ def _caller_roles(env: _Reader, text: str) -> dict[tuple[str, str, str], str]:
             # A role name is unique in its account whatever its path: one entry is wrong.
             env.fail(
                 f"{name}[{role_arn!r}]",
-                f"one entry per role (account {role[1]}, role {role[2]})",
+                f"one entry per role (partition {role[0]}, account {role[1]}, role {role[2]})",
                 f"a second entry for it after {arns[role]}",
                 "keep only the task role's ARN",
             )
