@@ -214,10 +214,10 @@ def test_a_link_id_that_names_a_policy_does_not_load(authz_copy: Path, link_id: 
     ("entry", "field", "found"),
     [
         # YAML 1.1 reads these as numbers or booleans: 0017 is 15, no is false, 12:30 is 750.
-        ("resource: {type: Order, id: 0017}", r"\[0\]\.resource\.id", "a number"),
-        ("principal: {type: User, id: no}", r"\[0\]\.principal\.id", "a boolean"),
-        ("resource: {type: Order, id: 12:30}", r"\[0\]\.resource\.id", "a number"),
-        ("principal: {type: 7, id: a}", r"\[0\]\.principal\.type", "a number"),
+        ("resource: {type: Order, id: 0017}", r"\[0\]\.resource\.id", "found 15;"),
+        ("principal: {type: User, id: no}", r"\[0\]\.principal\.id", "found false;"),
+        ("resource: {type: Order, id: 12:30}", r"\[0\]\.resource\.id", "found 750;"),
+        ("principal: {type: 7, id: a}", r"\[0\]\.principal\.type", "found 7;"),
         ("principal: {type: User, id: a, role: x}", r"\[0\]\.principal", "key role"),
         ("resources: {type: Order, id: o}", r"\[0\]", "key resources"),
     ],

@@ -349,7 +349,7 @@ class _Reader:
         # something in it (blank space, a control or an invisible character) would go unseen;
         # any other value as YAML writes it.
         if not isinstance(found, str):
-            shown = _kind(found)
+            shown = yaml_kind(found)
         elif found.isprintable() and found == found.strip() != "":
             shown = found
         else:
@@ -365,7 +365,7 @@ class _Reader:
         if value is None:
             self.fail(field or "(top level)", "a mapping", "nothing" if field else "an empty file")
         if not isinstance(value, dict):
-            self.fail(field or "(top level)", "a mapping", _kind(value))
+            self.fail(field or "(top level)", "a mapping", yaml_kind(value))
         return value
 
     def only_keys(self, mapping: Mapping[str, Any], field: str, allowed: set[str]) -> None:
@@ -388,7 +388,9 @@ class _Reader:
         where = f"{field}.{key}" if field else key
         value = mapping.get(key, default)
         if not isinstance(value, str) or not value:
-            self.fail(where, "a non-empty string", _kind(value) if key in mapping else "nothing")
+            self.fail(
+                where, "a non-empty string", yaml_kind(value) if key in mapping else "nothing"
+            )
         if shape is not None and not shape.pattern.fullmatch(value):
             self.fail(where, shape.expected, value, shape.fix)
         return value
@@ -407,7 +409,7 @@ class _Reader:
         if number is None or not minimum <= number <= maximum:
             bounds = f">= {minimum}" if maximum == math.inf else f"from {minimum} to {maximum}"
             # Through _kind, so that "5" is shown as the string '5', not as the number 5.
-            found = _kind(value)
+            found = yaml_kind(value)
             self.fail(f"{field}.{key}", f"a finite number {bounds}", found, f"such as {default}")
         return number
 
@@ -432,7 +434,7 @@ class _Reader:
         where = f"{field}.{key}" if field else key
         if not isinstance(value, list):
             fix = "write a YAML list, such as [first, second]"
-            self.fail(where, "a list of non-empty strings", _kind(value), fix)
+            self.fail(where, "a list of non-empty strings", yaml_kind(value), fix)
         for index, item in enumerate(value):
             if not isinstance(item, str) or not item:
                 fix = "write the entry as text, or remove it"
@@ -442,7 +444,7 @@ class _Reader:
 
 def _routes(reader: _Reader, value: Any, namespace: str) -> tuple[RouteRule, ...]:
     if not isinstance(value, list) or not value:
-        found = "nothing" if value is None else _kind(value)
+        found = "nothing" if value is None else yaml_kind(value)
         reader.fail(
             "routes", "a non-empty list of routes", found, "list every route the app serves"
         )
@@ -489,7 +491,10 @@ def _routes(reader: _Reader, value: Any, namespace: str) -> tuple[RouteRule, ...
         if not isinstance(public, bool):
             quoted = " without quotes" if isinstance(public, str) else ""
             reader.fail(
-                f"{field}.public", "true or false", _kind(public), f"write true or false{quoted}"
+                f"{field}.public",
+                "true or false",
+                yaml_kind(public),
+                f"write true or false{quoted}",
             )
         if public:
             if "action" in route or "resource" in route:
@@ -728,7 +733,7 @@ def _verified_permissions(
     return VerifiedPermissionsConfig(policy_store_id=store_id, region=region, **settings)
 
 
-def _kind(value: Any) -> str:
+def yaml_kind(value: Any) -> str:
     """A parsed YAML value in YAML's words: a scalar as YAML writes it (null, true, 5, .nan,
     the string '5'), a collection by its kind."""
     if value is None:
@@ -840,4 +845,5 @@ __all__ = [
     "config_from_document",
     "load_config",
     "load_yaml",
+    "yaml_kind",
 ]

@@ -22,7 +22,7 @@ from typing import Any
 
 import cedarpy
 
-from pep_runtime.enforcement.config import load_yaml
+from pep_runtime.enforcement.config import load_yaml, yaml_kind
 from pep_runtime.enforcement.exceptions import DecisionUnavailableError, EnforcementConfigError
 from pep_runtime.enforcement.model import (
     AuthorizationRequest,
@@ -235,7 +235,7 @@ def _check_keys(
         extra = sorted(map(str, value.keys() - allowed))
         found = f"key {extra[0]}" if extra else f"no key {sorted(required - value.keys())[0]}"
     else:
-        found = _yaml_kind(value)
+        found = yaml_kind(value)
     expected = "keys " + ", ".join(sorted(required))
     if allowed != required:
         expected += " (and optionally " + ", ".join(sorted(allowed - required)) + ")"
@@ -248,20 +248,10 @@ def _text(path: Path, field: str, value: Any) -> str:
     if isinstance(value, str) and value:
         return value
     message = (
-        f"{path}: {field}: expected text, found {_yaml_kind(value)}; quote the value "
+        f"{path}: {field}: expected text, found {yaml_kind(value)}; quote the value "
         '(id: "0017"): YAML reads 0017 as the number 15, no as false and 12:30 as 750'
     )
     raise EnforcementConfigError(message, source=str(path), field=field)
-
-
-def _yaml_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, list | dict):
-        return "a list" if isinstance(value, list) else "a mapping"
-    return "nothing" if value is None else "empty text"
 
 
 class LocalCedarDecisionPoint:
