@@ -16,6 +16,7 @@ import click
 from latticework.cli._options import env_option, output_option, project_dir_option, services_option
 from latticework.cli.plan import (
     build_plan,
+    check_output,
     nearest_project_dir,
     policy_config,
     stdout_console,
@@ -90,6 +91,8 @@ def command(
     Exit 0 when every mandatory policy passes, 1 when one fails, 2 on a usage or spec error.
     """
     project = project_dir or nearest_project_dir()
+    if output is not None:
+        check_output(output)
     pack_config = policy_config(env, project_dir=project, services_file=services_file)
     plan = build_plan(env, project_dir=project, services_file=services_file)
     # Plaintext secrets in any stack file fail the check like a mandatory policy.

@@ -107,17 +107,24 @@ def stdout_console(piped_width: int = _PIPED_WIDTH) -> Console:
     return console
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same directory and a rename."""
-    directory = path.parent if str(path.parent) else Path()
-    if not directory.is_dir():
-        message = (
-            f"--output {path}: expected a file in an existing directory, found no directory "
-            f"{directory}. Create it first or choose another path."
-        )
-        raise UsageError(message)
+def check_output(path: Path) -> None:
+    """Raise `UsageError` unless a report can be written beside `path`.
 
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    Commands call it before they plan, so a mistyped or unwritable `--output` fails at once
+    rather than after the whole plan; `write_atomically` still reports a later failure.
+    """
+    descriptor, temporary = _temporary_file(path)
+    os.close(descriptor)
+    os.unlink(temporary)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file in the same directory and a rename.
+
+    Raises `UsageError` naming `path` and the reason when the file cannot be written; the
+    previous file at `path`, if any, is then left as it was and no temporary file remains.
+    """
+    descriptor, temporary = _temporary_file(path)
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -126,10 +133,40 @@ def write_atomically(path: Path, text: str) -> None:
         # mkstemp creates the file private; give it the mode a plain open() would.
         os.chmod(temporary, 0o666 & ~_current_umask())
         os.replace(temporary, path)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise UsageError(_unwritable_message(path, exc)) from exc
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def _temporary_file(path: Path) -> tuple[int, str]:
+    """A new temporary file beside `path` (descriptor and name), or a `UsageError`."""
+    directory = path.parent if str(path.parent) else Path()
+    if not directory.is_dir():
+        message = (
+            f"--output {path}: expected a file in an existing directory, found no directory "
+            f"{directory}. Create it first or choose another path."
+        )
+        raise UsageError(message)
+
+    try:
+        return tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    except OSError as exc:
+        raise UsageError(_unwritable_message(path, exc)) from exc
+
+
+def _unwritable_message(path: Path, exc: OSError) -> str:
+    # strerror, not str(exc): the latter names the temporary file, not the one asked for.
+    reason = exc.strerror or type(exc).__name__
+    directory = path.parent if str(path.parent) else Path()
+    return (
+        f"--output {path}: expected a path where a file can be written, found that writing "
+        f"in {directory} fails ({reason}). Choose a path in a directory you can write to."
+    )
 
 
 def _current_umask() -> int:
@@ -166,6 +203,8 @@ def command(
     Exit 0 on success, 1 when a mandatory policy fails, 2 on a usage or spec error.
     """
     project = project_dir or nearest_project_dir()
+    if output is not None:
+        check_output(output)
     pack_config = policy_config(env, project_dir=project, services_file=services_file)
     plan = build_plan(env, project_dir=project, services_file=services_file)
     # The policy pack runs on every plan, as it would on `pulumi preview --policy-pack`.
@@ -183,6 +222,7 @@ __all__ = [
     "REPORT_FORMATS",
     "ReportFormat",
     "build_plan",
+    "check_output",
     "command",
     "find_project_dir",
     "nearest_project_dir",

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import jsonschema
@@ -16,7 +17,7 @@ from click.testing import CliRunner, Result
 
 from latticework.cli import main
 from latticework.cli.plan import find_project_dir, write_atomically
-from latticework.errors import ExitCode
+from latticework.errors import ExitCode, UsageError
 
 _REPO = Path(__file__).resolve().parents[2]
 _SCHEMA = json.loads((_REPO / "docs" / "plan.schema.json").read_text())
@@ -106,15 +107,60 @@ def test_output_is_untouched_when_the_plan_fails(tmp_path: Path) -> None:
     assert sorted(path.name for path in tmp_path.iterdir()) == ["plan.json", "services.yaml"]
 
 
-def test_output_in_a_missing_directory_is_a_usage_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["plan", "check"])
+def test_output_in_a_missing_directory_is_a_usage_error(command: str, tmp_path: Path) -> None:
     """--output into a directory that does not exist exits 2 and names the directory."""
     target = tmp_path / "missing" / "plan.json"
 
-    result = _plan("--env", "dev", "--format", "mermaid", "--output", str(target))
+    result = CliRunner().invoke(
+        main,
+        [command, "--env", "dev", "--project-dir", str(_REPO), "--output", str(target)],
+    )
 
     assert result.exit_code == ExitCode.USAGE
     assert str(tmp_path / "missing") in result.stderr
     assert not target.parent.exists()
+
+
+@pytest.mark.parametrize("command", ["plan", "check"])
+def test_output_where_no_file_can_be_written_is_one_line_and_exit_2(command: str) -> None:
+    """--output in a directory that refuses new files exits 2 naming the path and the reason."""
+    # No file can be created in /proc, whoever runs the tests (root included).
+    target = Path("/proc/plan.json")
+
+    result = CliRunner().invoke(
+        main,
+        [command, "--env", "dev", "--project-dir", str(_REPO), "--output", str(target)],
+    )
+
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert result.stdout == ""
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: --output {target}: expected a path where a file can be")
+    assert "(No such file or directory)" in line
+    assert "Choose a path in a directory you can write to" in line
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [PermissionError(13, "Permission denied"), OSError(28, "No space left on device")],
+    ids=["permission", "disk-full"],
+)
+def test_a_failed_write_is_a_usage_error_naming_the_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: OSError
+) -> None:
+    """A directory that refuses the temporary file is reported with the path and the reason."""
+    target = tmp_path / "plan.json"
+
+    def refuse(*_args: object, **_kwargs: object) -> tuple[int, str]:
+        raise failure
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+
+    with pytest.raises(UsageError, match=rf"--output {target}: .*\({failure.strerror}\)"):
+        write_atomically(target, "new plan\n")
+
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_unknown_environment_is_a_usage_error() -> None:
@@ -192,16 +238,17 @@ def test_the_project_is_found_from_a_subdirectory(tmp_path: Path) -> None:
 def test_a_failed_write_leaves_neither_a_partial_file_nor_a_temporary(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """When the final rename fails, the old report stays and the temporary file is removed."""
+    """When the final rename fails, the old report stays, the temporary file is removed and
+    the error names the path and the reason."""
     target = tmp_path / "plan.json"
     target.write_text("previous plan\n")
 
     def refuse(_source: object, _destination: object) -> None:
-        raise OSError("disk full")
+        raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", refuse)
 
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(UsageError, match=rf"--output {target}: .*No space left on device"):
         write_atomically(target, "new plan\n")
 
     assert [path.name for path in tmp_path.iterdir()] == ["plan.json"]
