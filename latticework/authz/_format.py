@@ -38,6 +38,14 @@ _RENDERING_HEADER = (
 LINE_WIDTH = 100
 INDENT_WIDTH = 2
 _COMMENT = re.compile(r"//[^\n]*")
+_RENDERING_IS_DIRECTORY = (
+    "expected a file, found a directory. Remove the directory; `latticework authz format` "
+    "then writes the file"
+)
+_CEDAR_FILE_IS_DIRECTORY = (
+    "expected a file, found a directory. Rename it or move it out: deployment reads only "
+    "the .cedar files there"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +69,11 @@ def format_cedar(text: str) -> str:
     depth = parse_depth(text)
     if depth > MAX_PARSE_DEPTH:
         raise ValueError(too_deep_message(depth))
-    statements, _ = split_statements(text)
+    statements, trailing_line = split_statements(text)
+    if not statements and trailing_line is None:
+        # Comments and blank lines only: nothing to format, and Cedar's formatter would add
+        # a blank first line (and join comment blocks).
+        return text
     largest = max((len(statement.text.encode()) for statement in statements), default=0)
     if largest > MAX_POLICY_BYTES:
         message = (
@@ -79,6 +91,8 @@ def format_schema(text: str) -> str:
 
 def format_file(path: Path) -> FormatResult:
     """Format one authz file in memory."""
+    if path.is_dir():
+        return FormatResult(path, "", None, _CEDAR_FILE_IS_DIRECTORY)
     try:
         current = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -98,9 +112,19 @@ def format_file(path: Path) -> FormatResult:
 def render_schema(authz_dir: Path) -> FormatResult:
     """The human-readable rendering of `schema.json` against the committed one."""
     path = authz_dir / SCHEMA_RENDERING_FILE
+    schema_path = authz_dir / SCHEMA_FILE
+    if path.exists() and not path.is_file():
+        return FormatResult(path, "", None, _RENDERING_IS_DIRECTORY)
+    if not schema_path.is_file():
+        problem = (
+            "expected the Cedar schema in JSON form, found no file. "
+            f"Create {schema_path} (see docs/authz.md)"
+        )
+        return FormatResult(schema_path, "", None, problem)
+
     current = path.read_text(encoding="utf-8") if path.is_file() else ""
     try:
-        schema = cedarpy.Schema.from_json_str((authz_dir / SCHEMA_FILE).read_text("utf-8"))
+        schema = cedarpy.Schema.from_json_str(schema_path.read_text("utf-8"))
     except (OSError, ValueError) as exc:
         return FormatResult(path, current, None, f"cannot render {SCHEMA_FILE}: {exc}")
     return FormatResult(path, current, _RENDERING_HEADER + str(schema))

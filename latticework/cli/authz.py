@@ -138,7 +138,7 @@ def format_command(authz_dir: Path, check: bool) -> None:
         if check:
             click.echo(f"would reformat {result.path}")
         else:
-            result.path.write_text(result.formatted, encoding="utf-8")
+            _rewrite(result.path, result.formatted)
             click.echo(f"reformatted {result.path}")
 
     if check and unformatted:
@@ -147,6 +147,18 @@ def format_command(authz_dir: Path, check: bool) -> None:
         )
     if not unformatted:
         click.echo(f"{authz_dir}: all files formatted")
+
+
+def _rewrite(path: Path, text: str) -> None:
+    """Replace `path` with `text`, or raise `UsageError` naming the file and the reason."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        message = (
+            f"{path}: expected a writable file, found {exc.strerror or type(exc).__name__}. "
+            "Make it writable and run `latticework authz format` again"
+        )
+        raise UsageError(message) from exc
 
 
 __all__ = ["command"]

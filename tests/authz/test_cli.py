@@ -439,3 +439,71 @@ def test_commands_find_the_project_from_a_subdirectory(
     assert validated.exit_code == 0, validated.output
     assert "the routes of ../../stacks/services.yaml fit the schema" in validated.output
     assert tested.exit_code == 0, tested.output
+
+
+@pytest.mark.parametrize("args", [("format",), ("format", "--check")])
+@pytest.mark.parametrize(
+    ("relative", "fix"),
+    [
+        ("schema.cedarschema", "Remove the directory; `latticework authz format` then writes"),
+        ("policies/services.cedar", "Rename it or move it out"),
+    ],
+)
+def test_a_directory_where_a_file_belongs_exits_2_and_writes_nothing(
+    authz_dir: Path, args: tuple[str, ...], relative: str, fix: str
+) -> None:
+    """A directory named like an authz file is named with the fix, and no file is rewritten."""
+    directory = authz_dir / relative
+    directory.unlink()
+    directory.mkdir()
+    schema = authz_dir / "schema.json"
+    unformatted = schema.read_text().replace("\n  ", "\n    ")
+    schema.write_text(unformatted)
+
+    result = invoke(*args, "--authz-dir", str(authz_dir))
+
+    assert result.exit_code == 2, result.output
+    assert f"{directory}: expected a file, found a directory. {fix}" in result.output
+    assert "would reformat" not in result.output
+    assert "Traceback" not in result.output
+    assert directory.is_dir()
+    assert schema.read_text() == unformatted
+
+
+@pytest.mark.parametrize("args", [("format",), ("format", "--check")])
+def test_format_without_a_schema_names_the_file_and_the_fix(
+    authz_dir: Path, args: tuple[str, ...]
+) -> None:
+    """A missing schema.json is a sentence naming the file and the fix, not an errno."""
+    (authz_dir / "schema.json").unlink()
+    rendering = (authz_dir / "schema.cedarschema").read_text()
+
+    result = invoke(*args, "--authz-dir", str(authz_dir))
+
+    assert result.exit_code == 2, result.output
+    schema = authz_dir / "schema.json"
+    assert f"{schema}: expected the Cedar schema in JSON form, found no file. Create {schema}" in (
+        result.output
+    )
+    assert "Errno" not in result.output
+    assert (authz_dir / "schema.cedarschema").read_text() == rendering
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "\n", "// retired policies live in git history\n", "// one\n\n// two\n", "// no newline"],
+    ids=["empty", "blank-line", "one-comment", "comment-blocks", "no-final-newline"],
+)
+def test_a_file_without_policies_is_left_as_it_is(authz_dir: Path, text: str) -> None:
+    """A .cedar file of comments only (or nothing) is already formatted: neither rewritten
+    nor reported."""
+    path = authz_dir / "policies" / "retired.cedar"
+    path.write_text(text)
+
+    checked = invoke("format", "--check", "--authz-dir", str(authz_dir))
+    formatted = invoke("format", "--authz-dir", str(authz_dir))
+
+    assert format_cedar(text) == text
+    assert checked.exit_code == 0, checked.output
+    assert formatted.exit_code == 0, formatted.output
+    assert path.read_text() == text
