@@ -19,6 +19,7 @@ A test file holds optional `entities` shared by its cases and a list of `cases`:
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Mapping
@@ -135,12 +136,22 @@ def _case(
     missing = sorted(_REQUIRED_KEYS - set(raw))
     unknown = sorted(set(raw) - _CASE_KEYS)
     if missing or unknown:
+        found = ", ".join(
+            f"{kind} {keys}" for kind, keys in (("missing", missing), ("unknown", unknown)) if keys
+        )
+        renames = [
+            f"{name!r} to {close[0]!r}"
+            for name in unknown
+            if isinstance(name, str)
+            and (close := difflib.get_close_matches(name, sorted(_CASE_KEYS), n=1))
+        ]
+        fix = f"Rename {', '.join(renames)}." if renames else "Fix the case's keys."
         raise SpecError(
             where,
             key,
             f"keys {sorted(_REQUIRED_KEYS)} and optionally context, entities, determining, errors",
-            f"missing {missing}" if missing else f"unknown {unknown}",
-            "Fix the case's keys (see docs/authz.md).",
+            found,
+            f"{fix} (See docs/authz.md.)",
         )
     name = raw["name"]
     if not isinstance(name, str) or not name:

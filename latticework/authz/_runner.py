@@ -4,6 +4,10 @@ The schema is always passed to Cedar: action groups (`action in Action::"ReadOnl
 resolve through it, and requests and entities are checked against it. Cedar skips a policy
 whose evaluation errors, a forbid included, so a decision that came with errors fails its
 case unless the case lists the erroring policies under `errors`.
+
+A case Cedar cannot decide at all (a type or action the schema does not declare, a context
+or entity that does not fit it) or that names a policy id no policy has is invalid, not
+failed: the test file is wrong, not the policies, and `authz test` exits 2 for it.
 """
 
 from __future__ import annotations
@@ -14,10 +18,31 @@ from dataclasses import dataclass
 
 import cedarpy
 
-from components.authz_files import AuthzFiles
+from components.authz_files import NAMESPACE, AuthzFiles
 from latticework.authz._cases import DecisionCase
 
 _POLICY_ERROR = re.compile(r"error while evaluating policy `(?P<policy_id>[^`]+)`: ?(?P<detail>.*)")
+_REQUEST_ERROR = "failed to build request: "
+# Cedar repeats every entity sent before what is wrong with them: keep only the latter.
+_ENTITIES_ERROR = re.compile(r"failed to parse entities from:.*?\]: (?=entity|error)", re.DOTALL)
+_CASE_FIXES = (
+    (
+        "principal type ",
+        "principal",
+        f"Write the type with its namespace, as the schema declares it ({NAMESPACE}::Service)",
+    ),
+    (
+        "resource type ",
+        "resource",
+        f"Write the type with its namespace, as the schema declares it ({NAMESPACE}::Item)",
+    ),
+    ("action ", "action", "Use an action the schema declares"),
+    (
+        "while parsing context, ",
+        "context",
+        "Make the context fit the action's context in the schema",
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,14 +54,16 @@ class CaseResult:
     determining: tuple[str, ...]
     erroring: tuple[str, ...]
     failures: tuple[str, ...]
+    invalid: tuple[str, ...] = ()
+    """Why the case cannot be decided as written (its file is wrong, not the policies)."""
 
     @property
     def passed(self) -> bool:
-        return not self.failures
+        return not self.failures and not self.invalid
 
     def failure_line(self) -> str:
-        """One line naming the case and every way it failed."""
-        return f"{self.case.location}: {self.case.name}: {'; '.join(self.failures)}"
+        """One line naming the case and every way it is invalid or failed."""
+        return f"{self.case.location}: {self.case.name}: {'; '.join(self.invalid or self.failures)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,23 +77,34 @@ class CaseReport:
         return sum(1 for result in self.results if result.passed)
 
     @property
+    def invalid(self) -> int:
+        return sum(1 for result in self.results if result.invalid)
+
+    @property
     def failed(self) -> int:
-        return len(self.results) - self.passed
+        return len(self.results) - self.passed - self.invalid
 
     def summary(self) -> str:
-        """The closing line: `N passed, N failed`."""
-        return f"{self.passed} passed, {self.failed} failed"
+        """The closing line: `N passed, N failed`, and `, N invalid` when there are any."""
+        invalid = f", {self.invalid} invalid" if self.invalid else ""
+        return f"{self.passed} passed, {self.failed} failed{invalid}"
 
 
 def run_cases(authz: AuthzFiles, cases: Sequence[DecisionCase]) -> CaseReport:
     """Decide every case with the policy set and schema of `authz` parsed once."""
     policy_set = authz.policy_set()
     schema = authz.schema()
-    return CaseReport(tuple(_run_case(case, policy_set, schema) for case in cases))
+    policy_ids = frozenset(
+        [policy.policy_id for policy in authz.policies] + [link.link_id for link in authz.links]
+    )
+    return CaseReport(tuple(_run_case(case, policy_set, schema, policy_ids) for case in cases))
 
 
 def _run_case(
-    case: DecisionCase, policy_set: cedarpy.PolicySet, schema: cedarpy.Schema
+    case: DecisionCase,
+    policy_set: cedarpy.PolicySet,
+    schema: cedarpy.Schema,
+    policy_ids: frozenset[str],
 ) -> CaseResult:
     result = cedarpy.is_authorized(
         case.request(), policy_set, [dict(entity) for entity in case.entities], schema=schema
@@ -75,12 +113,13 @@ def _run_case(
     determining = tuple(sorted(result.diagnostics.reasons))
     erroring: list[str] = []
     failures: list[str] = []
+    invalid = _unknown_ids(case, policy_ids)
 
     for error in result.diagnostics.errors:
         match = _POLICY_ERROR.match(error)
         if match is None:
             # Not a policy error: the request or entities do not fit the schema.
-            failures.append(f"Cedar could not evaluate the request: {_one_line(error)}")
+            invalid.append(_invalid_request(error))
             continue
         erroring.append(match["policy_id"])
         if match["policy_id"] not in case.errors:
@@ -106,7 +145,39 @@ def _run_case(
         determining=determining,
         erroring=tuple(erroring),
         failures=tuple(failures),
+        invalid=tuple(invalid),
     )
+
+
+def _unknown_ids(case: DecisionCase, policy_ids: frozenset[str]) -> list[str]:
+    """A problem for each `determining` or `errors` entry that names no policy or link."""
+    problems = []
+    for key, listed in (("determining", case.determining or ()), ("errors", case.errors)):
+        for policy_id in listed:
+            if policy_id not in policy_ids:
+                problems.append(
+                    f"{key}: no policy or template link has the @id {policy_id!r}. List @id "
+                    "values of policies or links in authz/"
+                )
+    return problems
+
+
+def _invalid_request(error: str) -> str:
+    """Cedar's reason for not deciding a request, as `key: what is wrong. The fix`."""
+    if _ENTITIES_ERROR.match(error):
+        detail = _one_line(_ENTITIES_ERROR.sub("", error, count=1))
+        return f"entities: {detail}. Make the entities fit the schema"
+
+    detail = error.removeprefix(_REQUEST_ERROR)
+    for prefix, key, fix in _CASE_FIXES:
+        if detail.startswith(prefix):
+            detail = detail.removeprefix(prefix)
+            if key in ("principal", "resource"):
+                detail = f"type {detail.removeprefix('type ')}"
+                if "is not valid for" in detail:
+                    fix = f"Use a type the action applies to (appliesTo.{key}Types in the schema)"
+            return f"{key}: {_one_line(detail)}. {fix}"
+    return f"Cedar could not decide the request: {_one_line(error)}. Make the case fit the schema"
 
 
 def _why(determining: Sequence[str]) -> str:

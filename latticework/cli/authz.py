@@ -96,7 +96,11 @@ def validate(authz_dir: Path, schema_file: Path | None, catalog_file: Path | Non
 @command.command(name="test")
 @_authz_dir_option
 def test_command(authz_dir: Path) -> None:
-    """Run every decision case in authz/tests/*.yaml; exit 1 when a case fails."""
+    """Run every decision case in authz/tests/*.yaml; exit 1 when a case fails.
+
+    Exit 2 when a case cannot be decided as written (a type or action the schema does not
+    declare, a context or entity that does not fit it, an unknown policy id).
+    """
     authz = load_authz(authz_dir)
     cases = load_cases(authz_dir)
     if not cases:
@@ -107,6 +111,13 @@ def test_command(authz_dir: Path) -> None:
         if not result.passed:
             click.echo(result.failure_line())
     click.echo(report.summary())
+    if report.invalid:
+        # A case Cedar cannot decide is a broken test file, not a failing policy.
+        message = (
+            f"{report.invalid} decision case(s) in {authz_dir / 'tests'} do not fit the schema "
+            "or name unknown policies; fix them as each line above says"
+        )
+        raise UsageError(message)
     if report.failed:
         raise PolicyViolationError(f"{report.failed} authorization test case(s) failed")
 

@@ -127,6 +127,66 @@ def test_test_command_passes_on_the_repository(authz_dir: Path) -> None:
     assert result.output == "22 passed, 0 failed\n"
 
 
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            ("action: ReserveItem", "action: ReserveItems"),
+            'orders reserves stock: action: `Latticework::Action::"ReserveItems"` does not '
+            "exist in the supplied schema. Use an action the schema declares",
+        ),
+        (
+            (
+                "principal: {type: Latticework::Service, id: orders}\n    action: ReserveItem",
+                "principal: {type: Service, id: orders}\n    action: ReserveItem",
+            ),
+            "orders reserves stock: principal: type `Service` is not declared in the schema. "
+            "Write the type with its namespace, as the schema declares it (Latticework::Service)",
+        ),
+        (
+            (
+                "resource: {type: Latticework::Item, id: sku-42}",
+                "resource: {type: Latticework::Order, id: sku-42}",
+            ),
+            "orders reserves stock: resource: type `Latticework::Order` is not valid for "
+            '`Latticework::Action::"ReserveItem"`. Use a type the action applies to',
+        ),
+        (
+            (
+                'context: {amount: {__extn: {fn: decimal, arg: "250.00"}}}',
+                'context: {amont: {__extn: {fn: decimal, arg: "250.00"}}}',
+            ),
+            "orders creates a payment: context: record attribute `amont` should not exist "
+            "according to the schema. Make the context fit the action's context in the schema",
+        ),
+        (
+            ("determining: [orders-calls-inventory]", "determining: [orders-call-inventory]"),
+            "orders reserves stock: determining: no policy or template link has the @id "
+            "'orders-call-inventory'. List @id values of policies or links in authz/",
+        ),
+    ],
+    ids=["unknown-action", "type-without-namespace", "type-not-for-action", "context", "ids"],
+)
+def test_test_command_refuses_a_case_that_does_not_fit_the_schema(
+    authz_dir: Path, edit: tuple[str, str], expected: str
+) -> None:
+    """A case Cedar cannot decide is an invalid file (exit 2, naming case, key and fix), never
+    a failed test (exit 1)."""
+    services = authz_dir / "tests" / "services.yaml"
+    text = services.read_text()
+    assert edit[0] in text
+    services.write_text(text.replace(edit[0], edit[1], 1))
+
+    result = invoke("test", "--authz-dir", str(authz_dir))
+
+    assert result.exit_code == 2, result.output
+    [line] = [line for line in result.output.splitlines() if line.startswith(str(services))]
+    assert expected in line
+    assert "21 passed, 0 failed, 1 invalid" in result.output
+    assert result.output.splitlines()[-1].startswith("error: 1 decision case(s) in ")
+    assert "test failed" not in result.output
+
+
 def test_test_command_refuses_invalid_policies(authz_dir: Path) -> None:
     """Tests never run against policies that fail validation (exit 2)."""
     (authz_dir / "policies" / "bad.cedar").write_text('@id("bad") permit (principal, action);\n')
@@ -232,7 +292,8 @@ def test_case_file_with_unknown_key_names_the_line(tmp_path: Path) -> None:
         load_case_file(path)
 
     assert str(raised.value).startswith(f"{path}:7: cases[1]: expected keys")
-    assert "missing ['expect']" in str(raised.value)
+    assert "missing ['expect'], unknown ['expected']" in str(raised.value)
+    assert "Rename 'expected' to 'expect'." in str(raised.value)
 
 
 def test_case_file_accepts_cedar_uids_and_short_actions(tmp_path: Path) -> None:

@@ -207,8 +207,9 @@ def test_namespaced_types_are_distinct(authz_dir: Path) -> None:
     assert report.failed == 0
 
 
-def test_type_without_namespace_fails_the_case(authz_dir: Path) -> None:
-    """A request naming `Service` without its namespace cannot be evaluated and fails."""
+def test_type_without_namespace_makes_the_case_invalid(authz_dir: Path) -> None:
+    """A request naming `Service` without its namespace cannot be decided: the case is
+    invalid, neither passed nor failed."""
     report = run(
         authz_dir,
         {
@@ -222,7 +223,31 @@ def test_type_without_namespace_fails_the_case(authz_dir: Path) -> None:
     [result] = report.results
     assert result.decision == "NoDecision"
     assert not result.passed
-    assert "Cedar could not evaluate the request" in result.failure_line()
+    assert (report.passed, report.failed, report.invalid) == (0, 0, 1)
+    assert "principal: type `Service` is not declared in the schema" in result.failure_line()
+    assert report.summary() == "0 passed, 0 failed, 1 invalid"
+
+
+def test_entities_that_do_not_fit_the_schema_make_the_case_invalid(authz_dir: Path) -> None:
+    """An entity attribute of the wrong type is named without repeating every entity sent."""
+    entities = [{"uid": user("carol"), "attrs": {"email": 3}, "parents": []}]
+
+    report = run(
+        authz_dir,
+        {
+            "principal": user("carol"),
+            "action": "GetItem",
+            "resource": {"type": "Latticework::Item", "id": "sku-1"},
+            "expect": "deny",
+        },
+        entities=entities,
+    )
+
+    line = report.results[0].failure_line()
+    assert report.invalid == 1
+    assert "entities: entity does not conform to the schema: in attribute `email`" in line
+    assert "failed to parse entities from" not in line
+    assert "Make the entities fit the schema" in line
 
 
 ERRORING = {
