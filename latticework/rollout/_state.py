@@ -162,6 +162,11 @@ class RolloutState:
             raise _ShapeError(
                 f"environments {_shown(environments)}, not a list of environment names"
             )
+        # A rollout names each environment once; a repeated one would be deployed again.
+        repeated = sorted({env for env in environments if environments.count(env) > 1})
+        if repeated:
+            named = ", ".join(repr(env) for env in repeated)
+            raise _ShapeError(f"environments {_shown(environments)}, naming {named} more than once")
         environment = _field(document, "environment", str)
         if environment not in environments:
             raise _ShapeError(f"environment {_shown(environment)} not among {_shown(environments)}")

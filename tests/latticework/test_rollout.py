@@ -582,6 +582,14 @@ def _saved_document(**overrides: object) -> dict[str, object]:
         ({"environments": "dev"}, "environments"),
         ({"environments": []}, "environments"),
         ({"environments": ["dev", 3]}, "environments"),
+        (
+            {"environments": ["dev", "staging", "prod", "dev"]},
+            "environments .*'dev' more than once",
+        ),
+        (
+            {"environments": ["dev", "staging", "staging"]},
+            "environments .*'staging' more than once",
+        ),
         ({"offline": "false"}, "offline"),
         ({"commit": 7}, "commit"),
         ({"catalogDigest": None}, "catalogDigest"),
