@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Literal
 
 import click
+from click.core import ParameterSource
 
 from components.errors import SpecError
 from components.spec import RolloutSettings, load_spec
-from latticework.automation import require_project
+from latticework.automation import check_backend_url, require_project
 from latticework.cli._options import ENVIRONMENTS, project_dir_option
-from latticework.cli.deploy import backend_url_option, make_engine, progress_printer
+from latticework.cli.deploy import make_engine, progress_printer
 from latticework.cli.plan import find_project_dir
 from latticework.engine import EngineResult, OfflineEngine
 from latticework.errors import LatticeworkError, UsageError
@@ -171,8 +172,8 @@ def _reporter(restart: str, resume: str) -> tuple[list[GateReport], Callable[[Ga
     "--backend-url",
     envvar="LATTICEWORK_BACKEND_URL",
     show_envvar=True,
-    callback=backend_url_option,
-    help="State backend for the real engine (default: .latticework/state in the project).",
+    help="State backend for the real engine (default: .latticework/state in the project). "
+    "Refused with --offline, which keeps no Pulumi state; the variable is then ignored.",
 )
 @click.option(
     "--format",
@@ -200,6 +201,7 @@ def command(
     130 on Ctrl-C. `--resume` continues from the saved gate, and refuses when the commit or
     the catalog changed since the rollout started.
     """
+    backend_url = _backend_url(backend_url, offline=offline)
     project = require_project(project_dir or find_project_dir())
     stacks_dir = project / "stacks"
     store = RolloutStateStore(
@@ -252,6 +254,24 @@ def command(
                 _finish(stopped, reports, output_format)
             raise
         _finish(state, reports, output_format)
+
+
+def _backend_url(value: str | None, *, offline: bool) -> str | None:
+    """The checked `--backend-url`, or None for an `--offline` rollout, which has no use for
+    one: given on the command line it is a usage error (it would suggest state is kept);
+    from LATTICEWORK_BACKEND_URL, set for the deploying jobs, it is ignored unchecked."""
+    if not offline:
+        return None if value is None else check_backend_url(value)
+
+    source = click.get_current_context().get_parameter_source("backend_url")
+    if source is ParameterSource.COMMANDLINE:
+        message = (
+            "--backend-url: expected no state backend with --offline, found one: an offline "
+            "rollout runs gate 1 only and keeps no Pulumi state, so the option would have no "
+            "effect. Drop --backend-url, or drop --offline to deploy"
+        )
+        raise UsageError(message)
+    return None
 
 
 def _rollout_settings(stacks_dir: Path, environment: str) -> RolloutSettings:

@@ -146,6 +146,14 @@ def test_a_latticework_path_that_is_a_file_is_a_usage_error(project: Path, tmp_p
         (("--envs", "dev,dev"), "found dev twice"),
         (("--envs", "dev,qa"), "expected environments among dev, staging, prod, found 'qa'"),
         (("--resume",), "nothing to resume"),
+        (
+            ("--offline", "--envs", "dev", "--backend-url", "s3://state/latticework"),
+            "--backend-url: expected no state backend with --offline",
+        ),
+        (
+            ("--offline", "--resume", "--backend-url", "not a url"),
+            "--backend-url: expected no state backend with --offline",
+        ),
     ],
 )
 def test_bad_arguments_are_usage_errors(
@@ -156,6 +164,23 @@ def test_bad_arguments_are_usage_errors(
 
     assert result.exit_code == ExitCode.USAGE
     assert message in result.stderr
+
+
+@pytest.mark.parametrize("backend_url", ["s3://state/latticework", "", "not a url"])
+def test_offline_ignores_the_backend_url_of_the_environment(
+    project: Path, tmp_path: Path, backend_url: str
+) -> None:
+    """LATTICEWORK_BACKEND_URL, set for the deploying jobs, is neither used nor checked by
+    --offline, which keeps no Pulumi state."""
+    empty_bin = tmp_path / "no-pulumi"
+    empty_bin.mkdir()
+    env = {"PATH": str(empty_bin), "LATTICEWORK_BACKEND_URL": backend_url}
+
+    result = CliRunner().invoke(
+        main, ["rollout", "--offline", "--envs", "dev", "--project-dir", str(project)], env=env
+    )
+
+    assert result.exit_code == ExitCode.OK, result.output
 
 
 def test_environment_without_a_stack_file_is_a_usage_error(project: Path, tmp_path: Path) -> None:
