@@ -4,16 +4,25 @@ Nodes are the catalog's services, the external IAM principals allowed to call th
 secrets each service uses. A solid arrow ``caller --> service`` means the caller may invoke
 the service (the Lattice auth policy allows it); a dotted arrow ``service -.-> secret`` means
 the service's task role may read that secret. Node ids are derived from names, so the text is
-stable across runs.
+stable across runs, and differ whenever the names do: a name that is not already a plain id
+(letters and digits joined by single underscores) keeps its readable, sanitised form plus 8
+hex digits of a SHA-256 of the exact name, so `role/team/storefront` and
+`role/team_storefront`, or `orders-api` and `orders_api`, are two nodes.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 
 from latticework.plan import Plan
 
 _UNSAFE_ID_CHARACTERS = re.compile(r"[^A-Za-z0-9_]")
+_PLAIN_PART = re.compile(r"[A-Za-z0-9]+(?:_[A-Za-z0-9]+)*")
+_DIGEST_SUFFIX = re.compile(r"_[0-9a-f]{8}\Z")
+_DIGEST_CHARACTERS = 8
+_PART_SEPARATOR = "__"
 
 
 def render_mermaid(plan: Plan) -> str:
@@ -72,8 +81,21 @@ def _class_lines(plan: Plan, principals: list[str]) -> list[str]:
     return lines
 
 
-def _node_id(kind: str, name: str) -> str:
-    return f"{kind}_{_UNSAFE_ID_CHARACTERS.sub('_', name)}"
+def _node_id(kind: str, *parts: str, exact: str | None = None) -> str:
+    """`kind`, then `parts` joined by `__`: unchanged when every part is plain, else
+    sanitised and followed by a digest of the exact parts (and of `exact`, the whole name
+    when the parts leave some of it out), so two different names never share an id."""
+    node_id = f"{kind}_" + _PART_SEPARATOR.join(
+        _UNSAFE_ID_CHARACTERS.sub("_", part) for part in parts
+    )
+    # Plain parts joined by `__` read back unambiguously; an id that merely ends like a
+    # digest gets a real one, so it cannot meet a sanitised name's id.
+    plain = all(_PLAIN_PART.fullmatch(part) for part in parts)
+    if plain and exact is None and not _DIGEST_SUFFIX.search(node_id):
+        return node_id
+
+    digest = hashlib.sha256(json.dumps([kind, *parts, exact]).encode()).hexdigest()
+    return f"{node_id}_{digest[:_DIGEST_CHARACTERS]}"
 
 
 def _service_id(name: str) -> str:
@@ -81,17 +103,22 @@ def _service_id(name: str) -> str:
 
 
 def _secret_id(service: str, secret: str) -> str:
-    return _node_id("secret", f"{service}__{secret}")
+    return _node_id("secret", service, secret)
 
 
 def _principal_id(arn: str) -> str:
-    return _node_id("iam", arn.split(":", 4)[-1])
+    # Readable as account and role; the digest covers the whole ARN, partition included.
+    return _node_id("iam", arn.split(":", 4)[-1], exact=arn)
 
 
 def _principal_label(arn: str) -> str:
-    # arn:aws:iam::444455556666:role/storefront-api -> 444455556666 role/storefront-api
+    # arn:aws:iam::444455556666:role/storefront-api -> 444455556666 role/storefront-api,
+    # with the partition after it when it is not aws (aws-cn, aws-us-gov).
     parts = arn.split(":", 5)
-    return f"{parts[4]} {parts[5]}" if len(parts) == 6 else arn
+    if len(parts) != 6:
+        return arn
+    partition = "" if parts[1] == "aws" else f" ({parts[1]})"
+    return f"{parts[4]} {parts[5]}{partition}"
 
 
 def _label(text: str) -> str:

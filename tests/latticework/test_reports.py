@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import jsonschema
@@ -159,16 +161,96 @@ def test_table_ends_with_counts_by_type(plan: Plan) -> None:
 def test_mermaid_draws_callers_principals_and_secrets(plan: Plan) -> None:
     """Each allowed caller is an arrow to the service; each secret a dotted arrow from it."""
     lines = render_mermaid(plan).splitlines()
+    storefront = _NODE_ID.fullmatch(
+        next(line for line in lines if "role/storefront-api" in line).strip().split("[")[0]
+    )
 
     assert lines[0] == "flowchart LR"
     assert "  svc_orders -->|invokes| svc_inventory" in lines
     assert "  svc_orders -->|invokes| svc_payments" in lines
-    assert "  iam_444455556666_role_storefront_api -->|invokes| svc_orders" in lines
+    assert storefront is not None
+    assert re.fullmatch(r"iam_444455556666_role_storefront_api_[0-9a-f]{8}", storefront[0])
     assert "  svc_payments -.->|reads| secret_payments__database" in lines
-    assert "  svc_payments -.->|reads| secret_payments__psp_api_key" in lines
+    assert any(
+        re.fullmatch(
+            r"  svc_payments -\.->\|reads\| secret_payments__psp_api_key_[0-9a-f]{8}", line
+        )
+        for line in lines
+    )
     assert [line for line in lines if line.endswith("-->|invokes| svc_orders")] == [
-        "  iam_444455556666_role_storefront_api -->|invokes| svc_orders"
+        f"  {storefront[0]} -->|invokes| svc_orders"
     ]
+
+
+_NODE_ID = re.compile(r"[A-Za-z0-9_]+")
+_NODE_LINE = re.compile(r"\s+(?P<id>[A-Za-z0-9_]+)(?:\[|\()(?P<shape>[/(]?)\"(?P<label>[^\"]*)\"")
+
+
+def _nodes(text: str) -> dict[str, str]:
+    """Node id -> label of every node a Mermaid text declares."""
+    nodes: dict[str, str] = {}
+    for line in text.splitlines():
+        match = _NODE_LINE.match(line)
+        if match is not None and not line.lstrip().startswith("subgraph"):
+            assert match["id"] not in nodes, f"node id {match['id']} declared twice"
+            nodes[match["id"]] = match["label"]
+    return nodes
+
+
+@pytest.mark.parametrize(
+    "services",
+    [
+        pytest.param(
+            (
+                PlannedService(
+                    "orders",
+                    (),
+                    (
+                        "arn:aws:iam::444455556666:role/team/storefront",
+                        "arn:aws:iam::444455556666:role/team_storefront",
+                        "arn:aws:iam::444455556666:role/team-storefront",
+                        "arn:aws:iam::444455556666:role/team.storefront",
+                        "arn:aws-cn:iam::444455556666:role/team/storefront",
+                    ),
+                    (),
+                ),
+            ),
+            id="principals",
+        ),
+        pytest.param(
+            (
+                PlannedService("orders-api", (), (), ()),
+                PlannedService("orders_api", ("orders-api", "orders.api"), (), ()),
+                PlannedService("orders.api", (), (), ()),
+            ),
+            id="services",
+        ),
+        pytest.param(
+            (
+                PlannedService("payments", (), (), ("db-url", "db_url", "db.url", "b__c")),
+                PlannedService("payments__b", (), (), ("c",)),
+            ),
+            id="secrets",
+        ),
+    ],
+)
+def test_mermaid_gives_different_names_different_node_ids(
+    plan: Plan, services: tuple[PlannedService, ...]
+) -> None:
+    """Names that differ only where ids cannot (`/`, `-`, `_`, `.`, the partition, the
+    service/secret split) still get a node each, and each arrow starts at its own node."""
+    text = render_mermaid(replace(plan, services=services))
+
+    nodes = _nodes(text)
+    principals = {arn for service in services for arn in service.iam_principals}
+    secrets = {f"{service.name}/{secret}" for service in services for secret in service.secrets}
+    assert len(nodes) == len(services) + len(principals) + len(secrets)
+    assert {service.name for service in services} | secrets <= set(nodes.values())
+    arrows = [line.split()[0] for line in text.splitlines() if "-->|invokes|" in line]
+    assert len(set(arrows)) == len(arrows)
+    assert text.count("-->|invokes|") == sum(
+        len(service.callers) + len(service.iam_principals) for service in services
+    )
 
 
 def _indent(line: str) -> int:
