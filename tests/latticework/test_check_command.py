@@ -133,6 +133,27 @@ def test_plan_runs_the_pack_and_exits_one_on_a_mandatory_failure(broken_catalog:
     assert "secret-rotation-required" in result.stderr
 
 
+def test_plan_writes_its_report_before_failing_on_a_mandatory_violation(
+    tmp_path: Path, broken_catalog: Path
+) -> None:
+    """With a mandatory violation, --output still gets the whole plan, then the exit is 1."""
+    target = tmp_path / "plan.json"
+    target.write_text("previous plan\n")
+
+    result = CliRunner().invoke(
+        main,
+        [
+            *("plan", "--env", "dev", "--project-dir", str(PROJECT_DIR)),
+            *("--services", str(broken_catalog), "--format", "json", "--output", str(target)),
+        ],
+    )
+
+    assert result.exit_code == 1
+    assert json.loads(target.read_text())["environment"] == "dev"
+    assert f"wrote the dev plan (json) to {target}" in result.stderr
+    assert "mandatory policy violation(s) in dev: secret-rotation-required" in result.stderr
+
+
 def test_plan_table_ends_with_the_policy_result() -> None:
     """A clean plan's table ends with the line saying every policy passed."""
 
