@@ -14,7 +14,9 @@ Two questions are answered:
 References are never findings: ARNs, SSM parameter paths and other absolute paths (including
 the ``*_FILE`` convention), Secrets Manager secret names such as
 ``latticework/dev/orders/database``, ``{{resolve:...}}`` and ``${...}`` placeholders, numbers,
-booleans, URLs without a password, and empty values.
+booleans, URLs without a password, and empty values. A stack setting is held to more: under a
+name that says it holds a secret (`aws:secretKey`), a number or boolean is the secret itself
+(`classify_setting`).
 
 Every function here is pure. A result describes *what kind* of secret a value looks like and
 never carries the value itself, so it is safe to put in an error message or a report.
@@ -118,11 +120,13 @@ _DESCRIPTOR_TOKENS: Final = frozenset(
         "ALGORITHM",
         "ARN",
         "AUDIENCE",
+        "CAPACITY",
         "DAYS",
         "ENABLED",
         "ENDPOINT",
         "EXPIRY",
         "FILE",
+        "FILES",
         "FORMAT",
         "HEADER",
         "ID",
@@ -137,6 +141,7 @@ _DESCRIPTOR_TOKENS: Final = frozenset(
         "PREFIX",
         "REF",
         "REGION",
+        "REQUIRED",
         "ROTATION",
         "SECONDS",
         "STAGE",
@@ -144,6 +149,7 @@ _DESCRIPTOR_TOKENS: Final = frozenset(
         "TTL",
         "TYPE",
         "URL",
+        "VALIDATION",
         "VERSION",
     }
 )
@@ -349,6 +355,44 @@ def classify_variable(
     return None
 
 
+def classify_setting(name: str, value: object) -> SecretMatch | None:
+    """Whether a stack setting (a YAML scalar of a config file) holds a plaintext secret.
+
+    Stricter than `classify_variable`: a setting named like a secret (`aws:secretKey`,
+    `dbPassword`) holds the secret itself, so a number or a boolean there, typed or quoted,
+    is a finding too (a numeric PIN or token is still a secret). References (ARNs, paths,
+    secret names, placeholders), empty values and nothing at all pass. The description gives
+    the kind and, for a number, how many digits it has; never the value.
+    """
+    if value is None or isinstance(value, bytes | bytearray):
+        return None
+
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    match = classify_variable(name, text)
+    if match is not None or not is_secret_name(name):
+        return match
+
+    # The same words as SECRET_NAME_WITH_VALUE, with what the value is instead of "a plain value".
+    under_name = SECRET_NAME_WITH_VALUE.description.removeprefix("a plain value ")
+    stripped = text.strip()
+    if isinstance(value, bool) or stripped.lower() in _BOOLEANS:
+        return SecretMatch(SECRET_NAME_WITH_VALUE.kind, f"a boolean {under_name}")
+    if isinstance(value, int | float) or _NUMBER.fullmatch(stripped):
+        return SecretMatch(SECRET_NAME_WITH_VALUE.kind, f"{describe_number(value)} {under_name}")
+    return None
+
+
+def describe_number(value: object) -> str:
+    """A number described without its digits: "a number of 12 digits", or "a number" when
+    it is not a plain integer (a float, or a numeric string with a sign, point or exponent)."""
+    text = str(value).strip()
+    if isinstance(value, int) and not isinstance(value, bool):
+        text = str(abs(value))
+    if text.isdigit():
+        return f"a number of {len(text)} digit{'s' if len(text) != 1 else ''}"
+    return "a number"
+
+
 _ARGUMENT: Final = re.compile(r"(-{0,2}[A-Za-z_][A-Za-z0-9_.-]*)=(.*)")
 
 
@@ -396,8 +440,10 @@ __all__ = [
     "USERINFO_WITH_PASSWORD",
     "VENDOR_TOKEN",
     "SecretMatch",
+    "classify_setting",
     "classify_variable",
     "compile_name_patterns",
+    "describe_number",
     "is_reference_or_plain",
     "is_safe_to_quote",
     "is_secret_name",

@@ -20,6 +20,7 @@ from components.secret_patterns import (
     USERINFO_WITH_PASSWORD,
     VENDOR_TOKEN,
     SecretMatch,
+    classify_setting,
     classify_variable,
     compile_name_patterns,
     is_reference_or_plain,
@@ -137,6 +138,11 @@ def test_secret_like_names_are_recognised(name: str) -> None:
         "KEYBOARD_LAYOUT",
         "BYPASS_CACHE",
         "TOKEN_ENDPOINT",
+        "PASSWORD_REQUIRED",
+        "passwordRequired",
+        "skipCredentialsValidation",
+        "sharedCredentialsFiles",
+        "tokenBucketRateLimiterCapacity",
         "",
     ],
 )
@@ -433,3 +439,48 @@ def test_only_text_that_cannot_hold_a_password_is_safe_to_quote(text: str, quota
     """Credentials, and any word with a `:` before an `@`, are never quoted in a message."""
 
     assert is_safe_to_quote(text) is quotable
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "description"),
+    [
+        ("secretKey", 987654321987, "a number of 12 digits under a name that says it holds"),
+        ("dbPassword", "987654321987", "a number of 12 digits under a name that says it holds"),
+        ("API_TOKEN", 12.5, "a number under a name that says it holds a secret"),
+        ("dbPassword", True, "a boolean under a name that says it holds a secret"),
+        ("dbPassword", "yes", "a boolean under a name that says it holds a secret"),
+        ("dbPassword", "hunter2-horse", "a plain value under a name that says it holds"),
+        ("note", FAKE_ACCESS_KEY, "AWS access key id"),
+    ],
+)
+def test_a_setting_under_a_secret_name_is_a_finding_whatever_its_type(
+    name: str, value: object, description: str
+) -> None:
+    """A stack setting named like a secret holds the secret itself: a number or a boolean
+    there (typed or quoted) is a finding, described without its value."""
+
+    match = classify_setting(name, value)
+
+    assert match is not None
+    assert description in match.description
+    assert str(value) not in match.description
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("dbPassword", None),
+        ("dbPassword", ""),
+        ("dbPassword", "arn:aws:secretsmanager:eu-west-1:111122223333:secret:db-AbCdEf"),
+        ("apiTokenTtl", 3600),
+        ("passwordRequired", True),
+        ("region", 12),
+        ("maxItems", "50"),
+    ],
+)
+def test_references_and_settings_that_are_no_secret_pass_as_settings(
+    name: str, value: object
+) -> None:
+    """Nothing, references, and numbers or booleans under names that hold no secret pass."""
+
+    assert classify_setting(name, value) is None
