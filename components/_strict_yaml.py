@@ -7,12 +7,18 @@ This loader raises `SpecError` naming the file, the line and both keys instead.
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from components.errors import SpecError
+from components.secret_patterns import is_safe_to_quote
+
+#: How a key path or message shows a key that looks like a credential instead of the key.
+HIDDEN_KEY = "<a key that looks like a credential>"
 
 # libyaml's parser is several times faster than PyYAML's pure-Python one on large catalogs.
 _SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -41,11 +47,13 @@ def _construct_strict_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> 
                 "Write the key as a plain name.",
             )
         if key in first_lines:
+            # A pasted token used as a key is described, like any value that looks secret.
+            shown = f"key {key!r}" if is_safe_to_quote(str(key)) else HIDDEN_KEY[1:-1]
             raise SpecError(
                 loader.source,
                 f"line {line}",
                 "each key at most once per mapping",
-                f"key {key!r} again (first on line {first_lines[key]})",
+                f"{shown} again (first on line {first_lines[key]})",
                 "Remove one of the two entries or merge them.",
             )
 
@@ -99,13 +107,57 @@ def expands_too_far(document: Any) -> bool:
     return False
 
 
+class NotARegularFileError(OSError):
+    """The path names a pipe, device, directory or socket rather than a regular file.
+
+    `kind` says which ("a named pipe"); `strerror` reads "not a regular file (<kind>)".
+    """
+
+    def __init__(self, path: Path, kind: str) -> None:
+        super().__init__(f"not a regular file ({kind})")
+        self.strerror = f"not a regular file ({kind})"
+        self.filename = str(path)
+        self.kind = kind
+
+
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def read_regular_file(path: Path, limit: int) -> bytes:
+    """At most `limit` + 1 bytes of the regular file at `path` (one more than `limit` tells
+    the caller the file is larger).
+
+    Opened without blocking, then checked: reading a named pipe would wait for a writer
+    forever, and a device such as /dev/zero never ends, so anything but a regular file is
+    `NotARegularFileError`. Other failures are the usual `OSError`s.
+    """
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        mode = os.fstat(descriptor).st_mode
+    except OSError:
+        os.close(descriptor)
+        raise
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a file")
+        raise NotARegularFileError(path, kind)
+
+    with os.fdopen(descriptor, "rb") as handle:
+        return handle.read(limit + 1)
+
+
 def load_yaml_file(path: Path) -> Any:
     """Parse one YAML file, rejecting duplicate keys; a missing or unparsable file is a
     `SpecError` naming the file and, where YAML knows it, the line."""
     try:
-        with path.open("rb") as handle:
-            # Bounded: a catalog is kilobytes; /dev/zero or a stray dump would fill memory.
-            content = handle.read(MAX_YAML_BYTES + 1)
+        # Bounded: a catalog is kilobytes; a stray dump would fill memory.
+        content = read_regular_file(path, MAX_YAML_BYTES)
         if len(content) > MAX_YAML_BYTES:
             raise SpecError(
                 path,
@@ -118,6 +170,14 @@ def load_yaml_file(path: Path) -> Any:
     except FileNotFoundError as exc:
         raise SpecError(
             path, "(file)", "an existing file", "no such file", "Create it or fix the path."
+        ) from exc
+    except NotARegularFileError as exc:
+        raise SpecError(
+            path,
+            "(file)",
+            "a regular file",
+            exc.kind,
+            "Point at the catalog or stack file itself, not a pipe, device or directory.",
         ) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(
@@ -157,9 +217,12 @@ def load_yaml_file(path: Path) -> Any:
 
 
 __all__ = [
+    "HIDDEN_KEY",
     "MAX_YAML_BYTES",
     "MAX_YAML_VALUES",
+    "NotARegularFileError",
     "expands_too_far",
     "load_yaml_file",
+    "read_regular_file",
     "yaml_problem",
 ]

@@ -3,7 +3,8 @@
 Pulumi stack files (`stacks/Pulumi.<env>.yaml`) are committed. A value under a key that says
 it holds a secret (`aws:secretKey`, `latticework:settings.identitySource.clientSecret`, a
 `dbPassword` anywhere) must be encrypted with `pulumi config set --secret`, which stores
-`{secure: <ciphertext>}`. A value that looks like a credential under any key (an AWS access
+`{secure: <ciphertext>}`; a number or a boolean there counts as plaintext too (a numeric
+PIN is still a secret). A value that looks like a credential under any key (an AWS access
 key id, a PEM private key, a URL with a password, a token) is rejected too.
 
 The detector is `components.secret_patterns`, the same one the spec loader and the policy
@@ -19,8 +20,14 @@ from typing import Any
 
 import yaml
 
-from components._strict_yaml import MAX_YAML_BYTES, MAX_YAML_VALUES, expands_too_far
-from components.secret_patterns import SecretMatch, classify_variable, match_secret_value
+from components._strict_yaml import (
+    HIDDEN_KEY,
+    MAX_YAML_BYTES,
+    MAX_YAML_VALUES,
+    expands_too_far,
+    read_regular_file,
+)
+from components.secret_patterns import SecretMatch, classify_setting, match_secret_value
 from latticework.findings import MANDATORY, Finding, PolicyInfo, PolicyReport
 from policy_packs.latticework_guardrails import policy_names
 from policy_packs.latticework_guardrails.config import ALL_POLICIES, PACK_CONFIG_KEYS
@@ -31,7 +38,6 @@ CHECK_DESCRIPTION = "Secrets in stacks/Pulumi.*.yaml are `secure:` values, never
 #: The finding kind of a stack file that cannot be read, so cannot be checked.
 UNREADABLE_KIND = "unreadable-stack-file"
 _SECURE_KEY = "secure"
-_HIDDEN_KEY = "<a key that looks like a credential>"
 # NOTE: `latticework:policies` is the pack's own configuration, and none of its settings
 # (PACK_CONFIG_KEYS) holds a secret: `secretNamePatterns` names secrets, the enforcement map's
 # keys are policy names (`secret-rotation-required`). Those names are not read as a secret's
@@ -96,8 +102,8 @@ def find_plaintext_secrets(stacks_dir: Path) -> tuple[StackSecretFinding, ...]:
 def _read_config(stack_file: Path) -> tuple[Mapping[Any, Any], str]:
     """The file's `config` map, or a description of why it cannot be read (never its text)."""
     try:
-        with stack_file.open("rb") as handle:
-            content = handle.read(MAX_YAML_BYTES + 1)
+        # Not `open()`: a named pipe would block until a writer came, here forever.
+        content = read_regular_file(stack_file, MAX_YAML_BYTES)
         if len(content) > MAX_YAML_BYTES:
             return {}, f"a file larger than {MAX_YAML_BYTES >> 20} MiB"
         document = yaml.safe_load(content.decode("utf-8"))
@@ -170,7 +176,7 @@ def _walk(
             key_match = match_secret_value(str(key))
             if key_match is not None:
                 # The key is the secret: the key path must not repeat it.
-                yield (*path, _HIDDEN_KEY), key_match
+                yield (*path, HIDDEN_KEY), key_match
                 continue
             # Below one of the pack's own settings nothing is a secret's name; a key the pack
             # does not know is read like any other.
@@ -185,11 +191,9 @@ def _walk(
             yield from _walk(item, item_path, named=named)
         return
 
-    if value is None or isinstance(value, bool | int | float):
-        return
-
+    # A number or boolean counts too: under `aws:secretKey` or `dbPassword` it is the secret.
     name = path[-1].split(":")[-1].split("[")[0] if named and path else ""
-    match = classify_variable(name, str(value))
+    match = classify_setting(name, value)
     if match is not None:
         yield path, match
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from tests.components._samples import ALIAS_BOMB
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 AWS_KEY_ID = "AKIA" + "ABCDEFGHIJKLMNOP"
 PLAIN_PASSWORD = "Tr0ub4dor&3-horse"
+NUMERIC_SECRET = "987654321987"
 
 
 def _stack(tmp_path: Path, body: str, name: str = "Pulumi.dev.yaml") -> Path:
@@ -47,6 +49,14 @@ def test_sample_stacks_are_clean() -> None:
             "latticework:apiTokens[0]",
         ),
         (f"config:\n  latticework:note: {AWS_KEY_ID}\n", "latticework:note"),
+        (f"config:\n  aws:secretKey: {NUMERIC_SECRET}\n", "aws:secretKey"),
+        (f"config:\n  myapp:dbPassword: {NUMERIC_SECRET}\n", "myapp:dbPassword"),
+        (f'config:\n  aws:secretKey: "{NUMERIC_SECRET}"\n', "aws:secretKey"),
+        ("config:\n  myapp:apiToken: true\n", "myapp:apiToken"),
+        (
+            f"config:\n  latticework:pins:\n    adminPin: 1\n    dbPasswords: [{NUMERIC_SECRET}]\n",
+            "latticework:pins.dbPasswords[0]",
+        ),
     ],
 )
 def test_plaintext_secret_is_found_with_its_key_path(
@@ -62,14 +72,15 @@ def test_plaintext_secret_is_found_with_its_key_path(
     assert "pulumi config set --secret" in finding.message
 
 
-def test_finding_never_carries_the_value(tmp_path: Path) -> None:
-    """Neither the finding nor its message repeats the secret value."""
-    stacks = _stack(tmp_path, f"config:\n  aws:secretKey: {PLAIN_PASSWORD}\n")
+@pytest.mark.parametrize("secret", [PLAIN_PASSWORD, NUMERIC_SECRET])
+def test_finding_never_carries_the_value(tmp_path: Path, secret: str) -> None:
+    """Neither the finding nor its message repeats the secret value, a number included."""
+    stacks = _stack(tmp_path, f"config:\n  aws:secretKey: {secret}\n")
 
     (finding,) = find_plaintext_secrets(stacks)
 
-    assert PLAIN_PASSWORD not in finding.message
-    assert PLAIN_PASSWORD not in repr(finding)
+    assert secret not in finding.message
+    assert secret not in repr(finding)
 
 
 @pytest.mark.parametrize(
@@ -297,3 +308,15 @@ def test_check_passes_with_the_documented_secret_name_patterns(tmp_path: Path) -
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert CHECK_NAME not in {finding["policy"] for finding in document["findings"]}
+
+
+def test_a_named_pipe_among_the_stack_files_is_a_finding_without_waiting(tmp_path: Path) -> None:
+    """Reading a FIFO would wait for a writer forever: it is reported as not a regular file."""
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    os.mkfifo(stacks / "Pulumi.prod.yaml")
+
+    (finding,) = find_plaintext_secrets(stacks)
+
+    assert finding.kind == "unreadable-stack-file"
+    assert "not a regular file (a named pipe)" in finding.message
