@@ -17,10 +17,12 @@ import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, TypeVar
 
+import botocore
+import botocore.loaders
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -35,9 +37,14 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from components._strict_yaml import load_yaml_file
+from components._strict_yaml import HIDDEN_KEY, load_yaml_file
 from components.errors import SpecError
-from components.secret_patterns import classify_variable, is_safe_to_quote
+from components.secret_patterns import (
+    classify_setting,
+    classify_variable,
+    is_safe_to_quote,
+    match_secret_value,
+)
 
 SERVICES_FILE_NAME = "services.yaml"
 """The catalog's file name inside the stacks directory."""
@@ -64,6 +71,13 @@ _SERVICES_FILE_KEY = "latticework:servicesFile"
 _REGION_KEY = "aws:region"
 _LATTICEWORK_CONFIG_KEYS = (_SETTINGS_KEY, _POLICIES_KEY, _SERVICES_FILE_KEY)
 _PASS_THROUGH_NAMESPACES = ("aws:", "pulumi:")
+# The partitions whose ARNs `components.naming.partition_of` knows to write.
+_SUPPORTED_PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
+#: The longest value one catalog environment variable may hold, and all of a service's
+#: names and values together: ECS refuses a task definition larger than 64 KiB, and the
+#: container definition carries latticework's own variables, ARNs and settings too.
+MAX_ENV_VALUE_CHARS = 8192
+MAX_ENV_TOTAL_CHARS = 32768
 
 
 def _spec_error(expected: str, found: str, fix: str, *, key: str = "") -> PydanticCustomError:
@@ -90,6 +104,8 @@ def _describe(value: object) -> str:
         if not is_safe_to_quote(value) or len(value) > 80:
             return f"a string of {len(value)} characters"
         return f"the string {value!r}"
+    if _is_encrypted(value):
+        return "an encrypted value (secure:)"
     if isinstance(value, Mapping):
         return "a mapping"
     if isinstance(value, bytes | bytearray):
@@ -97,6 +113,17 @@ def _describe(value: object) -> str:
     if isinstance(value, Sequence):
         return "a list"
     return f"a {type(value).__name__}"
+
+
+def _is_encrypted(value: object) -> bool:
+    """Whether `value` is Pulumi's ciphertext of a `pulumi config set --secret` value."""
+    return isinstance(value, Mapping) and set(value) == {"secure"}
+
+
+def _shown_key(key: object) -> str:
+    """A key as an error may show it: itself, unless it looks like a credential."""
+    text = str(key)
+    return text if is_safe_to_quote(text) else HIDDEN_KEY
 
 
 def _secret_kind(name: str, value: str) -> str | None:
@@ -124,7 +151,7 @@ def _pattern(
             raise _spec_error(
                 expected + " without credentials",
                 secret_kind,
-                "Remove the credential; settings are shown in every plan.",
+                "Remove the credential: every plan shows this value.",
             )
         return value
 
@@ -228,7 +255,7 @@ class RouteResource(_Model):
     id: Annotated[
         StrictStr,
         _pattern(
-            r"[^\s]{1,200}",
+            r"[^\s\x00-\x1f\x7f]{1,200}",
             "an entity id or a path placeholder such as '{orderId}'",
             "Set id to a fixed id or to a '{placeholder}' of the path.",
         ),
@@ -236,6 +263,73 @@ class RouteResource(_Model):
 
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# The PEP's rules (pep_runtime.enforcement.config, which components may not import): a route
+# path is '/' or segments that are each one whole {placeholder} or plain text, with a final
+# '/' allowed; an id template's braces are all whole placeholders.
+_LITERAL_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
+_TEMPLATE_TOKEN = re.compile(r"\{[^{}]*\}|[{}]")
+_ROUTE_PATH_EXPECTED = (
+    "a path template of segments that are a {placeholder} or plain text (letters, digits "
+    "and - . _ ~, not '.' or '..'), e.g. /orders/{orderId}"
+)
+_ID_TEMPLATE_EXPECTED = "literal text and {placeholder}s of the path, a '/' between any two"
+
+
+def _route_path(value: str) -> str:
+    """A path template the PEP's config loader accepts as well."""
+    if not value.startswith("/"):
+        raise _spec_error(
+            "a path template starting with '/', e.g. /orders/{orderId}",
+            _describe(value),
+            "Write the path as it appears in the URL, with {name} for variable parts.",
+        )
+
+    for segment in _path_segments(value):
+        if _PLACEHOLDER.fullmatch(segment) or (
+            _LITERAL_SEGMENT.fullmatch(segment) and segment not in {".", ".."}
+        ):
+            continue
+        if not segment:
+            found = "an empty segment ('//')"
+        elif is_safe_to_quote(segment):
+            found = f"the segment {segment!r}"
+        else:
+            found = "a segment that looks like a credential"
+        raise _spec_error(
+            _ROUTE_PATH_EXPECTED,
+            found,
+            "Make each {name} a whole segment with its braces closed, and drop empty, '.' and "
+            "'..' segments: the PEP's config loader refuses any other path.",
+        )
+    return value
+
+
+def _path_segments(path: str) -> list[str]:
+    """The segments a route path is checked by; a final '/' adds none."""
+    segments = path.split("/")[1:]
+    if len(segments) > 1 and segments[-1] == "":
+        segments.pop()
+    return [] if segments == [""] else segments
+
+
+def _id_template_problem(id_template: str) -> str | None:
+    """What the PEP would refuse in a resource id template, or None."""
+    for token in _TEMPLATE_TOKEN.findall(id_template):
+        if _PLACEHOLDER.fullmatch(token) is None:
+            shown = repr(token) if is_safe_to_quote(token) else "a brace"
+            return f"{shown} is not a {{name}} placeholder"
+    # The PEP's rule: two different paths must never give one id, and only a '/' (which no
+    # path value holds) pins where one placeholder's value ends and the next begins.
+    pieces = _PLACEHOLDER.split(id_template)
+    for index in range(2, len(pieces) - 2, 2):
+        between = pieces[index]
+        if "/" not in between:
+            shown = repr(between) if is_safe_to_quote(between) else "text"
+            return (
+                f"{{{pieces[index - 1]}}} and {{{pieces[index + 1]}}} apart by {shown}, "
+                "which a path value can hold too"
+            )
+    return None
 
 
 class RouteSpec(_Model):
@@ -244,14 +338,7 @@ class RouteSpec(_Model):
     # No HEAD: the frameworks answer it with the GET handler, and the PEP decides it by the
     # GET rule of its path.
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-    path: Annotated[
-        StrictStr,
-        _pattern(
-            r"/[A-Za-z0-9._~{}/-]*",
-            "a path template starting with '/', e.g. /orders/{orderId}",
-            "Write the path as it appears in the URL, with {name} for variable parts.",
-        ),
-    ]
+    path: Annotated[StrictStr, AfterValidator(_route_path)]
     action: (
         Annotated[
             StrictStr,
@@ -289,6 +376,15 @@ class RouteSpec(_Model):
                 key="path",
             )
         if self.resource is not None:
+            problem = _id_template_problem(self.resource.id)
+            if problem is not None:
+                raise _spec_error(
+                    _ID_TEMPLATE_EXPECTED,
+                    problem,
+                    "Use {name} placeholders of the path only, with a '/' between two of them, "
+                    "as in {tenantId}/{orderId}: the PEP refuses any other id.",
+                    key="resource.id",
+                )
             placeholders = set(names)
             for used in _PLACEHOLDER.findall(self.resource.id):
                 if used not in placeholders:
@@ -330,6 +426,50 @@ def _image_reference(value: str) -> str:
     return value
 
 
+# VPC Lattice takes a health check path of at most 2048 characters.
+_HEALTH_CHECK_PATH_CHARS = re.compile(r"[A-Za-z0-9._~/-]")
+_CHARACTER_NAMES = {" ": "a space", "\t": "a tab", "\n": "a line break", "\r": "a line break"}
+
+
+def _health_check_path(value: str) -> str:
+    """A plain path Lattice can check: '/' then unreserved characters, and no credential."""
+    expected = "a path starting with '/' of letters, digits and - . _ ~ /, e.g. /health"
+    if not value.startswith("/"):
+        raise _spec_error(expected, _describe(value), "Use e.g. /health.")
+
+    secret_kind = _secret_kind("", value)
+    if secret_kind is not None:
+        raise _spec_error(
+            "a path starting with '/' without credentials",
+            secret_kind,
+            "Remove the credential: every plan shows this path.",
+        )
+    refused = [char for char in value if not _HEALTH_CHECK_PATH_CHARS.match(char)]
+    if refused:
+        raise _spec_error(
+            expected,
+            f"a path holding {_name_characters(refused)}",
+            "Remove them: the health check asks for a plain path, without a query string "
+            "or spaces.",
+        )
+    if len(value) > 2048:
+        raise _spec_error(
+            "a path of at most 2048 characters", _describe(value), "Use a short path."
+        )
+    return value
+
+
+def _name_characters(characters: Sequence[str]) -> str:
+    """ "'?', '=' and a space": the distinct characters, in order, the first five at most."""
+    names = list(
+        dict.fromkeys(
+            _CHARACTER_NAMES.get(char, repr(char) if char.isprintable() else "a control character")
+            for char in characters
+        )
+    )[:5]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 class ServiceSpec(_Model):
     """One microservice of the catalog."""
 
@@ -339,10 +479,7 @@ class ServiceSpec(_Model):
     cpu: StrictInt
     memory: StrictInt
     desired_count: Replicas = 1
-    health_check_path: Annotated[
-        StrictStr,
-        _pattern(r"/[A-Za-z0-9._~/-]*", "a path starting with '/'", "Use e.g. /health."),
-    ] = "/health"
+    health_check_path: Annotated[StrictStr, AfterValidator(_health_check_path)] = "/health"
     callers: Callers = Field(default_factory=Callers)
     secrets: tuple[SecretSpec, ...] = ()
     routes: tuple[RouteSpec, ...] = ()
@@ -442,7 +579,31 @@ def _vpc_cidr(value: str) -> str:
         ) from None
     if not 16 <= network.prefixlen <= 24:
         raise _spec_error(expected, _describe(value), "Use a prefix length from /16 to /24.")
+    kind = _unusable_range(network)
+    if kind is not None:
+        raise _spec_error(
+            expected + " that AWS accepts for a VPC",
+            f"{value}, {kind}",
+            "Use a private range (RFC 1918: 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16), "
+            "e.g. 10.20.0.0/16.",
+        )
     return value
+
+
+_THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")
+
+
+def _unusable_range(network: ipaddress.IPv4Network) -> str | None:
+    """What kind of special-purpose range `network` lies in, if any: AWS refuses them all."""
+    if network.is_loopback:
+        return "a loopback range"
+    if network.is_multicast:
+        return "a multicast range"
+    if network.is_link_local:
+        return "a link-local range"
+    if network.is_reserved or network.subnet_of(_THIS_NETWORK):
+        return "a reserved range"
+    return None
 
 
 def _repeated(values: Sequence[str]) -> tuple[int, str] | None:
@@ -775,6 +936,7 @@ def _load_stack_config(stack_file: Path) -> dict[str, Any]:
             "Start the file with 'config:'.",
         )
     for key in document:
+        _check_config_key(key, stack_file, "")
         if key not in _PULUMI_STACK_FILE_KEYS:
             raise SpecError(
                 stack_file,
@@ -794,6 +956,7 @@ def _load_stack_config(stack_file: Path) -> dict[str, Any]:
             "Add 'config:' with aws:region and latticework:settings.",
         )
     for key in config:
+        _check_config_key(key, stack_file, "config")
         if str(key).startswith(_PASS_THROUGH_NAMESPACES):
             _check_plain_config_secrets(config[key], stack_file, f"config.{key}", str(key))
             continue
@@ -802,19 +965,23 @@ def _load_stack_config(stack_file: Path) -> dict[str, Any]:
         raise SpecError(
             stack_file,
             f"config.{key}",
-            "aws:* keys or one of " + ", ".join(_LATTICEWORK_CONFIG_KEYS),
+            "aws:* or pulumi:* keys, or one of " + ", ".join(_LATTICEWORK_CONFIG_KEYS),
             f"unknown key {key!r}",
-            "Rename or remove it; latticework's settings go under latticework:settings.",
+            "Rename or remove it; latticework's settings go under latticework:settings, "
+            "provider settings under aws:* or pulumi:*.",
         )
 
     region = config.get(_REGION_KEY)
-    if not isinstance(region, str) or re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", region) is None:
+    if not isinstance(region, str) or region not in _known_regions():
         raise SpecError(
             stack_file,
             f"config.{_REGION_KEY}",
-            "an AWS region such as eu-west-1",
+            "an AWS region such as eu-west-1: a region of the "
+            f"{', '.join(_SUPPORTED_PARTITIONS[:-1])} or {_SUPPORTED_PARTITIONS[-1]} partition "
+            f"that botocore {botocore.__version__} lists",
             _describe(region),
-            "Set aws:region to the environment's region.",
+            "Set aws:region to the environment's region; a region newer than botocore needs "
+            "a newer botocore (pip install -U botocore).",
         )
     if _SETTINGS_KEY not in config:
         raise SpecError(
@@ -845,40 +1012,75 @@ def _load_stack_config(stack_file: Path) -> dict[str, Any]:
     return dict(config)
 
 
+@cache
+def _known_regions() -> frozenset[str]:
+    """The regions botocore's endpoint data lists in the partitions latticework supports."""
+    endpoints = botocore.loaders.create_loader().load_data("endpoints")
+    return frozenset(
+        region
+        for partition in endpoints["partitions"]
+        if partition["partition"] in _SUPPORTED_PARTITIONS
+        for region in partition["regions"]
+    )
+
+
+def _check_config_key(key: object, stack_file: Path, where: str) -> None:
+    """Refuse a key that is itself a credential (a token pasted as a key), unrepeated."""
+    key_match = match_secret_value(str(key))
+    if key_match is None:
+        return
+
+    raise SpecError(
+        stack_file,
+        f"{where}.{HIDDEN_KEY}" if where else HIDDEN_KEY,
+        "a config key, not a credential",
+        f"a key that is itself a credential: {key_match.description}",
+        "Remove it from the file and rotate that credential.",
+    )
+
+
 def _check_plain_config_secrets(value: object, stack_file: Path, key_path: str, name: str) -> None:
     """Refuse a plaintext credential in provider config: it would be shown in every plan.
 
     Pulumi keeps ``pulumi config set --secret`` values as ``{secure: <ciphertext>}``, which
-    is never a finding; any other string is asked of the shared detector under its key.
+    is never a finding; any other value is asked of the shared detector under its key, and
+    under a key named like a secret a number or boolean counts too (`classify_setting`).
     """
+    if _is_encrypted(value):
+        return
     if isinstance(value, Mapping):
-        if set(value) == {"secure"}:
-            return
         for key, item in value.items():
+            _check_config_key(key, stack_file, key_path)
             _check_plain_config_secrets(item, stack_file, f"{key_path}.{key}", str(key))
         return
     if isinstance(value, list):
         for index, item in enumerate(value):
             _check_plain_config_secrets(item, stack_file, f"{key_path}[{index}]", name)
         return
-    if not isinstance(value, str):
-        return
 
-    secret_kind = _secret_kind(name, value)
-    if secret_kind is not None:
+    match = classify_setting(name.split(":")[-1], value)
+    if match is not None:
         config_key = key_path.removeprefix("config.")
         path_flag = "" if config_key == name else "--path "
         raise SpecError(
             stack_file,
             key_path,
             "an encrypted value (secure:) for anything secret",
-            secret_kind,
+            match.description,
             f"Store it with `pulumi config set --secret {path_flag}'{config_key}'`, "
             "or use an AWS profile or role instead of keys in the stack file.",
         )
 
 
 def _validate(model: type[_ModelT], document: object, file: Path, prefix: str) -> _ModelT:
+    if _is_encrypted(document):
+        raise SpecError(
+            file,
+            prefix or "(top level)",
+            "a mapping",
+            "an encrypted value (secure:)",
+            _ENCRYPTED_FIX,
+        )
     try:
         return model.model_validate(document)
     except ValidationError as exc:
@@ -921,14 +1123,42 @@ def _to_spec_error(error: ErrorDetails, document: object, file: Path, prefix: st
             _describe(found_value),
             "Use one of the listed values (they are case-sensitive).",
         )
+    encrypted_at = _encrypted_prefix(location, document)
+    if encrypted_at is not None:
+        expected = (
+            _EXPECTED_TYPES.get(kind, "a plain value")
+            if encrypted_at == len(location)
+            else "a plain value"
+        )
+        return SpecError(
+            file,
+            _key_path(location[:encrypted_at], document, prefix),
+            expected,
+            "an encrypted value (secure:)",
+            _ENCRYPTED_FIX,
+        )
+    secret_number = _secret_environment_value(location, found_value)
+    if secret_number is not None:
+        where = key_path.rsplit(".environment.", 1)[0]
+        return SpecError(
+            file,
+            key_path,
+            "a plain, non-secret string",
+            secret_number,
+            f"If it is a secret, declare it under {where}.secrets and read it at run time; "
+            "if it is a plain setting, quote it.",
+        )
     if kind == "extra_forbidden":
         allowed = _allowed_keys(location, document, prefix)
         close = difflib.get_close_matches(str(location[-1]), allowed, n=1)
+        shown = _shown_key(location[-1])
         return SpecError(
             file,
             key_path,
             f"one of the keys {', '.join(allowed)}" if allowed else "no such key",
-            f"unknown key {location[-1]!r}",
+            f"unknown key {shown!r}"
+            if shown != HIDDEN_KEY
+            else "an unknown key that looks like a credential",
             f"Did you mean {close[0]!r}? Otherwise remove it (keys are camelCase)."
             if close
             else "Remove it or fix its spelling (keys are camelCase).",
@@ -946,12 +1176,88 @@ def _to_spec_error(error: ErrorDetails, document: object, file: Path, prefix: st
             "Add the missing entries.",
         )
     expected = _EXPECTED_TYPES.get(kind, error["msg"])
+    if kind == "string_type" and isinstance(found_value, bool | int | float):
+        return _unquoted_scalar_error(found_value, location, file, key_path)
     return SpecError(
         file,
         key_path,
         expected,
         _describe(found_value),
         "Quote it to make it a string." if kind == "string_type" else f"Write {expected}.",
+    )
+
+
+_ENCRYPTED_FIX = (
+    "latticework reads no encrypted (secure:) values here, and this value is shown in "
+    "every plan: write it in plain text. A secret belongs in Secrets Manager (a service's "
+    "secrets), provider credentials under aws:* keys set with `pulumi config set --secret`."
+)
+
+
+def _encrypted_prefix(location: tuple[int | str, ...], document: object) -> int | None:
+    """How many parts of `location` lead to a `secure:` mapping, or None when none does."""
+    node = document
+    for depth in range(len(location) + 1):
+        if _is_encrypted(node):
+            return depth
+        if depth == len(location):
+            break
+        part = location[depth]
+        if isinstance(node, Mapping):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return None
+    return None
+
+
+def _secret_environment_value(location: tuple[int | str, ...], value: object) -> str | None:
+    """A description of a number or boolean YAML read under a catalog environment variable
+    whose name says it holds a secret, or None. Never the value: it is the secret."""
+    is_environment = (
+        len(location) == 4 and location[0] == "services" and location[2] == "environment"
+    )
+    if not is_environment or not isinstance(value, bool | int | float):
+        return None
+
+    match = classify_setting(str(location[3]), value)
+    return None if match is None else match.description
+
+
+def _unquoted_scalar_error(
+    value: bool | float, location: tuple[int | str, ...], file: Path, key_path: str
+) -> SpecError:
+    """A string was expected where YAML read an unquoted number or boolean: say so."""
+    if isinstance(value, bool):
+        return SpecError(
+            file,
+            key_path,
+            "a string",
+            f"{_describe(value)}: YAML read the unquoted value as a boolean "
+            "(true, false, yes, no, on and off all count)",
+            "Quote it to make it a string.",
+        )
+
+    # An account id is 12 digits: one with a leading 0 YAML 1.1 read as octal.
+    is_account_id = "accountId" in location or "accountIds" in location
+    octal = format(value, "o") if isinstance(value, int) and value >= 0 else ""
+    if is_account_id and len(str(value)) != 12 and len(octal) < 12:
+        written = octal.zfill(12)
+        return SpecError(
+            file,
+            key_path,
+            "a 12-digit AWS account id in quotes",
+            f"{_describe(value)}: YAML read the unquoted value as a number, and an unquoted "
+            f"{written} as an octal one because of its leading 0",
+            f'Quote it: "{written}".',
+        )
+    return SpecError(
+        file,
+        key_path,
+        "a string",
+        f"{_describe(value)}: YAML read the unquoted value as a number",
+        f'Quote it: "{value}".' if is_account_id else "Quote it to make it a string.",
     )
 
 
@@ -984,11 +1290,12 @@ def _key_path(location: tuple[int | str, ...], document: object, prefix: str) ->
         if isinstance(part, int):
             item = node[part] if isinstance(node, list) and part < len(node) else None
             name = item.get("name") if isinstance(item, Mapping) else None
-            path += f"[{name if isinstance(name, str) else part}]"
+            path += f"[{_shown_key(name) if isinstance(name, str) else part}]"
             node = item
             continue
 
-        path = f"{path}.{part}" if path else part
+        shown = _shown_key(part)
+        path = f"{path}.{shown}" if path else shown
         node = node.get(part) if isinstance(node, Mapping) else None
     return path or "(top level)"
 
@@ -1048,8 +1355,61 @@ def _check_catalog(catalog: ServiceCatalog, file: Path) -> None:
             where + ".routes",
             "method and path shape (placeholder names aside)",
         )
+        _check_no_ambiguous_routes(service, file, where)
         _check_environment(service, file, where + ".environment")
     _check_no_call_cycle(catalog, file)
+
+
+def _check_no_ambiguous_routes(service: ServiceSpec, file: Path, where: str) -> None:
+    """Refuse two routes of one method that match a common path where each is the more
+    specific at some segment: the PEP's config loader refuses them (see `_ambiguous_path`)."""
+    for index, route in enumerate(service.routes):
+        for earlier_index, earlier in enumerate(service.routes[:index]):
+            if earlier.method != route.method:
+                continue
+            shared = _ambiguous_path(earlier.path, route.path)
+            if shared is None:
+                continue
+            method = route.method
+            raise SpecError(
+                file,
+                f"{where}.routes[{index}].path",
+                "one most specific route for every request",
+                f"routes[{earlier_index}] ({method} {earlier.path}) and routes[{index}] "
+                f"({method} {route.path}) both match {method} {shared}, and each is more "
+                "specific than the other at some segment",
+                "Change a path so that no request matches both, or so that one route has a "
+                "literal segment wherever the other has one.",
+            )
+
+
+def _ambiguous_path(first: str, second: str) -> str | None:
+    """A path both templates match when neither is as specific as the other at every segment.
+
+    The PEP's rule: a literal segment beats a {placeholder}, position by position; when one
+    template wins at one segment and the other at another, a web framework taking the first
+    declared route may pick differently from the PEP, so the pair is refused.
+    """
+    first_segments, second_segments = first.split("/")[1:], second.split("/")[1:]
+    if len(first_segments) != len(second_segments):
+        return None
+
+    first_wins = second_wins = False
+    shared: list[str] = []
+    for mine, theirs in zip(first_segments, second_segments, strict=True):
+        mine_is_param = _PLACEHOLDER.fullmatch(mine) is not None
+        theirs_is_param = _PLACEHOLDER.fullmatch(theirs) is not None
+        if mine == theirs or (mine_is_param and theirs_is_param):
+            shared.append(mine)
+        elif theirs_is_param:
+            first_wins = True
+            shared.append(mine)
+        elif mine_is_param:
+            second_wins = True
+            shared.append(theirs)
+        else:
+            return None
+    return "/" + "/".join(shared) if first_wins and second_wins else None
 
 
 #: How many services of a call cycle an error lists before it elides the middle.
@@ -1132,9 +1492,20 @@ def _check_unique(values: list[str], file: Path, key_path: str, what: str) -> No
 
 
 def _check_environment(service: ServiceSpec, file: Path, where: str) -> None:
-    """Plain variables only: no reserved names, nothing that looks like a secret."""
+    """Plain variables only: no reserved names, nothing that looks like a secret, nothing a
+    process environment or an ECS task definition cannot hold."""
     for name, value in service.environment.items():
-        key_path = f"{where}.{name}"
+        name_match = match_secret_value(name)
+        if name_match is not None:
+            raise SpecError(
+                file,
+                f"{where}.{HIDDEN_KEY}",
+                "an upper-case variable name (A-Z, 0-9, _), not a credential",
+                f"a name that is itself a credential: {name_match.description}",
+                "Remove the variable from the catalog and rotate that credential.",
+            )
+
+        key_path = f"{where}.{_shown_key(name)}"
         if re.fullmatch(r"[A-Z_][A-Z0-9_]{0,127}", name) is None:
             raise SpecError(
                 file,
@@ -1161,6 +1532,34 @@ def _check_environment(service: ServiceSpec, file: Path, where: str) -> None:
                 f"Declare it under services[{service.name}].secrets and read it at run time; "
                 "never put a secret in the catalog.",
             )
+        if "\x00" in value:
+            raise SpecError(
+                file,
+                key_path,
+                "a value without NUL characters (no process environment can hold one)",
+                f"a string of {len(value)} characters with a NUL character",
+                "Remove the NUL character.",
+            )
+        if len(value) > MAX_ENV_VALUE_CHARS:
+            raise SpecError(
+                file,
+                key_path,
+                f"a value of at most {MAX_ENV_VALUE_CHARS:,} characters",
+                f"a string of {len(value)} characters",
+                "Put large configuration in a file in the image or in S3 or SSM Parameter Store, "
+                "and pass its location: ECS refuses a task definition larger than 64 KiB.",
+            )
+
+    total = sum(len(name) + len(value) for name, value in service.environment.items())
+    if total > MAX_ENV_TOTAL_CHARS:
+        raise SpecError(
+            file,
+            where,
+            f"at most {MAX_ENV_TOTAL_CHARS:,} characters of names and values in all",
+            f"{total:,} characters",
+            "Move large values to a file in the image or to S3 or SSM Parameter Store: ECS "
+            "refuses a task definition larger than 64 KiB, latticework's own variables included.",
+        )
 
 
 def _check_replicas(settings: EnvironmentSettings, catalog: ServiceCatalog, file: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +99,17 @@ def _repeat_route(document: Document) -> None:
 def _same_route_shape(document: Document) -> None:
     routes = service(document, "inventory")["routes"]
     routes.append({**routes[1], "path": "/items/{itemId}", "resource": {"type": "Item", "id": "x"}})
+
+
+def _add_route(name: str, route: Document) -> Mutation:
+    def mutate(document: Document) -> None:
+        service(document, name)["routes"].append(route)
+
+    return mutate
+
+
+def _large_environment(document: Document) -> None:
+    service(document, "orders")["environment"] = {f"BANNER_{n}": "x" * 8000 for n in range(5)}
 
 
 def _repeat_secret(document: Document) -> None:
@@ -360,6 +372,112 @@ BAD_CATALOGS = [
         _env_value("orders", "log_level", "debug"),
         "services[orders].environment.log_level",
         "an upper-case variable name",
+    ),
+    BadInput(
+        "health-path-query-and-space",
+        _on_service("orders", "healthCheckPath", "/healthz?x=1 y"),
+        "services[orders].healthCheckPath",
+        "a path starting with '/'",
+        "a path holding '?', '=' and a space",
+    ),
+    BadInput(
+        "health-path-credential",
+        _on_service("orders", "healthCheckPath", "/ghp_" + "Z7qW3rT5yU8iOp2LkJ9hG4fD1sA6xC0vB3nM"),
+        "services[orders].healthCheckPath",
+        "without credentials",
+        "vendor API token",
+    ),
+    BadInput(
+        "route-path-unclosed-brace",
+        _on_route("payments", 2, "path", "/payments/{paymentId"),
+        "services[payments].routes[2].path",
+        "segments that are a {placeholder} or plain text",
+        "the segment '{paymentId'",
+    ),
+    BadInput(
+        "route-path-text-after-placeholder",
+        _on_route("payments", 2, "path", "/payments/{paymentId}x"),
+        "services[payments].routes[2].path",
+        "segments that are a {placeholder} or plain text",
+        "the segment '{paymentId}x'",
+    ),
+    BadInput(
+        "route-path-dot-dot",
+        _on_route("payments", 1, "path", "/payments/../admin"),
+        "services[payments].routes[1].path",
+        "segments that are a {placeholder} or plain text",
+        "the segment '..'",
+    ),
+    BadInput(
+        "route-path-empty-segment",
+        _on_route("payments", 1, "path", "/payments//admin"),
+        "services[payments].routes[1].path",
+        "segments that are a {placeholder} or plain text",
+        "an empty segment",
+    ),
+    BadInput(
+        "route-path-not-absolute",
+        _on_route("payments", 1, "path", "payments"),
+        "services[payments].routes[1].path",
+        "a path template starting with '/'",
+    ),
+    BadInput(
+        "route-id-stray-brace",
+        _on_route("orders", 2, "resource", {"type": "Order", "id": "{orderId"}),
+        "services[orders].routes[2].resource.id",
+        "literal text and {placeholder}s of the path",
+        "'{' is not a {name} placeholder",
+    ),
+    BadInput(
+        "route-id-placeholders-without-slash",
+        _add_route(
+            "orders",
+            {
+                "method": "GET",
+                "path": "/orders/{orderId}/lines/{lineId}",
+                "action": "GetOrder",
+                "resource": {"type": "Order", "id": "{orderId}-{lineId}"},
+            },
+        ),
+        "services[orders].routes[4].resource.id",
+        "a '/' between any two",
+        "{orderId} and {lineId} apart by '-'",
+    ),
+    BadInput(
+        "route-paths-overlap-ambiguously",
+        _add_route(
+            "orders",
+            {
+                "method": "GET",
+                "path": "/{section}/latest",
+                "action": "GetOrder",
+                "resource": {"type": "Order", "id": "{section}"},
+            },
+        ),
+        "services[orders].routes[4].path",
+        "one most specific route for every request",
+        "both match GET /orders/latest",
+    ),
+    BadInput(
+        "environment-value-nul",
+        _env_value("orders", "GREETING", "hello\x00world"),
+        "services[orders].environment.GREETING",
+        "a value without NUL characters",
+        "a string of 11 characters with a NUL character",
+    ),
+    BadInput(
+        "environment-value-too-long",
+        _env_value("orders", "BANNER", "x" * 100_000),
+        "services[orders].environment.BANNER",
+        "a value of at most 8,192 characters",
+        "a string of 100000 characters",
+    ),
+    BadInput(
+        "environment-too-large-in-total",
+        _large_environment,
+        "services[orders].environment",
+        "at most 32,768 characters of names and values in all",
+        "40,040 characters",
     ),
 ]
 
@@ -718,13 +836,13 @@ BAD_STACKS = [
         "unknown-latticework-config-key",
         _config_set("latticework:setting", {}),
         "config.latticework:setting",
-        "aws:* keys or one of latticework:settings",
+        "aws:* or pulumi:* keys, or one of latticework:settings",
     ),
     BadInput(
         "config-without-namespace",
         _config_set("settings", {}),
         "config.settings",
-        "aws:* keys",
+        "aws:* or pulumi:* keys",
         "unknown key 'settings'",
     ),
     BadInput(
@@ -740,6 +858,69 @@ BAD_STACKS = [
         "config.aws:region",
         "an AWS region",
         "the string 'Ireland'",
+    ),
+    BadInput(
+        "unknown-region",
+        _config_set("aws:region", "eu-west-9"),
+        "config.aws:region",
+        "a region of the aws, aws-cn or aws-us-gov partition",
+        "the string 'eu-west-9'",
+    ),
+    BadInput(
+        "isolated-partition-region",
+        _config_set("aws:region", "us-iso-east-1"),
+        "config.aws:region",
+        "a region of the aws, aws-cn or aws-us-gov partition",
+        "the string 'us-iso-east-1'",
+    ),
+    BadInput(
+        "vpc-cidr-loopback",
+        _settings_set("network", {"vpcCidr": "127.0.0.0/16"}),
+        f"{_SETTINGS}.network.vpcCidr",
+        "an IPv4 network from /16 to /24",
+        "a loopback range",
+    ),
+    BadInput(
+        "vpc-cidr-multicast",
+        _settings_set("network", {"vpcCidr": "224.0.0.0/16"}),
+        f"{_SETTINGS}.network.vpcCidr",
+        "an IPv4 network from /16 to /24",
+        "a multicast range",
+    ),
+    BadInput(
+        "vpc-cidr-link-local",
+        _settings_set("network", {"vpcCidr": "169.254.0.0/16"}),
+        f"{_SETTINGS}.network.vpcCidr",
+        "an IPv4 network from /16 to /24",
+        "a link-local range",
+    ),
+    BadInput(
+        "vpc-cidr-reserved",
+        _settings_set("network", {"vpcCidr": "240.0.0.0/16"}),
+        f"{_SETTINGS}.network.vpcCidr",
+        "an IPv4 network from /16 to /24",
+        "a reserved range",
+    ),
+    BadInput(
+        "vpc-cidr-this-network",
+        _settings_set("network", {"vpcCidr": "0.0.0.0/16"}),
+        f"{_SETTINGS}.network.vpcCidr",
+        "an IPv4 network from /16 to /24",
+        "a reserved range",
+    ),
+    BadInput(
+        "health-url-encrypted",
+        _settings_set("rollout", {"healthUrls": [{"secure": "v1:Zm9vYmFy:YmF6"}]}),
+        f"{_SETTINGS}.rollout.healthUrls[0]",
+        "a string",
+        "an encrypted value (secure:)",
+    ),
+    BadInput(
+        "settings-encrypted-whole",
+        _config_set("latticework:settings", {"secure": "v1:Zm9vYmFy:YmF6"}),
+        _SETTINGS,
+        "a mapping",
+        "an encrypted value (secure:)",
     ),
     BadInput(
         "binary-region",
@@ -967,8 +1148,12 @@ _JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJkZXBsb3llciJ9.c2lnbmF0dXJlLXZhbHVl"
             "aws:assumeRoleWithWebIdentity",
             {"roleArn": "arn:aws:iam::111122223333:role/deployer", "webIdentityToken": _JWT},
         ),
+        ("aws:secretKey", 987654321987),
+        ("aws:secretKey", "987654321987"),
+        ("pulumi:apiToken", 123456.5),
+        ("aws:token", True),
     ],
-    ids=["secret-key", "access-key", "nested"],
+    ids=["secret-key", "access-key", "nested", "number", "quoted-number", "float", "boolean"],
 )
 def test_plain_secret_in_provider_config_is_rejected_without_echo(
     key: str, value: object, tmp_path: Path
@@ -1248,3 +1433,203 @@ def test_an_issuer_with_a_user_password_part_is_never_echoed(tmp_path: Path) -> 
     assert error.key_path == f"{_SETTINGS}.identitySource.oidcIssuer"
     assert "hunter2xyz" not in str(error)
     assert "hunter2xyz" not in repr(error.args)
+
+
+_TOKEN = "ghp_" + "Z7qW3rT5yU8iOp2LkJ9hG4fD1sA6xC0vB3nM"
+_FAKE_ACCESS_KEY = "AKIA" + "IOSFODNN7EXAMPLE"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("API_TOKEN", 987654321987), ("DB_PASSWORD", 15000000000.5)],
+    ids=["integer", "float"],
+)
+def test_a_number_under_a_secret_environment_name_is_described_not_printed(
+    variable: str, value: float, tmp_path: Path
+) -> None:
+    """YAML reads an unquoted numeric token as a number; the error describes it, never
+    prints it, and points at services[].secrets rather than only at quoting."""
+    document = sample_catalog()
+    _env_value("payments", variable, value)(document)
+    path = write_yaml(tmp_path / "services.yaml", document)
+
+    with pytest.raises(SpecError) as raised:
+        load_catalog(path)
+
+    error = raised.value
+    assert error.key_path == f"services[payments].environment.{variable}"
+    assert "a number" in error.found
+    assert "under a name that says it holds a secret" in error.found
+    assert "services[payments].secrets" in error.fix
+    assert str(value) not in str(error)
+    assert str(int(value)) not in str(error)
+
+
+def test_an_environment_name_that_is_a_credential_is_refused_unrepeated(tmp_path: Path) -> None:
+    """A credential pasted as a variable name is refused by the loader; neither the key path
+    nor the message repeats it."""
+    document = sample_catalog()
+    _env_value("orders", _FAKE_ACCESS_KEY, "x")(document)
+    path = write_yaml(tmp_path / "services.yaml", document)
+
+    with pytest.raises(SpecError) as raised:
+        load_catalog(path)
+
+    error = raised.value
+    assert error.key_path == "services[orders].environment.<a key that looks like a credential>"
+    assert "AWS access key id" in error.found
+    assert "AKIA" not in str(error)
+    assert "AKIA" not in repr(error.args)
+
+
+def _token_key_in_catalog(document: Document) -> None:
+    service(document, "orders")[_TOKEN] = 1
+
+
+def _token_env_name(document: Document) -> None:
+    service(document, "orders")["environment"][_TOKEN] = "x"
+
+
+def _token_key_in_settings(document: Document) -> None:
+    settings(document)[_TOKEN] = 1
+
+
+def _token_key_in_replicas(document: Document) -> None:
+    settings(document)["replicas"] = {_TOKEN: 1}
+
+
+def _token_key_in_config(document: Document) -> None:
+    document["config"][_TOKEN] = 1
+
+
+def _token_key_in_provider_config(document: Document) -> None:
+    document["config"]["aws:defaultTags"] = {"tags": {_TOKEN: "x"}}
+
+
+def _token_key_at_top(document: Document) -> None:
+    document[_TOKEN] = 1
+
+
+@pytest.mark.parametrize(
+    ("mutate", "is_catalog"),
+    [
+        (_token_key_in_catalog, True),
+        (_token_env_name, True),
+        (_token_key_in_settings, False),
+        (_token_key_in_replicas, False),
+        (_token_key_in_config, False),
+        (_token_key_in_provider_config, False),
+        (_token_key_at_top, False),
+    ],
+    ids=["service", "environment", "settings", "replicas", "config", "provider", "top"],
+)
+def test_a_key_that_looks_like_a_credential_is_described_not_echoed(
+    mutate: Mutation, is_catalog: bool, tmp_path: Path
+) -> None:
+    """An unknown or invalid key shaped like a token is refused without being repeated,
+    in the key path as in the message."""
+    document = sample_catalog() if is_catalog else sample_stack("dev")
+    mutate(document)
+
+    if is_catalog:
+        path = write_yaml(tmp_path / "services.yaml", document)
+        with pytest.raises(SpecError) as raised:
+            load_catalog(path)
+        error = raised.value
+    else:
+        _, error = _dev_stack_error(tmp_path, document)
+
+    assert "<a key that looks like a credential>" in f"{error.key_path} {error.found}"
+    assert "ghp_" not in str(error)
+    assert "ghp_" not in repr(error.args)
+
+
+def test_a_repeated_key_that_looks_like_a_credential_is_not_echoed(tmp_path: Path) -> None:
+    """The duplicate-key error describes a token-shaped key instead of quoting it."""
+    path = tmp_path / "services.yaml"
+    path.write_text(f"services: []\n{_TOKEN}: 1\n{_TOKEN}: 2\n")
+
+    with pytest.raises(SpecError) as raised:
+        load_catalog(path)
+
+    assert raised.value.key_path == "line 3"
+    assert "a key that looks like a credential again" in raised.value.found
+    assert "ghp_" not in str(raised.value)
+
+
+def test_an_unquoted_account_id_with_a_leading_zero_is_explained(tmp_path: Path) -> None:
+    """YAML 1.1 reads 011122223333 as an octal number; the error says so and how to quote it."""
+    text = (STACKS_DIR / "Pulumi.dev.yaml").read_text()
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text(text.replace('accountId: "111122223333"', "accountId: 011122223333"))
+    write_yaml(tmp_path / "services.yaml", sample_catalog())
+
+    with pytest.raises(SpecError) as raised:
+        load_spec("dev", stacks_dir=tmp_path)
+
+    error = raised.value
+    assert error.key_path == f"{_SETTINGS}.accountId"
+    assert "YAML read the unquoted value as a number" in error.found
+    assert "an unquoted 011122223333 as an octal one" in error.found
+    assert '"011122223333"' in error.fix
+
+
+def test_an_unquoted_account_id_says_yaml_read_a_number(tmp_path: Path) -> None:
+    """An unquoted 12-digit id is a number to YAML; the fix shows it quoted."""
+    stack = sample_stack("dev")
+    settings(stack)["accountId"] = 111122223333
+
+    _, error = _dev_stack_error(tmp_path, stack)
+
+    assert "YAML read the unquoted value as a number" in error.found
+    assert '"111122223333"' in error.fix
+
+
+@pytest.mark.parametrize("file_name", ["services.yaml", "Pulumi.dev.yaml"])
+def test_a_named_pipe_in_place_of_a_stack_file_is_refused_without_waiting(
+    file_name: str, tmp_path: Path
+) -> None:
+    """Opening a FIFO for reading blocks until a writer comes: a file that is not a regular
+    file is refused at once instead."""
+    write_yaml(tmp_path / "services.yaml", sample_catalog())
+    write_yaml(tmp_path / "Pulumi.dev.yaml", sample_stack("dev"))
+    (tmp_path / file_name).unlink()
+    os.mkfifo(tmp_path / file_name)
+
+    with pytest.raises(SpecError) as raised:
+        load_spec("dev", stacks_dir=tmp_path)
+
+    assert raised.value.file == str(tmp_path / file_name)
+    assert (raised.value.expected, raised.value.found) == ("a regular file", "a named pipe")
+
+
+def test_a_directory_in_place_of_the_catalog_is_named_as_such(tmp_path: Path) -> None:
+    """A directory where the catalog should be is reported as a directory."""
+    with pytest.raises(SpecError) as raised:
+        load_catalog(tmp_path)
+
+    assert (raised.value.expected, raised.value.found) == ("a regular file", "a directory")
+
+
+@pytest.mark.parametrize("region", ["us-gov-west-1", "cn-north-1", "ap-southeast-7", "eu-west-1"])
+def test_regions_of_the_supported_partitions_are_accepted(region: str, tmp_path: Path) -> None:
+    """Any region botocore lists in the aws, aws-cn or aws-us-gov partition loads."""
+    stack = sample_stack("dev")
+    stack["config"]["aws:region"] = region
+    _write_dev_stack(tmp_path, stack)
+
+    spec = load_spec("dev", stacks_dir=tmp_path)
+
+    assert spec.region == region
+
+
+@pytest.mark.parametrize("path", ["/reports/", "/orders/{orderId}/lines/{lineId}", "/a.b/~c_d"])
+def test_route_paths_the_pep_accepts_are_accepted(path: str, tmp_path: Path) -> None:
+    """A final slash, several placeholders and unreserved characters pass as in the PEP."""
+    document = sample_catalog()
+    _add_route("inventory", {"method": "GET", "path": path, "public": True})(document)
+    catalog_file = write_yaml(tmp_path / "services.yaml", document)
+
+    catalog = load_catalog(catalog_file)
+
+    assert catalog.service("inventory").routes[-1].path == path
