@@ -206,6 +206,8 @@ HEX_KEY: Final = SecretMatch("hex-key", "a value that looks like a long hexadeci
 SECRET_NAME_WITH_VALUE: Final = SecretMatch(
     "secret-like-name", "a plain value under a name that says it holds a secret"
 )
+#: The same words, for findings that say what the value is instead of "a plain value".
+_UNDER_NAME: Final = SECRET_NAME_WITH_VALUE.description.removeprefix("a plain value ")
 
 
 def name_words(name: str) -> tuple[str, ...]:
@@ -344,15 +346,18 @@ def classify_variable(
     """Whether an environment variable holds a plaintext secret, and what kind.
 
     A secret-looking value is a finding under any name; a secret-like name is a finding when
-    its value is a real value rather than a reference (see `is_reference_or_plain`).
+    its value is a real value rather than a reference (see `is_reference_or_plain`), or a
+    number (a numeric PIN or token is still the secret; it is described by its length).
     """
     value_match = match_secret_value(value, name=name)
     if value_match is not None:
         return value_match
 
-    if is_secret_name(name, extra_name_patterns) and not is_reference_or_plain(value):
-        return SECRET_NAME_WITH_VALUE
-    return None
+    if not is_secret_name(name, extra_name_patterns):
+        return None
+    if _NUMBER.fullmatch(value.strip()):
+        return SecretMatch(SECRET_NAME_WITH_VALUE.kind, f"{describe_number(value)} {_UNDER_NAME}")
+    return None if is_reference_or_plain(value) else SECRET_NAME_WITH_VALUE
 
 
 def classify_setting(name: str, value: object) -> SecretMatch | None:
@@ -372,13 +377,8 @@ def classify_setting(name: str, value: object) -> SecretMatch | None:
     if match is not None or not is_secret_name(name):
         return match
 
-    # The same words as SECRET_NAME_WITH_VALUE, with what the value is instead of "a plain value".
-    under_name = SECRET_NAME_WITH_VALUE.description.removeprefix("a plain value ")
-    stripped = text.strip()
-    if isinstance(value, bool) or stripped.lower() in _BOOLEANS:
-        return SecretMatch(SECRET_NAME_WITH_VALUE.kind, f"a boolean {under_name}")
-    if isinstance(value, int | float) or _NUMBER.fullmatch(stripped):
-        return SecretMatch(SECRET_NAME_WITH_VALUE.kind, f"{describe_number(value)} {under_name}")
+    if isinstance(value, bool) or text.strip().lower() in _BOOLEANS:
+        return SecretMatch(SECRET_NAME_WITH_VALUE.kind, f"a boolean {_UNDER_NAME}")
     return None
 
 

@@ -1145,8 +1145,8 @@ def _to_spec_error(error: ErrorDetails, document: object, file: Path, prefix: st
             key_path,
             "a plain, non-secret string",
             secret_number,
-            f"If it is a secret, declare it under {where}.secrets and read it at run time; "
-            "if it is a plain setting, quote it.",
+            f"Declare it under {where}.secrets and read it at run time; if it is not a "
+            "secret, give the variable a name that does not say it is one.",
         )
     if kind == "extra_forbidden":
         allowed = _allowed_keys(location, document, prefix)

@@ -181,7 +181,6 @@ def test_real_values_under_secret_names_are_findings(value: str) -> None:
         ("DB_PASSWORD", "latticework/dev/orders/database"),
         ("API_TOKEN", "{{resolve:secretsmanager:latticework/dev/orders/api}}"),
         ("API_TOKEN", "${API_TOKEN}"),
-        ("SESSION_SECRET", "42"),
         ("SECRET_ROTATION_ENABLED", "true"),
         ("ENABLE_SECRETS", "false"),
         ("AUTH_TOKEN", "https://auth.example.com/token"),
@@ -190,11 +189,30 @@ def test_real_values_under_secret_names_are_findings(value: str) -> None:
     ],
 )
 def test_references_under_secret_names_are_not_findings(name: str, value: str) -> None:
-    """ARNs, SSM paths, secret names, placeholders, numbers, booleans and URLs are references."""
+    """ARNs, SSM paths, secret names, placeholders, booleans and URLs are references."""
 
     match = classify_variable(name, value)
 
     assert match is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "described"),
+    [
+        ("SESSION_SECRET", "42", "a number of 2 digits"),
+        ("API_TOKEN", "987654321987", "a number of 12 digits"),
+        ("DB_PASSWORD", "-1.5e3", "a number"),
+    ],
+)
+def test_numbers_under_secret_names_are_findings(name: str, value: str, described: str) -> None:
+    """A numeric PIN or token is still the secret: quoted or not, a number under a name that
+    says it holds a secret is reported, by its length, never its digits."""
+    match = classify_variable(name, value)
+
+    assert match is not None
+    assert match.kind == SECRET_NAME_WITH_VALUE.kind
+    assert match.description.startswith(f"{described} under a name")
+    assert value not in match.description
 
 
 def test_hex_digests_under_digest_names_are_not_keys() -> None:

@@ -488,6 +488,7 @@ SECRET_VALUES = [
     ("fused-password-name", "MYSQLPASSWORD", "hunter2-fused-9", "holds a secret"),
     ("dsn-without-scheme", "DATABASE_DSN", "admin:hunter2xyz@db:5432/app", "password"),
     ("fused-secret-name", "APPSECRET", "hunter2-fused-9", "holds a secret"),
+    ("quoted-number-under-secret-name", "API_TOKEN", "987654321987", "a number of 12 digits"),
     (
         "jwt",
         "SERVICE_HEADER",
