@@ -8,8 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-ENVIRONMENTS = ("dev", "staging", "prod")
-"""The environments, in rollout order; each is a stack with `stacks/Pulumi.<env>.yaml`."""
+from latticework.environments import ENVIRONMENTS
 
 _Function = TypeVar("_Function", bound=Callable[..., Any])
 _Decorator = Callable[[_Function], _Function]

@@ -25,6 +25,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from latticework.environments import ENVIRONMENTS
 from latticework.errors import StackLockedError, UsageError
 
 STATE_FILE = Path(".latticework") / "rollout.json"
@@ -161,6 +162,14 @@ class RolloutState:
         if not environments or not all(isinstance(env, str) and env for env in environments):
             raise _ShapeError(
                 f"environments {_shown(environments)}, not a list of environment names"
+            )
+        # Unknown names (`qa`, `DEV`) would otherwise surface as a changed stack-file digest.
+        unknown = [env for env in environments if env not in ENVIRONMENTS]
+        if unknown:
+            named = ", ".join(repr(env) for env in unknown)
+            raise _ShapeError(
+                f"environments {_shown(environments)}, naming {named}, not among "
+                f"{', '.join(ENVIRONMENTS)}"
             )
         # A rollout names each environment once; a repeated one would be deployed again.
         repeated = sorted({env for env in environments if environments.count(env) > 1})

@@ -590,6 +590,14 @@ def _saved_document(**overrides: object) -> dict[str, object]:
             {"environments": ["dev", "staging", "staging"]},
             "environments .*'staging' more than once",
         ),
+        (
+            {"environments": ["dev", "qa"], "environment": "dev"},
+            "environments .*'qa', not among dev, staging, prod",
+        ),
+        (
+            {"environments": ["dev", "DEV"], "environment": "dev"},
+            "environments .*'DEV', not among dev, staging, prod",
+        ),
         ({"offline": "false"}, "offline"),
         ({"commit": 7}, "commit"),
         ({"catalogDigest": None}, "catalogDigest"),

@@ -91,6 +91,26 @@ def test_resume_after_the_catalog_changed_is_refused(project: Path, tmp_path: Pa
     assert "stacks/services.yaml or a stack file changed" in result.stderr
 
 
+def test_resume_of_a_state_naming_an_unknown_environment_names_it(
+    project: Path, tmp_path: Path
+) -> None:
+    """A saved state naming an environment that does not exist is refused as corrupt, naming
+    the environment, instead of being blamed on a changed stack file."""
+    _rollout(project, tmp_path, "--offline", "--envs", "dev,staging")
+    state = project / OFFLINE_STATE_FILE
+    document = json.loads(state.read_text(encoding="utf-8"))
+    document.update(environments=["dev", "qa"], environment="dev", status="failed")
+    state.write_text(json.dumps(document), encoding="utf-8")
+
+    result = _rollout(project, tmp_path, "--offline", "--resume")
+
+    assert result.exit_code == ExitCode.USAGE, result.output
+    [line] = result.stderr.strip().splitlines()
+    assert "'qa', not among dev, staging, prod" in line
+    assert "Delete the file and start the rollout again without --resume" in line
+    assert "changed" not in line
+
+
 def test_resume_continues_at_the_failed_gate(project: Path, tmp_path: Path) -> None:
     """--resume skips dev's passed gate 1 and retries its preview."""
     _rollout(project, tmp_path, "--to", "staging")
