@@ -206,6 +206,8 @@ HEX_KEY: Final = SecretMatch("hex-key", "a value that looks like a long hexadeci
 SECRET_NAME_WITH_VALUE: Final = SecretMatch(
     "secret-like-name", "a plain value under a name that says it holds a secret"
 )
+#: Under a secret-like name, a number of this many digits or more is taken for the secret.
+SECRET_NUMBER_DIGITS: Final = 8
 #: The same words, for findings that say what the value is instead of "a plain value".
 _UNDER_NAME: Final = SECRET_NAME_WITH_VALUE.description.removeprefix("a plain value ")
 
@@ -346,8 +348,10 @@ def classify_variable(
     """Whether an environment variable holds a plaintext secret, and what kind.
 
     A secret-looking value is a finding under any name; a secret-like name is a finding when
-    its value is a real value rather than a reference (see `is_reference_or_plain`), or a
-    number (a numeric PIN or token is still the secret; it is described by its length).
+    its value is a real value rather than a reference (see `is_reference_or_plain`), or
+    `SECRET_NUMBER_DIGITS` digits or more (a numeric token is still the secret; it is
+    described by its length). Shorter numbers are limits, counts and durations (`MAX_TOKENS:
+    4096`, `SESSION_TOKEN_LIFETIME: 900`).
     """
     value_match = match_secret_value(value, name=name)
     if value_match is not None:
@@ -355,31 +359,24 @@ def classify_variable(
 
     if not is_secret_name(name, extra_name_patterns):
         return None
-    if _NUMBER.fullmatch(value.strip()):
-        return SecretMatch(SECRET_NAME_WITH_VALUE.kind, f"{describe_number(value)} {_UNDER_NAME}")
+    digits = value.strip()
+    if digits.isdigit() and digits.isascii() and len(digits) >= SECRET_NUMBER_DIGITS:
+        return SecretMatch(SECRET_NAME_WITH_VALUE.kind, f"{describe_number(digits)} {_UNDER_NAME}")
     return None if is_reference_or_plain(value) else SECRET_NAME_WITH_VALUE
 
 
 def classify_setting(name: str, value: object) -> SecretMatch | None:
     """Whether a stack setting (a YAML scalar of a config file) holds a plaintext secret.
 
-    Stricter than `classify_variable`: a setting named like a secret (`aws:secretKey`,
-    `dbPassword`) holds the secret itself, so a number or a boolean there, typed or quoted,
-    is a finding too (a numeric PIN or token is still a secret). References (ARNs, paths,
-    secret names, placeholders), empty values and nothing at all pass. The description gives
-    the kind and, for a number, how many digits it has; never the value.
+    `classify_variable` on the value as text, so that an unquoted number is judged as its
+    quoted form (`secretKey: 987654321987` like `"987654321987"`). Nothing at all passes.
+    The description gives the kind and, for a number, how many digits it has; never the
+    value.
     """
     if value is None or isinstance(value, bytes | bytearray):
         return None
-
     text = str(value).lower() if isinstance(value, bool) else str(value)
-    match = classify_variable(name, text)
-    if match is not None or not is_secret_name(name):
-        return match
-
-    if isinstance(value, bool) or text.strip().lower() in _BOOLEANS:
-        return SecretMatch(SECRET_NAME_WITH_VALUE.kind, f"a boolean {_UNDER_NAME}")
-    return None
+    return classify_variable(name, text)
 
 
 def describe_number(value: object) -> str:

@@ -199,20 +199,40 @@ def test_references_under_secret_names_are_not_findings(name: str, value: str) -
 @pytest.mark.parametrize(
     ("name", "value", "described"),
     [
-        ("SESSION_SECRET", "42", "a number of 2 digits"),
         ("API_TOKEN", "987654321987", "a number of 12 digits"),
-        ("DB_PASSWORD", "-1.5e3", "a number"),
+        ("DB_PASSWORD", "12345678", "a number of 8 digits"),
     ],
 )
-def test_numbers_under_secret_names_are_findings(name: str, value: str, described: str) -> None:
-    """A numeric PIN or token is still the secret: quoted or not, a number under a name that
-    says it holds a secret is reported, by its length, never its digits."""
+def test_long_numbers_under_secret_names_are_findings(
+    name: str, value: str, described: str
+) -> None:
+    """A numeric token is still the secret: eight digits or more under a name that says it
+    holds a secret is reported, by its length, never its digits."""
     match = classify_variable(name, value)
 
     assert match is not None
     assert match.kind == SECRET_NAME_WITH_VALUE.kind
     assert match.description.startswith(f"{described} under a name")
     assert value not in match.description
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SESSION_SECRET", "42"),
+        ("MAX_TOKENS", "4096"),
+        ("JWT_TOKEN_EXPIRY_MINUTES", "15"),
+        ("PASSWORD_HASH_ROUNDS", "12"),
+        ("SESSION_TOKEN_LIFETIME", "900"),
+        ("SECRETS_REFRESH_INTERVAL", "300"),
+        ("TOKEN_LIMIT", "1048576"),
+        ("DB_PASSWORD", "-1.5e3"),
+    ],
+)
+def test_short_numbers_under_secret_like_names_are_settings(name: str, value: str) -> None:
+    """Limits, counts and durations are numbers of fewer than eight digits under names that
+    mention tokens or secrets; they are settings, not secrets."""
+    assert classify_variable(name, value) is None
 
 
 def test_hex_digests_under_digest_names_are_not_keys() -> None:
@@ -464,9 +484,6 @@ def test_only_text_that_cannot_hold_a_password_is_safe_to_quote(text: str, quota
     [
         ("secretKey", 987654321987, "a number of 12 digits under a name that says it holds"),
         ("dbPassword", "987654321987", "a number of 12 digits under a name that says it holds"),
-        ("API_TOKEN", 12.5, "a number under a name that says it holds a secret"),
-        ("dbPassword", True, "a boolean under a name that says it holds a secret"),
-        ("dbPassword", "yes", "a boolean under a name that says it holds a secret"),
         ("dbPassword", "hunter2-horse", "a plain value under a name that says it holds"),
         ("note", FAKE_ACCESS_KEY, "AWS access key id"),
     ],
@@ -474,8 +491,8 @@ def test_only_text_that_cannot_hold_a_password_is_safe_to_quote(text: str, quota
 def test_a_setting_under_a_secret_name_is_a_finding_whatever_its_type(
     name: str, value: object, description: str
 ) -> None:
-    """A stack setting named like a secret holds the secret itself: a number or a boolean
-    there (typed or quoted) is a finding, described without its value."""
+    """A stack setting named like a secret holds the secret itself: a long number there
+    (typed or quoted) is a finding, described without its value."""
 
     match = classify_setting(name, value)
 
@@ -494,11 +511,18 @@ def test_a_setting_under_a_secret_name_is_a_finding_whatever_its_type(
         ("passwordRequired", True),
         ("region", 12),
         ("maxItems", "50"),
+        ("API_TOKEN", 12.5),
+        ("dbPassword", True),
+        ("HasSecrets", "true"),
+        ("secret", "false"),
+        ("token-count", "5"),
+        ("TokenBudget", "100"),
     ],
 )
 def test_references_and_settings_that_are_no_secret_pass_as_settings(
     name: str, value: object
 ) -> None:
-    """Nothing, references, and numbers or booleans under names that hold no secret pass."""
+    """Nothing, references, booleans, short numbers and numbers under names that hold no
+    secret pass: a tag such as TokenBudget: "100" is a setting."""
 
     assert classify_setting(name, value) is None

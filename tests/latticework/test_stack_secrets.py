@@ -52,7 +52,6 @@ def test_sample_stacks_are_clean() -> None:
         (f"config:\n  aws:secretKey: {NUMERIC_SECRET}\n", "aws:secretKey"),
         (f"config:\n  myapp:dbPassword: {NUMERIC_SECRET}\n", "myapp:dbPassword"),
         (f'config:\n  aws:secretKey: "{NUMERIC_SECRET}"\n', "aws:secretKey"),
-        ("config:\n  myapp:apiToken: true\n", "myapp:apiToken"),
         (
             f"config:\n  latticework:pins:\n    adminPin: 1\n    dbPasswords: [{NUMERIC_SECRET}]\n",
             "latticework:pins.dbPasswords[0]",
