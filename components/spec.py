@@ -265,12 +265,13 @@ class RouteResource(_Model):
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # The PEP's rules (pep_runtime.enforcement.config, which components may not import): a route
 # path is '/' or segments that are each one whole {placeholder} or plain text, with a final
-# '/' allowed; an id template's braces are all whole placeholders.
-_LITERAL_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
+# '/' allowed; an id template's braces are all whole placeholders. A literal segment holds
+# RFC 3986's unreserved characters and sub-delimiters, ':' and '@' (`/v1/orders:batchGet`).
+_LITERAL_SEGMENT = re.compile(r"[A-Za-z0-9._~!$&'()*+,=:@-]+")
 _TEMPLATE_TOKEN = re.compile(r"\{[^{}]*\}|[{}]")
 _ROUTE_PATH_EXPECTED = (
     "a path template of segments that are a {placeholder} or plain text (letters, digits "
-    "and - . _ ~, not '.' or '..'), e.g. /orders/{orderId}"
+    "and - . _ ~ ! $ & ' ( ) * + , = : @, not '.' or '..'), e.g. /orders/{orderId}"
 )
 _ID_TEMPLATE_EXPECTED = "literal text and {placeholder}s of the path, a '/' between any two"
 
@@ -305,11 +306,17 @@ def _route_path(value: str) -> str:
 
 
 def _path_segments(path: str) -> list[str]:
-    """The segments a route path is checked by; a final '/' adds none."""
+    """The segments a route path is checked by: none for '/', and a final '/' adds none.
+
+    As the PEP: only the one final '/' is dropped, so '//' keeps an empty segment.
+    """
+    if path == "/":
+        return []
+
     segments = path.split("/")[1:]
     if len(segments) > 1 and segments[-1] == "":
         segments.pop()
-    return [] if segments == [""] else segments
+    return segments
 
 
 def _id_template_problem(id_template: str) -> str | None:

@@ -14,8 +14,11 @@ from pydantic import ValidationError
 from components.errors import SpecError
 from components.spec import FARGATE_TASK_SIZES, ServiceSpec, load_catalog, load_spec
 from latticework.offline import plan_environment
+from pep_runtime.enforcement import EnforcementConfigError
+from pep_runtime.enforcement.config import config_from_document
 from tests.components._samples import (
     ALIAS_BOMB,
+    PROJECT_DIR,
     STACKS_DIR,
     Document,
     Mutation,
@@ -411,6 +414,13 @@ BAD_CATALOGS = [
     BadInput(
         "route-path-empty-segment",
         _on_route("payments", 1, "path", "/payments//admin"),
+        "services[payments].routes[1].path",
+        "segments that are a {placeholder} or plain text",
+        "an empty segment",
+    ),
+    BadInput(
+        "route-path-two-slashes",
+        _on_route("payments", 1, "path", "//"),
         "services[payments].routes[1].path",
         "segments that are a {placeholder} or plain text",
         "an empty segment",
@@ -1622,13 +1632,59 @@ def test_regions_of_the_supported_partitions_are_accepted(region: str, tmp_path:
     assert spec.region == region
 
 
-@pytest.mark.parametrize("path", ["/reports/", "/orders/{orderId}/lines/{lineId}", "/a.b/~c_d"])
-def test_route_paths_the_pep_accepts_are_accepted(path: str, tmp_path: Path) -> None:
-    """A final slash, several placeholders and unreserved characters pass as in the PEP."""
+#: Route paths and whether the PEP's config loader accepts them: the catalog must agree.
+ROUTE_PATH_VERDICTS = [
+    ("/", True),
+    ("/reports/", True),
+    ("/reports/{reportId}/", True),
+    ("/orders/{orderId}/lines/{lineId}", True),
+    ("/a.b/~c_d", True),
+    ("/v1/orders:batchGet", True),
+    ("/users/@me", True),
+    ("/files/it's!$&'()*+,=:@-", True),
+    ("/a/.../b", True),
+    ("//", False),
+    ("/reports//", False),
+    ("/a//b", False),
+    ("/a/./b", False),
+    ("/a/..", False),
+    ("/a/b%20c", False),
+    ("/a b", False),
+    ("/search?q=1", False),
+    ("/a;b", False),
+    ("/a#b", False),
+    ("/café", False),
+    ("/files/{name}.json", False),
+    ("/{a}/{a}", False),
+    ("reports", False),
+]
+
+
+def _pep_accepts(path: str) -> bool:
+    """Whether the PEP's own config loader takes a public route with this path."""
+    document = {"routes": [{"method": "GET", "path": path, "public": True}]}
+    environ = {"LATTICEWORK_SERVICE_NAME": "inventory", "LATTICEWORK_PEP_MODE": "local"}
+    try:
+        config_from_document(document, source="pep.yaml", base_dir=PROJECT_DIR, environ=environ)
+    except EnforcementConfigError as exc:
+        return "routes[0].path" not in str(exc)
+    return True
+
+
+@pytest.mark.parametrize(("path", "accepted"), ROUTE_PATH_VERDICTS)
+def test_route_paths_are_judged_as_the_pep_judges_them(
+    path: str, accepted: bool, tmp_path: Path
+) -> None:
+    """A route path loads exactly when the PEP's config loader accepts it too."""
     document = sample_catalog()
     _add_route("inventory", {"method": "GET", "path": path, "public": True})(document)
     catalog_file = write_yaml(tmp_path / "services.yaml", document)
 
-    catalog = load_catalog(catalog_file)
+    refused_at: str | None = None
+    try:
+        load_catalog(catalog_file)
+    except SpecError as exc:
+        refused_at = exc.key_path
 
-    assert catalog.service("inventory").routes[-1].path == path
+    expected_refusal = None if accepted else "services[inventory].routes[3].path"
+    assert (refused_at, _pep_accepts(path)) == (expected_refusal, accepted)
