@@ -236,14 +236,21 @@ def test_a_link_value_that_is_not_text_does_not_load(
         LocalCedarDecisionPoint(authz_copy, namespace="Latticework")
 
 
-def test_an_id_that_is_another_policys_position_does_not_load(authz_copy: Path) -> None:
-    """A policy without @id is named by its position (policy0, ...): an @id that is another
-    policy's position would name two policies in the audit line."""
+@pytest.mark.parametrize("folder", ["policies", "templates"])
+def test_an_id_that_is_another_policys_position_does_not_load(
+    authz_copy: Path, folder: str
+) -> None:
+    """A policy or template without @id is named by its position (policy0, ...): an @id that
+    is another's position would name two policies in the audit line, or make a link take
+    the wrong template (Cedar resolves the position first)."""
     (authz_copy / "policies" / "za.cedar").write_text(
         'forbid (principal, action, resource == Latticework::Order::"x");\n'
     )
-    (authz_copy / "policies" / "zz.cedar").write_text(
-        '@id("policy2")\nforbid (principal, action, resource == Latticework::Order::"y");\n'
+    (authz_copy / folder / "zz.cedar").write_text(
+        '@id("policy2")\n'
+        'permit (principal == ?principal, action, resource == Latticework::Order::"y");\n'
+        if folder == "templates"
+        else '@id("policy2")\nforbid (principal, action, resource == Latticework::Order::"y");\n'
     )
 
     with pytest.raises(EnforcementConfigError, match=r'@id\("policy2"\) is also the name'):

@@ -151,27 +151,32 @@ def load_policies(authz_dir: Path, namespace: str) -> LoadedPolicies:
 def _policy_ids(text: str, authz_dir: Path) -> tuple[dict[str, str], set[str]]:
     """Positional static policy id (`policy0`, ...) -> its `@id` annotation, and every id a
     policy or template goes by (positional and `@id`). An `@id` used twice, or naming another
-    policy's position, is refused: the audit line would name the wrong policy."""
+    policy's or template's position, is refused: the audit line would name the wrong policy,
+    or a link the wrong template."""
     document = json.loads(cedarpy.policies_to_json_str(text))
     ids: dict[str, str] = {}
-    positional_ids: set[str] = set()
-    annotated: set[str] = set()
+    # Templates too: a link names its template by @id, which must not be another's position.
+    annotations: dict[str, str] = {}
     for kind in ("staticPolicies", "templates"):
         for positional, policy in document.get(kind, {}).items():
-            positional_ids.add(positional)
             annotation = policy.get("annotations", {}).get("id")
             if not annotation:
                 continue
-            if annotation in annotated:
+            if annotation in annotations.values():
                 message = (
                     f'{authz_dir}: @id("{annotation}") is used twice; give every policy and '
                     "template its own id"
                 )
                 raise EnforcementConfigError(message, source=str(authz_dir), field=annotation)
-            annotated.add(annotation)
+            annotations[positional] = annotation
             if kind == "staticPolicies":
                 ids[positional] = annotation
-    for positional, annotation in ids.items():
+    positional_ids = {
+        positional
+        for kind in ("staticPolicies", "templates")
+        for positional in document.get(kind, {})
+    }
+    for positional, annotation in annotations.items():
         if annotation in positional_ids and annotation != positional:
             message = (
                 f'{authz_dir}: @id("{annotation}") is also the name of another policy (Cedar '
@@ -179,7 +184,7 @@ def _policy_ids(text: str, authz_dir: Path) -> tuple[dict[str, str], set[str]]:
                 "every policy an @id, or this one another"
             )
             raise EnforcementConfigError(message, source=str(authz_dir), field=annotation)
-    return ids, positional_ids | annotated
+    return ids, positional_ids | set(annotations.values())
 
 
 def _link_templates(policy_set: Any, links_path: Path, namespace: str, taken: set[str]) -> Any:
