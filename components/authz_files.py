@@ -20,6 +20,7 @@ validates them one at a time; every problem therefore maps back to its `@id`, fi
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -30,7 +31,14 @@ from typing import Any
 import cedarpy
 import yaml
 
-from components._strict_yaml import MAX_YAML_VALUES, expands_too_far, yaml_problem
+from components._strict_yaml import (
+    MAX_YAML_BYTES,
+    MAX_YAML_VALUES,
+    NotARegularFileError,
+    expands_too_far,
+    read_regular_file,
+    yaml_problem,
+)
 from components.errors import SpecError
 from components.secret_patterns import is_safe_to_quote
 from components.spec import ServiceCatalog
@@ -46,6 +54,8 @@ TESTS_DIR = "tests"
 # Fixed (not adjustable) Verified Permissions quotas: larger ones fail in the middle of a deploy.
 MAX_POLICY_BYTES = 10_000
 MAX_SCHEMA_BYTES = 100_000
+#: The largest authz file read: policies and schema are kilobytes; a stray dump would fill memory.
+MAX_AUTHZ_FILE_BYTES = MAX_YAML_BYTES
 
 # Policy ids become Verified Permissions resource names and template-link ids, so they stay
 # within what both accept and read well in a plan.
@@ -192,6 +202,35 @@ class AuthzFiles:
         return cedarpy.PolicySet.from_json_str(self.policy_set_json())
 
 
+# --- reading ----------------------------------------------------------------------------
+
+
+def read_authz_text(path: Path) -> str:
+    """The UTF-8 text of one authz file.
+
+    Opened without blocking, so a named pipe is never waited on: anything but a regular file
+    is `NotARegularFileError`; a file over `MAX_AUTHZ_FILE_BYTES` is an `OSError` (EFBIG);
+    bytes that are not UTF-8 are `UnicodeDecodeError`.
+    """
+    content = read_regular_file(path, MAX_AUTHZ_FILE_BYTES)
+    if len(content) > MAX_AUTHZ_FILE_BYTES:
+        raise OSError(errno.EFBIG, f"a file larger than {MAX_AUTHZ_FILE_BYTES >> 20} MiB")
+    return content.decode("utf-8")
+
+
+def not_a_file_fix(kind: str) -> str:
+    """The fix when `kind` ("a named pipe", "a directory") sits where an authz file belongs."""
+    thing = f"the {kind.removeprefix('a ')}" if kind.startswith("a ") else "it"
+    return f"Replace {thing} with a regular file."
+
+
+def _unreadable(exc: OSError) -> tuple[str, str]:
+    """What was found and the fix, for a file that exists but cannot be read."""
+    if exc.errno == errno.EFBIG:
+        return str(exc.strerror), "Shrink the file or split it into several."
+    return exc.strerror or type(exc).__name__, "Make it readable."
+
+
 # --- YAML -------------------------------------------------------------------------------
 
 
@@ -239,7 +278,7 @@ def load_yaml(path: Path) -> YamlDocument:
     read or the YAML is malformed.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_authz_text(path)
     except UnicodeDecodeError as exc:
         raise YamlFileError(
             path,
@@ -248,8 +287,13 @@ def load_yaml(path: Path) -> YamlDocument:
             f"byte {exc.object[exc.start]:#04x} that is not UTF-8",
             "Save the file as UTF-8 text.",
         ) from exc
+    except NotARegularFileError as exc:
+        raise YamlFileError(path, 1, "a file", exc.kind, not_a_file_fix(exc.kind)) from exc
+    except FileNotFoundError as exc:
+        raise YamlFileError(path, 1, "a file", "none", "Create it or fix the path.") from exc
     except OSError as exc:
-        raise YamlFileError(path, 1, "a readable YAML file", str(exc), "Create it.") from exc
+        found, fix = _unreadable(exc)
+        raise YamlFileError(path, 1, "a readable file", found, fix) from exc
     loader = _UniqueKeyLoader(text)
     try:
         node = loader.get_single_node()
@@ -495,7 +539,7 @@ def _parse_statement(
 def _read_source(path: Path, problems: list[AuthzProblem]) -> str | None:
     """The text of one authz file, or None after recording why it cannot be read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_authz_text(path)
     except UnicodeDecodeError as exc:
         line = exc.object.count(b"\n", 0, exc.start) + 1
         problems.append(
@@ -508,12 +552,16 @@ def _read_source(path: Path, problems: list[AuthzProblem]) -> str | None:
             )
         )
         return None
-    except OSError as exc:
+    except NotARegularFileError as exc:
         problems.append(
             AuthzProblem(
-                path, 1, None, f"cannot read the file: {exc.strerror}", "Make it readable."
+                path, 1, None, f"expected a file, found {exc.kind}", not_a_file_fix(exc.kind)
             )
         )
+        return None
+    except OSError as exc:
+        found, fix = _unreadable(exc)
+        problems.append(AuthzProblem(path, 1, None, f"cannot read the file: {found}", fix))
         return None
 
     if text.startswith("\ufeff"):
@@ -537,7 +585,10 @@ def _read_cedar_dir(
     policies: list[CedarPolicy] = []
     entries = sorted(directory.iterdir()) if directory.is_dir() else []
     for entry in entries:
-        if entry.is_dir() or (entry.suffix != ".cedar" and not entry.name.startswith(".")):
+        if entry.suffix == ".cedar":
+            # Read below: a pipe, device or directory of that name is reported when read.
+            continue
+        if entry.is_dir() or not entry.name.startswith("."):
             # Deployment reads only *.cedar files here: anything else would be skipped silently.
             problems.append(
                 AuthzProblem(
@@ -549,7 +600,7 @@ def _read_cedar_dir(
                     f"Move its policies into a *.cedar file directly in {directory.name}/.",
                 )
             )
-    for file in (entry for entry in entries if entry.suffix == ".cedar" and entry.is_file()):
+    for file in (entry for entry in entries if entry.suffix == ".cedar"):
         source = _read_source(file, problems)
         if source is None:
             continue
@@ -708,7 +759,7 @@ def _duplicate_key_line(text: str) -> int:
 
 
 def _read_schema(path: Path, problems: list[AuthzProblem]) -> str | None:
-    if not path.is_file():
+    if not path.exists():
         problems.append(
             AuthzProblem(
                 path,
@@ -1164,8 +1215,9 @@ def check_routes(
     """
     actions = json.loads(schema_json)[NAMESPACE].get("actions", {})
     try:
-        text = services_file.read_text(encoding="utf-8")
+        text = read_authz_text(services_file)
     except (OSError, UnicodeDecodeError):
+        # Only the line numbers come from the text: the catalog itself was loaded already.
         text = ""
     problems: list[AuthzProblem] = []
     for service in catalog.services:
@@ -1297,24 +1349,37 @@ def iter_test_files(directory: Path) -> Iterator[Path]:
     """The decision-test files under `authz/tests/`, in name order.
 
     Raises `SpecError` for anything else there (a `.yml` file, a subdirectory), which would
-    otherwise never run while the suite reports success.
+    otherwise never run while the suite reports success. Every `*.yaml` entry is yielded,
+    so one that is not a regular file (a named pipe, a directory) is refused when read
+    (`load_yaml`), never skipped.
     """
     tests_dir = Path(directory) / TESTS_DIR
     entries = sorted(tests_dir.iterdir()) if tests_dir.is_dir() else []
     for entry in entries:
-        if entry.is_dir() or (entry.suffix != ".yaml" and not entry.name.startswith(".")):
+        if entry.suffix == ".yaml":
+            continue
+        if entry.is_dir():
             raise SpecError(
                 entry,
                 TESTS_DIR,
                 "only *.yaml decision-test files",
-                "a directory" if entry.is_dir() else repr(entry.name),
+                "a directory",
+                f"Move its cases into *.yaml files directly in {tests_dir}.",
+            )
+        if not entry.name.startswith("."):
+            raise SpecError(
+                entry,
+                TESTS_DIR,
+                "only *.yaml decision-test files",
+                repr(entry.name),
                 f"Rename it to *.yaml or move it out of {tests_dir}.",
             )
-    yield from (entry for entry in entries if entry.suffix == ".yaml" and entry.is_file())
+    yield from (entry for entry in entries if entry.suffix == ".yaml")
 
 
 __all__ = [
     "GROUP_ENTITY_TYPE",
+    "MAX_AUTHZ_FILE_BYTES",
     "MAX_PARSE_DEPTH",
     "MAX_POLICY_BYTES",
     "NAMESPACE",
@@ -1332,7 +1397,9 @@ __all__ = [
     "iter_test_files",
     "load_authz",
     "load_yaml",
+    "not_a_file_fix",
     "parse_depth",
+    "read_authz_text",
     "schema_actions",
     "schema_attribute_names",
     "schema_entity_types",

@@ -19,13 +19,18 @@ from pathlib import Path
 
 import cedarpy
 
+from components._strict_yaml import NotARegularFileError
 from components.authz_files import (
+    LINKS_FILE,
     MAX_PARSE_DEPTH,
     MAX_POLICY_BYTES,
     POLICIES_DIR,
     SCHEMA_FILE,
     TEMPLATES_DIR,
+    TESTS_DIR,
+    not_a_file_fix,
     parse_depth,
+    read_authz_text,
     split_statements,
     too_deep_message,
 )
@@ -38,10 +43,6 @@ _RENDERING_HEADER = (
 LINE_WIDTH = 100
 INDENT_WIDTH = 2
 _COMMENT = re.compile(r"//[^\n]*")
-_RENDERING_IS_DIRECTORY = (
-    "expected a file, found a directory. Remove the directory; `latticework authz format` "
-    "then writes the file"
-)
 _CEDAR_FILE_IS_DIRECTORY = (
     "expected a file, found a directory. Rename it or move it out: deployment reads only "
     "the .cedar files there"
@@ -91,10 +92,12 @@ def format_schema(text: str) -> str:
 
 def format_file(path: Path) -> FormatResult:
     """Format one authz file in memory."""
-    if path.is_dir():
+    if path.suffix == ".cedar" and path.is_dir():
         return FormatResult(path, "", None, _CEDAR_FILE_IS_DIRECTORY)
     try:
-        current = path.read_text(encoding="utf-8")
+        current = read_authz_text(path)
+    except NotARegularFileError as exc:
+        return FormatResult(path, "", None, _not_a_file(exc.kind))
     except (OSError, UnicodeDecodeError) as exc:
         return FormatResult(path, "", None, f"cannot be read as UTF-8 text: {exc}")
     try:
@@ -113,26 +116,62 @@ def render_schema(authz_dir: Path) -> FormatResult:
     """The human-readable rendering of `schema.json` against the committed one."""
     path = authz_dir / SCHEMA_RENDERING_FILE
     schema_path = authz_dir / SCHEMA_FILE
-    if path.exists() and not path.is_file():
-        return FormatResult(path, "", None, _RENDERING_IS_DIRECTORY)
-    if not schema_path.is_file():
+    if not schema_path.exists():
         problem = (
             "expected the Cedar schema in JSON form, found no file. "
             f"Create {schema_path} (see docs/authz.md)"
         )
         return FormatResult(schema_path, "", None, problem)
 
-    current = path.read_text(encoding="utf-8") if path.is_file() else ""
     try:
-        schema = cedarpy.Schema.from_json_str(schema_path.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
+        current = read_authz_text(path) if path.exists() else ""
+    except NotARegularFileError as exc:
+        # Generated: removing what is there is the whole fix.
+        the_kind = exc.kind.replace("a ", "the ", 1)
+        problem = (
+            f"expected a file, found {exc.kind}. Remove {the_kind}; `latticework authz "
+            "format` then writes the file"
+        )
+        return FormatResult(path, "", None, problem)
+    except (OSError, UnicodeDecodeError) as exc:
+        return FormatResult(path, "", None, f"cannot be read as UTF-8 text: {exc}")
+    try:
+        schema = cedarpy.Schema.from_json_str(read_authz_text(schema_path))
+    except NotARegularFileError as exc:
+        return FormatResult(schema_path, "", None, _not_a_file(exc.kind))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         return FormatResult(path, current, None, f"cannot render {SCHEMA_FILE}: {exc}")
     return FormatResult(path, current, _RENDERING_HEADER + str(schema))
 
 
+def check_read_files(authz_dir: Path) -> list[FormatResult]:
+    """A problem for `links.yaml` or a `tests/*.yaml` that is there but is no regular file.
+
+    `format` does not rewrite these, but `validate` and `test` read them, so a pipe or a
+    directory in their place is named here too rather than reported as formatted.
+    """
+    tests_dir = authz_dir / TESTS_DIR
+    paths = [authz_dir / LINKS_FILE]
+    paths.extend(sorted(tests_dir.glob("*.yaml")) if tests_dir.is_dir() else [])
+    results = []
+    for path in paths:
+        try:
+            read_authz_text(path)
+        except NotARegularFileError as exc:
+            results.append(FormatResult(path, "", None, _not_a_file(exc.kind)))
+        except (OSError, UnicodeDecodeError):
+            # Missing or unreadable: `validate` and `test` say so; nothing to format here.
+            continue
+    return results
+
+
+def _not_a_file(kind: str) -> str:
+    return f"expected a file, found {kind}. {not_a_file_fix(kind).removesuffix('.')}"
+
+
 def authz_format_targets(authz_dir: Path) -> list[Path]:
     """The files `latticework authz format` covers, in a stable order."""
-    targets = [authz_dir / SCHEMA_FILE] if (authz_dir / SCHEMA_FILE).is_file() else []
+    targets = [authz_dir / SCHEMA_FILE] if (authz_dir / SCHEMA_FILE).exists() else []
     for sub in (POLICIES_DIR, TEMPLATES_DIR):
         targets.extend(sorted((authz_dir / sub).glob("*.cedar")))
     return targets
@@ -150,6 +189,7 @@ __all__ = [
     "SCHEMA_RENDERING_FILE",
     "FormatResult",
     "authz_format_targets",
+    "check_read_files",
     "format_cedar",
     "format_file",
     "format_schema",

@@ -11,6 +11,7 @@ from components.authz_files import load_authz
 from components.spec import SERVICES_FILE_NAME
 from latticework.authz import (
     authz_format_targets,
+    check_read_files,
     format_file,
     load_cases,
     render_schema,
@@ -137,7 +138,11 @@ def format_command(authz_dir: Path, check: bool) -> None:
     unformatted: list[Path] = []
     results = [format_file(path) for path in authz_format_targets(authz_dir)]
     results.append(render_schema(authz_dir))
-    problems = [f"{result.path}: {result.problem}" for result in results if result.problem]
+    results.extend(check_read_files(authz_dir))
+    # dict.fromkeys: schema.json is read for itself and for its rendering; name it once.
+    problems = list(
+        dict.fromkeys(f"{result.path}: {result.problem}" for result in results if result.problem)
+    )
     if problems:
         # Nothing is rewritten unless every file can be formatted.
         raise UsageError("\n".join(problems))

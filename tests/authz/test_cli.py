@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import cedarpy
@@ -568,3 +571,61 @@ def test_a_file_without_policies_is_left_as_it_is(authz_dir: Path, text: str) ->
     assert checked.exit_code == 0, checked.output
     assert formatted.exit_code == 0, formatted.output
     assert path.read_text() == text
+
+
+@pytest.fixture
+def never_waits() -> Iterator[None]:
+    """Fail the test after 10 seconds instead of letting a blocked read hang the suite."""
+
+    def give_up(signum: int, frame: object) -> None:
+        raise TimeoutError("the test waited on a read for 10 seconds")
+
+    previous = signal.signal(signal.SIGALRM, give_up)
+    signal.alarm(10)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def _replace_with(path: Path, kind: str) -> None:
+    """Put a named pipe or a directory where `path` is."""
+    path.unlink(missing_ok=True)
+    if kind == "a named pipe":
+        os.mkfifo(path)
+    else:
+        path.mkdir()
+
+
+@pytest.mark.usefixtures("never_waits")
+@pytest.mark.parametrize("kind", ["a named pipe", "a directory"])
+@pytest.mark.parametrize(
+    ("relative", "args"),
+    [
+        ("links.yaml", ("validate",)),
+        ("links.yaml", ("test",)),
+        ("links.yaml", ("format", "--check")),
+        ("schema.json", ("validate",)),
+        ("schema.json", ("format", "--check")),
+        ("policies/zz.cedar", ("validate",)),
+        ("policies/zz.cedar", ("format", "--check")),
+        ("tests/zz.yaml", ("test",)),
+        ("tests/zz.yaml", ("format", "--check")),
+    ],
+)
+def test_something_other_than_a_file_where_a_file_belongs_exits_2(
+    authz_dir: Path, relative: str, args: tuple[str, ...], kind: str
+) -> None:
+    """A pipe or directory named like an authz file is named with what it is and the fix,
+    exit 2: never waited on, never skipped."""
+    path = authz_dir / relative
+    _replace_with(path, kind)
+
+    result = invoke(*args, "--authz-dir", str(authz_dir))
+
+    assert result.exit_code == 2, result.output
+    assert f"{path}" in result.output
+    assert f"expected a file, found {kind}" in result.output
+    assert "Errno" not in result.output
+    assert "found no file" not in result.output
+    assert "Rename it to *.yaml" not in result.output
+    assert "Traceback" not in result.output
