@@ -29,9 +29,23 @@ def services_option(verb: str) -> _Decorator[Any]:
     )
 
 
+class _ReportPath(click.Path):
+    """A report file path; an empty one is refused, since `Path("")` would mean `.`."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value == "":
+            self.fail(
+                "expected a file path, found an empty one. Name a file such as plan.json, or "
+                "leave --output out to print the report",
+                param,
+                ctx,
+            )
+        return super().convert(value, param, ctx)
+
+
 output_option = click.option(
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=_ReportPath(dir_okay=False, path_type=Path),
     help="Write the report to this file (atomically) instead of standard output.",
 )
 """``--output PATH``: where a report goes instead of standard output."""

@@ -3,14 +3,17 @@
 The command is four steps, each a function another step can be slotted between:
 `policy_config` validates the stack's `latticework:policies` before any program code runs,
 `build_plan` runs the offline engine, `render_plan` turns the Plan into text, and
-`write_report` prints it or writes it to a file atomically. The policy pack runs on the
-plan before the report is written, so a failure to evaluate it leaves no report behind.
+`write_report` prints it or writes it to a file atomically (to a device or pipe directly).
+The policy pack runs on the plan before the report is written, so a failure to evaluate it
+leaves no report behind.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Literal
@@ -108,23 +111,40 @@ def stdout_console(piped_width: int = _PIPED_WIDTH) -> Console:
 
 
 def check_output(path: Path) -> None:
-    """Raise `UsageError` unless a report can be written beside `path`.
+    """Raise `UsageError` unless a report can be written to `path`.
 
     Commands call it before they plan, so a mistyped or unwritable `--output` fails at once
-    rather than after the whole plan; `write_atomically` still reports a later failure.
+    rather than after the whole plan; `write_atomically` still reports a later failure. A
+    device or pipe is only asked whether it may be written: opening a pipe would block, or
+    end what its reader reads, and no file is created beside it (in /dev, say).
     """
-    descriptor, temporary = _temporary_file(path)
+    destination = _file_destination(path)
+    if destination is None:
+        if not os.access(path, os.W_OK):
+            refused = PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+            raise UsageError(_unwritable_message(path, refused, direct=True))
+        return
+
+    descriptor, temporary = _temporary_file(path, destination)
     os.close(descriptor)
     os.unlink(temporary)
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same directory and a rename.
+    """Write `text` to `path`, a file whole or untouched, or a device or pipe as it is.
 
-    Raises `UsageError` naming `path` and the reason when the file cannot be written; the
-    previous file at `path`, if any, is then left as it was and no temporary file remains.
+    A file (or a path where none is yet) gets a temporary file in its directory and a rename;
+    through a symlink, that is the directory of the file it points to, and the link stays. A
+    device or pipe (/dev/null, /dev/stdout, a FIFO) is written directly and never replaced.
+    Raises `UsageError` naming `path` and the reason when it cannot be written; the previous
+    file at `path`, if any, is then left as it was and no temporary file remains.
     """
-    descriptor, temporary = _temporary_file(path)
+    destination = _file_destination(path)
+    if destination is None:
+        _write_directly(path, text)
+        return
+
+    descriptor, temporary = _temporary_file(path, destination)
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -132,7 +152,9 @@ def write_atomically(path: Path, text: str) -> None:
             os.fsync(handle.fileno())
         # mkstemp creates the file private; give it the mode a plain open() would.
         os.chmod(temporary, 0o666 & ~_current_umask())
-        os.replace(temporary, path)
+        # NOTE: the destination was a file or nothing when `_file_destination` looked; one
+        # swapped for a device since then would be replaced, a race no rename can rule out.
+        os.replace(temporary, destination)
     except OSError as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
@@ -143,9 +165,50 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def _temporary_file(path: Path) -> tuple[int, str]:
-    """A new temporary file beside `path` (descriptor and name), or a `UsageError`."""
-    directory = path.parent if str(path.parent) else Path()
+def _file_destination(path: Path) -> Path | None:
+    """The file a report at `path` replaces (the final target of a symlink), or None when
+    `path` is a device or pipe to write directly; a `UsageError` for a directory or socket."""
+    try:
+        mode: int | None = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        # Nothing there yet: `_temporary_file` names a missing directory on the way.
+        mode = None
+    except OSError as exc:
+        raise UsageError(_unwritable_message(path, exc)) from exc
+
+    if mode is not None and stat.S_ISDIR(mode):
+        message = (
+            f"--output {path}: expected a file, found a directory. Name a file, such as one "
+            "inside that directory."
+        )
+        raise UsageError(message)
+    if mode is not None and stat.S_ISSOCK(mode):
+        message = (
+            f"--output {path}: expected a file, device or pipe, found a socket, which cannot "
+            "be opened for writing. Choose another path."
+        )
+        raise UsageError(message)
+    if mode is not None and not stat.S_ISREG(mode):
+        return None
+
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def _write_directly(path: Path, text: str) -> None:
+    """Write `text` into the device or pipe at `path`, without creating or replacing it."""
+    try:
+        # No O_CREAT: should the device vanish meanwhile, no regular file takes its place.
+        descriptor = os.open(path, os.O_WRONLY | os.O_NOCTTY | os.O_CLOEXEC)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise UsageError(_unwritable_message(path, exc, direct=True)) from exc
+
+
+def _temporary_file(path: Path, destination: Path) -> tuple[int, str]:
+    """A new temporary file beside `destination` (descriptor and name), or a `UsageError`
+    naming `path`, the path the user gave."""
+    directory = _directory_of(destination)
     if not directory.is_dir():
         message = (
             f"--output {path}: expected a file in an existing directory, found no directory "
@@ -154,18 +217,28 @@ def _temporary_file(path: Path) -> tuple[int, str]:
         raise UsageError(message)
 
     try:
-        return tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+        return tempfile.mkstemp(prefix=f".{destination.name}.", dir=directory)
     except OSError as exc:
         raise UsageError(_unwritable_message(path, exc)) from exc
 
 
-def _unwritable_message(path: Path, exc: OSError) -> str:
+def _directory_of(path: Path) -> Path:
+    return path.parent if str(path.parent) else Path()
+
+
+def _unwritable_message(path: Path, exc: OSError, *, direct: bool = False) -> str:
     # strerror, not str(exc): the latter names the temporary file, not the one asked for.
     reason = exc.strerror or type(exc).__name__
-    directory = path.parent if str(path.parent) else Path()
+    if direct:
+        return (
+            f"--output {path}: expected a device or pipe that can be written, found that "
+            f"writing to it fails ({reason}). Choose another path."
+        )
+
     return (
         f"--output {path}: expected a path where a file can be written, found that writing "
-        f"in {directory} fails ({reason}). Choose a path in a directory you can write to."
+        f"in {_directory_of(path)} fails ({reason}). Choose a path in a directory you can "
+        "write to."
     )
 
 

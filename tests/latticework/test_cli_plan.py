@@ -6,9 +6,12 @@ import json
 import os
 import shutil
 import signal
+import socket
+import stat
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import jsonschema
@@ -16,7 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from latticework.cli import main
-from latticework.cli.plan import find_project_dir, write_atomically
+from latticework.cli.plan import check_output, find_project_dir, write_atomically
 from latticework.errors import ExitCode, UsageError
 
 _REPO = Path(__file__).resolve().parents[2]
@@ -161,6 +164,163 @@ def test_a_failed_write_is_a_usage_error_naming_the_path(
         write_atomically(target, "new plan\n")
 
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["plan", "check"])
+def test_empty_output_is_a_usage_error_naming_the_option(command: str) -> None:
+    """--output '' exits 2 saying the path is empty, not that writing in `.` fails."""
+    result = CliRunner().invoke(
+        main, [command, "--env", "dev", "--project-dir", str(_REPO), "--output", ""]
+    )
+
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert "--output" in result.stderr
+    assert "empty" in result.stderr
+    assert "busy" not in result.stderr
+
+
+def _read_in_background(fifo: Path) -> tuple[threading.Thread, list[bytes]]:
+    """A daemon thread reading `fifo` to its end, and the list its content lands in."""
+    received: list[bytes] = []
+
+    def read() -> None:
+        with open(fifo, "rb") as reader:
+            received.append(reader.read())
+
+    reader_thread = threading.Thread(target=read, daemon=True)
+    reader_thread.start()
+    return reader_thread, received
+
+
+def test_output_through_a_symlink_writes_its_target_and_keeps_the_link(tmp_path: Path) -> None:
+    """A symlinked --output keeps the link; its target, in another directory, gets the report
+    through a temporary file beside the target, and neither directory keeps a temporary."""
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    target = reports / "plan.json"
+    target.write_text("previous plan\n")
+    link = tmp_path / "latest.json"
+    link.symlink_to(target)
+
+    write_atomically(link, "new plan\n")
+
+    assert link.is_symlink()
+    assert link.readlink() == target
+    assert target.read_text() == "new plan\n"
+    assert [path.name for path in reports.iterdir()] == ["plan.json"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["latest.json", "reports"]
+
+
+def test_output_through_a_dangling_symlink_creates_its_target(tmp_path: Path) -> None:
+    """A symlink to a file not yet written keeps the link and creates the file it names."""
+    target = tmp_path / "plan.json"
+    link = tmp_path / "latest.json"
+    link.symlink_to(target.name)
+
+    write_atomically(link, "new plan\n")
+
+    assert link.is_symlink()
+    assert target.read_text() == "new plan\n"
+
+
+@pytest.mark.parametrize("command", ["plan", "check"])
+def test_a_symlinked_output_keeps_the_link(command: str, tmp_path: Path) -> None:
+    """`plan` and `check` write through a symlinked --output without replacing the link."""
+    target = tmp_path / "report.txt"
+    target.write_text("previous report\n")
+    link = tmp_path / "latest.txt"
+    link.symlink_to(target)
+
+    result = CliRunner().invoke(
+        main, [command, "--env", "dev", "--project-dir", str(_REPO), "--output", str(link)]
+    )
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert link.is_symlink()
+    assert target.read_text() != "previous report\n"
+
+
+def test_output_to_a_fifo_writes_into_it_and_keeps_it(tmp_path: Path) -> None:
+    """A named pipe gets the report written straight into it; it stays a pipe, and no file is
+    created beside it."""
+    fifo = tmp_path / "plan.pipe"
+    os.mkfifo(fifo)
+    reader_thread, received = _read_in_background(fifo)
+
+    write_atomically(fifo, "new plan\n")
+    reader_thread.join(timeout=10)
+
+    assert received == [b"new plan\n"]
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert [path.name for path in tmp_path.iterdir()] == ["plan.pipe"]
+
+
+@pytest.mark.parametrize("command", ["plan", "check"])
+def test_a_fifo_output_gets_the_report_of_the_command(command: str, tmp_path: Path) -> None:
+    """`plan` and `check` with --output on a named pipe write the report into the pipe."""
+    fifo = tmp_path / "report.pipe"
+    os.mkfifo(fifo)
+    reader_thread, received = _read_in_background(fifo)
+
+    result = CliRunner().invoke(
+        main,
+        [command, "--env", "dev", "--project-dir", str(_REPO), "--output", str(fifo)],
+    )
+    reader_thread.join(timeout=10)
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert received[0].strip()
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+def test_checking_a_fifo_output_neither_opens_it_nor_creates_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pre-check of a pipe (as of /dev/stdout) only asks whether it may be written: no
+    temporary file beside it, where a user may not write, and no open a reader would see."""
+    fifo = tmp_path / "plan.pipe"
+    os.mkfifo(fifo)
+
+    def refuse(*_args: object, **_kwargs: object) -> tuple[int, str]:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+
+    check_output(fifo)
+
+    assert [path.name for path in tmp_path.iterdir()] == ["plan.pipe"]
+
+
+@pytest.mark.parametrize("report", [write_atomically, lambda path, _text: check_output(path)])
+def test_a_directory_at_the_output_path_is_named_as_such(report: object, tmp_path: Path) -> None:
+    """A directory (or a symlink to one) where the report belongs is a clear usage error."""
+    directory = tmp_path / "reports"
+    directory.mkdir()
+    link = tmp_path / "latest"
+    link.symlink_to(directory)
+
+    for path in (directory, link):
+        with pytest.raises(
+            UsageError, match=rf"--output {path}: expected a file, found a directory"
+        ):
+            report(path, "new plan\n")  # type: ignore[operator]
+
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["latest", "reports"]
+
+
+def test_a_socket_at_the_output_path_is_refused_and_kept(tmp_path: Path) -> None:
+    """A socket cannot take a report: it is refused by name and never replaced by a file."""
+    path = tmp_path / "s"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+
+    try:
+        with pytest.raises(UsageError, match=rf"--output {path}: expected a file.*found a socket"):
+            write_atomically(path, "new plan\n")
+    finally:
+        listener.close()
+
+    assert stat.S_ISSOCK(path.lstat().st_mode)
 
 
 def test_unknown_environment_is_a_usage_error() -> None:
