@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -73,11 +74,12 @@ _LATTICEWORK_CONFIG_KEYS = (_SETTINGS_KEY, _POLICIES_KEY, _SERVICES_FILE_KEY)
 _PASS_THROUGH_NAMESPACES = ("aws:", "pulumi:")
 # The partitions whose ARNs `components.naming.partition_of` knows to write.
 _SUPPORTED_PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
-#: The longest value one catalog environment variable may hold, and all of a service's
-#: names and values together: ECS refuses a task definition larger than 64 KiB, and the
-#: container definition carries latticework's own variables, ARNs and settings too.
-MAX_ENV_VALUE_CHARS = 8192
-MAX_ENV_TOTAL_CHARS = 32768
+#: The most bytes one catalog environment variable may take, and all of a service's names
+#: and values together, counted as the task definition's JSON holds them (see `_json_size`):
+#: ECS refuses a task definition larger than 64 KiB, and the container definition carries
+#: latticework's own variables, ARNs and settings too.
+MAX_ENV_VALUE_BYTES = 8192
+MAX_ENV_TOTAL_BYTES = 32768
 
 
 def _spec_error(expected: str, found: str, fix: str, *, key: str = "") -> PydanticCustomError:
@@ -1547,26 +1549,38 @@ def _check_environment(service: ServiceSpec, file: Path, where: str) -> None:
                 f"a string of {len(value)} characters with a NUL character",
                 "Remove the NUL character.",
             )
-        if len(value) > MAX_ENV_VALUE_CHARS:
+        size = _json_size(value)
+        if size > MAX_ENV_VALUE_BYTES:
             raise SpecError(
                 file,
                 key_path,
-                f"a value of at most {MAX_ENV_VALUE_CHARS:,} characters",
-                f"a string of {len(value)} characters",
+                f"a value of at most {MAX_ENV_VALUE_BYTES:,} bytes as the task definition's "
+                "JSON writes it",
+                f"a string of {len(value)} characters, {size:,} bytes in JSON",
                 "Put large configuration in a file in the image or in S3 or SSM Parameter Store, "
                 "and pass its location: ECS refuses a task definition larger than 64 KiB.",
             )
 
-    total = sum(len(name) + len(value) for name, value in service.environment.items())
-    if total > MAX_ENV_TOTAL_CHARS:
+    total = sum(_json_size(name) + _json_size(value) for name, value in service.environment.items())
+    if total > MAX_ENV_TOTAL_BYTES:
         raise SpecError(
             file,
             where,
-            f"at most {MAX_ENV_TOTAL_CHARS:,} characters of names and values in all",
-            f"{total:,} characters",
+            f"at most {MAX_ENV_TOTAL_BYTES:,} bytes of names and values in all, as the task "
+            "definition's JSON writes them",
+            f"{total:,} bytes in JSON",
             "Move large values to a file in the image or to S3 or SSM Parameter Store: ECS "
             "refuses a task definition larger than 64 KiB, latticework's own variables included.",
         )
+
+
+def _json_size(text: str) -> int:
+    """The bytes `text` takes in the task definition's JSON, quotes aside.
+
+    The container definitions are written by `json.dumps`, which escapes to ASCII: a quote,
+    a backslash or a line break takes 2 bytes, a control character 6, an emoji 12.
+    """
+    return len(json.dumps(text)) - 2
 
 
 def _check_replicas(settings: EnvironmentSettings, catalog: ServiceCatalog, file: Path) -> None:

@@ -111,6 +111,13 @@ def _add_route(name: str, route: Document) -> Mutation:
     return mutate
 
 
+def _set_environment(name: str, environment: dict[str, str]) -> Mutation:
+    def mutate(document: Document) -> None:
+        service(document, name)["environment"] = environment
+
+    return mutate
+
+
 def _large_environment(document: Document) -> None:
     service(document, "orders")["environment"] = {f"BANNER_{n}": "x" * 8000 for n in range(5)}
 
@@ -479,15 +486,36 @@ BAD_CATALOGS = [
         "environment-value-too-long",
         _env_value("orders", "BANNER", "x" * 100_000),
         "services[orders].environment.BANNER",
-        "a value of at most 8,192 characters",
-        "a string of 100000 characters",
+        "a value of at most 8,192 bytes",
+        "100,000 bytes",
+    ),
+    BadInput(
+        "environment-value-emoji-too-long",
+        _env_value("orders", "BANNER", "\N{GRINNING FACE}" * 8000),
+        "services[orders].environment.BANNER",
+        "a value of at most 8,192 bytes",
+        "a string of 8000 characters, 96,000 bytes",
+    ),
+    BadInput(
+        "environment-value-escapes-too-long",
+        _env_value("orders", "BANNER", '"\\' * 2049),
+        "services[orders].environment.BANNER",
+        "a value of at most 8,192 bytes",
+        "8,196 bytes",
     ),
     BadInput(
         "environment-too-large-in-total",
         _large_environment,
         "services[orders].environment",
-        "at most 32,768 characters of names and values in all",
-        "40,040 characters",
+        "at most 32,768 bytes of names and values in all",
+        "40,040 bytes",
+    ),
+    BadInput(
+        "environment-emoji-too-large-in-total",
+        _set_environment("orders", {f"BANNER_{n}": "\N{GRINNING FACE}" * 600 for n in range(5)}),
+        "services[orders].environment",
+        "at most 32,768 bytes of names and values in all",
+        "36,040 bytes",
     ),
 ]
 
