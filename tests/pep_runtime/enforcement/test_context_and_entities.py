@@ -131,6 +131,44 @@ def test_source_ip_off_lattice_is_the_peer_address() -> None:
     assert context == {"sourceIp": {"__extn": {"fn": "ip", "arg": "203.0.113.9"}}}
 
 
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "outcome"),
+    [
+        # A dual-stack socket gives an IPv4 caller as ::ffff:a.b.c.d: it is that IPv4 one.
+        ("::ffff:10.0.0.5", None, (200, "allow")),
+        (None, "::ffff:10.0.0.5", (200, "allow")),
+        ("::ffff:203.0.113.9", None, (403, "deny")),
+        # No peer (a unix socket) or one that is no address: the source is unknown, so the
+        # private-networks forbid cannot be skipped; no decision.
+        ("", None, (503, "no-source-ip")),
+        ("/run/app.sock", None, (503, "no-source-ip")),
+    ],
+)
+def test_the_source_address_is_never_left_out(
+    minter: TokenMinter,
+    jwks_url: str,
+    peer: str | None,
+    forwarded: str | None,
+    outcome: tuple[int, str],
+) -> None:
+    """`context has sourceIp` must not silently be false: an address a policy could read in
+    another form is normalised, and an unknown one denies. (Alice, in group support, may
+    read orders from private networks.)"""
+    behind_lattice = forwarded is not None
+    document = {
+        "requestContext": ["sourceIp"],
+        "identitySource": {"jwksUrl": jwks_url, "issuer": ISSUER, "clientIds": [CLIENT_ID]},
+    }
+    enforcer = _enforcer(document, env={"LATTICEWORK_BEHIND_LATTICE": str(behind_lattice).lower()})
+    headers = {"authorization": [f"Bearer {minter.mint()}"]}
+    if forwarded is not None:
+        headers["x-forwarded-for"] = [forwarded]
+
+    decided = enforcer.check(_get("/orders/o-1", headers, client_address=peer))
+
+    assert (decided.status, decided.reason) == outcome
+
+
 def test_context_is_off_unless_configured() -> None:
     """Without requestContext the PEP sends an empty context."""
     enforcer = _enforcer()

@@ -395,9 +395,7 @@ class Enforcer:
 
         context: dict[str, Any] = {}
         if "sourceIp" in fields:
-            source_ip = self._source_ip(request)
-            if source_ip is not None:
-                context["sourceIp"] = {"__extn": {"fn": "ip", "arg": source_ip}}
+            context["sourceIp"] = {"__extn": {"fn": "ip", "arg": self._source_ip(request)}}
         if "scopes" in fields and principal.token is not None:
             scopes = principal.claims.get("scope", principal.claims.get("scp"))
             if isinstance(scopes, str):
@@ -406,8 +404,12 @@ class Enforcer:
                 context["scopes"] = sorted(set(scopes))
         return context
 
-    def _source_ip(self, request: HttpRequest) -> str | None:
-        """Behind Lattice, the address Lattice appended to x-forwarded-for; else the peer."""
+    def _source_ip(self, request: HttpRequest) -> str:
+        """Behind Lattice, the address Lattice appended to x-forwarded-for; else the peer.
+
+        Never left out: a `context has sourceIp` condition would then silently not apply. An
+        IPv4 address a dual-stack socket maps into IPv6 (::ffff:10.0.0.5) is the IPv4 one.
+        """
         if self.config.behind_lattice:
             lines = request.headers.get(FORWARDED_FOR_HEADER)
             if not lines:
@@ -424,13 +426,16 @@ class Enforcer:
             if address is None or (address.version == 6 and address.scope_id):
                 message = f"{FORWARDED_FOR_HEADER} does not end in an IP address"
                 raise MalformedRequestError(message, reason=FORWARDED_FOR_HEADER) from None
-            return str(address)
+            return _unmapped(address)
         # A link-local peer's zone (fe80::1%eth0) is no part of an address Cedar holds.
         peer = (request.client_address or "").split("%", 1)[0]
         try:
-            return str(ipaddress.ip_address(peer))
+            return _unmapped(ipaddress.ip_address(peer))
         except ValueError:
-            return None
+            # A unix socket, or a server that does not say: the source is unknown, which the
+            # operator fixes (serve over TCP, or behind Lattice), not the caller.
+            message = "the peer address is unknown, and the policies read sourceIp"
+            raise DecisionUnavailableError(message, reason="no-source-ip") from None
 
     def _load_entities(self, resource: EntityUid) -> tuple[Mapping[str, Any], ...]:
         if self._resource_entities is None:
@@ -729,6 +734,12 @@ def _no_decision_on_failure() -> Iterator[None]:
         logger.exception("the decision point failed; no decision")
         message = f"the decision point failed ({type(exc).__name__})"
         raise DecisionUnavailableError(message, reason="internal-error") from exc
+
+
+def _unmapped(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """The address as Cedar's ip() should read it: an IPv4-mapped IPv6 address as IPv4."""
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return str(mapped or address)
 
 
 def _require_decision_point(candidate: object) -> None:
