@@ -8,7 +8,9 @@ PIN is still a secret). A value that looks like a credential under any key (an A
 key id, a PEM private key, a URL with a password, a token) is rejected too.
 
 The detector is `components.secret_patterns`, the same one the spec loader and the policy
-pack use. Findings name the file and the key path and never carry the value.
+pack use. Findings name the file and the key path and never carry the value. Keys outside
+`config:` are read too (a token pasted as a top-level key is still committed), except the
+values of Pulumi's own top-level keys (`encryptionsalt`, ...), which are never plaintext.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ CHECK_DESCRIPTION = "Secrets in stacks/Pulumi.*.yaml are `secure:` values, never
 #: The finding kind of a stack file that cannot be read, so cannot be checked.
 UNREADABLE_KIND = "unreadable-stack-file"
 _SECURE_KEY = "secure"
+_CONFIG_KEY = "config"
+# NOTE: the top-level keys Pulumi itself writes next to `config` (as components/spec.py lists
+# them); their values are a salt, a ciphertext and a provider URL, never plaintext secrets.
+_PULUMI_OWN_KEYS = frozenset({"secretsprovider", "encryptedkey", "encryptionsalt"})
 # NOTE: `latticework:policies` is the pack's own configuration, and none of its settings
 # (PACK_CONFIG_KEYS) holds a secret: `secretNamePatterns` names secrets, the enforcement map's
 # keys are policy names (`secret-rotation-required`). Those names are not read as a secret's
@@ -57,6 +63,13 @@ class StackSecretFinding:
     key_path: str
     kind: str
     description: str
+    in_config: bool = True
+    """Whether `key_path` is under `config:` (else it starts at the file's top level)."""
+
+    @property
+    def location(self) -> str:
+        """The key path from the file's top level."""
+        return f"{_CONFIG_KEY}.{self.key_path}" if self.in_config else self.key_path
 
     @property
     def message(self) -> str:
@@ -66,6 +79,13 @@ class StackSecretFinding:
                 f"{self.file}: expected a Pulumi stack file with a `config:` map, found "
                 f"{self.description}, so it cannot be checked for plaintext secrets. Fix the "
                 "file (`pulumi config` rewrites it cleanly)"
+            )
+        if not self.in_config:
+            return (
+                f"{self.file}: {self.key_path}: expected only config, "
+                f"{', '.join(sorted(_PULUMI_OWN_KEYS))} at the top level and no secret, found "
+                f"{self.description}. Remove it from the file and rotate it; a secret setting "
+                "belongs under config, set with `pulumi config set --secret`"
             )
         return (
             f"{self.file}: config.{self.key_path}: expected a `secure:` value, found "
@@ -82,25 +102,34 @@ def find_plaintext_secrets(stacks_dir: Path) -> tuple[StackSecretFinding, ...]:
     """
     findings: list[StackSecretFinding] = []
     for stack_file in sorted(stacks_dir.glob("Pulumi.*.yaml")):
-        config, problem = _read_config(stack_file)
+        document, problem = _read_config(stack_file)
         if problem:
             findings.append(StackSecretFinding(stack_file, "", UNREADABLE_KIND, problem))
             continue
 
-        for key_path, match in _walk(config, ()):
-            findings.append(
-                StackSecretFinding(
-                    file=stack_file,
-                    key_path=".".join(key_path),
-                    kind=match.kind,
-                    description=match.description,
+        # `plan` refuses any other top-level key, but only for the environment it plans.
+        outside_config = {
+            key: (None if key in _PULUMI_OWN_KEYS else value)
+            for key, value in document.items()
+            if key != _CONFIG_KEY
+        }
+        for in_config, values in ((True, document.get(_CONFIG_KEY, {})), (False, outside_config)):
+            for key_path, match in _walk(values, ()):
+                findings.append(
+                    StackSecretFinding(
+                        file=stack_file,
+                        key_path=".".join(key_path),
+                        kind=match.kind,
+                        description=match.description,
+                        in_config=in_config,
+                    )
                 )
-            )
     return tuple(findings)
 
 
 def _read_config(stack_file: Path) -> tuple[Mapping[Any, Any], str]:
-    """The file's `config` map, or a description of why it cannot be read (never its text)."""
+    """The file's top-level map with a `config` map (or none), or a description of why it
+    cannot be read (never its text)."""
     try:
         # Not `open()`: a named pipe would block until a writer came, here forever.
         content = read_regular_file(stack_file, MAX_YAML_BYTES)
@@ -124,12 +153,10 @@ def _read_config(stack_file: Path) -> tuple[Mapping[Any, Any], str]:
         return {}, f"a file whose aliases expand to more than {MAX_YAML_VALUES:,} values"
     if not isinstance(document, Mapping):
         return {}, "a file whose top level is not a map"
-    config = document.get("config")
-    if config is None:
-        return {}, ""
-    if not isinstance(config, Mapping):
+    config = document.get(_CONFIG_KEY)
+    if config is not None and not isinstance(config, Mapping):
         return {}, "a config that is not a map of keys to values"
-    return config, ""
+    return document, ""
 
 
 def with_stack_secrets(report: PolicyReport, stacks_dir: Path) -> PolicyReport:
@@ -146,9 +173,7 @@ def with_stack_secrets(report: PolicyReport, stacks_dir: Path) -> PolicyReport:
             urn=None,
             resource_type=None,
             resource_name=(
-                f"{finding.file.name}:config.{finding.key_path}"
-                if finding.key_path
-                else finding.file.name
+                f"{finding.file.name}:{finding.location}" if finding.key_path else finding.file.name
             ),
         )
         for finding in find_plaintext_secrets(stacks_dir)

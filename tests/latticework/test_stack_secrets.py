@@ -319,3 +319,63 @@ def test_a_named_pipe_among_the_stack_files_is_a_finding_without_waiting(tmp_pat
 
     assert finding.kind == "unreadable-stack-file"
     assert "not a regular file (a named pipe)" in finding.message
+
+
+GITHUB_TOKEN = "ghp_" + "a1B2c3D4e5" * 3 + "f6G7h8"
+
+
+@pytest.mark.parametrize(
+    ("body", "key_path"),
+    [
+        (f"config:\n  aws:region: us-east-1\n{GITHUB_TOKEN}: 1\n", "<a key that looks like a"),
+        (f"{GITHUB_TOKEN}: 1\n", "<a key that looks like a"),
+        (f"config: {{}}\ndbPassword: {PLAIN_PASSWORD}\n", "dbPassword"),
+    ],
+    ids=["beside-config", "alone", "secret-name"],
+)
+def test_a_secret_at_the_top_level_outside_config_is_found(
+    tmp_path: Path, body: str, key_path: str
+) -> None:
+    """A credential pasted as a top-level key (or a secret under a top-level name) of any
+    stack file is a finding, although it sits outside `config:`; the key is never repeated."""
+    stacks = _stack(tmp_path, body, "Pulumi.staging.yaml")
+
+    (finding,) = find_plaintext_secrets(stacks)
+
+    assert finding.key_path.startswith(key_path)
+    assert GITHUB_TOKEN[:8] not in finding.message
+    assert PLAIN_PASSWORD not in finding.message
+    assert f"{finding.file}: {key_path}" in finding.message
+    assert "config." not in finding.message
+
+
+def test_pulumi_s_own_top_level_keys_are_not_findings(tmp_path: Path) -> None:
+    """`encryptionsalt`, `encryptedkey` and `secretsprovider` are Pulumi's, never plaintext."""
+    body = (
+        "secretsprovider: awskms://alias/latticework\n"
+        "encryptedkey: " + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODkwMTIzNDU2Nzg5MA==" + "\n"
+        "encryptionsalt: v1:c2FsdA==:v1:aXY=:ZW5j\n"
+        "config:\n  aws:region: us-east-1\n"
+    )
+    stacks = _stack(tmp_path, body)
+
+    assert find_plaintext_secrets(stacks) == ()
+
+
+def test_check_rejects_a_token_used_as_a_top_level_key_of_another_stack(tmp_path: Path) -> None:
+    """`check --env dev` blocks a token pasted as a top-level key of staging's stack file,
+    as `plan --env staging` does, without printing it."""
+    project = _project_copy(tmp_path)
+    staging = project / "stacks" / "Pulumi.staging.yaml"
+    with staging.open("a", encoding="utf-8") as stack_file:
+        stack_file.write(f"{GITHUB_TOKEN}: 1\n")
+
+    result = CliRunner().invoke(
+        main, ["check", "--env", "dev", "--format", "json", "--project-dir", str(project)]
+    )
+
+    assert result.exit_code == ExitCode.POLICY_VIOLATION, result.output
+    assert GITHUB_TOKEN[:8] not in result.output
+    document = json.loads(result.stdout)
+    (finding,) = [f for f in document["findings"] if f["policy"] == CHECK_NAME]
+    assert finding["resourceName"] == "Pulumi.staging.yaml:<a key that looks like a credential>"
