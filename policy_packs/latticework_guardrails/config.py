@@ -36,6 +36,7 @@ ENFORCEMENT_LEVELS: Final = ("advisory", "mandatory", "disabled")
 ALL_POLICIES: Final = "all"
 DEFAULT_ROTATION_MAX_DAYS: Final = 90
 _CONFIG_KEY: Final = "config.latticework:policies"
+_SECURE_KEY: Final = "secure"
 #: The keys of `latticework:policies`: the pack's settings, none of them a secret.
 PACK_CONFIG_KEYS: Final = (
     "allowedAccountIds",
@@ -102,6 +103,7 @@ def parse_pack_config(
     if not isinstance(document, Mapping):
         _fail(source, "", "a mapping", type(document).__name__, "Write key: value pairs.")
 
+    _refuse_encrypted(document, "", source)
     for key in document:
         if key not in PACK_CONFIG_KEYS:
             _fail(
@@ -253,6 +255,28 @@ def _as_list(raw: Any, key_path: str, source: Path | str) -> tuple[str, ...]:
     if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
         _fail(source, key_path, "a list of strings", _found(raw), "Write a YAML list of strings.")
     return tuple(raw)
+
+
+def _refuse_encrypted(value: Any, key_path: str, source: Path | str) -> None:
+    """Refuse a `secure:` value anywhere in the block, named by its key path, never shown.
+
+    No pack setting is a secret, and a checker cannot read ciphertext: the error describes
+    it as the spec loader does ("an encrypted value (secure:)") instead of quoting it.
+    """
+    if isinstance(value, Mapping) and set(value) == {_SECURE_KEY}:
+        _fail(
+            source,
+            key_path,
+            "a plain-text setting (nothing in latticework:policies is secret)",
+            "an encrypted value (secure:)",
+            "Write the setting in plain text: `pulumi config set --path` without --secret.",
+        )
+    if isinstance(value, Mapping):
+        for key, child in value.items():
+            _refuse_encrypted(child, f"{key_path}.{_key(key)}", source)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_encrypted(item, f"{key_path}[{index}]", source)
 
 
 def _key(key: Any) -> str:

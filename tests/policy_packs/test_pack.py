@@ -257,3 +257,40 @@ def test_no_pack_module_shadows_a_standard_library_module() -> None:
     shadowing = sorted(stems & sys.stdlib_module_names)
 
     assert shadowing == []
+
+
+CIPHERTEXT = "v1:c2VjcmV0Y2lwaGVydGV4dA=="
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "found"),
+    [
+        ({"rotationMaxDays": {"secure": CIPHERTEXT}}, ".rotationMaxDays", "an encrypted value"),
+        ({"allowedAccountIds": {"secure": CIPHERTEXT}}, ".allowedAccountIds", "an encrypted"),
+        (
+            {"secretNamePatterns": ["^X", {"secure": CIPHERTEXT}]},
+            ".secretNamePatterns[1]",
+            "an encrypted value",
+        ),
+        (
+            {"enforcement": {"secret-rotation-period": {"secure": CIPHERTEXT}}},
+            ".enforcement.secret-rotation-period",
+            "an encrypted value",
+        ),
+        ({"secure": CIPHERTEXT}, "", "an encrypted value"),
+    ],
+    ids=["threshold", "list", "list-item", "level", "whole-block"],
+)
+def test_an_encrypted_pack_setting_is_described_not_quoted(
+    raw: dict[str, Any], key: str, found: str
+) -> None:
+    """A `secure:` value in latticework:policies is named as an encrypted value (as the spec
+    loader names one), never printed, and the fix says to write it in plain text."""
+    with pytest.raises(SpecError) as raised:
+        parse_pack_config(raw, policy_names=policy_names(), source="stacks/Pulumi.dev.yaml")
+
+    assert raised.value.key_path == f"config.latticework:policies{key}"
+    assert raised.value.found.startswith(found)
+    assert "(secure:)" in raised.value.found
+    assert CIPHERTEXT not in str(raised.value)
+    assert "plain text" in raised.value.fix
