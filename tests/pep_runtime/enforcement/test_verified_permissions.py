@@ -301,6 +301,7 @@ def test_cedar_json_to_typed_values(value: Any, expected: dict[str, Any]) -> Non
         {"__entity": "Order"},
         {"__entity": {"type": "Order"}},
         {"__entity": {"type": 1, "id": "a"}},
+        {"__entity": {"type": "Order", "id": "a", "extra": "x"}},
     ],
 )
 def test_values_cedar_cannot_hold_are_refused(value: Any) -> None:
@@ -396,28 +397,79 @@ def test_validation_exception_is_an_erroring_deny(
     assert result.errors == ("ValidationException",)
 
 
-def test_a_batch_the_store_finds_invalid_is_decided_request_by_request(
+def test_a_batch_the_store_finds_invalid_denies_its_requests_with_one_call(
     stubbed: tuple[VerifiedPermissionsDecisionPoint, Stubber],
 ) -> None:
-    """A ValidationException names no request of the batch: each is then decided alone, so
-    only the invalid one is an erroring deny and the others keep their decisions."""
+    """A ValidationException names no request of the batch: every request of that call is an
+    erroring deny, and nothing is called again (deciding each alone would multiply calls
+    against the account's quota for every list that holds one bad item)."""
     decision_point, stubber = stubbed
     stubber.add_client_error("batch_is_authorized", "ValidationException", http_status_code=400)
-    stubber.add_response("is_authorized", _answer("ALLOW", "p"))
-    stubber.add_client_error("is_authorized", "ValidationException", http_status_code=400)
-    stubber.add_response("is_authorized", _answer("DENY"))
-    requests = [
-        AuthorizationRequest(FRONTEND, "GetOrder", _order(order_id))
-        for order_id in ("a", "x" * 201, "c")
-    ]
+    requests = [AuthorizationRequest(FRONTEND, "GetOrder", _order(order_id)) for order_id in "ab"]
 
     results = decision_point.is_authorized_batch(requests)
 
     assert [(result.decision, result.errors) for result in results] == [
-        (Decision.ALLOW, ()),
         (Decision.DENY, ("ValidationException",)),
-        (Decision.DENY, ()),
+        (Decision.DENY, ("ValidationException",)),
     ]
+
+
+def test_a_request_the_api_model_refuses_is_denied_without_a_call(
+    stubbed: tuple[VerifiedPermissionsDecisionPoint, Stubber],
+) -> None:
+    """An empty id breaks the API's own constraints (botocore checks them before sending):
+    that request alone is an erroring deny, as in local mode, and the rest of the batch is
+    decided in one call, never a 503 for all of it."""
+    decision_point, stubber = stubbed
+    items = [
+        {
+            "principal": {"entityType": "Latticework::Service", "entityId": "frontend"},
+            "action": {"actionType": "Latticework::Action", "actionId": "GetOrder"},
+            "resource": {"entityType": "Latticework::Order", "entityId": order_id},
+        }
+        for order_id in "ac"
+    ]
+    stubber.add_response(
+        "batch_is_authorized",
+        {"results": [{"request": item, **_answer("ALLOW", "p")} for item in items]},
+    )
+    requests = [
+        AuthorizationRequest(FRONTEND, "GetOrder", _order(order_id)) for order_id in ("a", "", "c")
+    ]
+
+    results = decision_point.is_authorized_batch(requests)
+    alone = decision_point.is_authorized(requests[1])
+
+    assert [result.decision for result in results] == [
+        Decision.ALLOW,
+        Decision.DENY,
+        Decision.ALLOW,
+    ]
+    assert len(results[1].errors) == 1
+    assert (alone.decision, len(alone.errors)) == (Decision.DENY, 1)
+
+
+@pytest.mark.parametrize(
+    "entity",
+    [
+        {"uid": {"type": "Order", "id": 5}, "attrs": {}, "parents": []},
+        {"uid": {"type": "Order", "id": "b"}, "attrs": {}, "parents": [{"type": "G", "id": 1}]},
+        "Order::b",
+        {"uid": "Order::b"},
+    ],
+)
+def test_an_entity_that_is_not_cedar_json_is_an_erroring_deny(
+    stubbed: tuple[VerifiedPermissionsDecisionPoint, Stubber], entity: Any
+) -> None:
+    """An id that is not text (5 would become "5", which a policy may allow) or an entity
+    that is not a mapping is refused as local Cedar refuses it, without a call."""
+    decision_point, _ = stubbed
+    request = AuthorizationRequest(FRONTEND, "GetOrder", _order("b"), entities=(entity,))
+
+    result = decision_point.is_authorized(request)
+
+    assert (result.decision, len(result.errors)) == (Decision.DENY, 1)
 
 
 def test_from_config_sets_total_attempts_and_timeouts() -> None:

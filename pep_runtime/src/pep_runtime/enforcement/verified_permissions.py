@@ -9,12 +9,14 @@ and grouped so that each call shares a principal or a resource, as the API requi
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import boto3
 import botocore.config
 import botocore.exceptions
+import botocore.validate
 
 from pep_runtime._botocore_logs import install_botocore_log_filter
 from pep_runtime.enforcement.config import EnforcementConfig
@@ -38,6 +40,9 @@ MAX_BATCH_REQUESTS = 30
 _EXTENSIONS = {"ip": "ipaddr", "ipaddr": "ipaddr", "decimal": "decimal"}
 _EXTENSIONS |= {"datetime": "datetime", "duration": "duration"}
 _VALIDATION = "ValidationException"
+_VALIDATOR = botocore.validate.ParamValidator()
+#: A parameter's name in botocore's validation report ("... for parameter resource.entityId").
+_PARAMETER_NAME = re.compile(r"for parameter ([\w.\[\]]+)")
 
 
 class _StoreRefusedError(Exception):
@@ -75,9 +80,13 @@ def to_attribute_value(value: CedarValue, namespace: str) -> dict[str, Any]:
 
 
 def _escaped(value: Mapping[str, Any], escape: str, *fields: str) -> Mapping[str, str]:
-    """The body of a Cedar JSON escape, which must hold `fields` as text."""
+    """The body of a Cedar JSON escape, which must hold `fields` as text and nothing else."""
     body = value[escape]
-    if not isinstance(body, dict) or not all(isinstance(body.get(name), str) for name in fields):
+    if (
+        not isinstance(body, dict)
+        or body.keys() != set(fields)
+        or not all(isinstance(body[name], str) for name in fields)
+    ):
         wanted = ", ".join(f'"{name}": <text>' for name in fields)
         found = f"keys {sorted(map(str, body))}" if isinstance(body, dict) else type(body).__name__
         raise ValueError(f"a Cedar {escape} escape holds {{{wanted}}}, found {found}"[:200])
@@ -85,7 +94,11 @@ def _escaped(value: Mapping[str, Any], escape: str, *fields: str) -> Mapping[str
 
 
 def _identifier(entity_type: str, entity: Mapping[str, Any]) -> dict[str, str]:
-    return {"entityType": entity_type, "entityId": str(entity["id"])}
+    entity_id = entity["id"]
+    if not isinstance(entity_id, str):
+        # Never str(5): "5" could be an entity a policy allows, where local Cedar refuses 5.
+        raise ValueError(f"an entity id is text, not {type(entity_id).__name__}")
+    return {"entityType": entity_type, "entityId": entity_id}
 
 
 def _qualify(entity_type: str, namespace: str) -> str:
@@ -165,6 +178,14 @@ class VerifiedPermissionsDecisionPoint:
         refused = self._refused(request)
         if refused is not None:
             return refused
+        try:
+            return _result(self._call(*self._single(request)))
+        except _StoreRefusedError:
+            # The store judged the request invalid for its schema: a deny, not an outage.
+            return _invalid_for_the_store()
+
+    def _single(self, request: AuthorizationRequest) -> tuple[str, dict[str, Any]]:
+        """The operation and parameters deciding `request` alone."""
         parameters: dict[str, Any] = {
             "policyStoreId": self._policy_store_id,
             "action": self._action(request.action),
@@ -179,17 +200,11 @@ class VerifiedPermissionsDecisionPoint:
             if request.entities:
                 # The token API derives the principal; only other entities may be sent.
                 parameters["entities"] = {"entityList": self._entities([], [request])}
-            operation = "is_authorized_with_token"
-        else:
-            parameters["principal"] = self._entity(request.principal.uid)
-            entity_list = self._entities([request.principal], [request])
-            parameters["entities"] = {"entityList": entity_list}
-            operation = "is_authorized"
-        try:
-            return _result(self._call(operation, parameters))
-        except _StoreRefusedError:
-            # The store judged the request invalid for its schema: a deny, not an outage.
-            return AuthorizationResult(decision=Decision.DENY, errors=(_VALIDATION,))
+            return "is_authorized_with_token", parameters
+        parameters["principal"] = self._entity(request.principal.uid)
+        entity_list = self._entities([request.principal], [request])
+        parameters["entities"] = {"entityList": entity_list}
+        return "is_authorized", parameters
 
     def is_authorized_batch(
         self, requests: Sequence[AuthorizationRequest]
@@ -236,9 +251,10 @@ class VerifiedPermissionsDecisionPoint:
         try:
             response = self._call(operation, parameters)
         except _StoreRefusedError:
-            # The store does not say which request it found invalid: each is decided alone,
-            # so that only that one is an erroring deny.
-            return [self.is_authorized(request) for request in requests]
+            # The store does not say which request it found invalid, and deciding each alone
+            # would multiply calls against the account's quota for every list holding one
+            # bad item: every request of this call is an erroring deny.
+            return [_invalid_for_the_store() for _ in requests]
 
         outputs = response.get("results", [])
         if len(outputs) != len(items):
@@ -252,15 +268,26 @@ class VerifiedPermissionsDecisionPoint:
         return [_result(output) for output in outputs]
 
     def _refused(self, request: AuthorizationRequest) -> AuthorizationResult | None:
-        """A deny naming the error when the request's context or entities hold a value the
-        API's typed values cannot (a float, a null, an unknown extension), as local Cedar
-        denies it; None when it converts."""
+        """A deny naming the error when the request cannot be sent as it is, as local Cedar
+        denies it; None when it can. Refused: a value the API's typed values cannot hold (a
+        float, a null, an unknown extension, an id that is not text) and anything the API
+        model's own constraints refuse (an empty id), which botocore would otherwise raise
+        for a whole batch."""
         try:
-            self._context(request.context)
-            self._entities([request.principal], [request])
-        except (ValueError, TypeError, KeyError) as exc:
+            operation, parameters = self._single(request)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
             return AuthorizationResult(decision=Decision.DENY, errors=(str(exc),))
-        return None
+        api_name = self._client.meta.method_to_api_mapping[operation]
+        input_shape = self._client.meta.service_model.operation_model(api_name).input_shape
+        if input_shape is None:  # every decision operation has one; botocore types it optional
+            return None
+        report = _VALIDATOR.validate(parameters, input_shape)
+        if not report.has_errors():
+            return None
+        # The parameter names only: botocore's report quotes values, a token among them.
+        names = sorted(set(_PARAMETER_NAME.findall(report.generate_report())))
+        message = f"the request does not fit the Verified Permissions API: {', '.join(names)}"
+        return AuthorizationResult(decision=Decision.DENY, errors=(message,))
 
     def _call(self, operation: str, parameters: dict[str, Any]) -> Mapping[str, Any]:
         try:
@@ -312,6 +339,10 @@ class VerifiedPermissionsDecisionPoint:
                 ]
             items[key] = item
         return list(items.values())
+
+
+def _invalid_for_the_store() -> AuthorizationResult:
+    return AuthorizationResult(decision=Decision.DENY, errors=(_VALIDATION,))
 
 
 def _result(response: Mapping[str, Any]) -> AuthorizationResult:
