@@ -279,6 +279,18 @@ def test_wsgi_without_raw_uri_re_encodes_path_info() -> None:
     assert request.client_address == "10.0.0.7"
 
 
+def test_wsgi_path_info_outside_latin_1_is_a_bad_path() -> None:
+    """PEP 3333 carries bytes as latin-1 text; a server handing other text (PATH_INFO
+    "/orders/\u20ac" and no raw URI) is refused as a bad path (400), never a traceback."""
+    from pep_runtime.enforcement.wsgi import _http_request
+
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/orders/\u20ac"}
+
+    outcome = local_enforcer().check(_http_request(environ))
+
+    assert (outcome.status, outcome.reason) == (400, "bad-path")
+
+
 def test_a_mount_prefix_is_part_of_the_path_routes_match() -> None:
     """Under a root path (uvicorn --root-path /api builds this scope; WSGI's SCRIPT_NAME) the
     PEP matches the whole path: a route written without the prefix matches nothing (403)."""

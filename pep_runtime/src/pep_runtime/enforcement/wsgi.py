@@ -78,10 +78,13 @@ def _http_request(environ: dict[str, Any]) -> HttpRequest:
         # Not UTF-8: normalize_path refuses the same bytes from the raw target.
         app_path = None
     target = environ.get("RAW_URI") or environ.get("REQUEST_URI")
-    if not target:
+    if not target and app_path is not None:
         # NOTE: servers that give no raw URI hide encoded slashes; the path is re-encoded
         # from PATH_INFO, which the app routes on too.
         target = quote(decoded.encode("latin-1"), safe="/!$&'()*+,:=@~-._")
+    elif not target:
+        # Not bytes as latin-1 text, or not UTF-8: normalize_path refuses it as given.
+        target = decoded
     return HttpRequest(
         method=str(environ.get("REQUEST_METHOD", "")),
         target=str(target),
