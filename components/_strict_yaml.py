@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,39 @@ def read_regular_file(path: Path, limit: int) -> bytes:
         return handle.read(limit + 1)
 
 
+def plain_scalar_text(path: Path, keys: Sequence[int | str]) -> str | None:
+    """The text of the unquoted scalar at `keys` in the YAML file, as written, or None.
+
+    What YAML made of a value can hide what was written (`0x1A` and `032` both read as 26),
+    so an error that would show the intended value reads it here. None when the file no
+    longer parses, the keys lead nowhere (a merge key, a changed file) or the value is quoted.
+    """
+    try:
+        content = read_regular_file(path, MAX_YAML_BYTES)
+        node = yaml.compose(content.decode("utf-8"), Loader=_SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
+        return None
+
+    for key in keys:
+        if isinstance(node, yaml.MappingNode):
+            node = next(
+                (
+                    value_node
+                    for key_node, value_node in node.value
+                    if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(key)
+                ),
+                None,
+            )
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            return None
+    # A plain scalar's style is None to PyYAML and '' to libyaml; quoted ones are ' or ".
+    if not isinstance(node, yaml.ScalarNode) or node.style:
+        return None
+    return str(node.value)
+
+
 def load_yaml_file(path: Path) -> Any:
     """Parse one YAML file, rejecting duplicate keys; a missing or unparsable file is a
     `SpecError` naming the file and, where YAML knows it, the line."""
@@ -223,6 +257,7 @@ __all__ = [
     "NotARegularFileError",
     "expands_too_far",
     "load_yaml_file",
+    "plain_scalar_text",
     "read_regular_file",
     "yaml_problem",
 ]

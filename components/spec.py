@@ -38,7 +38,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from components._strict_yaml import HIDDEN_KEY, load_yaml_file
+from components._strict_yaml import HIDDEN_KEY, load_yaml_file, plain_scalar_text
 from components.errors import SpecError
 from components.secret_patterns import (
     classify_setting,
@@ -908,7 +908,7 @@ def load_spec(env: str, *, stacks_dir: Path, services_file: Path | None = None) 
         EnvironmentSettings,
         stack_config[_SETTINGS_KEY],
         stack_file,
-        f"config.{_SETTINGS_KEY}",
+        ("config", _SETTINGS_KEY),
     )
     # NOTE: replica overrides are checked against the stack's own catalog only. Planning
     # another catalog (--services, generated benchmark catalogs) keeps the stack usable:
@@ -929,7 +929,7 @@ def load_spec(env: str, *, stacks_dir: Path, services_file: Path | None = None) 
 def load_catalog(services_file: Path) -> ServiceCatalog:
     """Load and validate one service catalog file; raises `SpecError` on the first problem."""
     document = load_yaml_file(services_file)
-    catalog = _validate(ServiceCatalog, document, services_file, "")
+    catalog = _validate(ServiceCatalog, document, services_file, ())
     _check_catalog(catalog, services_file)
     return catalog
 
@@ -1081,7 +1081,11 @@ def _check_plain_config_secrets(value: object, stack_file: Path, key_path: str, 
         )
 
 
-def _validate(model: type[_ModelT], document: object, file: Path, prefix: str) -> _ModelT:
+def _validate(
+    model: type[_ModelT], document: object, file: Path, document_keys: tuple[str, ...]
+) -> _ModelT:
+    """Validate `document`, found at `document_keys` in `file`, as a `model`."""
+    prefix = ".".join(document_keys)
     if _is_encrypted(document):
         raise SpecError(
             file,
@@ -1093,7 +1097,7 @@ def _validate(model: type[_ModelT], document: object, file: Path, prefix: str) -
     try:
         return model.model_validate(document)
     except ValidationError as exc:
-        raise _to_spec_error(_root_cause(exc.errors()), document, file, prefix) from None
+        raise _to_spec_error(_root_cause(exc.errors()), document, file, document_keys) from None
 
 
 def _root_cause(errors: Sequence[ErrorDetails]) -> ErrorDetails:
@@ -1112,8 +1116,11 @@ def _root_cause(errors: Sequence[ErrorDetails]) -> ErrorDetails:
     return first
 
 
-def _to_spec_error(error: ErrorDetails, document: object, file: Path, prefix: str) -> SpecError:
+def _to_spec_error(
+    error: ErrorDetails, document: object, file: Path, document_keys: tuple[str, ...]
+) -> SpecError:
     """Turn pydantic's first error into a `SpecError` in the words of the YAML file."""
+    prefix = ".".join(document_keys)
     location = _strip_validator_tags(error["loc"])
     key_path = _key_path(location, document, prefix)
     kind = error["type"]
@@ -1186,7 +1193,7 @@ def _to_spec_error(error: ErrorDetails, document: object, file: Path, prefix: st
         )
     expected = _EXPECTED_TYPES.get(kind, error["msg"])
     if kind == "string_type" and isinstance(found_value, bool | int | float):
-        return _unquoted_scalar_error(found_value, location, file, key_path)
+        return _unquoted_scalar_error(found_value, location, file, key_path, document_keys)
     return SpecError(
         file,
         key_path,
@@ -1235,9 +1242,17 @@ def _secret_environment_value(location: tuple[int | str, ...], value: object) ->
 
 
 def _unquoted_scalar_error(
-    value: bool | float, location: tuple[int | str, ...], file: Path, key_path: str
+    value: bool | float,
+    location: tuple[int | str, ...],
+    file: Path,
+    key_path: str,
+    document_keys: tuple[str, ...],
 ) -> SpecError:
-    """A string was expected where YAML read an unquoted number or boolean: say so."""
+    """A string was expected where YAML read an unquoted number or boolean: say so.
+
+    `document_keys` lead from the file's top to the validated document, `location` on from
+    there to the value.
+    """
     if isinstance(value, bool):
         return SpecError(
             file,
@@ -1248,11 +1263,19 @@ def _unquoted_scalar_error(
             "Quote it to make it a string.",
         )
 
-    # An account id is 12 digits: one with a leading 0 YAML 1.1 read as octal.
-    is_account_id = "accountId" in location or "accountIds" in location
-    octal = format(value, "o") if isinstance(value, int) and value >= 0 else ""
-    if is_account_id and len(str(value)) != 12 and len(octal) < 12:
-        written = octal.zfill(12)
+    if not ("accountId" in location or "accountIds" in location):
+        return SpecError(
+            file,
+            key_path,
+            "a string",
+            f"{_describe(value)}: YAML read the unquoted value as a number",
+            "Quote it to make it a string.",
+        )
+
+    # Only the literal shows the intended id: YAML 1.1 reads 011122223333 as an octal
+    # number, and 0x1A, 01 or 111_122_223_333 give numbers no account id can be told from.
+    written = plain_scalar_text(file, (*document_keys, *location))
+    if written is not None and re.fullmatch(r"0[0-7]{11}", written):
         return SpecError(
             file,
             key_path,
@@ -1264,9 +1287,11 @@ def _unquoted_scalar_error(
     return SpecError(
         file,
         key_path,
-        "a string",
+        "a 12-digit AWS account id in quotes",
         f"{_describe(value)}: YAML read the unquoted value as a number",
-        f'Quote it: "{value}".' if is_account_id else "Quote it to make it a string.",
+        f'Quote it: "{written}".'
+        if written is not None and re.fullmatch(r"\d{12}", written)
+        else "Write the 12-digit account id in quotes, as the AWS console shows it.",
     )
 
 

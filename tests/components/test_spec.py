@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -984,7 +985,7 @@ BAD_STACKS = [
         "account-id-unquoted",
         _settings_set("accountId", 111122223333),
         f"{_SETTINGS}.accountId",
-        "a string",
+        "a 12-digit AWS account id in quotes",
         "the number 111122223333",
     ),
     BadInput(
@@ -1594,32 +1595,44 @@ def test_a_repeated_key_that_looks_like_a_credential_is_not_echoed(tmp_path: Pat
     assert "ghp_" not in str(raised.value)
 
 
-def test_an_unquoted_account_id_with_a_leading_zero_is_explained(tmp_path: Path) -> None:
-    """YAML 1.1 reads 011122223333 as an octal number; the error says so and how to quote it."""
+#: An unquoted account id as written, where it is, and the quoted form the fix may offer:
+#: only a literal that is itself 12 digits tells what the account id was meant to be.
+UNQUOTED_ACCOUNT_IDS = [
+    ("accountId: 011122223333", "accountId", '"011122223333"'),
+    ("accountId: 111122223333", "accountId", '"111122223333"'),
+    ("accountId: 0x1A", "accountId", None),
+    ("accountId: 111_122_223_333", "accountId", None),
+    ("accountIds: [0777777777777]", "allowedPrincipals.accountIds[0]", None),
+    ("accountIds: [01]", "allowedPrincipals.accountIds[0]", None),
+]
+
+
+@pytest.mark.parametrize(("written", "key", "quoted"), UNQUOTED_ACCOUNT_IDS)
+def test_an_unquoted_account_id_is_explained_by_what_was_written(
+    written: str, key: str, quoted: str | None, tmp_path: Path
+) -> None:
+    """YAML reads an unquoted account id as a number (with a leading 0 as an octal one); the
+    fix shows the quoted id only when the literal was 12 digits, and never a guessed one."""
     text = (STACKS_DIR / "Pulumi.dev.yaml").read_text()
+    field = written.split(":")[0]
+    text = text.replace(f'{field}: "111122223333"', written)
+    text = text.replace(f'{field}: ["111122223333"]', written)
     stack_file = tmp_path / "Pulumi.dev.yaml"
-    stack_file.write_text(text.replace('accountId: "111122223333"', "accountId: 011122223333"))
+    stack_file.write_text(text)
     write_yaml(tmp_path / "services.yaml", sample_catalog())
 
     with pytest.raises(SpecError) as raised:
         load_spec("dev", stacks_dir=tmp_path)
 
     error = raised.value
-    assert error.key_path == f"{_SETTINGS}.accountId"
+    assert error.key_path == f"{_SETTINGS}.{key}"
     assert "YAML read the unquoted value as a number" in error.found
-    assert "an unquoted 011122223333 as an octal one" in error.found
-    assert '"011122223333"' in error.fix
-
-
-def test_an_unquoted_account_id_says_yaml_read_a_number(tmp_path: Path) -> None:
-    """An unquoted 12-digit id is a number to YAML; the fix shows it quoted."""
-    stack = sample_stack("dev")
-    settings(stack)["accountId"] = 111122223333
-
-    _, error = _dev_stack_error(tmp_path, stack)
-
-    assert "YAML read the unquoted value as a number" in error.found
-    assert '"111122223333"' in error.fix
+    is_octal = written.endswith(": 011122223333")
+    assert ("as an octal one because of its leading 0" in error.found) == is_octal
+    suggested = re.findall(r'"\d+"', f"{error.found} {error.fix}")
+    assert suggested == ([quoted] if quoted else [])
+    if quoted is None:
+        assert "12-digit account id in quotes" in error.fix
 
 
 @pytest.mark.parametrize("file_name", ["services.yaml", "Pulumi.dev.yaml"])
