@@ -456,6 +456,23 @@ def test_authorize_outside_the_middleware(capsys: pytest.CaptureFixture[str]) ->
     assert [line["determining_policies"] for line in lines] == [["frontend-reads-orders"]]
 
 
+def test_an_erroring_deny_outside_the_middleware_is_audited_as_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A deny that carries an evaluation error says so in its audit line, as the
+    middleware's does: reason evaluation-error, not a plain deny."""
+    enforcer = Enforcer(
+        make_config(), LocalCedarDecisionPoint(FIXTURE_AUTHZ, namespace="Latticework")
+    )
+    principal = enforcer.resolve_principal({"x-amzn-lattice-identity": [FRONTEND_IDENTITY]})
+
+    result = enforcer.authorize(principal, "NoSuchAction", enforcer.resource("Order", "o-1"))
+
+    lines = audit_lines(capsys.readouterr().out)
+    assert result.errors
+    assert [(line["status"], line["reason"]) for line in lines] == [(403, "evaluation-error")]
+
+
 def test_duplicate_identity_headers_are_refused() -> None:
     """Two identity headers are ambiguous: 401."""
     enforcer = Enforcer(

@@ -691,6 +691,8 @@ class Enforcer:
             policies, errors = _policies_json(result.determining_policies), len(result.errors)
             if result.allowed:
                 status, decision, reason = 200, '"ALLOW"', '"allow"'
+            elif result.errors:
+                status, decision, reason = 403, '"DENY"', '"evaluation-error"'
             else:
                 status, decision, reason = 403, '"DENY"', '"deny"'
         return audit_line(
