@@ -435,35 +435,79 @@ def _image_reference(value: str) -> str:
     return value
 
 
-# VPC Lattice takes a health check path of at most 2048 characters.
-_HEALTH_CHECK_PATH_CHARS = re.compile(r"[A-Za-z0-9._~/-]")
 _CHARACTER_NAMES = {" ": "a space", "\t": "a tab", "\n": "a line break", "\r": "a line break"}
 
 
+@dataclass(frozen=True)
+class _HealthCheckPathRule:
+    """What VPC Lattice takes as a target group's health check path."""
+
+    pattern: re.Pattern[str]
+    character: re.Pattern[str]
+    punctuation: str
+    max_length: int
+
+
+@cache
+def _lattice_health_check_path() -> _HealthCheckPathRule:
+    """The health check path rule of botocore's vpc-lattice model (shape HealthCheckPath).
+
+    Read from the installed botocore rather than copied, so the catalog takes exactly what
+    the API takes: `^/[a-zA-Z0-9@:%_+.~#?&/=-]*$` (or empty), at most 2048 characters, in
+    botocore 1.44.
+    """
+    model = botocore.loaders.create_loader().load_service_model("vpc-lattice", "service-2")
+    shape = model["shapes"]["HealthCheckPath"]
+    character_class = re.search(r"\[[^\]]*\]", shape["pattern"])
+    if character_class is None:
+        message = f"botocore's HealthCheckPath pattern has no character class: {shape['pattern']}"
+        raise RuntimeError(message)
+
+    characters = character_class[0]
+    punctuation = re.sub(r"a-z|A-Z|0-9", "", characters[1:-1])
+    return _HealthCheckPathRule(
+        pattern=re.compile(shape["pattern"]),
+        character=re.compile(characters),
+        punctuation=" ".join(punctuation),
+        max_length=int(shape["max"]),
+    )
+
+
 def _health_check_path(value: str) -> str:
-    """A plain path Lattice can check: '/' then unreserved characters, and no credential."""
-    expected = "a path starting with '/' of letters, digits and - . _ ~ /, e.g. /health"
+    """A path VPC Lattice can check: '/' then the characters its API takes, no credential."""
+    rule = _lattice_health_check_path()
+    expected = (
+        f"a path starting with '/' of letters, digits and {rule.punctuation} (as VPC Lattice "
+        "takes it), e.g. /health"
+    )
     if not value.startswith("/"):
         raise _spec_error(expected, _describe(value), "Use e.g. /health.")
 
     secret_kind = _secret_kind("", value)
+    if secret_kind is None and not is_safe_to_quote(value):
+        secret_kind = (
+            f"a string of {len(value)} characters with a ':' before an '@', as in "
+            "user:password@host"
+        )
     if secret_kind is not None:
         raise _spec_error(
             "a path starting with '/' without credentials",
             secret_kind,
             "Remove the credential: every plan shows this path.",
         )
-    refused = [char for char in value if not _HEALTH_CHECK_PATH_CHARS.match(char)]
+    refused = [char for char in value if not rule.character.fullmatch(char)]
     if refused:
         raise _spec_error(
             expected,
             f"a path holding {_name_characters(refused)}",
-            "Remove them: the health check asks for a plain path, without a query string "
-            "or spaces.",
+            "Remove or percent-encode them (a space is %20).",
         )
-    if len(value) > 2048:
+    # The whole pattern decides, should a newer botocore shape it other than '/' + class.
+    if rule.pattern.fullmatch(value) is None:
+        raise _spec_error(expected, _describe(value), "Write the path as VPC Lattice takes it.")
+    if len(value) > rule.max_length:
         raise _spec_error(
-            "a path of at most 2048 characters", _describe(value), "Use a short path."
+            f"a path of at most {rule.max_length} characters", _describe(value), "Use a short path."
         )
     return value
 

@@ -386,10 +386,10 @@ BAD_CATALOGS = [
     ),
     BadInput(
         "health-path-query-and-space",
-        _on_service("orders", "healthCheckPath", "/healthz?x=1 y"),
+        _on_service("orders", "healthCheckPath", "/healthz?x=1 y\tz"),
         "services[orders].healthCheckPath",
         "a path starting with '/'",
-        "a path holding '?', '=' and a space",
+        "a path holding a space and a tab",
     ),
     BadInput(
         "health-path-credential",
@@ -651,6 +651,23 @@ def test_secret_looking_image_tag_is_rejected_without_echo(tmp_path: Path) -> No
     assert raised.value.key_path == "services[orders].image"
     assert "token" in raised.value.found
     assert token not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "health_check_path",
+    ["/health?full=1", "/health:ready", "/@x", "/health%20check", "/status#top", "/a+b~c=d&e"],
+)
+def test_health_check_paths_lattice_accepts_are_accepted(
+    health_check_path: str, tmp_path: Path
+) -> None:
+    """A query string, ':', '@', '%' escapes and the other characters VPC Lattice takes pass."""
+    document = sample_catalog()
+    _on_service("orders", "healthCheckPath", health_check_path)(document)
+    path = write_yaml(tmp_path / "services.yaml", document)
+
+    catalog = load_catalog(path)
+
+    assert catalog.service("orders").health_check_path == health_check_path
 
 
 @pytest.mark.parametrize(
@@ -1438,8 +1455,14 @@ def test_a_misspelt_required_key_is_reported_as_the_typo(tmp_path: Path) -> None
         ("image", "user:hunter2xyz@registry.example.com/a:1.0"),
         ("image", "registry.example.com/user:hunter2xyz@a:1.0"),
         ("healthCheckPath", "ops:hunter2xyz@"),
+        ("healthCheckPath", "/ops:hunter2xyz@db"),
     ],
-    ids=["image-userinfo", "image-userinfo-after-registry", "userinfo-without-host"],
+    ids=[
+        "image-userinfo",
+        "image-userinfo-after-registry",
+        "userinfo-without-host",
+        "health-path-userinfo",
+    ],
 )
 def test_a_user_password_part_without_a_scheme_is_never_echoed(
     key: str, value: str, tmp_path: Path
