@@ -175,14 +175,38 @@ def test_missing_schema_does_not_load(authz_copy: Path) -> None:
         LocalCedarDecisionPoint(authz_copy, namespace="Latticework")
 
 
-def test_bad_link_does_not_load(authz_copy: Path) -> None:
-    """A link to an unknown template is a load error naming the directory."""
-    (authz_copy / "links.yaml").write_text(
-        "- {id: l1, template: nope, principal: {type: User, id: a}, "
-        "resource: {type: Order, id: o}}\n"
-    )
+@pytest.mark.parametrize(
+    ("link", "message"),
+    [
+        (
+            "{id: l1, template: nope, principal: {type: Latticework::User, id: a}, "
+            "resource: {type: Latticework::Order, id: o}}",
+            r"\[0\]: the link to nope does not link",
+        ),
+        (
+            "{id: l1, template: owner-cancels-order, principal: {type: Latticework::User, id: a}}",
+            r"\[0\]: the link to owner-cancels-order does not link",
+        ),
+        (
+            "{id: l1, template: owner-cancels-order, principal: {type: User, id: a}, "
+            "resource: {type: Latticework::Order, id: o}}",
+            r"\[0\]\.principal\.type: expected an entity type of the schema by its full name",
+        ),
+        (
+            "{id: l1, template: owner-cancels-order, principal: {type: Latticework::Usr, id: a}, "
+            "resource: {type: Latticework::Order, id: o}}",
+            r"found Latticework::Usr",
+        ),
+        ("{id: l1, template: owner-cancels-order}", r"\[0\]: the link to owner-cancels-order"),
+        ("{links: []}", r"expected a list of links, found a mapping"),
+    ],
+)
+def test_a_link_that_cannot_link_does_not_load(authz_copy: Path, link: str, message: str) -> None:
+    """A link names an existing template, fills its slots and uses the schema's entity types
+    by their full names (as `latticework authz validate` asks); the error names the link."""
+    (authz_copy / "links.yaml").write_text(f"- {link}\n" if link.startswith("{id") else link)
 
-    with pytest.raises(EnforcementConfigError, match="template links"):
+    with pytest.raises(EnforcementConfigError, match=message):
         LocalCedarDecisionPoint(authz_copy, namespace="Latticework")
 
 
@@ -202,8 +226,9 @@ def test_a_link_id_that_names_a_policy_does_not_load(authz_copy: Path, link_id: 
     """A link's id must name no policy or template: not its @id, nor the position Cedar
     names a policy without one by (policy0, ...)."""
     (authz_copy / "links.yaml").write_text(
-        f"- {{id: {link_id}, template: owner-cancels-order, principal: {{type: User, id: a}}, "
-        "resource: {type: Order, id: o}}\n"
+        f"- {{id: {link_id}, template: owner-cancels-order, "
+        "principal: {type: Latticework::User, id: a}, "
+        "resource: {type: Latticework::Order, id: o}}\n"
     )
 
     with pytest.raises(EnforcementConfigError, match=rf"links\.yaml: \[0\]\.id: {link_id} "):

@@ -92,7 +92,7 @@ def parse_depth(text: str) -> int:
     return deepest
 
 
-def load_policies(authz_dir: Path, namespace: str) -> LoadedPolicies:
+def load_policies(authz_dir: Path) -> LoadedPolicies:
     """Read schema.json, policies/*.cedar, templates/*.cedar and links.yaml; validate all."""
     signature = authz_signature(authz_dir)
     schema_path = authz_dir / "schema.json"
@@ -139,7 +139,9 @@ def load_policies(authz_dir: Path, namespace: str) -> LoadedPolicies:
         raise EnforcementConfigError(message, source=str(authz_dir)) from None
     try:
         policy_set = cedarpy.PolicySet.from_str(text)
-        policy_set = _link_templates(policy_set, authz_dir / "links.yaml", namespace, taken_ids)
+        entity_types = _schema_entity_types(schema_text)
+        links_path = authz_dir / "links.yaml"
+        policy_set = _link_templates(policy_set, links_path, entity_types, taken_ids)
     except (ValueError, KeyError) as exc:
         message = f"{authz_dir}: the policies or template links do not load: {exc}"
         raise EnforcementConfigError(message, source=str(authz_dir)) from exc
@@ -187,16 +189,32 @@ def _policy_ids(text: str, authz_dir: Path) -> tuple[dict[str, str], set[str]]:
     return ids, positional_ids | set(annotations.values())
 
 
-def _link_templates(policy_set: Any, links_path: Path, namespace: str, taken: set[str]) -> Any:
-    """Link the templates as links.yaml says; a link's id must name no policy, template or
-    other link (`taken` holds the ids of the policies and templates)."""
+def _schema_entity_types(schema_text: str) -> frozenset[str]:
+    """Every entity type the (already parsed) JSON schema declares, with its namespace."""
+    document = json.loads(schema_text)
+    return frozenset(
+        f"{namespace}::{name}" if namespace else name
+        for namespace, body in document.items()
+        for name in body.get("entityTypes", {})
+    )
+
+
+def _link_templates(
+    policy_set: Any, links_path: Path, entity_types: frozenset[str], taken: set[str]
+) -> Any:
+    """Link the templates as links.yaml says; a link's entity types must be the schema's, by
+    their full names as `latticework authz validate` asks, and its id must name no policy,
+    template or other link (`taken` holds the ids of the policies and templates)."""
     if not links_path.is_file():
         return policy_set
     document = load_yaml(links_path)
     if document is None:
         return policy_set
     if not isinstance(document, list):
-        message = f"{links_path}: expected a list of links, found {type(document).__name__}"
+        message = (
+            f"{links_path}: expected a list of links, found {yaml_kind(document)}; write "
+            "- {id: ..., template: ..., principal: {type, id}, resource: {type, id}}"
+        )
         raise EnforcementConfigError(message, source=str(links_path))
 
     links = []
@@ -212,11 +230,16 @@ def _link_templates(policy_set: Any, links_path: Path, namespace: str, taken: se
             field = f"{where}.{slot}"
             _check_keys(links_path, field, entity, required={"type", "id"}, allowed={"type", "id"})
             entity_type = _text(links_path, f"{field}.type", entity["type"])
-            qualified = entity_type if "::" in entity_type else f"{namespace}::{entity_type}"
-            values[f"?{slot}"] = {
-                "type": qualified,
-                "id": _text(links_path, f"{field}.id", entity["id"]),
-            }
+            entity_id = _text(links_path, f"{field}.id", entity["id"])
+            if entity_type not in entity_types:
+                known = ", ".join(sorted(entity_types)[:6])
+                message = (
+                    f"{links_path}: {field}.type: expected an entity type of the schema by its "
+                    f"full name ({known}, ...), found {entity_type}; write it as schema.json "
+                    "declares it, namespace included"
+                )
+                raise EnforcementConfigError(message, source=str(links_path), field=field)
+            values[f"?{slot}"] = {"type": entity_type, "id": entity_id}
         link_id = _text(links_path, f"{where}.id", entry["id"])
         if link_id in taken:
             message = (
@@ -227,7 +250,23 @@ def _link_templates(policy_set: Any, links_path: Path, namespace: str, taken: se
         taken.add(link_id)
         template_id = _text(links_path, f"{where}.template", entry["template"])
         links.append({"template_id": template_id, "new_id": link_id, "values": values})
-    return policy_set.with_linked_batch(links) if links else policy_set
+    if not links:
+        return policy_set
+    try:
+        return policy_set.with_linked_batch(links)
+    except ValueError:
+        # Cedar names no link: find the first one that does not link, to name it.
+        for index, link in enumerate(links):
+            try:
+                policy_set.with_linked_batch([link])
+            except ValueError as exc:
+                message = (
+                    f"{links_path}: [{index}]: the link to {link['template_id']} does not "
+                    f"link ({exc}); name an existing template's @id and fill each of its "
+                    "slots (?principal, ?resource) it has, and only those"
+                )
+                raise EnforcementConfigError(message, source=str(links_path)) from None
+        raise
 
 
 def _check_keys(
@@ -278,7 +317,7 @@ class LocalCedarDecisionPoint:
         self._reload_check_seconds = reload_check_seconds
         self._clock = clock
         self._lock = threading.Lock()
-        self._policies = load_policies(authz_dir, namespace)
+        self._policies = load_policies(authz_dir)
         #: Counts the reloads, so that decisions cached on older policies are not reused.
         self._generation = 0
         self._reload_error: str | None = None
@@ -379,7 +418,7 @@ class LocalCedarDecisionPoint:
             signature = authz_signature(self._authz_dir)
             if signature == self._policies.signature and self._reload_error is None:
                 return
-            policies = load_policies(self._authz_dir, self._namespace)
+            policies = load_policies(self._authz_dir)
         except Exception as exc:
             # Whatever the failure: deciding with the old policies could allow what the change
             # was written to forbid.
