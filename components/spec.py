@@ -623,6 +623,7 @@ class ServiceCatalog(_Model):
 
 
 def _vpc_cidr(value: str) -> str:
+    """A VPC range AWS accepts: an IPv4 network of /16 to /24 outside the special ranges."""
     expected = "an IPv4 network from /16 to /24, e.g. 10.20.0.0/16"
     try:
         network = ipaddress.IPv4Network(value, strict=True)
@@ -635,7 +636,7 @@ def _vpc_cidr(value: str) -> str:
     kind = _unusable_range(network)
     if kind is not None:
         raise _spec_error(
-            expected + " that AWS accepts for a VPC",
+            "an IPv4 network from /16 to /24 that AWS accepts for a VPC",
             f"{value}, {kind}",
             "Use a private range (RFC 1918: 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16), "
             "e.g. 10.20.0.0/16.",
