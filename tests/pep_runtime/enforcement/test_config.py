@@ -236,6 +236,41 @@ def test_local_mode_resolves_authz_dir_relative_to_the_file(tmp_path: Path) -> N
             {"LATTICEWORK_PEP_MODE": "verified-permissions", "AWS_REGION": ""},
             "AWS_REGION",
         ),
+        (
+            {"routes": ROUTES},
+            {
+                "LATTICEWORK_CALLER_ROLES": '{"arn:aws:iam::111122223333:role/Orders": "a", '
+                '"arn:aws:iam::111122223333:role/orders": "b"}'
+            },
+            "LATTICEWORK_CALLER_ROLES['arn:aws:iam::111122223333:role/orders']",
+        ),
+        (
+            {
+                "routes": ROUTES,
+                "identitySource": {
+                    "jwksUrl": "https://example.com/jwks",
+                    "issuer": " https://issuer.example.com ",
+                    "clientIds": ["c"],
+                },
+            },
+            {},
+            "identitySource.issuer",
+        ),
+        (
+            {"routes": ROUTES, "verifiedPermissions": {"maxAttempts": 1_000_000}},
+            {},
+            "verifiedPermissions.maxAttempts",
+        ),
+        (
+            {"routes": ROUTES, "verifiedPermissions": {"readTimeoutSeconds": 1e9}},
+            {},
+            "verifiedPermissions.readTimeoutSeconds",
+        ),
+        (
+            {"routes": ROUTES, "verifiedPermissions": {"connectTimeoutSeconds": 1e9}},
+            {},
+            "verifiedPermissions.connectTimeoutSeconds",
+        ),
         ({"routes": ROUTES, "local": {"authzDir": "/nonexistent"}}, {}, "local.authzDir"),
         ({"routes": ROUTES, "audit": {"destination": "syslog"}}, {}, "audit.destination"),
         ({"routes": ROUTES, "audit": {"destination": 1}}, {}, "audit.destination"),

@@ -606,6 +606,7 @@ def _identity_source(reader: _Reader, value: Any) -> IdentitySourceConfig | None
     reader.only_keys(source, field, allowed)
     jwks_url = _jwks_url(reader, reader.string(source, "jwksUrl", field=field), field)
     issuer = reader.string(source, "issuer", field=field)
+    _refuse_blanks(reader, f"{field}.issuer", issuer, "the issuer (iss) the tokens carry")
     audiences = reader.strings(source, "audiences", field)
     client_ids = reader.strings(source, "clientIds", field)
     if not audiences and not client_ids:
@@ -649,6 +650,14 @@ def _algorithms(reader: _Reader, source: Mapping[str, Any], field: str) -> tuple
     return algorithms
 
 
+def _refuse_blanks(reader: _Reader, field: str, value: str, expected: str) -> None:
+    """Refuse blank space or control characters in a URL-like value: they are never part of
+    it, and would make every token fail at run time rather than the config at load."""
+    if not value.isprintable() or " " in value:
+        fix = "remove the blank space and control characters (percent-encode any the URL has)"
+        reader.fail(field, expected, value, fix)
+
+
 def _jwks_url(reader: _Reader, jwks_url: str, field: str) -> str:
     """An https URL with a host, or plain http to this machine's loopback (local tests)."""
     field = f"{field}.jwksUrl"
@@ -658,11 +667,9 @@ def _jwks_url(reader: _Reader, jwks_url: str, field: str) -> str:
         # Not echoed: what stands before the @ can be a password.
         found = "a user name or password before '@'"
         reader.fail(field, expected, found, "remove it: a JWKS is public and needs none")
-    if not jwks_url.isprintable() or " " in jwks_url:
-        # urlsplit drops blank space at the ends and tabs and newlines inside, so the URL
-        # would pass the checks below and then fail at the first fetch.
-        fix = "remove the blank space and control characters (percent-encode any the URL has)"
-        reader.fail(field, expected, jwks_url, fix)
+    # urlsplit drops blank space at the ends and tabs and newlines inside, so the URL would
+    # pass the checks below and then fail at the first fetch.
+    _refuse_blanks(reader, field, jwks_url, expected)
 
     try:
         parsed = urlsplit(jwks_url)
@@ -703,11 +710,15 @@ def _verified_permissions_settings(reader: _Reader, root: Mapping[str, Any]) -> 
         settings, field, {"connectTimeoutSeconds", "readTimeoutSeconds", "maxAttempts"}
     )
     return {
+        # A decision holds its request for up to attempts x (connect + read): bounded so
+        # that a typo cannot hold requests for hours.
         "connect_timeout_seconds": reader.number(
-            settings, "connectTimeoutSeconds", field, 1.0, 0.01
+            settings, "connectTimeoutSeconds", field, 1.0, 0.01, maximum=60
         ),
-        "read_timeout_seconds": reader.number(settings, "readTimeoutSeconds", field, 2.0, 0.01),
-        "max_attempts": reader.whole_number(settings, "maxAttempts", field, 3, 1),
+        "read_timeout_seconds": reader.number(
+            settings, "readTimeoutSeconds", field, 2.0, 0.01, maximum=60
+        ),
+        "max_attempts": reader.whole_number(settings, "maxAttempts", field, 3, 1, maximum=10),
     }
 
 
@@ -796,14 +807,16 @@ def _caller_roles(env: _Reader, text: str) -> dict[tuple[str, str, str], str]:
     except RecursionError:
         # json reads nested arrays and objects recursively; no role map comes near the limit.
         env.fail(name, expected, "JSON nested too deeply to read", fix)
-    except ValueError:
-        # Not JSON, or a number of more digits than int() converts.
+    except json.JSONDecodeError:
         env.fail(name, expected, "text that is not JSON", fix)
+    except ValueError:
+        # Valid JSON, but a number of more digits than int() converts.
+        env.fail(name, expected, "a number too long to read", fix)
     if not isinstance(pairs, tuple):
         env.fail(name, expected, _json_kind(pairs), fix)
 
     roles: dict[tuple[str, str, str], str] = {}
-    arns: dict[tuple[str, str, str], str] = {}
+    arns: dict[tuple[str, str, str], str] = {}  # keyed on the role name in lower case
     for role_arn, service in pairs:
         match = _ROLE_ARN.fullmatch(role_arn)
         if match is None:
@@ -818,15 +831,17 @@ def _caller_roles(env: _Reader, text: str) -> dict[tuple[str, str, str], str]:
             found = service if isinstance(service, str) else _json_kind(service)
             env.fail(f"{name}[{role_arn!r}]", "a catalog service name", found)
         role = (match.group("partition"), match.group("account"), match.group("name"))
-        if role in arns:
-            # A role name is unique in its account whatever its path: one entry is wrong.
+        # A role name is unique in its account whatever its path and case (IAM refuses
+        # Orders next to orders): two entries for it mean one is wrong.
+        same_role = (role[0], role[1], role[2].lower())
+        if same_role in arns:
             env.fail(
                 f"{name}[{role_arn!r}]",
                 f"one entry per role (partition {role[0]}, account {role[1]}, role {role[2]})",
-                f"a second entry for it after {arns[role]}",
-                "keep only the task role's ARN",
+                f"a second entry for it after {arns[same_role]}",
+                "keep only the task role's ARN, written as IAM shows it",
             )
-        arns[role] = role_arn
+        arns[same_role] = role_arn
         roles[role] = service
     return roles
 
