@@ -3,9 +3,10 @@
 Pulumi stack files (`stacks/Pulumi.<env>.yaml`) are committed. A value under a key that says
 it holds a secret (`aws:secretKey`, `latticework:settings.identitySource.clientSecret`, a
 `dbPassword` anywhere) must be encrypted with `pulumi config set --secret`, which stores
-`{secure: <ciphertext>}`; a number or a boolean there counts as plaintext too (a numeric
-PIN is still a secret). A value that looks like a credential under any key (an AWS access
-key id, a PEM private key, a URL with a password, a token) is rejected too.
+`{secure: <ciphertext>}`; a number of 8 digits or more there counts as plaintext too (a
+numeric token is still a secret). A value that looks like a credential under any key (an AWS
+access key id, a PEM private key, a URL with a password, a token) is rejected too, and so is
+such a key.
 
 The detector is `components.secret_patterns`, the same one the spec loader and the policy
 pack use. Findings name the file and the key path and never carry the value. Keys outside
@@ -86,6 +87,12 @@ class StackSecretFinding:
                 f"{', '.join(sorted(_PULUMI_OWN_KEYS))} at the top level and no secret, found "
                 f"{self.description}. Remove it from the file and rotate it; a secret setting "
                 "belongs under config, set with `pulumi config set --secret`"
+            )
+        if self.key_path.endswith(HIDDEN_KEY):
+            # The key is the credential: there is no setting to store it under.
+            return (
+                f"{self.file}: config.{self.key_path}: expected a setting's name, found "
+                f"{self.description}. Remove it from the file and rotate that credential"
             )
         return (
             f"{self.file}: config.{self.key_path}: expected a `secure:` value, found "
@@ -216,7 +223,7 @@ def _walk(
             yield from _walk(item, item_path, named=named)
         return
 
-    # A number or boolean counts too: under `aws:secretKey` or `dbPassword` it is the secret.
+    # A long number counts too: under `aws:secretKey` or `dbPassword` it is the secret.
     name = path[-1].split(":")[-1].split("[")[0] if named and path else ""
     match = classify_setting(name, value)
     if match is not None:

@@ -239,6 +239,9 @@ def test_a_credential_used_as_a_key_is_found_and_not_repeated(tmp_path: Path) ->
     assert finding.kind == "aws-access-key"
     assert finding.key_path == "latticework:extra.<a key that looks like a credential>"
     assert AWS_KEY_ID[:8] not in finding.message
+    # There is no setting to encrypt: the fix is to remove the key and rotate it.
+    assert "pulumi config set" not in finding.message
+    assert finding.message.endswith("Remove it from the file and rotate that credential")
 
 
 @pytest.mark.parametrize("pattern", ["^LICENSE_", "SECRET", "_KEY$", "ACCOUNT"])
