@@ -13,10 +13,10 @@ Two questions are answered:
 
 References are never findings: ARNs, SSM parameter paths and other absolute paths (including
 the ``*_FILE`` convention), Secrets Manager secret names such as
-``latticework/dev/orders/database``, ``{{resolve:...}}`` and ``${...}`` placeholders, numbers,
-booleans, URLs without a password, and empty values. A stack setting is held to more: under a
-name that says it holds a secret (`aws:secretKey`), a number or boolean is the secret itself
-(`classify_setting`).
+``latticework/dev/orders/database``, ``{{resolve:...}}`` and ``${...}`` placeholders,
+booleans, numbers of fewer than `SECRET_NUMBER_DIGITS` digits, URLs without a password, and
+empty values. Under a name that says it holds a secret (`API_TOKEN`, `aws:secretKey`), a
+longer number is the secret itself, quoted or not.
 
 Every function here is pure. A result describes *what kind* of secret a value looks like and
 never carries the value itself, so it is safe to put in an error message or a report.
@@ -326,7 +326,8 @@ def _is_basic_credentials(value: str) -> bool:
 def is_reference_or_plain(value: str) -> bool:
     """Whether a value is a reference or a setting rather than a secret.
 
-    True for empty values, numbers, booleans, ARNs, absolute paths (SSM parameters, files),
+    True for empty values, numbers (`classify_variable` judges long ones under secret names
+    first), booleans, ARNs, absolute paths (SSM parameters, files),
     Secrets Manager secret names, `{{resolve:...}}` / `${...}` placeholders, and URLs that
     carry no password. Callers check `match_secret_value` first: a URL with a password is
     never plain.

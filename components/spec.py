@@ -1098,7 +1098,7 @@ def _check_plain_config_secrets(value: object, stack_file: Path, key_path: str, 
 
     Pulumi keeps ``pulumi config set --secret`` values as ``{secure: <ciphertext>}``, which
     is never a finding; any other value is asked of the shared detector under its key, and
-    under a key named like a secret a number or boolean counts too (`classify_setting`).
+    under a key named like a secret a long number counts too (`classify_setting`).
     """
     if _is_encrypted(value):
         return
@@ -1274,8 +1274,8 @@ def _encrypted_prefix(location: tuple[int | str, ...], document: object) -> int 
 
 
 def _secret_environment_value(location: tuple[int | str, ...], value: object) -> str | None:
-    """A description of a number or boolean YAML read under a catalog environment variable
-    whose name says it holds a secret, or None. Never the value: it is the secret."""
+    """A description of a long number YAML read under a catalog environment variable whose
+    name says it holds a secret, or None. Never the value: it is the secret."""
     is_environment = (
         len(location) == 4 and location[0] == "services" and location[2] == "environment"
     )
