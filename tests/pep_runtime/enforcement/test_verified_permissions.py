@@ -415,12 +415,30 @@ def test_a_batch_the_store_finds_invalid_denies_its_requests_with_one_call(
     ]
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        AuthorizationRequest(FRONTEND, "GetOrder", _order("")),
+        AuthorizationRequest(FRONTEND, "GetOrder", _order("x" * 700)),
+        AuthorizationRequest(FRONTEND, "x" * 600, _order("b")),
+        AuthorizationRequest(
+            FRONTEND,
+            "GetOrder",
+            _order("b"),
+            {"amount": {"__extn": {"fn": "decimal", "arg": "1.23456"}}},
+        ),
+        AuthorizationRequest(
+            FRONTEND, "GetOrder", _order("b"), {"at": {"__extn": {"fn": "ip", "arg": "nope"}}}
+        ),
+    ],
+    ids=["empty-id", "id-over-612", "action-over-512", "decimal-5-places", "ip-not-an-address"],
+)
 def test_a_request_the_api_model_refuses_is_denied_without_a_call(
-    stubbed: tuple[VerifiedPermissionsDecisionPoint, Stubber],
+    stubbed: tuple[VerifiedPermissionsDecisionPoint, Stubber], bad: AuthorizationRequest
 ) -> None:
-    """An empty id breaks the API's own constraints (botocore checks them before sending):
-    that request alone is an erroring deny, as in local mode, and the rest of the batch is
-    decided in one call, never a 503 for all of it."""
+    """A request outside the API model's constraints (lengths, patterns; botocore checks only
+    the minimums) would make the store refuse the whole batch: that request alone is an
+    erroring deny, without a call, and the rest of the batch is decided in one call."""
     decision_point, stubber = stubbed
     items = [
         {
@@ -435,11 +453,13 @@ def test_a_request_the_api_model_refuses_is_denied_without_a_call(
         {"results": [{"request": item, **_answer("ALLOW", "p")} for item in items]},
     )
     requests = [
-        AuthorizationRequest(FRONTEND, "GetOrder", _order(order_id)) for order_id in ("a", "", "c")
+        AuthorizationRequest(FRONTEND, "GetOrder", _order("a")),
+        bad,
+        AuthorizationRequest(FRONTEND, "GetOrder", _order("c")),
     ]
 
     results = decision_point.is_authorized_batch(requests)
-    alone = decision_point.is_authorized(requests[1])
+    alone = decision_point.is_authorized(bad)
 
     assert [result.decision for result in results] == [
         Decision.ALLOW,

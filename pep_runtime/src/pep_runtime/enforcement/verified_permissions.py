@@ -8,14 +8,16 @@ and grouped so that each call shares a principal or a resource, as the API requi
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import boto3
 import botocore.config
 import botocore.exceptions
+import botocore.model
 import botocore.validate
 
 from pep_runtime._botocore_logs import install_botocore_log_filter
@@ -282,11 +284,16 @@ class VerifiedPermissionsDecisionPoint:
         if input_shape is None:  # every decision operation has one; botocore types it optional
             return None
         report = _VALIDATOR.validate(parameters, input_shape)
-        if not report.has_errors():
-            return None
         # The parameter names only: botocore's report quotes values, a token among them.
-        names = sorted(set(_PARAMETER_NAME.findall(report.generate_report())))
-        message = f"the request does not fit the Verified Permissions API: {', '.join(names)}"
+        names = set(_PARAMETER_NAME.findall(report.generate_report()))
+        # botocore checks types and minimum lengths; the store would refuse the rest, for
+        # every request of a batch at once, so maximum lengths and patterns are checked here.
+        names.update(_beyond_the_model(parameters, input_shape, ""))
+        if not names:
+            return None
+        message = (
+            f"the request does not fit the Verified Permissions API: {', '.join(sorted(names))}"
+        )
         return AuthorizationResult(decision=Decision.DENY, errors=(message,))
 
     def _call(self, operation: str, parameters: dict[str, Any]) -> Mapping[str, Any]:
@@ -339,6 +346,35 @@ class VerifiedPermissionsDecisionPoint:
                 ]
             items[key] = item
         return list(items.values())
+
+
+def _beyond_the_model(value: Any, shape: botocore.model.Shape, name: str) -> Iterator[str]:
+    """The names of the parameters in `value` longer than `shape` allows or not matching its
+    pattern (what botocore's own validation leaves to the service)."""
+    limit = shape.metadata.get("max")
+    if isinstance(value, str):
+        pattern = shape.metadata.get("pattern")
+        too_long = limit is not None and len(value) > limit
+        if too_long or (pattern is not None and not _pattern(pattern).fullmatch(value)):
+            yield name
+    elif isinstance(value, dict) and isinstance(shape, botocore.model.StructureShape):
+        for key, item in value.items():
+            member = shape.members.get(key)
+            if member is not None:
+                yield from _beyond_the_model(item, member, f"{name}.{key}" if name else key)
+    elif isinstance(value, dict) and isinstance(shape, botocore.model.MapShape):
+        for key, item in value.items():
+            yield from _beyond_the_model(item, shape.value, f"{name}.{key}")
+    elif isinstance(value, list) and isinstance(shape, botocore.model.ListShape):
+        if limit is not None and len(value) > limit:
+            yield name
+        for index, item in enumerate(value):
+            yield from _beyond_the_model(item, shape.member, f"{name}[{index}]")
+
+
+@functools.cache
+def _pattern(text: str) -> re.Pattern[str]:
+    return re.compile(text)
 
 
 def _invalid_for_the_store() -> AuthorizationResult:
