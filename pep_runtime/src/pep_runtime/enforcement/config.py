@@ -710,15 +710,15 @@ def _verified_permissions_settings(reader: _Reader, root: Mapping[str, Any]) -> 
         settings, field, {"connectTimeoutSeconds", "readTimeoutSeconds", "maxAttempts"}
     )
     return {
-        # A decision holds its request for up to attempts x (connect + read): bounded so
-        # that a typo cannot hold requests for hours.
+        # A decision holds its request for up to attempts x (connect + read) and back-off:
+        # bounded so that no setting holds a request past a few minutes.
         "connect_timeout_seconds": reader.number(
-            settings, "connectTimeoutSeconds", field, 1.0, 0.01, maximum=60
+            settings, "connectTimeoutSeconds", field, 1.0, 0.01, maximum=10
         ),
         "read_timeout_seconds": reader.number(
-            settings, "readTimeoutSeconds", field, 2.0, 0.01, maximum=60
+            settings, "readTimeoutSeconds", field, 2.0, 0.01, maximum=30
         ),
-        "max_attempts": reader.whole_number(settings, "maxAttempts", field, 3, 1, maximum=10),
+        "max_attempts": reader.whole_number(settings, "maxAttempts", field, 3, 1, maximum=5),
     }
 
 
