@@ -22,9 +22,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 
+# Each sample service is its own app.py, so typecheck checks each on its own after the package.
 typecheck: $(STAMP)
 	$(BIN)/mypy
-	# Each sample service is its own app.py, so each is checked on its own.
 	for app in examples/*/app.py; do $(BIN)/mypy --strict $$app || exit 1; done
 
 unit: $(STAMP)
