@@ -192,9 +192,7 @@ class _Interrupt:
     @contextlib.contextmanager
     def handled(self) -> Iterator[None]:
         """Handle Ctrl-C as described above for the block, where this process may."""
-        in_main_thread = threading.current_thread() is threading.main_thread()
-        if not in_main_thread or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-            # Another thread, or a caller with its own Ctrl-C handling: leave it alone.
+        if not _may_handle_ctrl_c():
             yield
             return
 
@@ -237,6 +235,34 @@ class _Interrupt:
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._in_program:
             raise KeyboardInterrupt
+
+
+def _may_handle_ctrl_c() -> bool:
+    """Whether this thread may take over Ctrl-C: not in another thread (only the main one
+    may), nor where a caller has its own handling or ignores it."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    return in_main_thread and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@contextlib.contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """Run the block with Ctrl-C only recorded; raise `KeyboardInterrupt` after it if pressed.
+
+    For blocks that run finalizers and weakref callbacks, such as a garbage collection: a
+    `KeyboardInterrupt` raised inside one of those is printed as "Exception ignored" and lost.
+    """
+    if not _may_handle_ctrl_c():
+        yield
+        return
+
+    pressed: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: pressed.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pressed:
+        raise KeyboardInterrupt
 
 
 class _WorkerLoops:
@@ -300,7 +326,7 @@ def fewer_collections() -> Iterator[None]:
     generation is collected every 50,000 allocations instead of 700. On the way out, one
     collection frees the block's cyclic garbage while the older heap is still frozen (so it
     is not scanned again), then the thresholds and the frozen objects are restored (after
-    Ctrl-C, without the collection).
+    Ctrl-C, without the collection). Ctrl-C during that cleanup is raised once it is done.
     """
     thresholds = gc.get_threshold()
     gc.freeze()
@@ -312,11 +338,12 @@ def fewer_collections() -> Iterator[None]:
         interrupted = True
         raise
     finally:
-        # After Ctrl-C the process is about to end: collecting first would only delay it.
-        if not interrupted:
-            gc.collect()
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
+        with _ctrl_c_held():
+            # After Ctrl-C the process is about to end: collecting first would only delay it.
+            if not interrupted:
+                gc.collect()
+            gc.set_threshold(*thresholds)
+            gc.unfreeze()
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import re
 import shutil
+import signal
 import textwrap
 import warnings
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 from components.errors import SpecError
 from latticework.errors import ProgramError
-from latticework.offline import UnansweredInvokeError, plan_environment
+from latticework.offline import UnansweredInvokeError, fewer_collections, plan_environment
 from latticework.plan import SECRET_MASK, Plan
 
 _REPO = Path(__file__).resolve().parents[2]
@@ -460,3 +461,22 @@ def test_an_encrypted_value_inside_a_structured_config_value_is_masked(tmp_path:
     assert plan.config["aws:assumeRole"] == masked
     assert plan.stack_outputs == {"assumeRole": masked, "secret": True}
     assert "ZXh0ZXJuYWxpZA" not in repr(plan)
+
+
+class _PressesCtrlCWhenCollected:
+    """Cyclic garbage whose finalizer sends SIGINT, as Ctrl-C arriving mid-collection does."""
+
+    def __init__(self) -> None:
+        self.cycle = self
+
+    def __del__(self) -> None:
+        signal.raise_signal(signal.SIGINT)
+
+
+def test_ctrl_c_during_the_closing_collection_is_not_lost() -> None:
+    """Ctrl-C while `fewer_collections` collects on the way out raises `KeyboardInterrupt`
+    after the collection, instead of being printed as ignored inside a finalizer."""
+    with pytest.raises(KeyboardInterrupt), fewer_collections():
+        _PressesCtrlCWhenCollected()
+
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
