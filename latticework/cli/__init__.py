@@ -3,7 +3,8 @@
 Each command lives in its own module under `latticework.cli` and exposes a click command
 named `command`; `_COMMAND_MODULES` lists them. Errors derived from `LatticeworkError` and
 `SpecError` become a one-line message on stderr and their own exit code; anything else is a
-bug and keeps its traceback.
+bug and keeps its traceback. Ctrl-C is exit 130 wherever it lands, a finalizer included
+(see `latticework.cli._interrupts`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import click
 
 from components.errors import SpecError
+from latticework.cli._interrupts import interrupts_kept
 from latticework.errors import ExitCode, LatticeworkError
 
 _COMMAND_MODULES: tuple[str, ...] = ("authz", "check", "deploy", "dev", "plan", "rollout")
@@ -25,7 +27,8 @@ class _LatticeworkGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with interrupts_kept():
+                return super().invoke(ctx)
         except SpecError as exc:
             _fail(str(exc), ExitCode.USAGE)
         except LatticeworkError as exc:

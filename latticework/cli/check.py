@@ -13,6 +13,7 @@ from typing import Literal
 
 import click
 
+from latticework.cli._interrupts import raise_if_interrupted
 from latticework.cli._options import env_option, output_option, project_dir_option, services_option
 from latticework.cli.plan import (
     build_plan,
@@ -98,6 +99,8 @@ def command(
     # Plaintext secrets in any stack file fail the check like a mandatory policy.
     report = with_stack_secrets(evaluate_plan(plan, config=pack_config), project / "stacks")
     locator = source_locator(plan, project)
+    # A Ctrl-C lost in a finalizer so far stops the command here, before any report.
+    raise_if_interrupted()
 
     if output is not None:
         write_atomically(output, render_check(report, check_format, locator))

@@ -23,6 +23,7 @@ from rich.console import Console
 
 from components.spec import load_spec
 from latticework.automation import require_project
+from latticework.cli._interrupts import raise_if_interrupted
 from latticework.cli._options import (
     env_option,
     output_option,
@@ -283,6 +284,8 @@ def command(
     # The policy pack runs on every plan, as it would on `pulumi preview --policy-pack`.
     policy_report = evaluate_plan(plan, config=pack_config)
 
+    # A Ctrl-C lost in a finalizer so far stops the command here, before any report.
+    raise_if_interrupted()
     write_report(plan, report_format, output)
     if report_format == "table" and output is None:
         stdout_console().print(findings_renderable(policy_report))

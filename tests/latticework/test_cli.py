@@ -68,6 +68,62 @@ def test_a_declined_confirmation_has_its_own_exit_code() -> None:
     assert "declined: nothing was changed" in result.stderr
 
 
+class _FinalizedWith:
+    """An object whose finalizer raises `exception`, which Python can only print as ignored."""
+
+    def __init__(self, exception: BaseException) -> None:
+        self.exception = exception
+
+    def __del__(self) -> None:
+        raise self.exception
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [None, StackLockedError("stack dev is locked by another update")],
+    ids=["finished", "failed"],
+)
+def test_ctrl_c_lost_in_a_finalizer_ends_any_command_as_interrupted(
+    ending: Exception | None,
+) -> None:
+    """A command that goes on after Ctrl-C was lost in a finalizer still exits 130, one line."""
+
+    @main.command("lose-ctrl-c", hidden=True)
+    def lose_ctrl_c() -> None:
+        _FinalizedWith(KeyboardInterrupt())
+        click.echo("finished")
+        if ending is not None:
+            raise ending
+
+    try:
+        result = CliRunner().invoke(main, ["lose-ctrl-c"])
+    finally:
+        main.commands.pop("lose-ctrl-c")
+
+    assert result.exit_code == ExitCode.INTERRUPTED
+    assert result.stderr == "error: interrupted\n"
+
+
+def test_other_errors_in_a_finalizer_are_still_printed_as_ignored() -> None:
+    """Only Ctrl-C is kept from the unraisable-exception hook; other errors reach it as before."""
+    seen: list[type[BaseException]] = []
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: seen.append(unraisable.exc_type)
+
+    @main.command("fail-in-finalizer", hidden=True)
+    def fail_in_finalizer() -> None:
+        _FinalizedWith(ValueError("not an interrupt"))
+
+    try:
+        result = CliRunner().invoke(main, ["fail-in-finalizer"])
+    finally:
+        main.commands.pop("fail-in-finalizer")
+        sys.unraisablehook = previous_hook
+
+    assert result.exit_code == ExitCode.OK
+    assert seen == [ValueError]
+
+
 @pytest.mark.parametrize("subcommand", ["validate", "test", "format"])
 def test_authz_outside_any_project_names_the_missing_pulumi_yaml(
     subcommand: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -13,14 +13,16 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
 from click.testing import CliRunner, Result
 
 from latticework.cli import main
-from latticework.cli.plan import check_output, find_project_dir, write_atomically
+from latticework.cli.plan import build_plan, check_output, find_project_dir, write_atomically
 from latticework.errors import ExitCode, UsageError
+from latticework.plan import Plan
 
 _REPO = Path(__file__).resolve().parents[2]
 _SCHEMA = json.loads((_REPO / "docs" / "plan.schema.json").read_text())
@@ -610,3 +612,36 @@ def test_ctrl_c_during_the_program_exits_130_and_writes_nothing(
     assert "Traceback" not in rest
     assert target.read_text() == "previous plan\n"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["plan.json", "project"]
+
+
+class _ReceivesCtrlCWhenFinalized:
+    """An object whose finalizer is where Ctrl-C lands: Python prints a `KeyboardInterrupt`
+    raised there as "Exception ignored" and carries on."""
+
+    def __del__(self) -> None:
+        signal.raise_signal(signal.SIGINT)
+
+
+@pytest.mark.parametrize("command", ["plan", "check"])
+@pytest.mark.parametrize("report_format", ["table", "json"])
+def test_ctrl_c_inside_a_finalizer_after_the_plan_exits_130_and_prints_no_report(
+    command: str, report_format: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C that Python can only report as ignored still ends the command as interrupted,
+    with one line and before any report."""
+    real_build_plan = build_plan
+
+    def build_plan_then_ctrl_c(*args: Any, **kwargs: Any) -> Plan:
+        plan = real_build_plan(*args, **kwargs)
+        _ReceivesCtrlCWhenFinalized()
+        return plan
+
+    monkeypatch.setattr(f"latticework.cli.{command}.build_plan", build_plan_then_ctrl_c)
+
+    result = CliRunner().invoke(
+        main, [command, "--env", "dev", "--format", report_format, "--project-dir", str(_REPO)]
+    )
+
+    assert result.exit_code == ExitCode.INTERRUPTED, result.output
+    assert result.stdout == ""
+    assert result.stderr == "error: interrupted\n"
