@@ -17,6 +17,7 @@ the ratios to "parsed once".
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from collections.abc import Callable
@@ -123,6 +124,8 @@ def measure(count: int) -> tuple[float, float, float]:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
+
     print("Cedar decisions (cedarpy), CPU microseconds per decision; ratios to 'parsed once'")
     print(
         f"{'policies':>8}  {'per call':>10}  {'policies/call':>13}  {'parsed once':>11}  "

@@ -18,6 +18,7 @@ Run: `.venv/bin/python bench/policy_scaling.py` (about three minutes on two busy
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import sys
 import tempfile
@@ -81,6 +82,8 @@ def measure(
 
 def main() -> int:
     """Measure every size and print the table and the verdict; exit 1 on FAIL."""
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
+
     generate = _generator()
     with tempfile.TemporaryDirectory() as directory:
         workdir = Path(directory)

@@ -22,6 +22,7 @@ is at least 100 times faster than the direct call; exit status 1 otherwise.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import threading
@@ -98,6 +99,8 @@ def run_concurrently(threads: int, operation: Callable[[], object]) -> None:
 
 
 def main() -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
+
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
     with mock_aws():
