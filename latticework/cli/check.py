@@ -1,7 +1,8 @@
 """`latticework check`: plan an environment offline and run the policy pack on it, for CI.
 
 Exit 0 when no mandatory policy fails (advisory findings are reported, not fatal), 1 when
-one does, 2 on a usage or spec error. ``--format sarif`` is for GitHub code scanning,
+one does, 2 on a usage or spec error, 3 when the Pulumi program fails, 130 on Ctrl-C.
+``--format sarif`` is for GitHub code scanning,
 ``--format junit`` for CI test reports.
 """
 
@@ -89,7 +90,8 @@ def command(
 ) -> None:
     """Plan an environment offline and run the CrossGuard pack on it (for CI).
 
-    Exit 0 when every mandatory policy passes, 1 when one fails, 2 on a usage or spec error.
+    Exit 0 when every mandatory policy passes, 1 when one fails, 2 on a usage or spec error,
+    3 when the Pulumi program fails, 130 on Ctrl-C.
     """
     project = project_dir or nearest_project_dir()
     if output is not None:

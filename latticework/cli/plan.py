@@ -274,7 +274,8 @@ def command(
 
     Runs the same __main__.py that `pulumi up` runs, under the Pulumi SDK's mock monitor,
     with no cloud account and no pulumi CLI, then runs the CrossGuard pack on the plan.
-    Exit 0 on success, 1 when a mandatory policy fails, 2 on a usage or spec error.
+    Exit 0 on success, 1 when a mandatory policy fails, 2 on a usage or spec error, 3 when
+    the Pulumi program fails, 130 on Ctrl-C.
     """
     project = project_dir or nearest_project_dir()
     if output is not None:

@@ -198,8 +198,8 @@ def command(
     """Roll out environment by environment: plan, preview, approval, up, verify.
 
     A failure stops before any later environment; exit 7 when a gate stops the rollout,
-    130 on Ctrl-C. `--resume` continues from the saved gate, and refuses when the commit or
-    the catalog changed since the rollout started.
+    130 on Ctrl-C. `--resume` continues from the saved gate, and refuses when the commit, the
+    catalog or the stack file of an environment in the rollout changed since it started.
     """
     backend_url = _backend_url(backend_url, offline=offline)
     project = require_project(project_dir or find_project_dir())

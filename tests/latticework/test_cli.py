@@ -124,6 +124,30 @@ def test_other_errors_in_a_finalizer_are_still_printed_as_ignored() -> None:
     assert seen == [ValueError]
 
 
+def _help_of(command: str) -> str:
+    """`latticework COMMAND --help` with its lines joined, as a reader reads the wrapped text."""
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert result.exit_code == ExitCode.OK, result.output
+    return " ".join(result.stdout.split())
+
+
+@pytest.mark.parametrize("command", ["plan", "check"])
+def test_plan_and_check_help_name_every_exit_code_they_return(command: str) -> None:
+    """The help lists the program-failure and Ctrl-C codes besides 0, 1 and 2."""
+    help_text = _help_of(command)
+
+    assert "2 on a usage or spec error" in help_text
+    assert f"{int(ExitCode.PROGRAM_ERROR)} when the Pulumi program fails" in help_text
+    assert f"{int(ExitCode.INTERRUPTED)} on Ctrl-C" in help_text
+
+
+def test_rollout_help_says_a_changed_stack_file_also_blocks_resume() -> None:
+    """The help names everything `--resume` compares: commit, catalog and stack files."""
+    help_text = _help_of("rollout")
+
+    assert "the commit, the catalog or the stack file of an environment" in help_text
+
+
 @pytest.mark.parametrize("subcommand", ["validate", "test", "format"])
 def test_authz_outside_any_project_names_the_missing_pulumi_yaml(
     subcommand: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
