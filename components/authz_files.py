@@ -24,7 +24,7 @@ import errno
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -1276,6 +1276,27 @@ def inspect_authz(
     schema changes, so a schema change must be checked against all of them first.
     `catalog` (read from `services_file`) has its routes checked against the schema too.
     """
+    files, problems = _inspect_authz(directory, schema_file, catalog, services_file)
+    if schema_file is None:
+        return files, problems
+
+    # The fixes say what to change in authz/schema.json; here, the proposed file is the one.
+    return files, tuple(
+        replace(problem, fix=problem.fix.replace(_DEFAULT_SCHEMA, str(schema_file)))
+        for problem in problems
+    )
+
+
+_DEFAULT_SCHEMA = f"authz/{SCHEMA_FILE}"
+"""How fixes name the schema file: as the layout does, unless a proposed one is checked."""
+
+
+def _inspect_authz(
+    directory: Path,
+    schema_file: Path | None,
+    catalog: ServiceCatalog | None,
+    services_file: Path | None,
+) -> tuple[AuthzFiles | None, tuple[AuthzProblem, ...]]:
     problems: list[AuthzProblem] = []
     directory = Path(directory)
     schema_path = schema_file if schema_file is not None else directory / SCHEMA_FILE

@@ -493,6 +493,33 @@ def test_proposed_schema_is_checked_against_every_existing_policy(tmp_path: Path
     assert "attribute `name`" in problem.message
 
 
+@pytest.mark.parametrize(
+    ("policies", "dropped_type"),
+    [
+        (with_condition('principal.name == "x"'), None),
+        (GOOD, "User"),
+    ],
+    ids=["policy-no-longer-fits", "schema-invalid"],
+)
+def test_fixes_for_a_proposed_schema_name_that_file(
+    tmp_path: Path, policies: str, dropped_type: str | None
+) -> None:
+    """With a proposed schema, each fix says to edit that file, not authz/schema.json."""
+    authz = make_authz(tmp_path, policies)
+    proposed = json.loads(json.dumps(SCHEMA))
+    del proposed["Latticework"]["entityTypes"]["User"]["shape"]["attributes"]["name"]
+    if dropped_type is not None:
+        # Still named by an action's appliesTo: the schema itself no longer resolves.
+        del proposed["Latticework"]["entityTypes"][dropped_type]
+    proposed_file = tmp_path / "proposed.json"
+    proposed_file.write_text(json.dumps(proposed, indent=2))
+
+    problem = only_problem(authz, schema_file=proposed_file)
+
+    assert str(proposed_file) in problem.fix
+    assert "authz/schema.json" not in problem.fix
+
+
 def test_load_authz_raises_spec_error_listing_every_problem(tmp_path: Path) -> None:
     """`load_authz` raises a SpecError whose message lists each problem on its own line."""
     bad = GOOD.replace("Latticework::User,", "Latticework::Usr,")
