@@ -64,7 +64,11 @@ def select_environments(
     if envs is not None:
         selected = tuple(name.strip() for name in envs.split(",") if name.strip())
         if not selected:
-            raise UsageError("--envs: expected a comma-separated list such as dev,staging")
+            message = (
+                f"--envs: expected a comma-separated list such as dev,staging, found {envs!r}. "
+                "Name at least one environment"
+            )
+            raise UsageError(message)
     elif to_env is not None:
         selected = ENVIRONMENTS[: ENVIRONMENTS.index(to_env) + 1]
     elif resume:
@@ -76,14 +80,18 @@ def select_environments(
 
     unknown = [env for env in selected if env not in ENVIRONMENTS]
     if unknown:
+        shown = ", ".join(repr(env) for env in unknown)
         message = (
             f"--envs: expected environments among {', '.join(ENVIRONMENTS)}, found "
-            f"{', '.join(repr(env) for env in unknown)}"
+            f"{shown}. Correct or drop {shown}"
         )
         raise UsageError(message)
     duplicates = sorted({env for env in selected if selected.count(env) > 1})
     if duplicates:
-        message = f"--envs: expected each environment once, found {', '.join(duplicates)} twice"
+        message = (
+            f"--envs: expected each environment once, found {', '.join(duplicates)} twice. "
+            "Name each environment once"
+        )
         raise UsageError(message)
     option = f"--to {to_env}" if to_env is not None else "--envs"
     for env in selected:

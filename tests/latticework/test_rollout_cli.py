@@ -186,6 +186,24 @@ def test_bad_arguments_are_usage_errors(
     assert message in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("envs", "fix"),
+    [
+        ("dev,qa", "Correct or drop 'qa'"),
+        ("dev,dev", "Name each environment once"),
+        (",", "Name at least one environment"),
+    ],
+)
+def test_a_bad_envs_list_says_how_to_fix_it(
+    project: Path, tmp_path: Path, envs: str, fix: str
+) -> None:
+    """Each refusal of `--envs` ends with the fix, as the other usage errors do."""
+    result = _rollout(project, tmp_path, "--offline", "--envs", envs)
+
+    assert result.exit_code == ExitCode.USAGE
+    assert result.stderr.strip().endswith(fix)
+
+
 @pytest.mark.parametrize("backend_url", ["s3://state/latticework", "", "not a url"])
 def test_offline_ignores_the_backend_url_of_the_environment(
     project: Path, tmp_path: Path, backend_url: str
