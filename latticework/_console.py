@@ -4,6 +4,8 @@ The CLI's commands import the Pulumi SDK and the engines before the first argume
 Ctrl-C during that second ends as Ctrl-C during a command does (a one-line message, exit
 130). While the imports run, Ctrl-C is only recorded: raised inside them, it can be caught
 and turned into an import error by a library's bare `except`, or swallowed in a callback.
+Once the command has ended, Ctrl-C ends the process by the signal itself, as it does
+anyway during most of the interpreter's shutdown.
 """
 
 from __future__ import annotations
@@ -33,4 +35,11 @@ def run() -> None:
         sys.stderr.write("error: interrupted\n")
         sys.exit(int(ExitCode.INTERRUPTED))
 
-    main()
+    try:
+        main()
+    finally:
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            # The command is over. During the interpreter's shutdown a KeyboardInterrupt
+            # could only be printed as ignored, and the exit would be 0: let Ctrl-C end the
+            # process by the signal instead (status 130 to a shell).
+            signal.signal(signal.SIGINT, signal.SIG_DFL)

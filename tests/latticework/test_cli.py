@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -210,6 +211,30 @@ def test_ctrl_c_while_the_cli_loads_is_one_line_and_exit_130(finder: str) -> Non
     assert result.returncode == ExitCode.INTERRUPTED
     assert result.stderr == "error: interrupted\n"
     assert result.stdout == ""
+
+
+def test_ctrl_c_while_the_process_exits_after_a_command_ends_it_by_the_signal() -> None:
+    """Ctrl-C once the command is over (its output written) ends the process by the signal,
+    status 130 to a shell, instead of a KeyboardInterrupt printed as ignored and exit 0."""
+    script = (
+        "import atexit, os, signal, time\n"
+        "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(1)))\n"
+        'sys.argv = ["latticework", "--version"]\n'
+        "from latticework._console import run\n"
+        "run()\n"
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys\n" + script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == -signal.SIGINT, result.stderr
+    assert result.stderr == ""
+    assert "latticework" in result.stdout
 
 
 def test_python_m_latticework_runs_the_cli() -> None:
