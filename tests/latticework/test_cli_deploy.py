@@ -987,14 +987,14 @@ def _no_backend_url(backend: str) -> str:
         (
             "postgresql://deployer:hunter2-db-pass@db.internal/state",
             "hunter2",
-            "a URL postgresql://db.internal/...",
+            "a URL to db.internal with the scheme postgresql://, which no pulumi backend uses",
         ),
         ("postgres:/u:hunter2@x", "hunter2", _no_backend_url("postgres:/u:hunter2@x")),
         # libpq-style URLs carry the password in the query.
         (
             "postgresql://db.internal/pulumi?user=admin&password=hunter2",
             "hunter2",
-            "a URL postgresql://db.internal/...",
+            "a URL to db.internal with the scheme postgresql://, which no pulumi backend uses",
         ),
         (
             "host=db.internal user=pulumi password=S3cretPassw0rd",
@@ -1006,11 +1006,12 @@ def _no_backend_url(backend: str) -> str:
             "S3cretPassw0rd",
             _no_backend_url("postgres://db.internal/state password=S3cretPassw0rd"),
         ),
+        ("ftp://x", "ftp://x/", "a URL to x with the scheme ftp://, which no pulumi backend uses"),
         # A token as the user name of a URL that is refused for its scheme.
         (
             "http://pul-0123456789abcdef0123456789abcdef01234567@pulumi.internal:8080",
             "0123456789abcdef0123",
-            "a URL http://pulumi.internal/...",
+            "a URL http:// to pulumi.internal, which is not this machine",
         ),
     ],
 )
