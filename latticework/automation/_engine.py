@@ -129,6 +129,9 @@ def _refused_backend_url(backend_url: str) -> str:
     except ValueError:  # e.g. an unclosed [ of an IPv6 host
         scheme, host = "", None
     if scheme and host and not any(c.isspace() for c in backend_url):
+        written = backend_url.partition(":")[0]  # urlsplit lower-cases the scheme
+        if written != scheme:
+            return f"a URL to {host} with the scheme {written}:// in capitals"
         if f"{scheme}://" not in _BACKEND_SCHEMES:
             return f"a URL to {host} with the scheme {scheme}://, which no pulumi backend uses"
         return f"a URL {scheme}:// to {host}, which is not this machine"

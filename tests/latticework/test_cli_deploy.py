@@ -1007,6 +1007,16 @@ def _no_backend_url(backend: str) -> str:
             _no_backend_url("postgres://db.internal/state password=S3cretPassw0rd"),
         ),
         ("ftp://x", "ftp://x/", "a URL to x with the scheme ftp://, which no pulumi backend uses"),
+        (
+            "HTTPS://api.pulumi.com",
+            "not this machine",
+            "a URL to api.pulumi.com with the scheme HTTPS:// in capitals",
+        ),
+        (
+            "Http://localhost:8080",
+            "not this machine",
+            "a URL to localhost with the scheme Http:// in capitals",
+        ),
         # A token as the user name of a URL that is refused for its scheme.
         (
             "http://pul-0123456789abcdef0123456789abcdef01234567@pulumi.internal:8080",
