@@ -430,8 +430,32 @@ def test_a_batch_the_store_finds_invalid_denies_its_requests_with_one_call(
         AuthorizationRequest(
             FRONTEND, "GetOrder", _order("b"), {"at": {"__extn": {"fn": "ip", "arg": "nope"}}}
         ),
+        AuthorizationRequest(
+            FRONTEND, "GetOrder", _order("b"), {"at": {"__extn": {"fn": "ip", "arg": "1.2.3"}}}
+        ),
+        AuthorizationRequest(
+            FRONTEND,
+            "GetOrder",
+            _order("b"),
+            {"on": {"__extn": {"fn": "datetime", "arg": "2024-13-45"}}},
+        ),
+        AuthorizationRequest(
+            FRONTEND,
+            "GetOrder",
+            _order("b"),
+            {"amount": {"__extn": {"fn": "decimal", "arg": "922337203685477.5808"}}},
+        ),
     ],
-    ids=["empty-id", "id-over-612", "action-over-512", "decimal-5-places", "ip-not-an-address"],
+    ids=[
+        "empty-id",
+        "id-over-612",
+        "action-over-512",
+        "decimal-5-places",
+        "ip-not-an-address",
+        "ip-three-parts",
+        "datetime-month-13",
+        "decimal-overflow",
+    ],
 )
 def test_a_request_the_api_model_refuses_is_denied_without_a_call(
     stubbed: tuple[VerifiedPermissionsDecisionPoint, Stubber], bad: AuthorizationRequest
@@ -468,6 +492,21 @@ def test_a_request_the_api_model_refuses_is_denied_without_a_call(
     ]
     assert len(results[1].errors) == 1
     assert (alone.decision, len(alone.errors)) == (Decision.DENY, 1)
+
+
+def test_an_id_with_a_line_break_is_sent_as_any_text(
+    stubbed: tuple[VerifiedPermissionsDecisionPoint, Stubber],
+) -> None:
+    """The API's id pattern is `.*`, unanchored as Smithy patterns are: an id holding a line
+    break is text like any other, decided by the store, as local Cedar decides it."""
+    decision_point, stubber = stubbed
+    stubber.add_response("is_authorized", _answer("DENY"))
+
+    result = decision_point.is_authorized(
+        AuthorizationRequest(FRONTEND, "GetOrder", _order("a\nb"))
+    )
+
+    assert (result.decision, result.errors) == (Decision.DENY, ())
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ import botocore.config
 import botocore.exceptions
 import botocore.model
 import botocore.validate
+import cedarpy
 
 from pep_runtime._botocore_logs import install_botocore_log_filter
 from pep_runtime.enforcement.config import EnforcementConfig
@@ -74,11 +75,33 @@ def to_attribute_value(value: CedarValue, namespace: str) -> dict[str, Any]:
             kind = _EXTENSIONS.get(extension["fn"])
             if kind is None:
                 raise ValueError(f"Cedar extension {extension['fn']!r} has no API form")
+            problem = _cedar_refuses(extension["fn"], extension["arg"])
+            if problem is not None:
+                raise ValueError(problem)
             return {kind: extension["arg"]}
         return {
             "record": {str(key): to_attribute_value(item, namespace) for key, item in value.items()}
         }
     raise ValueError(f"{type(value).__name__} is not a Cedar value (str, bool, int, list, dict)")
+
+
+@functools.lru_cache(maxsize=1024)
+def _cedar_refuses(function: str, argument: str) -> str | None:
+    """Why Cedar refuses `function(argument)` (`ip("1.2.3")`, a decimal with five places, a
+    date that does not exist), or None: asked of Cedar itself, on an empty policy set, since
+    the store would refuse such a value for every request of its batch."""
+    probe = {"type": "Probe", "id": "probe"}
+    request = {
+        "principal": probe,
+        "action": {"type": "Action", "id": "probe"},
+        "resource": probe,
+        "context": {"value": {"__extn": {"fn": function, "arg": argument}}},
+    }
+    answer = cedarpy.is_authorized(request, "", [])
+    if answer.decision != cedarpy.Decision.NoDecision:
+        return None
+    errors = answer.diagnostics.errors
+    return str(errors[0]) if errors else f"Cedar cannot read {function}({argument!r})"
 
 
 def _escaped(value: Mapping[str, Any], escape: str, *fields: str) -> Mapping[str, str]:
@@ -349,13 +372,14 @@ class VerifiedPermissionsDecisionPoint:
 
 
 def _beyond_the_model(value: Any, shape: botocore.model.Shape, name: str) -> Iterator[str]:
-    """The names of the parameters in `value` longer than `shape` allows or not matching its
-    pattern (what botocore's own validation leaves to the service)."""
+    """The names of the parameters in `value` longer than `shape` allows or holding no match of
+    its pattern (what botocore's own validation leaves to the service)."""
     limit = shape.metadata.get("max")
     if isinstance(value, str):
         pattern = shape.metadata.get("pattern")
         too_long = limit is not None and len(value) > limit
-        if too_long or (pattern is not None and not _pattern(pattern).fullmatch(value)):
+        # A Smithy pattern is not anchored unless it says so: the value need only hold a match.
+        if too_long or (pattern is not None and not _pattern(pattern).search(value)):
             yield name
     elif isinstance(value, dict) and isinstance(shape, botocore.model.StructureShape):
         for key, item in value.items():
@@ -374,7 +398,7 @@ def _beyond_the_model(value: Any, shape: botocore.model.Shape, name: str) -> Ite
 
 @functools.cache
 def _pattern(text: str) -> re.Pattern[str]:
-    return re.compile(text)
+    return re.compile(text, re.DOTALL)
 
 
 def _invalid_for_the_store() -> AuthorizationResult:
