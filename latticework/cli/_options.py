@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,24 +30,48 @@ def services_option(verb: str) -> _Decorator[Any]:
     )
 
 
+STANDARD_OUTPUT = Path("/dev/stdout")
+"""What `--output -` stands for: the descriptor standard output is, wherever it is redirected."""
+
+
 class _ReportPath(click.Path):
-    """A report file path; an empty one is refused, since `Path("")` would mean `.`."""
+    """A report file path, or `-` for standard output.
+
+    Refused before any file is made: an empty path, since `Path("")` would mean `.`, and one
+    whose last part names a directory (`reports/`, `reports/.`), since `Path` would drop the
+    slash and a file `reports` would be written.
+    """
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, str) and value == "":
+        if not isinstance(value, str):
+            return super().convert(value, param, ctx)
+
+        if value == "-":
+            return STANDARD_OUTPUT
+        if value == "":
             self.fail(
                 "expected a file path, found an empty one. Name a file such as plan.json, or "
                 "leave --output out to print the report",
                 param,
                 ctx,
             )
+        if os.path.basename(value) in ("", ".", ".."):
+            example = os.path.normpath(os.path.join(value, "plan.json"))
+            self.fail(
+                f"expected a file path, found {value}, which names a directory. Name a file, "
+                f"such as {example}, or leave --output out to print the report",
+                param,
+                ctx,
+            )
+
         return super().convert(value, param, ctx)
 
 
 output_option = click.option(
     "--output",
     type=_ReportPath(dir_okay=False, path_type=Path),
-    help="Write the report to this file (atomically) instead of standard output.",
+    help="Write the report to this file (atomically) instead of standard output; "
+    "- (or /dev/stdout) is standard output, written where the shell redirected it.",
 )
 """``--output PATH``: where a report goes instead of standard output."""
 
@@ -57,4 +82,11 @@ project_dir_option = click.option(
 )
 """``--project-dir DIR``: the Pulumi project; commands look upward for it by default."""
 
-__all__ = ["ENVIRONMENTS", "env_option", "output_option", "project_dir_option", "services_option"]
+__all__ = [
+    "ENVIRONMENTS",
+    "STANDARD_OUTPUT",
+    "env_option",
+    "output_option",
+    "project_dir_option",
+    "services_option",
+]

@@ -325,6 +325,169 @@ def test_a_socket_at_the_output_path_is_refused_and_kept(tmp_path: Path) -> None
     assert stat.S_ISSOCK(path.lstat().st_mode)
 
 
+_LATTICEWORK = _REPO / ".venv" / "bin" / "latticework"
+
+
+@pytest.mark.parametrize("output", ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1", "-"])
+def test_output_to_standard_output_appends_where_the_shell_redirected_it(
+    output: str, tmp_path: Path, dev_json: str
+) -> None:
+    """--output naming standard output (`-` included) writes into the descriptor the shell set
+    up (`>>` here): what the file held stays, the report follows it, and no file is made."""
+    log = tmp_path / "log.txt"
+    log.write_text("old\n")
+    inode = log.stat().st_ino
+
+    arguments = ["--env", "dev", "--project-dir", str(_REPO), "--format", "json"]
+
+    with open(log, "a", encoding="utf-8") as redirected:
+        completed = subprocess.run(
+            [str(_LATTICEWORK), "plan", *arguments, "--output", output],
+            cwd=tmp_path,
+            stdout=redirected,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    assert completed.returncode == ExitCode.OK, completed.stderr
+    assert log.read_text() == "old\n" + dev_json
+    assert log.stat().st_ino == inode
+    assert [path.name for path in tmp_path.iterdir()] == ["log.txt"]
+
+
+def test_a_dash_in_a_path_still_names_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only `-` itself means standard output: `--output ./-` writes a file named `-`."""
+    monkeypatch.chdir(tmp_path)
+
+    result = _plan("--env", "dev", "--format", "json", "--output", "./-")
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert json.loads((tmp_path / "-").read_text())["environment"] == "dev"
+
+
+def _proc_fd(descriptor: int) -> Path:
+    """/proc/self/fd/N for a descriptor of this process, or a skip where /proc is missing."""
+    path = Path(f"/proc/self/fd/{descriptor}")
+    if not path.exists():
+        pytest.skip("needs /proc/self/fd")
+    return path
+
+
+def test_a_held_descriptor_is_written_in_place(tmp_path: Path) -> None:
+    """/proc/self/fd/N writes through descriptor N at its offset: no open, no rename, and
+    the descriptor stays open for what follows."""
+    log = tmp_path / "log.txt"
+    log.write_text("header\n")
+    descriptor = os.open(log, os.O_WRONLY | os.O_APPEND)
+
+    try:
+        path = _proc_fd(descriptor)
+        check_output(path)
+        write_atomically(path, "new plan\n")
+        os.write(descriptor, b"footer\n")
+    finally:
+        os.close(descriptor)
+
+    assert log.read_text() == "header\nnew plan\nfooter\n"
+    assert [path.name for path in tmp_path.iterdir()] == ["log.txt"]
+
+
+def test_a_symlink_to_a_held_descriptor_is_written_through_it(tmp_path: Path) -> None:
+    """A symlink to /proc/self/fd/N is followed only that far: descriptor N gets the report,
+    and neither the link nor the file behind the descriptor is replaced."""
+    log = tmp_path / "log.txt"
+    log.write_text("header\n")
+    descriptor = os.open(log, os.O_WRONLY | os.O_APPEND)
+    link = tmp_path / "latest.txt"
+
+    try:
+        link.symlink_to(_proc_fd(descriptor))
+        write_atomically(link, "new plan\n")
+    finally:
+        os.close(descriptor)
+
+    assert log.read_text() == "header\nnew plan\n"
+    assert link.is_symlink()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["latest.txt", "log.txt"]
+
+
+@pytest.mark.parametrize("report", [write_atomically, lambda path, _text: check_output(path)])
+def test_a_descriptor_not_open_for_writing_is_a_usage_error(report: object, tmp_path: Path) -> None:
+    """A descriptor open only for reading is refused by name and its file is left as it was."""
+    log = tmp_path / "log.txt"
+    log.write_text("previous plan\n")
+    descriptor = os.open(log, os.O_RDONLY)
+
+    try:
+        path = _proc_fd(descriptor)
+        with pytest.raises(UsageError, match=rf"--output {path}: expected a descriptor open for"):
+            report(path, "new plan\n")  # type: ignore[operator]
+    finally:
+        os.close(descriptor)
+
+    assert log.read_text() == "previous plan\n"
+
+
+def test_a_closed_descriptor_is_a_usage_error() -> None:
+    """/proc/self/fd/N for a descriptor this process does not hold is refused, not created."""
+    descriptor, name = tempfile.mkstemp()
+    os.close(descriptor)
+    os.unlink(name)
+    path = Path(f"/proc/self/fd/{descriptor}")
+
+    with pytest.raises(UsageError, match=rf"--output {path}: .*not open"):
+        check_output(path)
+
+
+@pytest.mark.parametrize("command", ["plan", "check"])
+@pytest.mark.parametrize("suffix", ["/", "/."])
+def test_a_directory_path_is_refused_before_any_file_is_made(
+    command: str, suffix: str, tmp_path: Path
+) -> None:
+    """--output newname/ names a directory: exit 2 naming --output, and no file `newname`."""
+    target = tmp_path / "newname"
+
+    result = CliRunner().invoke(
+        main,
+        [command, "--env", "dev", "--project-dir", str(_REPO), "--output", f"{target}{suffix}"],
+    )
+
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert "--output" in result.stderr
+    assert "names a directory" in result.stderr
+    assert f"{target}/plan.json" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_rewriting_a_report_keeps_its_permission_bits(tmp_path: Path) -> None:
+    """A private (0600) report stays private when a new report replaces it."""
+    target = tmp_path / "plan.json"
+    target.write_text("previous plan\n")
+    target.chmod(0o600)
+
+    write_atomically(target, "new plan\n")
+
+    assert target.read_text() == "new plan\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_a_new_report_gets_the_mode_of_a_plain_open(tmp_path: Path) -> None:
+    """A report where no file was gets 0666 less the umask, as `open()` would create it."""
+    target = tmp_path / "plan.json"
+    previous_umask = os.umask(0o027)
+
+    try:
+        write_atomically(target, "new plan\n")
+    finally:
+        os.umask(previous_umask)
+
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+
+
 def test_unknown_environment_is_a_usage_error() -> None:
     """--env accepts only dev, staging and prod."""
     result = _plan("--env", "qa")
