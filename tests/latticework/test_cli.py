@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from components.errors import SpecError
 from latticework.cli import main
+from latticework.cli._interrupts import forget_kept_interrupts, raise_if_interrupted
 from latticework.errors import ExitCode, StackLockedError
 
 
@@ -69,7 +70,7 @@ def test_a_declined_confirmation_has_its_own_exit_code() -> None:
     assert "declined: nothing was changed" in result.stderr
 
 
-class _FinalizedWith:
+class FinalizedWith:
     """An object whose finalizer raises `exception`, which Python can only print as ignored."""
 
     def __init__(self, exception: BaseException) -> None:
@@ -79,22 +80,13 @@ class _FinalizedWith:
         raise self.exception
 
 
-@pytest.mark.parametrize(
-    "ending",
-    [None, StackLockedError("stack dev is locked by another update")],
-    ids=["finished", "failed"],
-)
-def test_ctrl_c_lost_in_a_finalizer_ends_any_command_as_interrupted(
-    ending: Exception | None,
-) -> None:
-    """A command that goes on after Ctrl-C was lost in a finalizer still exits 130, one line."""
+def test_ctrl_c_lost_in_a_finalizer_ends_a_finished_command_as_interrupted() -> None:
+    """A command that finishes after Ctrl-C was lost in a finalizer still exits 130, one line."""
 
     @main.command("lose-ctrl-c", hidden=True)
     def lose_ctrl_c() -> None:
-        _FinalizedWith(KeyboardInterrupt())
+        FinalizedWith(KeyboardInterrupt())
         click.echo("finished")
-        if ending is not None:
-            raise ending
 
     try:
         result = CliRunner().invoke(main, ["lose-ctrl-c"])
@@ -105,6 +97,61 @@ def test_ctrl_c_lost_in_a_finalizer_ends_any_command_as_interrupted(
     assert result.stderr == "error: interrupted\n"
 
 
+def test_a_failure_after_a_ctrl_c_lost_in_a_finalizer_keeps_its_own_exit_code() -> None:
+    """A kept Ctrl-C never masks a failure: the command exits with the failure's code and line."""
+
+    @main.command("lose-ctrl-c-then-fail", hidden=True)
+    def lose_ctrl_c_then_fail() -> None:
+        FinalizedWith(KeyboardInterrupt())
+        raise StackLockedError("stack dev is locked by another update")
+
+    try:
+        result = CliRunner().invoke(main, ["lose-ctrl-c-then-fail"])
+    finally:
+        main.commands.pop("lose-ctrl-c-then-fail")
+
+    assert result.exit_code == ExitCode.STACK_LOCKED
+    assert result.stderr == "error: stack dev is locked by another update\n"
+
+
+def test_a_kept_ctrl_c_the_command_stopped_on_is_not_raised_again() -> None:
+    """Once `raise_if_interrupted` raised a kept Ctrl-C, a command that handles it ends as it
+    decides (here with exit 0), as after an ordinary Ctrl-C."""
+
+    @main.command("stop-on-ctrl-c", hidden=True)
+    def stop_on_ctrl_c() -> None:
+        FinalizedWith(KeyboardInterrupt())
+        try:
+            raise_if_interrupted()
+        except KeyboardInterrupt:
+            click.echo("stopped")
+
+    try:
+        result = CliRunner().invoke(main, ["stop-on-ctrl-c"])
+    finally:
+        main.commands.pop("stop-on-ctrl-c")
+
+    assert result.exit_code == ExitCode.OK
+    assert result.stdout == "stopped\n"
+
+
+def test_forgotten_kept_ctrl_c_does_not_end_the_command_as_interrupted() -> None:
+    """A command that handled a stop forgets the Ctrl-C kept meanwhile and ends as it decides."""
+
+    @main.command("forget-ctrl-c", hidden=True)
+    def forget_ctrl_c() -> None:
+        FinalizedWith(KeyboardInterrupt())
+        forget_kept_interrupts()
+
+    try:
+        result = CliRunner().invoke(main, ["forget-ctrl-c"])
+    finally:
+        main.commands.pop("forget-ctrl-c")
+
+    assert result.exit_code == ExitCode.OK
+    assert result.stderr == ""
+
+
 def test_other_errors_in_a_finalizer_are_still_printed_as_ignored() -> None:
     """Only Ctrl-C is kept from the unraisable-exception hook; other errors reach it as before."""
     seen: list[type[BaseException]] = []
@@ -113,7 +160,7 @@ def test_other_errors_in_a_finalizer_are_still_printed_as_ignored() -> None:
 
     @main.command("fail-in-finalizer", hidden=True)
     def fail_in_finalizer() -> None:
-        _FinalizedWith(ValueError("not an interrupt"))
+        FinalizedWith(ValueError("not an interrupt"))
 
     try:
         result = CliRunner().invoke(main, ["fail-in-finalizer"])
