@@ -1,4 +1,9 @@
-"""`latticework dev`: run the environment's request path on loopback until Ctrl-C."""
+"""`latticework dev`: run the environment's request path on loopback until Ctrl-C.
+
+Ctrl-C (or SIGTERM) is how it stops, so it exits 0 after a clean stop; one that lands in a
+finalizer, where Python could only print it as ignored, is raised after the start or at the
+next turn of the wait and stops the environment the same way.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from types import FrameType
 import click
 
 from components.spec import load_spec
+from latticework.cli._interrupts import forget_kept_interrupts, raise_if_interrupted
 from latticework.cli._options import ENVIRONMENTS
 from latticework.cli.plan import nearest_project_dir
 from latticework.dev import DEFAULT_BASE_PORT, DevEnvironment, DevPaths, build_topology
@@ -74,6 +80,7 @@ def command(
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         environment.start()
+        raise_if_interrupted()
         _print_summary(environment)
         _watch(environment)
     except KeyboardInterrupt:
@@ -86,6 +93,8 @@ def command(
         finally:
             signal.signal(signal.SIGINT, previous_sigint)
             signal.signal(signal.SIGTERM, previous_sigterm)
+    # Stopped on Ctrl-C: one lost in a finalizer before it asked for the same stop.
+    forget_kept_interrupts()
     click.echo("stopped.")
 
 
@@ -117,6 +126,7 @@ def _parse_service_env(assignments: tuple[str, ...]) -> dict[str, str]:
 def _watch(environment: DevEnvironment) -> None:
     """Return never: raise when a service process dies, until Ctrl-C interrupts."""
     while True:
+        raise_if_interrupted()
         dead = environment.dead_services()
         if dead:
             raise ProgramError("; ".join(dead))

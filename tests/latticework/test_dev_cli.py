@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from components.spec import load_spec
 from latticework.cli import main
-from latticework.dev import build_topology, check_ports_free
+from latticework.dev import DevPaths, LocalTopology, build_topology, check_ports_free
 from latticework.errors import ExitCode, UsageError
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -194,3 +194,68 @@ def test_dev_refuses_an_unknown_environment_like_every_command() -> None:
 
     assert result.exit_code == ExitCode.USAGE
     assert "'production' is not one of 'dev', 'staging', 'prod'" in result.stderr
+
+
+class _ReceivesSignalWhenFinalized:
+    """An object whose finalizer is where a stop signal lands: Python prints the
+    `KeyboardInterrupt` raised there as "Exception ignored" and carries on."""
+
+    def __init__(self, stop_signal: signal.Signals) -> None:
+        self.stop_signal = stop_signal
+
+    def __del__(self) -> None:
+        signal.raise_signal(self.stop_signal)
+
+
+class _StartingEnvironment:
+    """A `DevEnvironment` stand-in whose start receives a stop signal in a finalizer, and then
+    a real Ctrl-C as well when `also_interrupted`; `stops` records each stop."""
+
+    def __init__(
+        self, stop_signal: signal.Signals, *, also_interrupted: bool, stops: list[str]
+    ) -> None:
+        self.stop_signal = stop_signal
+        self.also_interrupted = also_interrupted
+        self.stops = stops
+
+    def __call__(
+        self, topology: LocalTopology, paths: DevPaths, **options: object
+    ) -> _StartingEnvironment:
+        """Stand in for the `DevEnvironment` constructor."""
+        return self
+
+    def start(self) -> None:
+        _ReceivesSignalWhenFinalized(self.stop_signal)
+        if self.also_interrupted:
+            raise KeyboardInterrupt
+
+    def dead_services(self) -> list[str]:
+        return []
+
+    def stop(self) -> None:
+        self.stops.append("stopped")
+
+
+@pytest.mark.parametrize("also_interrupted", [False, True], ids=["lost", "lost-then-real"])
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stop_signal_lost_in_a_finalizer_still_stops_dev_with_exit_0(
+    stop_signal: signal.Signals,
+    also_interrupted: bool,
+    project_copy: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C or SIGTERM that Python could only print as ignored stops `dev` as one that lands
+    elsewhere does, and the clean stop exits 0, not 130."""
+    stops: list[str] = []
+    environment = _StartingEnvironment(stop_signal, also_interrupted=also_interrupted, stops=stops)
+    monkeypatch.setattr("latticework.cli.dev.DevEnvironment", environment)
+
+    result = CliRunner().invoke(
+        main, ["dev", "--base-port", "0", "--project-dir", str(project_copy)]
+    )
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert stops == ["stopped"]
+    assert result.stdout.endswith("stopping ...\nstopped.\n")
+    assert "Ctrl-C stops everything" not in result.stdout
+    assert result.stderr == ""
