@@ -26,6 +26,7 @@ from click.core import ParameterSource
 from components.errors import SpecError
 from components.spec import RolloutSettings, load_spec
 from latticework.automation import check_backend_url, require_project
+from latticework.cli._interrupts import raise_if_interrupted
 from latticework.cli._options import ENVIRONMENTS, project_dir_option
 from latticework.cli.deploy import make_engine, progress_printer
 from latticework.cli.plan import find_project_dir
@@ -241,6 +242,7 @@ def command(
             store=store,
             approver=_approver,
             report=report,
+            raise_if_interrupted=raise_if_interrupted,
         )
         request = RolloutRequest(
             environments=environments,

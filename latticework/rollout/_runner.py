@@ -12,7 +12,10 @@ Per environment:
 
 A failure stops before any later environment. The state is saved after each step, and on a
 failure or Ctrl-C with the step that stopped, so `resume` continues at that step; it refuses
-when the commit or the catalog digest differ from those the rollout started with.
+when the commit or the catalog digest differ from those the rollout started with. Before
+each step (the first of an environment included) the rollout calls `raise_if_interrupted`,
+so that a Ctrl-C its caller noticed but could not raise (one lost in a finalizer) stops the
+rollout there as a Ctrl-C during that step would.
 """
 
 from __future__ import annotations
@@ -84,9 +87,17 @@ def _ignore_report(report: GateReport) -> None:
     del report
 
 
+def _never_interrupted() -> None:
+    """Stop no rollout: without a CLI around it, a Ctrl-C raises where it lands."""
+
+
 @dataclass(kw_only=True)
 class Rollout:
-    """The rollout of one project: engines, settings, state and how to ask and report."""
+    """The rollout of one project: engines, settings, state and how to ask and report.
+
+    `raise_if_interrupted` runs before each step and raises `KeyboardInterrupt` to stop the
+    rollout there (the CLI's raises a Ctrl-C that was lost in a finalizer).
+    """
 
     plan_engine: Engine
     deploy_engine: Engine | None
@@ -95,6 +106,7 @@ class Rollout:
     approver: Approver
     report: Callable[[GateReport], None] = _ignore_report
     health_check: HealthCheck = field(default_factory=HealthCheck)
+    raise_if_interrupted: Callable[[], None] = _never_interrupted
 
     def run(self, request: RolloutRequest, identity: RolloutIdentity) -> RolloutState:
         """Run (or resume) the rollout; returns the final state, raises on a stop."""
@@ -184,6 +196,7 @@ class Rollout:
     ) -> RolloutState:
         self.report(GateReport(environment, step, "started"))
         try:
+            self.raise_if_interrupted()
             detail, skipped = self._execute(request, environment, step, run)
         except KeyboardInterrupt:
             self.store.save(replace(state, status=RolloutStatus.INTERRUPTED, failure=None))

@@ -117,6 +117,7 @@ class Harness:
     approvals: list[str] = field(default_factory=list)
     approve: bool = True
     reports: list[GateReport] = field(default_factory=list)
+    raise_if_interrupted: Callable[[], None] = lambda: None
 
     @property
     def store(self) -> RolloutStateStore:
@@ -135,6 +136,7 @@ class Harness:
             approver=approver,
             report=self.reports.append,
             health_check=HealthCheck(attempts=1, pause_seconds=0, timeout_seconds=2),
+            raise_if_interrupted=self.raise_if_interrupted,
         )
 
     def run(self, identity: RolloutIdentity = IDENTITY, **request: object) -> RolloutStatus:
@@ -392,6 +394,82 @@ def test_ctrl_c_mid_rollout_then_resume_continues_at_the_saved_gate(harness: Har
     assert status is RolloutStatus.DONE
     assert resumed.deploy_engine.calls == [("up", "staging"), ("preview", "prod"), ("up", "prod")]
     assert resumed.plan_engine.calls == [("preview", "staging"), ("preview", "prod")]
+
+
+class _KeptCtrlC:
+    """A Ctrl-C kept while a scripted engine call ran, raised at the runner's next stop point."""
+
+    def __init__(self) -> None:
+        self.kept = False
+
+    def during(self, outcome: Outcome | None = None) -> Callable[[str], EngineResult]:
+        """An engine answer that keeps a Ctrl-C, then gives `outcome` (a clean result if None)."""
+
+        def answer(environment: str) -> EngineResult:
+            self.kept = True
+            return _answer(outcome, environment, Operation.PREVIEW)
+
+        return answer
+
+    def raise_if_interrupted(self) -> None:
+        if self.kept:
+            self.kept = False
+            raise KeyboardInterrupt
+
+
+def test_a_kept_ctrl_c_stops_the_rollout_before_the_next_gate(harness: Harness) -> None:
+    """Ctrl-C kept during dev's preview stops the rollout before dev's approval, as a Ctrl-C
+    there would: saved as interrupted after the preview, and no later environment touched."""
+    ctrl_c = _KeptCtrlC()
+    harness.deploy_engine.previews["dev"] = ctrl_c.during()
+    harness.raise_if_interrupted = ctrl_c.raise_if_interrupted
+
+    with pytest.raises(KeyboardInterrupt):
+        harness.run()
+
+    saved = harness.store.load()
+    assert saved is not None
+    assert (saved.environment, saved.completed_step, saved.status) == (
+        "dev",
+        Step.PREVIEW,
+        RolloutStatus.INTERRUPTED,
+    )
+    assert harness.deploy_engine.calls == [("preview", "dev")]
+    assert harness.plan_engine.calls == [("preview", "dev")]
+    assert [(r.step, r.outcome) for r in harness.reports if r.outcome != "started"] == [
+        (Step.PLAN, "passed"),
+        (Step.PREVIEW, "passed"),
+        (Step.APPROVAL, "interrupted"),
+    ]
+
+
+def test_a_kept_ctrl_c_stops_before_the_next_environment(harness: Harness) -> None:
+    """Ctrl-C kept during dev's last gate stops the rollout before staging's first."""
+    ctrl_c = _KeptCtrlC()
+    harness.plan_engine.previews["dev"] = ctrl_c.during()
+    harness.raise_if_interrupted = ctrl_c.raise_if_interrupted
+
+    with pytest.raises(KeyboardInterrupt):
+        harness.run(offline=True)
+
+    saved = harness.store.load()
+    assert saved is not None
+    assert (saved.environment, saved.status) == ("staging", RolloutStatus.INTERRUPTED)
+    assert harness.plan_engine.calls == [("preview", "dev")]
+
+
+def test_a_gate_failure_while_a_ctrl_c_is_kept_is_saved_as_the_failure(harness: Harness) -> None:
+    """A gate that fails after Ctrl-C was kept stops the rollout as failed, with its reason."""
+    ctrl_c = _KeptCtrlC()
+    harness.deploy_engine.previews["dev"] = ctrl_c.during(result("dev", findings=(MANDATORY,)))
+    harness.raise_if_interrupted = ctrl_c.raise_if_interrupted
+
+    with pytest.raises(GateFailedError):
+        harness.run()
+
+    saved = harness.store.load()
+    assert saved is not None
+    assert saved.status is RolloutStatus.FAILED
 
 
 def test_resume_after_failure_starts_at_the_failed_gate(harness: Harness) -> None:

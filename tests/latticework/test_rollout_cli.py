@@ -13,8 +13,10 @@ import yaml
 from click.testing import CliRunner, Result
 
 from latticework.cli import main
+from latticework.engine import EngineResult, OfflineEngine
 from latticework.errors import ExitCode
 from latticework.rollout import OFFLINE_STATE_FILE, STATE_FILE, RolloutStateStore
+from tests.latticework.test_cli import FinalizedWith
 from tests.latticework.test_cli_deploy import FAKE_PULUMI, _event_log
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -467,3 +469,73 @@ def test_a_later_gate_failure_still_says_to_resume(project: Path, tmp_path: Path
 
     assert result.exit_code == ExitCode.MISSING_PULUMI_CLI
     assert "continue with `latticework rollout --resume`" in result.stderr
+
+
+def _lose_ctrl_c_in_gate_1(
+    monkeypatch: pytest.MonkeyPatch, environment: str, planned: list[str]
+) -> None:
+    """Gate 1 of `environment` receives a Ctrl-C in a finalizer, which Python only prints as
+    ignored; `planned` records every environment the offline engine plans."""
+
+    class LosingCtrlC(OfflineEngine):
+        def preview(self, env: str) -> EngineResult:
+            planned.append(env)
+            if env == environment:
+                FinalizedWith(KeyboardInterrupt())
+            return super().preview(env)
+
+    monkeypatch.setattr("latticework.cli.rollout.OfflineEngine", LosingCtrlC)
+
+
+def test_ctrl_c_lost_in_a_gate_stops_before_the_next_environment(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C lost in a finalizer during dev's gate 1 stops the rollout before staging as an
+    ordinary Ctrl-C does: saved as interrupted, the resume hint printed, exit 130."""
+    planned: list[str] = []
+    _lose_ctrl_c_in_gate_1(monkeypatch, "dev", planned)
+
+    result = _rollout(project, tmp_path, "--offline", "--envs", "dev,staging,prod")
+
+    assert result.exit_code == ExitCode.INTERRUPTED, result.output
+    assert planned == ["dev"]
+    assert "ok dev" in result.stderr
+    assert "^C staging" in result.stderr
+    assert "continue it with `latticework rollout --offline --resume`" in result.stderr
+    assert result.stderr.endswith("error: interrupted\n")
+    state = json.loads((project / OFFLINE_STATE_FILE).read_text(encoding="utf-8"))
+    assert (state["environment"], state["status"]) == ("staging", "interrupted")
+
+
+def test_a_gate_failure_after_a_lost_ctrl_c_keeps_exit_7(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gate that fails after Ctrl-C was lost in a finalizer stops the rollout as that gate's
+    failure, exit 7 with its hint, not as an interruption."""
+    _break_policies(project, "dev")
+    _lose_ctrl_c_in_gate_1(monkeypatch, "dev", [])
+
+    result = _rollout(project, tmp_path, "--offline", "--envs", "dev,staging")
+
+    assert result.exit_code == ExitCode.GATE_FAILED, result.output
+    assert "start it again" in result.stderr
+    assert "interrupted" not in result.stderr
+    state = json.loads((project / OFFLINE_STATE_FILE).read_text(encoding="utf-8"))
+    assert state["status"] == "failed"
+
+
+def test_ctrl_c_lost_in_the_last_gate_ends_a_finished_rollout_as_interrupted(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C lost during the last gate comes too late to stop anything: the rollout is saved
+    as done and reported finished, and the command exits 130 with no resume hint."""
+    _lose_ctrl_c_in_gate_1(monkeypatch, "staging", [])
+
+    result = _rollout(project, tmp_path, "--offline", "--envs", "dev,staging")
+
+    assert result.exit_code == ExitCode.INTERRUPTED, result.output
+    assert "finished at" in result.stdout
+    assert "--resume" not in result.stderr
+    assert result.stderr.endswith("error: interrupted\n")
+    state = json.loads((project / OFFLINE_STATE_FILE).read_text(encoding="utf-8"))
+    assert state["status"] == "done"
