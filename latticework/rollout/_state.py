@@ -166,7 +166,7 @@ class RolloutState:
         # Unknown names (`qa`, `DEV`) would otherwise surface as a changed stack-file digest.
         unknown = [env for env in environments if env not in ENVIRONMENTS]
         if unknown:
-            named = ", ".join(repr(env) for env in unknown)
+            named = _cut(", ".join(repr(env) for env in unknown))
             raise _ShapeError(
                 f"environments {_shown(environments)}, naming {named}, not among "
                 f"{', '.join(ENVIRONMENTS)}"
@@ -225,7 +225,10 @@ def _field(
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
+    return _cut(repr(value))
+
+
+def _cut(text: str) -> str:
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
 
 

@@ -696,6 +696,29 @@ def test_state_file_of_the_wrong_shape_is_a_usage_error_naming_the_field(
         harness.run(environments=None, resume=True)
 
 
+@pytest.mark.parametrize(
+    "environments",
+    [["dev", "q" * 5000], ["dev", *(f"qa{n}" for n in range(1000))]],
+    ids=["one-long-name", "many-names"],
+)
+def test_a_state_file_naming_huge_environments_is_refused_in_one_short_line(
+    harness: Harness, environments: list[str]
+) -> None:
+    """The unknown environment names of a saved state are cut in the refusal, which stays
+    one short line however long the names or their list."""
+    harness.store.path.parent.mkdir(parents=True)
+    document = _saved_document(environments=environments, environment="dev")
+    harness.store.path.write_text(json.dumps(document), encoding="utf-8")
+
+    with pytest.raises(UsageError) as raised:
+        harness.run(environments=None, resume=True)
+
+    message = str(raised.value)
+    assert len(message) < 500, message
+    assert "..." in message
+    assert "Delete the file" in message
+
+
 def test_state_file_that_is_not_utf8_is_a_usage_error(harness: Harness) -> None:
     """A state file of binary garbage is a usage error naming the file, not a traceback."""
     harness.store.path.parent.mkdir(parents=True)
