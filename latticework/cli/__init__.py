@@ -1,10 +1,11 @@
 """The `latticework` command line.
 
-Each command lives in its own module under `latticework.cli` and exposes a click command
-named `command`; `_COMMAND_MODULES` lists them. Errors derived from `LatticeworkError` and
-`SpecError` become a one-line message on stderr and their own exit code; anything else is a
-bug and keeps its traceback. Ctrl-C is exit 130 wherever it lands, a finalizer included
-(see `latticework.cli._interrupts`).
+Each command module under `latticework.cli` exposes a click command named `command` (or,
+for several, a `commands` tuple); `_COMMAND_MODULES` lists them. Errors derived from
+`LatticeworkError` and `SpecError` become a one-line message on stderr and their own exit
+code; anything else is a bug and keeps its traceback. Ctrl-C is exit 130, one lost in a
+finalizer included, unless the command failed meanwhile (its own code stands) or, like
+`dev`, stops on it (see `latticework.cli._interrupts`).
 """
 
 from __future__ import annotations
