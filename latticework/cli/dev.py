@@ -86,8 +86,9 @@ def command(
     except KeyboardInterrupt:
         click.echo("\nstopping ...")
     finally:
-        # A second Ctrl-C while stopping would leave service processes behind.
+        # A second Ctrl-C or SIGTERM while stopping would leave service processes behind.
         previous_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
             environment.stop()
         finally:

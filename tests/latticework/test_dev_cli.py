@@ -259,3 +259,33 @@ def test_a_stop_signal_lost_in_a_finalizer_still_stops_dev_with_exit_0(
     assert result.stdout.endswith("stopping ...\nstopped.\n")
     assert "Ctrl-C stops everything" not in result.stdout
     assert result.stderr == ""
+
+
+class _SignalledWhileStopping(_StartingEnvironment):
+    """A stand-in whose stop receives the stop signal again halfway, as a supervisor that
+    repeats SIGTERM (or an impatient second Ctrl-C) would send it."""
+
+    def start(self) -> None:
+        raise KeyboardInterrupt
+
+    def stop(self) -> None:
+        signal.raise_signal(self.stop_signal)
+        self.stops.append("stopped")
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_second_stop_signal_does_not_cut_the_stop_short(
+    stop_signal: signal.Signals, project_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While `dev` stops its services a further Ctrl-C or SIGTERM is ignored: cutting the
+    stop short would leave service processes behind."""
+    stops: list[str] = []
+    environment = _SignalledWhileStopping(stop_signal, also_interrupted=False, stops=stops)
+    monkeypatch.setattr("latticework.cli.dev.DevEnvironment", environment)
+
+    result = CliRunner().invoke(
+        main, ["dev", "--base-port", "0", "--project-dir", str(project_copy)]
+    )
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert stops == ["stopped"]
