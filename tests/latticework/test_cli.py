@@ -5,12 +5,12 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from components.errors import SpecError
 from latticework.cli import main
@@ -54,17 +54,23 @@ def test_latticework_error_uses_its_own_exit_code(failing_main: click.Group) -> 
     assert "locked by another update" in result.stderr
 
 
+def _invoke_as_command(body: Callable[[], None], stdin: str | None = None) -> Result:
+    """Run `body` as a hidden command of the real group, which is left as it was."""
+    name = "temporary-test-command"
+    main.command(name, hidden=True)(body)
+    try:
+        return CliRunner().invoke(main, [name], input=stdin)
+    finally:
+        main.commands.pop(name)
+
+
 def test_a_declined_confirmation_has_its_own_exit_code() -> None:
     """Answering no to a prompt exits 8 with one line, never 1, which means a policy failed."""
 
-    @main.command("confirm-something", hidden=True)
     def confirm_something() -> None:
         click.confirm("Deploy?", abort=True)
 
-    try:
-        result = CliRunner().invoke(main, ["confirm-something"], input="n\n")
-    finally:
-        main.commands.pop("confirm-something")
+    result = _invoke_as_command(confirm_something, stdin="n\n")
 
     assert result.exit_code == ExitCode.DECLINED
     assert "declined: nothing was changed" in result.stderr
@@ -83,15 +89,11 @@ class FinalizedWith:
 def test_ctrl_c_lost_in_a_finalizer_ends_a_finished_command_as_interrupted() -> None:
     """A command that finishes after Ctrl-C was lost in a finalizer still exits 130, one line."""
 
-    @main.command("lose-ctrl-c", hidden=True)
     def lose_ctrl_c() -> None:
         FinalizedWith(KeyboardInterrupt())
         click.echo("finished")
 
-    try:
-        result = CliRunner().invoke(main, ["lose-ctrl-c"])
-    finally:
-        main.commands.pop("lose-ctrl-c")
+    result = _invoke_as_command(lose_ctrl_c)
 
     assert result.exit_code == ExitCode.INTERRUPTED
     assert result.stderr == "error: interrupted\n"
@@ -100,15 +102,11 @@ def test_ctrl_c_lost_in_a_finalizer_ends_a_finished_command_as_interrupted() -> 
 def test_a_failure_after_a_ctrl_c_lost_in_a_finalizer_keeps_its_own_exit_code() -> None:
     """A kept Ctrl-C never masks a failure: the command exits with the failure's code and line."""
 
-    @main.command("lose-ctrl-c-then-fail", hidden=True)
     def lose_ctrl_c_then_fail() -> None:
         FinalizedWith(KeyboardInterrupt())
         raise StackLockedError("stack dev is locked by another update")
 
-    try:
-        result = CliRunner().invoke(main, ["lose-ctrl-c-then-fail"])
-    finally:
-        main.commands.pop("lose-ctrl-c-then-fail")
+    result = _invoke_as_command(lose_ctrl_c_then_fail)
 
     assert result.exit_code == ExitCode.STACK_LOCKED
     assert result.stderr == "error: stack dev is locked by another update\n"
@@ -118,7 +116,6 @@ def test_a_kept_ctrl_c_the_command_stopped_on_is_not_raised_again() -> None:
     """Once `raise_if_interrupted` raised a kept Ctrl-C, a command that handles it ends as it
     decides (here with exit 0), as after an ordinary Ctrl-C."""
 
-    @main.command("stop-on-ctrl-c", hidden=True)
     def stop_on_ctrl_c() -> None:
         FinalizedWith(KeyboardInterrupt())
         try:
@@ -126,10 +123,7 @@ def test_a_kept_ctrl_c_the_command_stopped_on_is_not_raised_again() -> None:
         except KeyboardInterrupt:
             click.echo("stopped")
 
-    try:
-        result = CliRunner().invoke(main, ["stop-on-ctrl-c"])
-    finally:
-        main.commands.pop("stop-on-ctrl-c")
+    result = _invoke_as_command(stop_on_ctrl_c)
 
     assert result.exit_code == ExitCode.OK
     assert result.stdout == "stopped\n"
@@ -138,15 +132,11 @@ def test_a_kept_ctrl_c_the_command_stopped_on_is_not_raised_again() -> None:
 def test_forgotten_kept_ctrl_c_does_not_end_the_command_as_interrupted() -> None:
     """A command that handled a stop forgets the Ctrl-C kept meanwhile and ends as it decides."""
 
-    @main.command("forget-ctrl-c", hidden=True)
     def forget_ctrl_c() -> None:
         FinalizedWith(KeyboardInterrupt())
         forget_kept_interrupts()
 
-    try:
-        result = CliRunner().invoke(main, ["forget-ctrl-c"])
-    finally:
-        main.commands.pop("forget-ctrl-c")
+    result = _invoke_as_command(forget_ctrl_c)
 
     assert result.exit_code == ExitCode.OK
     assert result.stderr == ""
@@ -158,14 +148,12 @@ def test_other_errors_in_a_finalizer_are_still_printed_as_ignored() -> None:
     previous_hook = sys.unraisablehook
     sys.unraisablehook = lambda unraisable: seen.append(unraisable.exc_type)
 
-    @main.command("fail-in-finalizer", hidden=True)
     def fail_in_finalizer() -> None:
         FinalizedWith(ValueError("not an interrupt"))
 
     try:
-        result = CliRunner().invoke(main, ["fail-in-finalizer"])
+        result = _invoke_as_command(fail_in_finalizer)
     finally:
-        main.commands.pop("fail-in-finalizer")
         sys.unraisablehook = previous_hook
 
     assert result.exit_code == ExitCode.OK
