@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import cedarpy
@@ -17,6 +14,7 @@ from click.testing import CliRunner, Result
 from components.errors import SpecError
 from latticework.authz import format_cedar, format_file, load_case_file
 from latticework.cli import main
+from tests._special_files import replace_with
 
 REPO_AUTHZ = Path(__file__).resolve().parents[2] / "authz"
 REPO_CATALOG = Path(__file__).resolve().parents[2] / "stacks" / "services.yaml"
@@ -573,29 +571,6 @@ def test_a_file_without_policies_is_left_as_it_is(authz_dir: Path, text: str) ->
     assert path.read_text() == text
 
 
-@pytest.fixture
-def never_waits() -> Iterator[None]:
-    """Fail the test after 10 seconds instead of letting a blocked read hang the suite."""
-
-    def give_up(signum: int, frame: object) -> None:
-        raise TimeoutError("the test waited on a read for 10 seconds")
-
-    previous = signal.signal(signal.SIGALRM, give_up)
-    signal.alarm(10)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
-
-
-def _replace_with(path: Path, kind: str) -> None:
-    """Put a named pipe or a directory where `path` is."""
-    path.unlink(missing_ok=True)
-    if kind == "a named pipe":
-        os.mkfifo(path)
-    else:
-        path.mkdir()
-
-
 @pytest.mark.usefixtures("never_waits")
 @pytest.mark.parametrize("kind", ["a named pipe", "a directory"])
 @pytest.mark.parametrize(
@@ -618,7 +593,7 @@ def test_something_other_than_a_file_where_a_file_belongs_exits_2(
     """A pipe or directory named like an authz file is named with what it is and the fix,
     exit 2: never waited on, never skipped."""
     path = authz_dir / relative
-    _replace_with(path, kind)
+    replace_with(path, kind)
 
     result = invoke(*args, "--authz-dir", str(authz_dir))
 

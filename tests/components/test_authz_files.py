@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +20,7 @@ from components.authz_files import (
     split_statements,
 )
 from components.errors import SpecError
+from tests._special_files import replace_with
 
 REPO_AUTHZ = Path(__file__).resolve().parents[2] / "authz"
 
@@ -805,29 +803,6 @@ def test_file_with_a_byte_order_mark_is_named_as_such(tmp_path: Path, relative: 
     assert "byte order mark" in problem.message
 
 
-@pytest.fixture
-def never_waits() -> Iterator[None]:
-    """Fail the test after 10 seconds instead of letting a blocked read hang the suite."""
-
-    def give_up(signum: int, frame: object) -> None:
-        raise TimeoutError("the test waited on a read for 10 seconds")
-
-    previous = signal.signal(signal.SIGALRM, give_up)
-    signal.alarm(10)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
-
-
-def _replace_with(path: Path, kind: str) -> None:
-    """Put a named pipe or a directory where `path` is."""
-    path.unlink(missing_ok=True)
-    if kind == "a named pipe":
-        os.mkfifo(path)
-    else:
-        path.mkdir()
-
-
 @pytest.mark.usefixtures("never_waits")
 @pytest.mark.parametrize("kind", ["a named pipe", "a directory"])
 @pytest.mark.parametrize("relative", ["schema.json", "links.yaml"])
@@ -837,7 +812,7 @@ def test_something_other_than_a_file_is_named_as_what_it_is(
     """A pipe or directory where schema.json or links.yaml belongs is reported as such, with
     the fix, and never waited on."""
     authz = make_authz(tmp_path, templates=TEMPLATE, links="[]\n")
-    _replace_with(authz / relative, kind)
+    replace_with(authz / relative, kind)
 
     problem = only_problem(authz)
 
@@ -854,7 +829,7 @@ def test_a_named_pipe_among_the_policies_is_a_problem_not_skipped(
 ) -> None:
     """A .cedar named pipe would be skipped by deployment, so it is reported, never waited on."""
     authz = make_authz(tmp_path, templates=TEMPLATE)
-    _replace_with(authz / relative, "a named pipe")
+    replace_with(authz / relative, "a named pipe")
 
     problem = only_problem(authz)
 
