@@ -445,6 +445,14 @@ def test_a_batch_the_store_finds_invalid_denies_its_requests_with_one_call(
             _order("b"),
             {"amount": {"__extn": {"fn": "decimal", "arg": "922337203685477.5808"}}},
         ),
+        AuthorizationRequest(
+            FRONTEND,
+            "GetOrder",
+            _order("b"),
+            entities=(
+                {"uid": {"type": "Order", "id": "b"}, "attrs": {"total": 1.5}, "parents": []},
+            ),
+        ),
     ],
     ids=[
         "empty-id",
@@ -455,14 +463,16 @@ def test_a_batch_the_store_finds_invalid_denies_its_requests_with_one_call(
         "ip-three-parts",
         "datetime-month-13",
         "decimal-overflow",
+        "entity-attribute-float",
     ],
 )
 def test_a_request_the_api_model_refuses_is_denied_without_a_call(
     stubbed: tuple[VerifiedPermissionsDecisionPoint, Stubber], bad: AuthorizationRequest
 ) -> None:
-    """A request outside the API model's constraints (lengths, patterns; botocore checks only
-    the minimums) would make the store refuse the whole batch: that request alone is an
-    erroring deny, without a call, and the rest of the batch is decided in one call."""
+    """A request the typed values cannot hold, or outside the API model's constraints
+    (lengths, patterns; botocore checks only the minimums), would make the store refuse the
+    whole batch: that request alone is an erroring deny, without a call, and the rest of the
+    batch is decided in one call, in its order."""
     decision_point, stubber = stubbed
     items = [
         {
@@ -610,38 +620,3 @@ def test_a_context_the_api_cannot_hold_is_an_erroring_deny(
 
     assert result.decision is Decision.DENY
     assert len(result.errors) == 1
-
-
-def test_a_batch_denies_only_the_request_it_cannot_convert(
-    stubbed: tuple[VerifiedPermissionsDecisionPoint, Stubber],
-) -> None:
-    """In a batch, an entity attribute the API cannot hold denies that request alone; the
-    others are decided in one call, in their order."""
-    decision_point, stubber = stubbed
-    unholdable = {"uid": {"type": "Order", "id": "b"}, "attrs": {"total": 1.5}, "parents": []}
-    requests = [
-        AuthorizationRequest(FRONTEND, "GetOrder", _order("a")),
-        AuthorizationRequest(FRONTEND, "GetOrder", _order("b"), entities=(unholdable,)),
-        AuthorizationRequest(FRONTEND, "GetOrder", _order("c")),
-    ]
-    items = [
-        {
-            "principal": {"entityType": "Latticework::Service", "entityId": "frontend"},
-            "action": {"actionType": "Latticework::Action", "actionId": "GetOrder"},
-            "resource": {"entityType": "Latticework::Order", "entityId": order_id},
-        }
-        for order_id in "ac"
-    ]
-    stubber.add_response(
-        "batch_is_authorized",
-        {"results": [{"request": item, **_answer("ALLOW", "p")} for item in items]},
-    )
-
-    results = decision_point.is_authorized_batch(requests)
-
-    assert [result.decision for result in results] == [
-        Decision.ALLOW,
-        Decision.DENY,
-        Decision.ALLOW,
-    ]
-    assert len(results[1].errors) == 1
