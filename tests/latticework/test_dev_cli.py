@@ -236,31 +236,6 @@ class _StartingEnvironment:
         self.stops.append("stopped")
 
 
-@pytest.mark.parametrize("also_interrupted", [False, True], ids=["lost", "lost-then-real"])
-@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_a_stop_signal_lost_in_a_finalizer_still_stops_dev_with_exit_0(
-    stop_signal: signal.Signals,
-    also_interrupted: bool,
-    project_copy: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Ctrl-C or SIGTERM that Python could only print as ignored stops `dev` as one that lands
-    elsewhere does, and the clean stop exits 0, not 130."""
-    stops: list[str] = []
-    environment = _StartingEnvironment(stop_signal, also_interrupted=also_interrupted, stops=stops)
-    monkeypatch.setattr("latticework.cli.dev.DevEnvironment", environment)
-
-    result = CliRunner().invoke(
-        main, ["dev", "--base-port", "0", "--project-dir", str(project_copy)]
-    )
-
-    assert result.exit_code == ExitCode.OK, result.output
-    assert stops == ["stopped"]
-    assert result.stdout.endswith("stopping ...\nstopped.\n")
-    assert "Ctrl-C stops everything" not in result.stdout
-    assert result.stderr == ""
-
-
 class _SignalledWhileStopping(_StartingEnvironment):
     """A stand-in whose stop receives the stop signal again halfway, as a supervisor that
     repeats SIGTERM (or an impatient second Ctrl-C) would send it."""
@@ -273,14 +248,28 @@ class _SignalledWhileStopping(_StartingEnvironment):
         self.stops.append("stopped")
 
 
+@pytest.mark.parametrize(
+    ("stand_in", "also_interrupted"),
+    [
+        (_StartingEnvironment, False),
+        (_StartingEnvironment, True),
+        (_SignalledWhileStopping, False),
+    ],
+    ids=["lost", "lost-then-real", "again-while-stopping"],
+)
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_a_second_stop_signal_does_not_cut_the_stop_short(
-    stop_signal: signal.Signals, project_copy: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_stop_signal_lost_in_a_finalizer_or_repeated_still_stops_dev_with_exit_0(
+    stop_signal: signal.Signals,
+    stand_in: type[_StartingEnvironment],
+    also_interrupted: bool,
+    project_copy: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """While `dev` stops its services a further Ctrl-C or SIGTERM is ignored: cutting the
-    stop short would leave service processes behind."""
+    """Ctrl-C or SIGTERM that Python could only print as ignored stops `dev` as one that lands
+    elsewhere does; one repeated while `dev` stops its services is ignored (cutting the stop
+    short would leave processes behind); the clean stop exits 0, not 130."""
     stops: list[str] = []
-    environment = _SignalledWhileStopping(stop_signal, also_interrupted=False, stops=stops)
+    environment = stand_in(stop_signal, also_interrupted=also_interrupted, stops=stops)
     monkeypatch.setattr("latticework.cli.dev.DevEnvironment", environment)
 
     result = CliRunner().invoke(
@@ -289,3 +278,6 @@ def test_a_second_stop_signal_does_not_cut_the_stop_short(
 
     assert result.exit_code == ExitCode.OK, result.output
     assert stops == ["stopped"]
+    assert result.stdout.endswith("stopping ...\nstopped.\n")
+    assert "Ctrl-C stops everything" not in result.stdout
+    assert result.stderr == ""
