@@ -200,11 +200,11 @@ class VerifiedPermissionsDecisionPoint:
 
     def is_authorized(self, request: AuthorizationRequest) -> AuthorizationResult:
         """Decide one request through `IsAuthorized` or `IsAuthorizedWithToken`."""
-        refused = self._refused(request)
-        if refused is not None:
-            return refused
+        sendable = self._sendable(request)
+        if isinstance(sendable, AuthorizationResult):
+            return sendable
         try:
-            return _result(self._call(*self._single(request)))
+            return _result(self._call(*sendable))
         except _StoreRefusedError:
             # The store judged the request invalid for its schema: a deny, not an outage.
             return _invalid_for_the_store()
@@ -293,11 +293,18 @@ class VerifiedPermissionsDecisionPoint:
         return [_result(output) for output in outputs]
 
     def _refused(self, request: AuthorizationRequest) -> AuthorizationResult | None:
-        """A deny naming the error when the request cannot be sent as it is, as local Cedar
-        denies it; None when it can. Refused: a value the API's typed values cannot hold (a
-        float, a null, an unknown extension, an id that is not text) and anything the API
-        model's own constraints refuse (an empty id), which botocore would otherwise raise
-        for a whole batch."""
+        """The deny of a request that cannot be sent (see `_sendable`), or None."""
+        sendable = self._sendable(request)
+        return sendable if isinstance(sendable, AuthorizationResult) else None
+
+    def _sendable(
+        self, request: AuthorizationRequest
+    ) -> tuple[str, dict[str, Any]] | AuthorizationResult:
+        """The operation and parameters deciding `request` alone, or, when it cannot be sent
+        as it is, a deny naming the error, as local Cedar denies it. Refused: a value the
+        API's typed values cannot hold (a float, a null, an unknown extension, an id that is
+        not text) and anything outside the API model's constraints (an empty id), which the
+        store or botocore would otherwise refuse for a whole batch."""
         try:
             operation, parameters = self._single(request)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -305,7 +312,7 @@ class VerifiedPermissionsDecisionPoint:
         api_name = self._client.meta.method_to_api_mapping[operation]
         input_shape = self._client.meta.service_model.operation_model(api_name).input_shape
         if input_shape is None:  # every decision operation has one; botocore types it optional
-            return None
+            return operation, parameters
         report = _VALIDATOR.validate(parameters, input_shape)
         # The parameter names only: botocore's report quotes values, a token among them.
         names = set(_PARAMETER_NAME.findall(report.generate_report()))
@@ -313,7 +320,7 @@ class VerifiedPermissionsDecisionPoint:
         # every request of a batch at once, so maximum lengths and patterns are checked here.
         names.update(_beyond_the_model(parameters, input_shape, ""))
         if not names:
-            return None
+            return operation, parameters
         message = (
             f"the request does not fit the Verified Permissions API: {', '.join(sorted(names))}"
         )
