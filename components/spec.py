@@ -65,7 +65,10 @@ FARGATE_TASK_SIZES: Mapping[int, tuple[int, ...]] = {
 # and credentials (AWS_ENDPOINT_URL_VERIFIEDPERMISSIONS would hand decisions to another
 # server), ECS_* belong to the ECS agent. A catalog may set none of them.
 _RESERVED_ENV_PREFIXES = ("LATTICEWORK_", "AWS_", "ECS_")
-_PULUMI_STACK_FILE_KEYS = frozenset({"config", "secretsprovider", "encryptedkey", "encryptionsalt"})
+#: The top-level keys Pulumi itself writes next to `config` in a stack file: a secrets
+#: provider URL, an encrypted data key and a salt, never a plaintext secret.
+PULUMI_OWN_STACK_KEYS = frozenset({"secretsprovider", "encryptedkey", "encryptionsalt"})
+_PULUMI_STACK_FILE_KEYS = frozenset({"config", *PULUMI_OWN_STACK_KEYS})
 _SETTINGS_KEY = "latticework:settings"
 _POLICIES_KEY = "latticework:policies"
 _SERVICES_FILE_KEY = "latticework:servicesFile"
@@ -1667,6 +1670,7 @@ def _check_replicas(settings: EnvironmentSettings, catalog: ServiceCatalog, file
 
 __all__ = [
     "FARGATE_TASK_SIZES",
+    "PULUMI_OWN_STACK_KEYS",
     "SERVICES_FILE_NAME",
     "AllowedPrincipals",
     "Callers",

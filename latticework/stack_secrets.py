@@ -31,6 +31,7 @@ from components._strict_yaml import (
     read_regular_file,
 )
 from components.secret_patterns import SecretMatch, classify_setting, match_secret_value
+from components.spec import PULUMI_OWN_STACK_KEYS
 from latticework.findings import MANDATORY, Finding, PolicyInfo, PolicyReport
 from policy_packs.latticework_guardrails import policy_names
 from policy_packs.latticework_guardrails.config import ALL_POLICIES, PACK_CONFIG_KEYS
@@ -42,9 +43,6 @@ CHECK_DESCRIPTION = "Secrets in stacks/Pulumi.*.yaml are `secure:` values, never
 UNREADABLE_KIND = "unreadable-stack-file"
 _SECURE_KEY = "secure"
 _CONFIG_KEY = "config"
-# NOTE: the top-level keys Pulumi itself writes next to `config` (as components/spec.py lists
-# them); their values are a salt, a ciphertext and a provider URL, never plaintext secrets.
-_PULUMI_OWN_KEYS = frozenset({"secretsprovider", "encryptedkey", "encryptionsalt"})
 # NOTE: `latticework:policies` is the pack's own configuration, and none of its settings
 # (PACK_CONFIG_KEYS) holds a secret: `secretNamePatterns` names secrets, the enforcement map's
 # keys are policy names (`secret-rotation-required`). Those names are not read as a secret's
@@ -84,7 +82,7 @@ class StackSecretFinding:
         if not self.in_config:
             return (
                 f"{self.file}: {self.key_path}: expected only config, "
-                f"{', '.join(sorted(_PULUMI_OWN_KEYS))} at the top level and no secret, found "
+                f"{', '.join(sorted(PULUMI_OWN_STACK_KEYS))} at the top level and no secret, found "
                 f"{self.description}. Remove it from the file and rotate it; a secret setting "
                 "belongs under config, set with `pulumi config set --secret`"
             )
@@ -116,7 +114,7 @@ def find_plaintext_secrets(stacks_dir: Path) -> tuple[StackSecretFinding, ...]:
 
         # `plan` refuses any other top-level key, but only for the environment it plans.
         outside_config = {
-            key: (None if key in _PULUMI_OWN_KEYS else value)
+            key: (None if key in PULUMI_OWN_STACK_KEYS else value)
             for key, value in document.items()
             if key != _CONFIG_KEY
         }
