@@ -16,14 +16,8 @@ import click
 
 from latticework.cli._interrupts import raise_if_interrupted
 from latticework.cli._options import env_option, output_option, project_dir_option, services_option
-from latticework.cli.plan import (
-    build_plan,
-    check_output,
-    nearest_project_dir,
-    policy_config,
-    stdout_console,
-    write_atomically,
-)
+from latticework.cli._output import check_output, write_atomically
+from latticework.cli.plan import build_plan, nearest_project_dir, policy_config, stdout_console
 from latticework.findings import PolicyReport
 from latticework.plan import Plan
 from latticework.policy_eval import evaluate_plan, raise_on_blocking

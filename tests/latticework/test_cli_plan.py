@@ -20,7 +20,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from latticework.cli import main
-from latticework.cli.plan import build_plan, check_output, find_project_dir, write_atomically
+from latticework.cli._output import check_output, write_atomically
+from latticework.cli.plan import build_plan, find_project_dir
 from latticework.errors import ExitCode, UsageError
 from latticework.plan import Plan
 
